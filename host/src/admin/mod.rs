@@ -1,0 +1,105 @@
+//! Operator endpoints (admin scope): dead letters, replay, sink state, live counters.
+
+use crate::ingress::AppState;
+use crate::ingress::error::ApiError;
+use crate::store::ReplaySelector;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Admin routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/dlq", get(list_dlq))
+        .route("/v1/admin/dlq/replay", post(replay))
+        .route("/v1/admin/sinks", get(sinks))
+        .route("/v1/admin/sinks/{name}/resume", post(resume_sink))
+        .route("/v1/admin/stats", get(stats))
+}
+
+#[derive(Deserialize)]
+struct DlqQuery {
+    #[serde(default)]
+    all: bool,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+async fn list_dlq(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<DlqQuery>) -> Result<Json<Value>, ApiError> {
+    state.authenticate_admin(&headers)?;
+    let letters = state.pipeline.store().dead_letters(q.all, q.limit.min(10_000)).await.map_err(ApiError::internal)?;
+    let entries: Vec<Value> = letters
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id, "event_id": l.event_id, "event_type": l.event_type, "sink": l.sink,
+                "route": l.route, "plugin": l.plugin, "plugin_version": l.plugin_version,
+                "error": l.error, "attempts": l.attempts,
+                "failed_at": crate::ingress::rfc3339(Some(l.failed_at_ms)),
+                "replayed_at": crate::ingress::rfc3339(l.replayed_at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dead_letters": entries })))
+}
+
+/// Body of `POST /v1/admin/dlq/replay`: exactly one of `ids` and `since`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    #[serde(default)]
+    ids: Option<Vec<i64>>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+async fn replay(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let key = state.authenticate_admin(&headers)?.name.clone();
+    let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"))
+    })?;
+    let selector = match (request.ids, request.since) {
+        (Some(ids), None) => ReplaySelector::Ids(ids),
+        (None, Some(since)) => {
+            let t = chrono::DateTime::parse_from_rfc3339(&since)
+                .map_err(|e| ApiError::bad_request(format!("`since` must be an RFC 3339 time such as 2026-11-25T09:00:00Z: {e}")))?;
+            ReplaySelector::Since(t.timestamp_millis())
+        }
+        _ => return Err(ApiError::bad_request("give exactly one of `ids` and `since`")),
+    };
+    let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
+    tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.authenticate_admin(&headers)?;
+    let sinks: Vec<Value> = state
+        .pipeline
+        .sink_states()
+        .into_iter()
+        .map(|(name, paused)| json!({"name": name, "paused": paused}))
+        .collect();
+    Ok(Json(json!({ "sinks": sinks })))
+}
+
+async fn resume_sink(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.authenticate_admin(&headers)?;
+    if state.pipeline.resume_sink(&name) {
+        Ok(Json(json!({ "sink": name, "paused": false })))
+    } else {
+        Err(ApiError::not_found(format!("no sink named `{name}`")))
+    }
+}
+
+async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.authenticate_admin(&headers)?;
+    Ok(Json(json!(state.pipeline.metrics().snapshot())))
+}

@@ -1,0 +1,121 @@
+//! The `kaunter` command line: run the host or the demo, check a config, and operate a running
+//! host over its admin API (`dlq`, `sink`, `stats`).
+//!
+//! Commands that talk to a running host read its address from `--url` / `KAUNTER_URL` and the
+//! API key from `--api-key` / `KAUNTER_API_KEY`.
+
+mod client;
+
+use crate::config::Config;
+use crate::server::Server;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// kaunter: the shop counter as a real-time integration hub.
+#[derive(Parser)]
+#[command(name = "kaunter", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host. Without --config: the bundled demo configuration on the embedded store.
+    Serve {
+        /// Configuration file (kaunter.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding server.listen (use port 0 for any free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory, overriding server.data_dir.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run the demo: host, simulated stores, a local signed-webhook sink and a live progress line.
+    Demo(crate::demo::DemoArgs),
+    /// Check a configuration file without starting anything.
+    Check {
+        /// Configuration file.
+        config: PathBuf,
+    },
+    /// Dead-letter queue of a running host.
+    Dlq {
+        #[command(subcommand)]
+        command: client::DlqCommand,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Sinks of a running host.
+    Sink {
+        #[command(subcommand)]
+        command: client::SinkCommand,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Live counters of a running host.
+    Stats {
+        #[command(flatten)]
+        target: client::Target,
+    },
+}
+
+/// Entry point of the `kaunter` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, listen, data } => {
+            crate::telemetry::init("info");
+            let mut config = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::demo()?,
+            };
+            if let Some(listen) = listen {
+                config.server.listen = listen.to_string();
+            }
+            if let Some(data) = data {
+                config.server.data_dir = std::env::current_dir()?.join(data);
+            }
+            let server = Server::start(&config).await?;
+            // Scripts and tests read this line to learn the address (port 0 picks a free one).
+            println!("kaunter listening on {}", server.url());
+            server.wait().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Check { config } => {
+            let config = Config::load(&config)?;
+            println!(
+                "ok: {} plugins, {} sinks, {} routes, {} API keys",
+                config.plugins.len(),
+                config.sinks.len(),
+                config.routes.len(),
+                config.api_keys.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq { command, target } => client::dlq(&target, command).await,
+        Command::Sink { command, target } => client::sink(&target, command).await,
+        Command::Stats { target } => client::stats(&target).await,
+    }
+}

@@ -1,0 +1,329 @@
+//! `kaunter.toml`: the typed host configuration.
+//!
+//! This module owns parsing and checking the configuration: every key is typed, unknown keys are
+//! errors that name the key and its line, and cross-references (a route naming a sink that does not
+//! exist) are caught here, before anything starts. It never touches the network, the store or Wasm.
+
+mod check;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use check::ConfigError;
+
+/// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
+pub const DEMO_CONFIG: &str = include_str!("demo.toml");
+
+/// The whole host configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, storage and ingest limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Who may call the API.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Named secrets plugins may use through the `crypto` interface, by name only.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// Wasm components the host loads.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// Destinations: a connector plugin plus delivery policy.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// Which events go through which transforms to which sinks.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Directory the config was read from; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// Where the SQLite log and the compile cache live.
+    pub data_dir: PathBuf,
+    /// Directory plugin `path`s are relative to.
+    pub plugin_dir: PathBuf,
+    /// Where compiled components are cached (default `<data_dir>/cache`); may be shared by hosts.
+    pub cache_dir: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Most events accepted but not yet routed and delivered before ingest answers 503.
+    pub max_pending: usize,
+    /// Group commit: longest wait for more writes before committing, in microseconds.
+    pub commit_window_us: u64,
+    /// Group commit: most writes in one commit.
+    pub commit_max_ops: usize,
+    /// Parallel routing lanes (events of one partition key always share a lane).
+    pub router_lanes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("kaunter-data"),
+            plugin_dir: PathBuf::from("plugins/target/wasm32-wasip2/release"),
+            cache_dir: None,
+            max_body_bytes: 1024 * 1024,
+            max_pending: 100_000,
+            commit_window_us: 1000,
+            commit_max_ops: 2048,
+            router_lanes: 4,
+        }
+    }
+}
+
+/// `[[api_keys]]`: one credential for the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// A name for logs and the audit trail.
+    pub name: String,
+    /// Where the key's value comes from: `{ env = "VAR" }`, `{ file = "path" }` or `{ value = "..." }`.
+    pub key: SecretRef,
+    /// Store globs this key may send events for (`hk-*`); `["*"]` for all.
+    #[serde(default)]
+    pub stores: Vec<String>,
+    /// Whether this key may use the admin API (DLQ, replay).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A secret value: inline (demo only), from an environment variable, or from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretRef {
+    /// The value itself. Fine for demos; use `env` or `file` in production.
+    Value(String),
+    /// Name of an environment variable holding the value.
+    Env(String),
+    /// Path of a file holding the value (trailing newline ignored).
+    File(PathBuf),
+}
+
+/// What a plugin component is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    /// Exports `handle` (world `transform`).
+    Transform,
+    /// Exports `deliver` (world `connector`).
+    Connector,
+}
+
+/// `[[plugins]]`: one Wasm component and its configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Name routes and sinks refer to.
+    pub name: String,
+    /// Which world the component implements.
+    pub kind: PluginKind,
+    /// The `.wasm` component, relative to `server.plugin_dir`.
+    pub path: PathBuf,
+    /// The plugin's own configuration, handed to it as JSON through the `config` interface.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Secrets the plugin may use by name through `crypto`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[plugins.limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Wall-clock deadline for one call, in milliseconds.
+    pub deadline_ms: u64,
+    /// Linear memory cap, in MiB.
+    pub memory_mib: u32,
+    /// Most kv bytes the plugin may store.
+    pub kv_quota_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { deadline_ms: 2000, memory_mib: 64, kv_quota_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// `[[sinks]]`: a destination fed by a connector plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Name routes refer to; part of every idempotency key.
+    pub name: String,
+    /// The connector plugin that delivers.
+    pub connector: String,
+    /// Deliveries in flight at once (each for a different partition key).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Attempts before an event is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Age (since ingest) after which a failing event is dead-lettered, in seconds.
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: u64,
+    /// First retry delay, in milliseconds; doubles each attempt (with jitter).
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_max_age() -> u64 {
+    24 * 3600
+}
+fn default_backoff_base() -> u64 {
+    200
+}
+fn default_backoff_max() -> u64 {
+    60_000
+}
+
+/// `[[routes]]`: which events flow through which transforms to which sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name, for logs and `GET /v1/events/{id}`.
+    pub name: String,
+    /// Event type globs (`pos.sale.*`).
+    pub types: Vec<String>,
+    /// Store globs (`hk-*`); default all.
+    #[serde(default = "all")]
+    pub stores: Vec<String>,
+    /// Transform plugins, applied in order.
+    #[serde(default)]
+    pub transforms: Vec<String>,
+    /// Sinks that receive the result.
+    pub sinks: Vec<String>,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The bundled demo configuration; relative paths resolve against the working directory.
+    pub fn demo() -> Result<Config, ConfigError> {
+        Config::parse(DEMO_CONFIG, "<bundled demo config>", PathBuf::from("."))
+    }
+
+    /// Parses and checks configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
+        config.base_dir = base_dir;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    /// A path from the config, made absolute against the config's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+    }
+
+    /// Where a plugin's component file is.
+    pub fn plugin_path(&self, plugin: &PluginConfig) -> PathBuf {
+        if plugin.path.is_absolute() {
+            plugin.path.clone()
+        } else {
+            self.resolve(&self.server.plugin_dir).join(&plugin.path)
+        }
+    }
+
+    /// The named plugin.
+    pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret's value (from the environment or a file when so configured).
+    pub fn read(&self, base_dir: &Path) -> Result<String, String> {
+        match self {
+            SecretRef::Value(v) => Ok(v.clone()),
+            SecretRef::Env(var) => std::env::var(var).map_err(|_| {
+                format!("environment variable `{var}` is not set; export it before starting kaunter")
+            }),
+            SecretRef::File(path) => {
+                let full = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+                std::fs::read_to_string(&full)
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                    .map_err(|e| format!("cannot read secret file {}: {e}", full.display()))
+            }
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            pi += 1;
+            mark = ti;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("pos.sale.*", "pos.sale.completed.v1"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("hk-*", "hk-001"));
+        assert!(!glob_match("hk-*", "sg-001"));
+        assert!(glob_match("pos.*.v1", "pos.refund.completed.v1"));
+        assert!(!glob_match("pos.sale", "pos.sale.completed.v1"));
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let config = Config::demo().unwrap();
+        assert!(!config.routes.is_empty());
+    }
+}

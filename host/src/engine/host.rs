@@ -1,0 +1,190 @@
+//! What a plugin's store holds, and the host side of the `kaunter:plugin` imports.
+//!
+//! Each [`HostState`] belongs to one warm instance of one plugin. WASI is present but empty:
+//! no preopened directories, no environment, no inherited stdio, no sockets. Outbound HTTP goes
+//! only through [`crate::egress`].
+
+use super::bindings::services::kaunter::plugin::{clock, config, crypto, kv, log};
+use crate::egress::EgressHooks;
+use crate::store::{Store, StoreError};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Everything about a plugin its host calls need, shared by all its instances.
+pub struct PluginContext {
+    /// Plugin name from the config.
+    pub name: String,
+    /// First 12 hex digits of the component's SHA-256.
+    pub version: String,
+    /// The plugin's configuration as JSON.
+    pub config_json: String,
+    /// Secret bytes by name (only those granted to this plugin).
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// kv quota in bytes.
+    pub kv_quota: u64,
+    /// Where kv lives.
+    pub store: Arc<dyn Store>,
+}
+
+/// The `T` of every plugin `Store<T>`.
+pub struct HostState {
+    pub(crate) plugin: Arc<PluginContext>,
+    /// Id of the event being handled, for log lines.
+    pub(crate) event_id: String,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    pub(crate) limits: StoreLimits,
+}
+
+impl HostState {
+    /// A fresh state with nothing granted but what the plugin's context says.
+    pub fn new(plugin: Arc<PluginContext>, hooks: EgressHooks, memory_bytes: usize) -> Self {
+        Self {
+            plugin,
+            event_id: String::new(),
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks,
+            limits: StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).build(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+impl super::bindings::services::kaunter::plugin::types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        const MAX: usize = 4096;
+        let message = if message.len() > MAX {
+            let mut cut = MAX;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}… ({} bytes truncated)", &message[..cut], message.len() - cut)
+        } else {
+            message
+        };
+        let (plugin, version, event) = (&self.plugin.name, &self.plugin.version, &self.event_id);
+        match level {
+            log::Level::Trace => tracing::trace!(target: "plugin", plugin, version, event, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "plugin", plugin, version, event, "{message}"),
+            log::Level::Info => tracing::info!(target: "plugin", plugin, version, event, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "plugin", plugin, version, event, "{message}"),
+            log::Level::Error => tracing::error!(target: "plugin", plugin, version, event, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl config::Host for HostState {
+    fn get(&mut self) -> wasmtime::Result<String> {
+        Ok(self.plugin.config_json.clone())
+    }
+}
+
+impl clock::Host for HostState {
+    fn now_ms(&mut self) -> wasmtime::Result<i64> {
+        Ok(crate::store::now_ms())
+    }
+}
+
+fn kv_error(e: StoreError) -> kv::KvError {
+    match e {
+        StoreError::QuotaExceeded { .. } => kv::KvError::QuotaExceeded(e.to_string()),
+        other => kv::KvError::Unavailable(other.to_string()),
+    }
+}
+
+impl kv::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::KvError>> {
+        Ok(self.plugin.store.kv_get(&self.plugin.name, &key).await.map_err(kv_error))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
+        let p = &self.plugin;
+        Ok(p.store.kv_set(&p.name, &key, value, p.kv_quota).await.map_err(kv_error))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+        Ok(self.plugin.store.kv_delete(&self.plugin.name, &key).await.map_err(kv_error))
+    }
+}
+
+impl HostState {
+    fn secret(&self, name: &str) -> Result<&[u8], crypto::CryptoError> {
+        self.plugin.secrets.get(name).map(Vec::as_slice).ok_or_else(|| {
+            crypto::CryptoError::UnknownSecret(format!(
+                "secret `{name}` is not granted to plugin `{}`; add it to the plugin's `secrets` in kaunter.toml",
+                self.plugin.name
+            ))
+        })
+    }
+}
+
+impl crypto::Host for HostState {
+    fn hmac_sha256(&mut self, secret: String, data: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
+        Ok(self.secret(&secret).map(|key| hmac_sha256(key, &data)))
+    }
+
+    fn verify_hmac_sha256(
+        &mut self,
+        secret: String,
+        data: Vec<u8>,
+        mac: Vec<u8>,
+    ) -> wasmtime::Result<Result<bool, crypto::CryptoError>> {
+        Ok(self.secret(&secret).map(|key| {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+            m.update(&data);
+            m.verify_slice(&mac).is_ok()
+        }))
+    }
+
+    fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+        Ok(Sha256::digest(&data).to_vec())
+    }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// HMAC accepts keys of any length, so `new_from_slice` cannot fail; this keeps the types honest.
+fn unreachable_hmac() -> Hmac<Sha256> {
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default())
+}
+
+/// Decodes a configured secret: `whsec_<base64>` (Standard Webhooks) becomes its bytes; anything
+/// else is used as its UTF-8 bytes.
+pub fn secret_bytes(value: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    match value.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("a `whsec_` secret must be base64 after the prefix: {e}")),
+        None => Ok(value.as_bytes().to_vec()),
+    }
+}

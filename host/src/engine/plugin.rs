@@ -1,0 +1,233 @@
+//! A loaded plugin: its pre-instantiated component, a pool of warm instances, and typed calls.
+
+use super::bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, connector, transform, wit};
+use super::host::{HostState, PluginContext};
+use super::{EPOCH_TICK, Runtime};
+use crate::config::{LimitsConfig, PluginKind};
+use crate::egress::{Egress, EgressHooks};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+/// The pre-instantiated component, by world.
+pub enum PluginKindPre {
+    /// World `transform`.
+    Transform(transform::TransformPre<HostState>),
+    /// World `connector`.
+    Connector(connector::ConnectorPre<HostState>),
+}
+
+enum Bindings {
+    Transform(transform::Transform),
+    Connector(connector::Connector),
+}
+
+/// A live instance kept between calls.
+struct Warm {
+    store: Store<HostState>,
+    bindings: Bindings,
+}
+
+/// Why a plugin call did not produce a result. Each is about this call only.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The plugin trapped (panic, out-of-bounds, memory cap, stack overflow, ...).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The call ran past the plugin's wall-clock deadline and was stopped.
+    #[error("plugin exceeded its {0} ms deadline and was stopped")]
+    Deadline(u64),
+    /// A fresh instance could not be created.
+    #[error("plugin could not be instantiated: {0}")]
+    Instantiate(String),
+    /// The transform returned its own error.
+    #[error("{}", describe_plugin_error(.0))]
+    Plugin(PluginError),
+    /// The connector returned a delivery error.
+    #[error("{}", describe_delivery_error(.0))]
+    Delivery(DeliveryError),
+}
+
+fn describe_plugin_error(e: &PluginError) -> String {
+    match e {
+        PluginError::Rejected(m) => format!("rejected by plugin: {m}"),
+        PluginError::InvalidConfig(m) => format!("plugin configuration invalid: {m}"),
+        PluginError::Transient(m) => format!("transient plugin failure: {m}"),
+    }
+}
+
+fn describe_delivery_error(e: &DeliveryError) -> String {
+    match e {
+        DeliveryError::Retry(h) => format!("retry: {}", h.reason),
+        DeliveryError::Throttled(h) => format!("throttled: {}", h.reason),
+        DeliveryError::Rejected(m) => format!("rejected: {m}"),
+        DeliveryError::ConflictIsSuccess(m) => format!("already delivered: {}", m.as_deref().unwrap_or("")),
+        DeliveryError::Disable(m) => format!("endpoint gone, sink disabled: {m}"),
+    }
+}
+
+/// A plugin ready to be called.
+pub struct LoadedPlugin {
+    /// Name from the config.
+    pub name: String,
+    /// Digest prefix of the component.
+    pub version: String,
+    /// World.
+    pub kind: PluginKind,
+    pre: PluginKindPre,
+    ctx: Arc<PluginContext>,
+    egress: Arc<Egress>,
+    limits: LimitsConfig,
+    runtime: Arc<Runtime>,
+    warm: Mutex<Vec<Warm>>,
+}
+
+impl LoadedPlugin {
+    /// Checks the component against its declared world and prepares it for instantiation.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        component: Component,
+        kind: PluginKind,
+        ctx: Arc<PluginContext>,
+        egress: Arc<Egress>,
+        limits: LimitsConfig,
+        version: String,
+    ) -> anyhow::Result<LoadedPlugin> {
+        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            anyhow::anyhow!(
+                "plugin `{}` imports something kaunter does not provide: {e}",
+                ctx.name
+            )
+        })?;
+        let pre = match kind {
+            PluginKind::Transform => PluginKindPre::Transform(
+                transform::TransformPre::new(instance_pre).map_err(|e| {
+                    anyhow::anyhow!("plugin `{}` is not a transform (world `transform` exports `handle`): {e}", ctx.name)
+                })?,
+            ),
+            PluginKind::Connector => PluginKindPre::Connector(
+                connector::ConnectorPre::new(instance_pre).map_err(|e| {
+                    anyhow::anyhow!("plugin `{}` is not a connector (world `connector` exports `deliver`): {e}", ctx.name)
+                })?,
+            ),
+        };
+        Ok(LoadedPlugin {
+            name: ctx.name.clone(),
+            version,
+            kind,
+            pre,
+            ctx,
+            egress,
+            limits,
+            runtime,
+            warm: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `name@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    fn deadline(&self) -> Duration {
+        Duration::from_millis(self.limits.deadline_ms)
+    }
+
+    async fn checkout(&self, event_id: &str) -> Result<Warm, CallError> {
+        let pooled = self.warm.lock().ok().and_then(|mut pool| pool.pop());
+        let mut warm = match pooled {
+            Some(warm) => warm,
+            None => self.instantiate().await?,
+        };
+        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
+        warm.store.set_epoch_deadline(ticks);
+        warm.store.data_mut().event_id = event_id.to_owned();
+        Ok(warm)
+    }
+
+    fn checkin(&self, warm: Warm) {
+        if let Ok(mut pool) = self.warm.lock()
+            && pool.len() < 64
+        {
+            pool.push(warm);
+        }
+    }
+
+    async fn instantiate(&self) -> Result<Warm, CallError> {
+        let hooks = EgressHooks::new(self.egress.clone(), self.name.clone());
+        let memory = self.limits.memory_mib as usize * 1024 * 1024;
+        let state = HostState::new(self.ctx.clone(), hooks, memory);
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
+        store.set_epoch_deadline(ticks);
+        let bindings = match &self.pre {
+            PluginKindPre::Transform(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Transform),
+            PluginKindPre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Connector),
+        }
+        .map_err(|e| CallError::Instantiate(describe_trap(&e)))?;
+        Ok(Warm { store, bindings })
+    }
+
+    /// Runs a transform's `handle` on one event.
+    pub async fn handle(&self, event: &wit::Event) -> Result<Vec<wit::Event>, CallError> {
+        let mut warm = self.checkout(&event.id).await?;
+        let Warm { store, bindings } = &mut warm;
+        let Bindings::Transform(b) = bindings else {
+            return Err(CallError::Instantiate(format!("plugin `{}` is not a transform", self.name)));
+        };
+        let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
+        let result = self.settle(warm, outcome)?;
+        result.map_err(CallError::Plugin)
+    }
+
+    /// Runs a connector's `deliver` for one event.
+    pub async fn deliver(&self, event: &wit::Event, context: &DeliveryContext) -> Result<Receipt, CallError> {
+        let mut warm = self.checkout(&event.id).await?;
+        let Warm { store, bindings } = &mut warm;
+        let Bindings::Connector(b) = bindings else {
+            return Err(CallError::Instantiate(format!("plugin `{}` is not a connector", self.name)));
+        };
+        let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
+        let result = self.settle(warm, outcome)?;
+        result.map_err(CallError::Delivery)
+    }
+
+    /// Keeps the instance if the call returned normally; drops it after a trap or timeout, since
+    /// its state can no longer be trusted.
+    fn settle<T>(
+        &self,
+        warm: Warm,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Err(_) => Err(CallError::Deadline(self.limits.deadline_ms)),
+            Ok(Err(e)) => {
+                if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+                    Err(CallError::Deadline(self.limits.deadline_ms))
+                } else {
+                    Err(CallError::Trap(describe_trap(&e)))
+                }
+            }
+            Ok(Ok(value)) => {
+                self.checkin(warm);
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// A one-line description of a trap: the trap kind and the innermost cause, without backtrace.
+fn describe_trap(e: &wasmtime::Error) -> String {
+    let mut text = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.to_string(),
+    };
+    let root = e.root_cause().to_string();
+    if !text.contains(&root) {
+        text = format!("{text}: {root}");
+    }
+    text
+}

@@ -1,0 +1,170 @@
+//! Reading events from a request: canonical POS JSON (one or an array), CloudEvents structured,
+//! batch and binary modes. Every event is parsed, then checked against the business rules; any
+//! broken rule rejects the whole request with every problem listed.
+
+use super::error::ApiError;
+use axum::http::{HeaderMap, StatusCode, header};
+use kaunter_model::{Defaults, Dialect, Event, EventError, is_json_content_type};
+use serde_json::{Map, Value};
+
+/// The supported request bodies, for 415 answers.
+const SUPPORTED: &str = "application/json (canonical POS events, or a CloudEvent in binary mode with ce-* headers), \
+application/cloudevents+json, application/cloudevents-batch+json";
+
+/// Events read from one request, and whether it was a batch.
+pub struct Decoded {
+    /// The events, in request order.
+    pub events: Vec<Event>,
+    /// Whether the request held a list (answers list one result per event).
+    pub batch: bool,
+}
+
+/// Reads and validates the events of a `POST /v1/events`.
+pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let binary = headers.contains_key("ce-specversion");
+    let (events, batch) = if binary {
+        (vec![binary_mode(headers, &content_type, body)?], false)
+    } else if essence == "application/cloudevents+json" {
+        (vec![one(parse_json(body)?, Dialect::CloudEvents, None)?], false)
+    } else if essence == "application/cloudevents-batch+json" {
+        match parse_json(body)? {
+            Value::Array(items) => (many(items, Dialect::CloudEvents)?, true),
+            _ => return Err(ApiError::bad_request("a CloudEvents batch must be a JSON array of events")),
+        }
+    } else if is_json_content_type(&content_type) {
+        match parse_json(body)? {
+            Value::Array(items) => (many(items, Dialect::Canonical)?, true),
+            value => (vec![one(value, Dialect::Canonical, None)?], false),
+        }
+    } else if essence.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("missing Content-Type; send one of: {SUPPORTED}"),
+        ));
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type `{content_type}` is not accepted; send one of: {SUPPORTED}"),
+        ));
+    };
+    if events.is_empty() {
+        return Err(ApiError::bad_request("the batch is empty; send at least one event"));
+    }
+    check_rules(&events, batch)?;
+    Ok(Decoded { events, batch })
+}
+
+fn defaults() -> Defaults {
+    Defaults { id: ulid::Ulid::new().to_string(), now: chrono::Utc::now().to_rfc3339() }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+        )
+    })
+}
+
+fn one(value: Value, dialect: Dialect, index: Option<usize>) -> Result<Event, ApiError> {
+    Event::from_json(value, dialect, &defaults()).map_err(|e| ApiError::invalid_events(vec![(index, e)]))
+}
+
+fn many(items: Vec<Value>, dialect: Dialect) -> Result<Vec<Event>, ApiError> {
+    let mut events = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match Event::from_json(item, dialect, &defaults()) {
+            Ok(e) => events.push(e),
+            Err(e) => errors.push((Some(i), e)),
+        }
+    }
+    if errors.is_empty() { Ok(events) } else { Err(ApiError::invalid_events(errors)) }
+}
+
+/// Business rules and the time format, for every event; all problems reported at once.
+fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let index = batch.then_some(i);
+        if chrono::DateTime::parse_from_rfc3339(&event.time).is_err() {
+            errors.push((
+                index,
+                EventError::new("time", format!("must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}", event.time)),
+            ));
+        }
+        if let Err(broken) = kaunter_model::validate(event) {
+            errors.extend(broken.into_iter().map(|e| (index, e)));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid_events(errors)) }
+}
+
+/// A binary-mode CloudEvent: attributes in `ce-*` headers, `data` is the body.
+fn binary_mode(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<Event, ApiError> {
+    let mut attributes = Map::new();
+    for (name, value) in headers {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
+        let value = value.to_str().map_err(|_| {
+            ApiError::invalid_events(vec![(None, EventError::new(attribute, "header value must be ASCII (percent-encode other characters)"))])
+        })?;
+        attributes.insert(attribute.to_owned(), Value::String(percent_decode(value)));
+    }
+    if !content_type.is_empty() {
+        attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
+    }
+    let data = if body.is_empty() { None } else { Some(parse_json(body)?) };
+    Event::from_attributes(attributes, data, Dialect::CloudEvents, &defaults())
+        .map_err(|e| ApiError::invalid_events(vec![(None, e)]))
+}
+
+/// Decodes `%XX` escapes (CloudEvents HTTP binding, section 3.1.3.2).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("%E2%82%AC"), "€");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,122 @@
+//! API errors: what the client did wrong (status, code, message, fields) or an internal error
+//! answered with a reference id while the detail goes to the log.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kaunter_model::EventError;
+use serde::Serialize;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    errors: Vec<FieldError>,
+    retry_after_secs: Option<u64>,
+}
+
+/// One broken rule, for validation errors.
+#[derive(Debug, Serialize)]
+pub struct FieldError {
+    /// Attribute or field path (`events[2].data.lines[0].quantity_milli`).
+    pub attribute: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    /// A client error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), errors: Vec::new(), retry_after_secs: None }
+    }
+
+    /// 400 for events that break rules; `prefix` locates the event in a batch.
+    pub fn invalid_events(errors: Vec<(Option<usize>, EventError)>) -> Self {
+        let errors: Vec<FieldError> = errors
+            .into_iter()
+            .map(|(index, e)| FieldError {
+                attribute: match index {
+                    Some(i) => format!("events[{i}].{}", e.attribute),
+                    None => e.attribute,
+                },
+                rule: e.rule,
+            })
+            .collect();
+        let message = match errors.as_slice() {
+            [only] => format!("invalid event: `{}` {}", only.attribute, only.rule),
+            many => format!("invalid event: {} rules broken; see `errors`", many.len()),
+        };
+        Self { status: StatusCode::BAD_REQUEST, code: "invalid_event", message, errors, retry_after_secs: None }
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "overloaded",
+            message: message.into(),
+            errors: Vec::new(),
+            retry_after_secs: Some(1),
+        }
+    }
+
+    /// 500: logs the detail under a fresh reference id and answers only the id.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let reference = ulid::Ulid::new().to_string();
+        tracing::error!(reference = %reference, error = %detail, "internal error while serving a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error; quote reference {reference} to the operator"),
+        )
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 400 for a malformed request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { code: self.code, message: &self.message, errors: &self.errors } };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,107 @@
+//! `POST /v1/events` and `GET /v1/events/{id}`.
+
+use super::AppState;
+use super::decode::decode;
+use super::error::ApiError;
+use crate::pipeline::IngestError;
+use crate::store::Delivery;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Accepts one event or a batch; answers after the events are durable.
+pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let key = state.authenticate(&headers)?.clone();
+    let limit = state.max_body_bytes();
+    if let Some(length) = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && length > limit
+    {
+        return Err(too_large(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
+    let decoded = decode(&headers, &bytes)?;
+    for event in &decoded.events {
+        let store = event.store().unwrap_or("");
+        if !key.may_send_for(store) {
+            return Err(ApiError::forbidden(format!(
+                "API key `{}` may not send events for store `{store}` (source {}); its stores are {:?}",
+                key.name, event.source, key.stores
+            )));
+        }
+    }
+    let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
+    let appended = state.pipeline.ingest(decoded.events).await.map_err(|e| match e {
+        IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+        IngestError::Store(e) => ApiError::internal(e),
+    })?;
+    let result = |id: &String, duplicate: bool| {
+        let mut v = json!({"id": id, "status": "accepted"});
+        if duplicate {
+            v["duplicate"] = json!(true);
+        }
+        v
+    };
+    let body = if decoded.batch {
+        let results: Vec<Value> = ids.iter().zip(&appended).map(|(id, a)| result(id, a.duplicate)).collect();
+        let duplicates = appended.iter().filter(|a| a.duplicate).count();
+        json!({"status": "accepted", "accepted": appended.len() - duplicates, "duplicates": duplicates, "results": results})
+    } else {
+        result(&ids[0], appended[0].duplicate)
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body exceeds the {limit}-byte limit (server.max_body_bytes); split the batch"),
+    )
+}
+
+/// The event and its per-sink delivery state.
+pub async fn get_event(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let key = state.authenticate(&headers)?.clone();
+    let found = state.pipeline.store().event(&id).await.map_err(ApiError::internal)?;
+    let Some((stored, deliveries)) = found else {
+        return Err(ApiError::not_found(format!("no event with id `{id}`")));
+    };
+    if !key.admin && !key.may_send_for(stored.event.store().unwrap_or("")) {
+        return Err(ApiError::not_found(format!("no event with id `{id}`")));
+    }
+    let sinks: Vec<Value> = deliveries.iter().map(delivery_json).collect();
+    Ok(Json(json!({
+        "seq": stored.seq,
+        "received_at": rfc3339(Some(stored.received_at_us / 1000)),
+        "parent_seq": stored.parent_seq,
+        "event": stored.event.to_json(),
+        "sinks": sinks,
+    }))
+    .into_response())
+}
+
+fn delivery_json(d: &Delivery) -> Value {
+    json!({
+        "sink": d.sink,
+        "route": d.route,
+        "state": d.state,
+        "attempts": d.attempts,
+        "next_attempt_at": rfc3339(d.next_attempt_at_ms),
+        "last_error": d.last_error,
+        "created_at": rfc3339(Some(d.created_at_ms)),
+        "updated_at": rfc3339(Some(d.updated_at_ms)),
+        "delivered_at": rfc3339(d.delivered_at_ms),
+        "handled_by": d.handled_by.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "connector_version": d.connector_version,
+    })
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC), or null.
+pub fn rfc3339(ms: Option<i64>) -> Value {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}

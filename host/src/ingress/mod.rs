@@ -1,0 +1,111 @@
+//! The HTTP API: event ingest, event lookup, health, and (in [`crate::admin`]) operations.
+//!
+//! This module owns authentication (API keys, scoped to store globs; admin is a separate scope),
+//! body limits and content negotiation. It answers `202` only after the pipeline reports the
+//! events durable. It never runs plugins and never writes to the store except through the pipeline.
+
+mod decode;
+pub mod error;
+mod events;
+
+pub use events::rfc3339;
+
+use crate::config::{Config, glob_match};
+use crate::pipeline::Pipeline;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use error::ApiError;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// A configured API key, with its value hashed.
+#[derive(Clone)]
+pub struct ApiKey {
+    /// Name from the config.
+    pub name: String,
+    digest: [u8; 32],
+    /// Store globs.
+    pub stores: Vec<String>,
+    /// Admin scope.
+    pub admin: bool,
+}
+
+impl ApiKey {
+    /// Whether this key may act for a store (`""` for events with no store in their source).
+    pub fn may_send_for(&self, store: &str) -> bool {
+        self.stores.iter().any(|g| glob_match(g, store))
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    keys: Arc<Vec<ApiKey>>,
+    max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Resolves the configured API keys (reading env vars and files).
+    pub fn new(config: &Config, pipeline: Arc<Pipeline>) -> anyhow::Result<AppState> {
+        let mut keys = Vec::new();
+        for k in &config.api_keys {
+            let value = k
+                .key
+                .read(&config.base_dir)
+                .map_err(|e| anyhow::anyhow!("api key `{}`: {e}", k.name))?;
+            if value.len() < 8 {
+                anyhow::bail!("api key `{}` is shorter than 8 characters; use a long random value", k.name);
+            }
+            keys.push(ApiKey { name: k.name.clone(), digest: Sha256::digest(value.as_bytes()).into(), stores: k.stores.clone(), admin: k.admin });
+        }
+        Ok(AppState { pipeline, keys: Arc::new(keys), max_body_bytes: config.server.max_body_bytes })
+    }
+
+    /// The key presented in `Authorization: Bearer …` or `X-Api-Key`.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&ApiKey, ApiError> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`"))?;
+        let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+        // Comparing digests keeps the comparison time independent of how much of the key matched.
+        self.keys
+            .iter()
+            .find(|k| k.digest == digest)
+            .ok_or_else(|| ApiError::unauthorized("unknown API key"))
+    }
+
+    /// Like [`AppState::authenticate`], and the key must have the admin scope.
+    pub fn authenticate_admin(&self, headers: &HeaderMap) -> Result<&ApiKey, ApiError> {
+        let key = self.authenticate(headers)?;
+        if key.admin {
+            Ok(key)
+        } else {
+            Err(ApiError::forbidden(format!("API key `{}` lacks the admin scope; use an admin key (admin = true)", key.name)))
+        }
+    }
+}
+
+/// The full HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v1/events", post(events::post_events))
+        .route("/v1/events/{id}", get(events::get_event))
+        .merge(crate::admin::router())
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+impl AppState {
+    /// Largest accepted body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+}

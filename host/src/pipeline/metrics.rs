@@ -1,0 +1,93 @@
+//! Counters and a latency histogram for the progress line, `/metrics` and benchmarks.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Live counters of the pipeline. Cheap to update from any task.
+#[derive(Default)]
+pub struct Metrics {
+    /// Events accepted (new, not duplicates).
+    pub accepted: AtomicU64,
+    /// Re-sent events answered as duplicates.
+    pub duplicates: AtomicU64,
+    /// Deliveries confirmed.
+    pub delivered: AtomicU64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: AtomicU64,
+    /// Deliveries and route runs dead-lettered.
+    pub dead_lettered: AtomicU64,
+    /// Events derived by transforms.
+    pub derived: AtomicU64,
+    /// Work accepted but not finished: events waiting to be routed plus open deliveries.
+    pub pending: AtomicI64,
+    latency_us: Mutex<Option<Histogram<u64>>>,
+}
+
+/// A point-in-time copy of [`Metrics`].
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Snapshot {
+    /// See [`Metrics::accepted`].
+    pub accepted: u64,
+    /// See [`Metrics::duplicates`].
+    pub duplicates: u64,
+    /// See [`Metrics::delivered`].
+    pub delivered: u64,
+    /// See [`Metrics::retried`].
+    pub retried: u64,
+    /// See [`Metrics::dead_lettered`].
+    pub dead_lettered: u64,
+    /// See [`Metrics::derived`].
+    pub derived: u64,
+    /// See [`Metrics::pending`].
+    pub pending: i64,
+    /// Ingest → delivered, 50th percentile, microseconds.
+    pub p50_us: u64,
+    /// Ingest → delivered, 99th percentile, microseconds.
+    pub p99_us: u64,
+}
+
+impl Metrics {
+    /// Records one ingest → delivered latency.
+    pub fn record_latency_us(&self, us: u64) {
+        if let Ok(mut h) = self.latency_us.lock() {
+            if h.is_none() {
+                *h = Histogram::new(3).ok();
+            }
+            if let Some(h) = h.as_mut() {
+                let _ = h.record(us.max(1));
+            }
+        }
+    }
+
+    /// Copies the counters (and the latency percentiles since the last reset).
+    pub fn snapshot(&self) -> Snapshot {
+        let (p50_us, p99_us) = self
+            .latency_us
+            .lock()
+            .ok()
+            .and_then(|h| h.as_ref().map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99))))
+            .unwrap_or((0, 0));
+        Snapshot {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            derived: self.derived.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
+            p50_us,
+            p99_us,
+        }
+    }
+
+    /// Clears the latency histogram (each progress interval reports its own percentiles).
+    pub fn reset_latency(&self) {
+        if let Ok(mut h) = self.latency_us.lock()
+            && let Some(h) = h.as_mut()
+        {
+            h.reset();
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Router lanes: match routes, run transform chains, and commit each event's fan-out atomically.
+//!
+//! Events are spread over lanes by partition key, so one key is always handled by one lane, in
+//! log order. A lane drains what is queued, runs the transforms, writes all the results in one
+//! store call (one fsync), then hands new deliveries to sink workers and derived events back to
+//! the lanes.
+
+use super::Route;
+use super::delivery::DeliveryTx;
+use super::metrics::Metrics;
+use crate::config::glob_match;
+use crate::engine::{CallError, bindings::PluginError};
+use crate::store::{NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
+use kaunter_model::Event;
+use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How deep transforms may derive events from derived events before kaunter calls it a loop.
+const MAX_DERIVATION_DEPTH: u8 = 8;
+/// Most jobs a lane commits together.
+const LANE_BATCH: usize = 512;
+/// In-line retries of a transform that reports a transient failure.
+const TRANSIENT_RETRIES: [u64; 3] = [20, 100, 500];
+
+/// One event to route.
+pub(crate) struct RouteJob {
+    stored: StoredEvent,
+    depth: u8,
+    /// Only this route (replay of a transform failure); `None` for all matching routes.
+    only_route: Option<String>,
+}
+
+impl RouteJob {
+    pub(crate) fn from_stored(stored: StoredEvent, only_route: Option<String>) -> Self {
+        Self { stored, depth: 0, only_route }
+    }
+}
+
+/// The lanes' senders.
+#[derive(Clone)]
+pub(crate) struct Router {
+    lanes: Arc<Vec<mpsc::UnboundedSender<RouteJob>>>,
+}
+
+struct Lane {
+    routes: Arc<Vec<Route>>,
+    store: Arc<dyn Store>,
+    sinks: Arc<BTreeMap<String, DeliveryTx>>,
+    metrics: Arc<Metrics>,
+    router: Router,
+}
+
+impl Router {
+    pub(crate) fn start(
+        lanes: usize,
+        routes: Vec<Route>,
+        store: Arc<dyn Store>,
+        sinks: BTreeMap<String, DeliveryTx>,
+        metrics: Arc<Metrics>,
+    ) -> Router {
+        let mut senders = Vec::with_capacity(lanes);
+        let mut receivers = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let router = Router { lanes: Arc::new(senders) };
+        let routes = Arc::new(routes);
+        let sinks = Arc::new(sinks);
+        for rx in receivers {
+            let lane = Lane {
+                routes: routes.clone(),
+                store: store.clone(),
+                sinks: sinks.clone(),
+                metrics: metrics.clone(),
+                router: router.clone(),
+            };
+            tokio::spawn(lane.run(rx));
+        }
+        router
+    }
+
+    /// Queues an event on the lane of its partition key.
+    pub(crate) fn dispatch(&self, job: RouteJob) {
+        let mut h = DefaultHasher::new();
+        job.stored.event.partition_key.hash(&mut h);
+        let lane = (h.finish() % self.lanes.len() as u64) as usize;
+        if self.lanes[lane].send(job).is_err() {
+            tracing::error!("router lane stopped; the event stays unrouted in the log and is picked up on restart");
+        }
+    }
+}
+
+/// What running a route's chain produced for one event.
+struct Routed {
+    deliveries: Vec<NewDelivery>,
+    derived: Vec<NewEvent>,
+    dead_letters: Vec<NewDeadLetter>,
+}
+
+impl Lane {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<RouteJob>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < LANE_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.route_batch(jobs).await;
+        }
+    }
+
+    async fn route_batch(&self, jobs: Vec<RouteJob>) {
+        let mut commits = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let routed = self.route_one(job).await;
+            commits.push(RouteCommit {
+                event_seq: job.stored.seq,
+                derived: routed.derived,
+                deliveries: routed.deliveries,
+                dead_letters: routed.dead_letters,
+            });
+        }
+        let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
+        let committed = loop {
+            match self.store.commit_routes(commits.clone()).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::error!(error = %e, events = jobs.len(), "cannot record routing; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        self.metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
+        for ((job, commit), result) in jobs.into_iter().zip(commits).zip(committed) {
+            for delivery in result.deliveries {
+                match self.sinks.get(&delivery.sink) {
+                    Some(tx) => {
+                        self.metrics.pending.fetch_add(1, Ordering::Relaxed);
+                        tx.push(delivery);
+                    }
+                    None => tracing::error!(sink = %delivery.sink, "route names a sink without a worker"),
+                }
+            }
+            for (new, appended) in commit.derived.into_iter().zip(result.derived) {
+                if appended.duplicate {
+                    continue;
+                }
+                self.metrics.derived.fetch_add(1, Ordering::Relaxed);
+                self.metrics.pending.fetch_add(1, Ordering::Relaxed);
+                let stored = StoredEvent {
+                    seq: appended.seq,
+                    event: new.event,
+                    received_at_us: new.received_at_us,
+                    parent_seq: new.parent_seq,
+                };
+                self.router.dispatch(RouteJob { stored, depth: job.depth + 1, only_route: None });
+            }
+            self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn route_one(&self, job: &RouteJob) -> Routed {
+        let event = &job.stored.event;
+        let store_name = event.store().unwrap_or("");
+        let mut out = Routed { deliveries: Vec::new(), derived: Vec::new(), dead_letters: Vec::new() };
+        for route in self.routes.iter() {
+            let c = &route.config;
+            if job.only_route.as_ref().is_some_and(|only| only != &c.name) {
+                continue;
+            }
+            if !c.types.iter().any(|t| glob_match(t, &event.ty)) || !c.stores.iter().any(|s| glob_match(s, store_name)) {
+                continue;
+            }
+            self.run_chain(route, job, &mut out).await;
+        }
+        out
+    }
+
+    async fn run_chain(&self, route: &Route, job: &RouteJob, out: &mut Routed) {
+        let original = &job.stored.event;
+        let mut current = vec![original.clone()];
+        let mut handled_by = Vec::new();
+        for plugin in &route.transforms {
+            let mut next = Vec::new();
+            for event in current {
+                match call_transform(plugin, event).await {
+                    Ok(events) => next.extend(events),
+                    Err(error) => {
+                        tracing::warn!(route = %route.config.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
+                        out.dead_letters.push(NewDeadLetter {
+                            event_seq: job.stored.seq,
+                            sink: None,
+                            route: route.config.name.clone(),
+                            plugin: plugin.name.clone(),
+                            plugin_version: plugin.version.clone(),
+                            error,
+                            attempts: 1,
+                        });
+                        return;
+                    }
+                }
+            }
+            handled_by.push(plugin.label());
+            current = next;
+        }
+        let handled_by = handled_by.join(",");
+        let mut mapped = None;
+        for event in current {
+            if mapped.is_none() && event.source == original.source && event.id == original.id {
+                mapped = Some(event);
+            } else if let Err(problem) = check_derived(&event, job.depth) {
+                out.dead_letters.push(NewDeadLetter {
+                    event_seq: job.stored.seq,
+                    sink: None,
+                    route: route.config.name.clone(),
+                    plugin: handled_by.clone(),
+                    plugin_version: String::new(),
+                    error: problem,
+                    attempts: 1,
+                });
+            } else if !out.derived.iter().any(|d| d.event.source == event.source && d.event.id == event.id) {
+                out.derived.push(NewEvent::new(event, Some(job.stored.seq), now_us()));
+            }
+        }
+        let Some(mapped) = mapped else { return };
+        let body = mapped.to_json().to_string().into_bytes();
+        for sink in &route.config.sinks {
+            if out.deliveries.iter().any(|d| &d.sink == sink) {
+                continue;
+            }
+            out.deliveries.push(NewDelivery {
+                sink: sink.clone(),
+                route: route.config.name.clone(),
+                partition_key: mapped.partition_key.clone(),
+                body: body.clone(),
+                handled_by: handled_by.clone(),
+            });
+        }
+    }
+}
+
+/// Runs one transform on one event, retrying transient failures a few times in line.
+async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, String> {
+    let input = event.into();
+    let mut attempt = 0;
+    loop {
+        match plugin.handle(&input).await {
+            Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
+            Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
+                tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
+                tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(format!("{} ({})", e, plugin.label())),
+        }
+    }
+}
+
+/// A derived event must be valid like any ingested one, and derivation must not loop.
+fn check_derived(event: &Event, depth: u8) -> Result<(), String> {
+    if depth >= MAX_DERIVATION_DEPTH {
+        return Err(format!(
+            "derived event {} is {MAX_DERIVATION_DEPTH} derivations deep; transforms are deriving in a loop",
+            event.id
+        ));
+    }
+    kaunter_model::validate(event).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("transform derived an invalid event {}: {}", event.id, list.join("; "))
+    })
+}

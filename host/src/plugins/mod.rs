@@ -1,0 +1,71 @@
+//! Loading the plugins a configuration names: read, compile (or take from the cache), check the
+//! world, resolve granted secrets, and hand back ready [`LoadedPlugin`]s.
+//!
+//! This module turns configuration into runnable plugins and nothing else; it does not route or
+//! deliver. A plugin that cannot load stops startup with an error naming the plugin, the file and
+//! what to do.
+
+use crate::config::Config;
+use crate::egress::Egress;
+use crate::engine::{LoadedPlugin, PluginContext, Runtime, secret_bytes};
+use crate::store::Store;
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Loaded plugins by name.
+pub type PluginSet = BTreeMap<String, Arc<LoadedPlugin>>;
+
+/// Loads every `[[plugins]]` entry of the configuration.
+pub fn load_all(
+    config: &Config,
+    runtime: &Arc<Runtime>,
+    store: &Arc<dyn Store>,
+    egress: &Arc<Egress>,
+) -> anyhow::Result<PluginSet> {
+    let mut loaded = BTreeMap::new();
+    for plugin in &config.plugins {
+        let path = config.plugin_path(plugin);
+        if !path.exists() {
+            anyhow::bail!(
+                "plugin `{}`: component file {} does not exist; build the plugins first \
+                 (`cargo build --release --target wasm32-wasip2` in plugins/) or fix `path`/`server.plugin_dir`",
+                plugin.name,
+                path.display()
+            );
+        }
+        let (component, version) = runtime
+            .load_component(&path)
+            .with_context(|| format!("loading plugin `{}`", plugin.name))?;
+        let mut secrets = BTreeMap::new();
+        for name in &plugin.secrets {
+            let reference = config.secrets.get(name).with_context(|| format!("secret `{name}` is not defined"))?;
+            let value = reference
+                .read(&config.base_dir)
+                .map_err(|e| anyhow::anyhow!("plugin `{}`, secret `{name}`: {e}", plugin.name))?;
+            let bytes = secret_bytes(&value).map_err(|e| anyhow::anyhow!("secret `{name}`: {e}"))?;
+            secrets.insert(name.clone(), bytes);
+        }
+        let config_json = serde_json::to_string(&plugin.config).context("encoding plugin config as JSON")?;
+        let ctx = Arc::new(PluginContext {
+            name: plugin.name.clone(),
+            version: version.clone(),
+            config_json,
+            secrets,
+            kv_quota: plugin.limits.kv_quota_bytes,
+            store: store.clone(),
+        });
+        let ready = LoadedPlugin::new(
+            runtime.clone(),
+            component,
+            plugin.kind,
+            ctx,
+            egress.clone(),
+            plugin.limits.clone(),
+            version,
+        )?;
+        tracing::info!(plugin = %plugin.name, version = %ready.version, path = %path.display(), "plugin loaded");
+        loaded.insert(plugin.name.clone(), Arc::new(ready));
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,77 @@
+//! Assembling a running host from a configuration: store, engine, plugins, pipeline, HTTP API.
+//!
+//! [`Server::start`] is what `kaunter serve`, the demo, the benchmarks and the tests all use, so
+//! there is one way a host comes up.
+
+use crate::config::Config;
+use crate::egress::Egress;
+use crate::engine::Runtime;
+use crate::ingress::{AppState, router};
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running host.
+pub struct Server {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The pipeline (metrics, replay).
+    pub pipeline: Arc<Pipeline>,
+    /// The outbound checkpoint (call counts).
+    pub egress: Arc<Egress>,
+    /// The database file.
+    pub db_path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store, loads plugins, resumes unfinished work, and starts serving.
+    pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        let data_dir = config.resolve(&config.server.data_dir);
+        let cache_dir = match &config.server.cache_dir {
+            Some(dir) => config.resolve(dir),
+            None => data_dir.join("cache"),
+        };
+        let sqlite = SqliteStore::open(
+            &data_dir,
+            Duration::from_micros(config.server.commit_window_us),
+            config.server.commit_max_ops,
+        )
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let db_path = sqlite.path().to_path_buf();
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let runtime = Runtime::new(cache_dir)?;
+        let egress = Egress::new(Duration::from_secs(10));
+        let plugins = crate::plugins::load_all(config, &runtime, &store, &egress)?;
+        let pipeline = Pipeline::start(config, &plugins, store).await?;
+        let state = AppState::new(config, pipeline.clone())?;
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        tracing::info!(%addr, db = %db_path.display(), "kaunter is serving");
+        Ok(Server { addr, pipeline, egress, db_path, task })
+    }
+
+    /// Base URL of the API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("HTTP server task")?;
+        Ok(())
+    }
+}

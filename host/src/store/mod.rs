@@ -1,0 +1,323 @@
+//! The durable log: events, per-sink delivery state, retry schedule, dead letters and plugin kv.
+//!
+//! [`Store`] is the one seam between the pipeline and storage; [`sqlite::SqliteStore`] is the
+//! embedded default (one file, WAL, a single writer thread with group commit). A write returns
+//! only after its transaction is fsynced, so anything acknowledged survives a crash. This module
+//! never calls plugins or the network.
+
+mod schema;
+pub mod sqlite;
+
+use kaunter_model::Event;
+use serde::Serialize;
+
+/// Storage failures. Callers log them with detail and answer clients with an id.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread has stopped (shutdown or a fatal I/O error).
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    /// A stored row could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// A plugin's kv write would exceed its quota.
+    #[error("kv quota of {quota} bytes exceeded (would use {would_use})")]
+    QuotaExceeded {
+        /// Bytes allowed.
+        quota: u64,
+        /// Bytes the write would bring the plugin to.
+        would_use: u64,
+    },
+}
+
+/// Result of storage calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event to append to the log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The event.
+    pub event: Event,
+    /// Its stored JSON (structured CloudEvent).
+    pub body: Vec<u8>,
+    /// The event it was derived from, for events produced by transforms.
+    pub parent_seq: Option<i64>,
+    /// Receive time, µs since the epoch.
+    pub received_at_us: i64,
+}
+
+impl NewEvent {
+    /// Wraps an event, serialising its stored form.
+    pub fn new(event: Event, parent_seq: Option<i64>, received_at_us: i64) -> Self {
+        let body = event.to_json().to_string().into_bytes();
+        Self { event, body, parent_seq, received_at_us }
+    }
+}
+
+/// What happened to one appended event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Log sequence number (the original one for a duplicate).
+    pub seq: i64,
+    /// Whether an event with the same source and id was already in the log.
+    pub duplicate: bool,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Log sequence number.
+    pub seq: i64,
+    /// The event.
+    pub event: Event,
+    /// Receive time, µs since the epoch.
+    pub received_at_us: i64,
+    /// The event it was derived from.
+    pub parent_seq: Option<i64>,
+}
+
+/// Delivery state of one event at one sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its first attempt (or for earlier events of its key).
+    Pending,
+    /// Failed at least once; next attempt scheduled.
+    Retrying,
+    /// The connector reported success.
+    Delivered,
+    /// Given up: in the dead-letter queue.
+    DeadLettered,
+}
+
+impl DeliveryState {
+    pub(crate) fn parse(s: &str) -> StoreResult<Self> {
+        Ok(match s {
+            "pending" => DeliveryState::Pending,
+            "retrying" => DeliveryState::Retrying,
+            "delivered" => DeliveryState::Delivered,
+            "dead_lettered" => DeliveryState::DeadLettered,
+            other => return Err(StoreError::Corrupt(format!("delivery state {other:?}"))),
+        })
+    }
+}
+
+/// A delivery to create when an event is routed.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The sink.
+    pub sink: String,
+    /// The route that produced it.
+    pub route: String,
+    /// Ordering key.
+    pub partition_key: String,
+    /// The event as the route's transforms left it (stored CloudEvent JSON).
+    pub body: Vec<u8>,
+    /// `plugin@version` of each transform that handled it, comma separated.
+    pub handled_by: String,
+}
+
+/// One event's delivery record at one sink.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// Row id.
+    pub id: i64,
+    /// The event's log sequence number.
+    pub event_seq: i64,
+    /// The event's id.
+    pub event_id: String,
+    /// The sink.
+    pub sink: String,
+    /// The route.
+    pub route: String,
+    /// Ordering key.
+    pub partition_key: String,
+    /// State.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (ms), for pending and retrying.
+    pub next_attempt_at_ms: Option<i64>,
+    /// The last error, if any attempt failed.
+    pub last_error: Option<String>,
+    /// When the delivery was created (ms).
+    pub created_at_ms: i64,
+    /// When the state last changed (ms).
+    pub updated_at_ms: i64,
+    /// When the connector confirmed it (ms).
+    pub delivered_at_ms: Option<i64>,
+    /// Transform versions that handled the event.
+    pub handled_by: String,
+    /// Connector version of the last attempt.
+    pub connector_version: Option<String>,
+    /// The event body to deliver (not serialised in API answers).
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// Receive time of the event (µs), for max-age and latency.
+    #[serde(skip)]
+    pub received_at_us: i64,
+}
+
+/// A dead letter to record.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter {
+    /// The event's log sequence number.
+    pub event_seq: i64,
+    /// The sink, for delivery failures; `None` when a transform failed on the route.
+    pub sink: Option<String>,
+    /// The route.
+    pub route: String,
+    /// The plugin that failed.
+    pub plugin: String,
+    /// Its version (digest prefix).
+    pub plugin_version: String,
+    /// The error, as the operator should read it.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A dead-letter queue entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// Entry id (what `kaunter dlq replay <id>` takes).
+    pub id: i64,
+    /// The event's log sequence number.
+    pub event_seq: i64,
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The sink, or `None` for a transform failure.
+    pub sink: Option<String>,
+    /// The route.
+    pub route: String,
+    /// The plugin that failed.
+    pub plugin: String,
+    /// Its version.
+    pub plugin_version: String,
+    /// The error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was dead-lettered (ms).
+    pub failed_at_ms: i64,
+    /// When it was replayed (ms), if it was.
+    pub replayed_at_ms: Option<i64>,
+}
+
+/// The outcome of routing one event, written atomically.
+#[derive(Debug, Clone)]
+pub struct RouteCommit {
+    /// The routed event.
+    pub event_seq: i64,
+    /// Events the transforms derived (appended and routed in turn).
+    pub derived: Vec<NewEvent>,
+    /// Deliveries to create (one per route × sink; a sink already holding the event keeps its row).
+    pub deliveries: Vec<NewDelivery>,
+    /// Transform failures.
+    pub dead_letters: Vec<NewDeadLetter>,
+}
+
+/// What a [`RouteCommit`] created.
+#[derive(Debug, Clone, Default)]
+pub struct RouteCommitted {
+    /// One per derived event, in order.
+    pub derived: Vec<Appended>,
+    /// Deliveries actually created (not already present).
+    pub deliveries: Vec<Delivery>,
+}
+
+/// A change of delivery state after an attempt.
+#[derive(Debug, Clone)]
+pub enum DeliveryUpdate {
+    /// Delivered (or the target already had it).
+    Delivered {
+        /// Delivery row.
+        id: i64,
+        /// Attempts including this one.
+        attempts: u32,
+        /// Connector version.
+        connector_version: String,
+    },
+    /// Failed; try again at `next_attempt_at_ms`.
+    Retry {
+        /// Delivery row.
+        id: i64,
+        /// Attempts including this one.
+        attempts: u32,
+        /// When to try again (ms).
+        next_attempt_at_ms: i64,
+        /// What went wrong.
+        error: String,
+        /// Connector version.
+        connector_version: String,
+    },
+    /// Given up: dead-letter it.
+    DeadLetter {
+        /// Delivery row.
+        id: i64,
+        /// The dead letter to record.
+        letter: NewDeadLetter,
+    },
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone)]
+pub enum ReplaySelector {
+    /// These entry ids.
+    Ids(Vec<i64>),
+    /// Every entry not yet replayed that failed at or after this time (ms).
+    Since(i64),
+}
+
+/// What a replay put back to work.
+#[derive(Debug, Clone, Default)]
+pub struct Replayed {
+    /// Deliveries reset to pending.
+    pub deliveries: Vec<Delivery>,
+    /// Events whose route must run again (transform failures), with the route name.
+    pub reroute: Vec<(StoredEvent, String)>,
+    /// Entry ids replayed.
+    pub entries: Vec<i64>,
+}
+
+/// The storage seam. Every write is durable (fsynced) when its future resolves.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends events, deduplicating on (source, id).
+    async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Appended>>;
+    /// Records the outcome of routing events, each atomically, and marks them routed.
+    async fn commit_routes(&self, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>>;
+    /// Applies delivery outcomes.
+    async fn update_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()>;
+    /// Events appended but not yet routed (after a restart), oldest first.
+    async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
+    /// Open (pending or retrying) deliveries of a sink, oldest first.
+    async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>>;
+    /// An event by id, with its deliveries.
+    async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
+    /// Dead letters, newest first; `include_replayed` also lists those already replayed.
+    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    /// Marks dead letters replayed and resets their deliveries to pending.
+    async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed>;
+    /// Reads a plugin's kv value.
+    async fn kv_get(&self, plugin: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Writes a plugin's kv value within its quota.
+    async fn kv_set(&self, plugin: &str, key: &str, value: Vec<u8>, quota: u64) -> StoreResult<()>;
+    /// Deletes a plugin's kv value.
+    async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()>;
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,60 @@
+//! The SQLite schema. Plain tables an auditor can read with the `sqlite3` shell.
+
+/// Applied on open; every statement is idempotent.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT    NOT NULL,
+    source         TEXT    NOT NULL,
+    type           TEXT    NOT NULL,
+    partition_key  TEXT    NOT NULL,
+    received_at_us INTEGER NOT NULL,
+    parent_seq     INTEGER REFERENCES events(seq),
+    routed         INTEGER NOT NULL DEFAULT 0,
+    body           BLOB    NOT NULL,
+    UNIQUE (source, id)
+);
+CREATE INDEX IF NOT EXISTS events_by_id ON events (id);
+CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed = 0;
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id                 INTEGER PRIMARY KEY,
+    event_seq          INTEGER NOT NULL REFERENCES events(seq),
+    sink               TEXT    NOT NULL,
+    route              TEXT    NOT NULL,
+    partition_key      TEXT    NOT NULL,
+    state              TEXT    NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms INTEGER,
+    last_error         TEXT,
+    created_at_ms      INTEGER NOT NULL,
+    updated_at_ms      INTEGER NOT NULL,
+    delivered_at_ms    INTEGER,
+    handled_by         TEXT    NOT NULL,
+    connector_version  TEXT,
+    body               BLOB    NOT NULL,
+    UNIQUE (sink, event_seq)
+);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (sink, id)
+    WHERE state IN ('pending', 'retrying');
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id             INTEGER PRIMARY KEY,
+    event_seq      INTEGER NOT NULL REFERENCES events(seq),
+    sink           TEXT,
+    route          TEXT    NOT NULL,
+    plugin         TEXT    NOT NULL,
+    plugin_version TEXT    NOT NULL,
+    error          TEXT    NOT NULL,
+    attempts       INTEGER NOT NULL,
+    failed_at_ms   INTEGER NOT NULL,
+    replayed_at_ms INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS kv (
+    plugin TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (plugin, key)
+);
+"#;

@@ -1,0 +1,256 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Writes go through the single writer thread in [`writer`]; reads use a small pool of read-only
+//! connections on blocking threads, so a slow read never delays a commit.
+
+mod replay;
+mod writer;
+
+use super::{
+    Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed,
+    RouteCommit, RouteCommitted, Store, StoreError, StoreResult, StoredEvent, schema::SCHEMA,
+};
+use kaunter_model::Event;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use writer::WriteOp;
+
+/// File name of the log inside the data directory.
+pub const DB_FILE: &str = "kaunter.db";
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<WriteOp>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread.
+    pub fn open(dir: &Path, commit_window: Duration, commit_max_ops: usize) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create data dir {}: {e}", dir.display())))?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kaunter-store-writer".into())
+            .spawn(move || writer::run(conn, rx, commit_window, commit_max_ops))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(Vec::new())), path })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T>(&self, op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let writer = self.writer.lock().map_err(|_| StoreError::WriterGone)?;
+            writer.send(op(tx)).map_err(|_| StoreError::WriterGone)?;
+        }
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(|_| StoreError::WriterGone)?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    conn.busy_timeout(Duration::from_secs(10))?;
+                    conn
+                }
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < 8
+            {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route, d.partition_key, d.state, d.attempts,
+    d.next_attempt_at_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms, d.handled_by,
+    d.connector_version, d.body, e.received_at_us";
+
+/// Deliveries matching a `WHERE` clause over `deliveries d JOIN events e`, in id order.
+pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Vec<Delivery>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE {filter} ORDER BY d.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            Delivery {
+                id: r.get(0)?,
+                event_seq: r.get(1)?,
+                event_id: r.get(2)?,
+                sink: r.get(3)?,
+                route: r.get(4)?,
+                partition_key: r.get(5)?,
+                state: DeliveryState::Pending,
+                attempts: r.get(7)?,
+                next_attempt_at_ms: r.get(8)?,
+                last_error: r.get(9)?,
+                created_at_ms: r.get(10)?,
+                updated_at_ms: r.get(11)?,
+                delivered_at_ms: r.get(12)?,
+                handled_by: r.get(13)?,
+                connector_version: r.get(14)?,
+                body: r.get(15)?,
+                received_at_us: r.get(16)?,
+            },
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut delivery, state) = row?;
+        delivery.state = DeliveryState::parse(&state)?;
+        out.push(delivery);
+    }
+    Ok(out)
+}
+
+/// One event matching a `WHERE` clause over `events`.
+pub(crate) fn read_event(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Option<StoredEvent>> {
+    let sql = format!("SELECT seq, body, received_at_us, parent_seq FROM events WHERE {filter} ORDER BY seq LIMIT 1");
+    let row: Option<(i64, Vec<u8>, i64, Option<i64>)> = conn
+        .prepare_cached(&sql)?
+        .query_row(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    row.map(decode_event).transpose()
+}
+
+fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Option<i64>)) -> StoreResult<StoredEvent> {
+    let event = Event::from_stored(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
+    Ok(StoredEvent { seq, event, received_at_us, parent_seq })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Appended>> {
+        self.write(|reply| WriteOp::Append(events, reply)).await
+    }
+
+    async fn commit_routes(&self, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>> {
+        self.write(|reply| WriteOp::Route(commits, reply)).await
+    }
+
+    async fn update_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
+        self.write(|reply| WriteOp::Update(updates, reply)).await
+    }
+
+    async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, body, received_at_us, parent_seq FROM events WHERE routed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.map(|row| decode_event(row?)).collect()
+        })
+        .await
+    }
+
+    async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>> {
+        let sink = sink.to_owned();
+        self.read(move |conn| read_deliveries(conn, "d.sink = ?1 AND d.state IN ('pending', 'retrying')", params![sink]))
+            .await
+    }
+
+    async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let Some(event) = read_event(conn, "id = ?1", params![id])? else {
+                return Ok(None);
+            };
+            let deliveries = read_deliveries(conn, "d.event_seq = ?1", params![event.seq])?;
+            Ok(Some((event, deliveries)))
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT l.id, l.event_seq, e.id, e.type, l.sink, l.route, l.plugin, l.plugin_version, l.error,
+                        l.attempts, l.failed_at_ms, l.replayed_at_ms
+                 FROM dead_letters l JOIN events e ON e.seq = l.event_seq
+                 WHERE ?1 OR l.replayed_at_ms IS NULL ORDER BY l.id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![include_replayed, limit as i64], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    event_seq: r.get(1)?,
+                    event_id: r.get(2)?,
+                    event_type: r.get(3)?,
+                    sink: r.get(4)?,
+                    route: r.get(5)?,
+                    plugin: r.get(6)?,
+                    plugin_version: r.get(7)?,
+                    error: r.get(8)?,
+                    attempts: r.get(9)?,
+                    failed_at_ms: r.get(10)?,
+                    replayed_at_ms: r.get(11)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed> {
+        self.write(|reply| WriteOp::Replay(selector, reply)).await
+    }
+
+    async fn kv_get(&self, plugin: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (plugin, key) = (plugin.to_owned(), key.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")?
+                .query_row(params![plugin, key], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn kv_set(&self, plugin: &str, key: &str, value: Vec<u8>, quota: u64) -> StoreResult<()> {
+        let (plugin, key) = (plugin.to_owned(), key.to_owned());
+        self.write(|reply| WriteOp::KvSet { plugin, key, value, quota, reply }).await
+    }
+
+    async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()> {
+        let (plugin, key) = (plugin.to_owned(), key.to_owned());
+        self.write(|reply| WriteOp::KvDelete { plugin, key, reply }).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

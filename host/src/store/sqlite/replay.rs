@@ -1,0 +1,53 @@
+//! Replaying dead letters: mark them replayed and put their work back in the queue.
+
+use super::super::{Replayed, ReplaySelector, StoreResult, now_ms};
+use super::{read_deliveries, read_event};
+use rusqlite::{Connection, params};
+
+pub(super) fn replay(tx: &Connection, selector: ReplaySelector) -> StoreResult<Replayed> {
+    let rows: Vec<(i64, i64, Option<String>, String)> = {
+        let (sql, arg) = match &selector {
+            ReplaySelector::Ids(ids) => (
+                "SELECT id, event_seq, sink, route FROM dead_letters
+                 WHERE replayed_at_ms IS NULL AND id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+                serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
+            ),
+            ReplaySelector::Since(ms) => (
+                "SELECT id, event_seq, sink, route FROM dead_letters
+                 WHERE replayed_at_ms IS NULL AND failed_at_ms >= CAST(?1 AS INTEGER) ORDER BY id",
+                ms.to_string(),
+            ),
+        };
+        let mut stmt = tx.prepare(sql)?;
+        stmt.query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let now = now_ms();
+    let mut out = Replayed::default();
+    for (id, event_seq, sink, route) in rows {
+        tx.execute("UPDATE dead_letters SET replayed_at_ms = ?2 WHERE id = ?1", params![id, now])?;
+        out.entries.push(id);
+        match sink {
+            Some(sink) => {
+                let changed = tx.execute(
+                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
+                         updated_at_ms = ?3 WHERE event_seq = ?1 AND sink = ?2 AND state = 'dead_lettered'",
+                    params![event_seq, sink, now],
+                )?;
+                if changed > 0 {
+                    out.deliveries.extend(read_deliveries(
+                        tx,
+                        "d.event_seq = ?1 AND d.sink = (SELECT sink FROM dead_letters WHERE id = ?2)",
+                        params![event_seq, id],
+                    )?);
+                }
+            }
+            None => {
+                if let Some(event) = read_event(tx, "seq = ?1", params![event_seq])? {
+                    out.reroute.push((event, route));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

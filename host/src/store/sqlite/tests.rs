@@ -1,0 +1,108 @@
+//! Store tests on a real SQLite file.
+
+use super::*;
+use crate::store::{NewDeadLetter, NewDelivery};
+use kaunter_model::{Defaults, Dialect};
+
+fn event(id: &str, key: &str) -> NewEvent {
+    let value = serde_json::json!({
+        "specversion": "1.0", "id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "x.test",
+        "partitionkey": key, "data": {"n": id}
+    });
+    let defaults = Defaults { id: String::new(), now: "2026-11-25T00:00:00Z".into() };
+    NewEvent::new(Event::from_json(value, Dialect::CloudEvents, &defaults).unwrap(), None, 1)
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir, Duration::from_micros(200), 64).unwrap()
+}
+
+fn delivery(sink: &str, key: &str) -> NewDelivery {
+    NewDelivery {
+        sink: sink.into(),
+        route: "r".into(),
+        partition_key: key.into(),
+        body: b"{}".to_vec(),
+        handled_by: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn duplicates_keep_their_original_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let first = store.append(vec![event("a", "k"), event("b", "k")]).await.unwrap();
+    let again = store.append(vec![event("b", "k"), event("c", "k")]).await.unwrap();
+    assert!(!first[0].duplicate && !first[1].duplicate);
+    assert_eq!(again[0], Appended { seq: first[1].seq, duplicate: true });
+    assert!(!again[1].duplicate);
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store.append(vec![event("a", "k")]).await.unwrap();
+    }
+    let store = open(dir.path());
+    let unrouted = store.unrouted(0, 10).await.unwrap();
+    assert_eq!(unrouted.len(), 1);
+    assert_eq!(unrouted[0].event.id, "a");
+}
+
+#[tokio::test]
+async fn routing_dead_lettering_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let seq = store.append(vec![event("a", "k")]).await.unwrap()[0].seq;
+    let committed = store
+        .commit_routes(vec![RouteCommit {
+            event_seq: seq,
+            derived: vec![],
+            deliveries: vec![delivery("s1", "k"), delivery("s2", "k")],
+            dead_letters: vec![],
+        }])
+        .await
+        .unwrap();
+    assert_eq!(committed[0].deliveries.len(), 2);
+    assert!(store.unrouted(0, 10).await.unwrap().is_empty());
+    let d = &committed[0].deliveries[0];
+    store
+        .update_deliveries(vec![DeliveryUpdate::DeadLetter {
+            id: d.id,
+            letter: NewDeadLetter {
+                event_seq: seq,
+                sink: Some("s1".into()),
+                route: "r".into(),
+                plugin: "webhook".into(),
+                plugin_version: "abc".into(),
+                error: "rejected: 400".into(),
+                attempts: 1,
+            },
+        }])
+        .await
+        .unwrap();
+    let letters = store.dead_letters(false, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error, "rejected: 400");
+    assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 0);
+    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
+    assert_eq!(replayed.deliveries.len(), 1);
+    assert_eq!(replayed.deliveries[0].state, DeliveryState::Pending);
+    assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 1);
+    assert!(store.dead_letters(false, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn kv_respects_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.kv_set("p", "k", vec![1; 10], 20).await.unwrap();
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(vec![1; 10]));
+    assert_eq!(store.kv_get("other", "k").await.unwrap(), None);
+    let err = store.kv_set("p", "k2", vec![1; 10], 20).await.unwrap_err();
+    assert!(matches!(err, StoreError::QuotaExceeded { quota: 20, .. }), "{err}");
+    store.kv_delete("p", "k").await.unwrap();
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
+}

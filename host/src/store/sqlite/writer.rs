@@ -1,0 +1,260 @@
+//! The single writer: one thread, one connection, group commit.
+//!
+//! Writers send a [`WriteOp`] with a reply channel. The thread takes the first op, gathers more
+//! for up to the commit window (or until the batch is full), applies them all in one transaction
+//! (each in its own savepoint, so one bad op fails alone), commits with `synchronous = FULL`
+//! (fsync of the WAL), and only then replies. Throughput therefore grows with concurrency while
+//! every acknowledged write is on disk.
+
+use super::super::{
+    Appended, DeliveryUpdate, NewDeadLetter, NewEvent, RouteCommit, RouteCommitted, StoreError,
+    StoreResult, now_ms,
+};
+use super::read_deliveries;
+use rusqlite::{Connection, Transaction, params};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// One unit of work for the writer, with where to send its result.
+pub(crate) enum WriteOp {
+    Append(Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Appended>>>),
+    Route(Vec<RouteCommit>, oneshot::Sender<StoreResult<Vec<RouteCommitted>>>),
+    Update(Vec<DeliveryUpdate>, oneshot::Sender<StoreResult<()>>),
+    Replay(super::super::ReplaySelector, oneshot::Sender<StoreResult<super::super::Replayed>>),
+    KvSet { plugin: String, key: String, value: Vec<u8>, quota: u64, reply: oneshot::Sender<StoreResult<()>> },
+    KvDelete { plugin: String, key: String, reply: oneshot::Sender<StoreResult<()>> },
+}
+
+/// A finished op waiting for the commit before its reply is sent.
+enum Reply {
+    Append(oneshot::Sender<StoreResult<Vec<Appended>>>, StoreResult<Vec<Appended>>),
+    Route(oneshot::Sender<StoreResult<Vec<RouteCommitted>>>, StoreResult<Vec<RouteCommitted>>),
+    Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
+    Replay(oneshot::Sender<StoreResult<super::super::Replayed>>, StoreResult<super::super::Replayed>),
+}
+
+impl Reply {
+    fn send(self, commit: &Result<(), String>) {
+        // A receiver that went away (client disconnected) needs no answer.
+        macro_rules! answer {
+            ($tx:expr, $result:expr) => {{
+                let result = match commit {
+                    Ok(()) => $result,
+                    Err(e) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                };
+                let _ = $tx.send(result);
+            }};
+        }
+        match self {
+            Reply::Append(tx, r) => answer!(tx, r),
+            Reply::Route(tx, r) => answer!(tx, r),
+            Reply::Unit(tx, r) => answer!(tx, r),
+            Reply::Replay(tx, r) => answer!(tx, r),
+        }
+    }
+}
+
+/// Runs the writer until every sender is dropped.
+pub(crate) fn run(mut conn: Connection, rx: Receiver<WriteOp>, window: Duration, max_ops: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + window;
+        while batch.len() < max_ops {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(op) => batch.push(op),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            }
+        }
+        commit_batch(&mut conn, batch);
+    }
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<(), String> {
+        let mut tx = conn.transaction().map_err(|e| e.to_string())?;
+        for op in batch {
+            replies.push(apply_in_savepoint(&mut tx, op));
+        }
+        tx.commit().map_err(|e| e.to_string())
+    })();
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, ops = replies.len(), "group commit failed; every write in it is reported failed");
+    }
+    for reply in replies {
+        reply.send(&outcome);
+    }
+}
+
+fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
+    fn scoped<T>(tx: &mut Transaction<'_>, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let sp = tx.savepoint()?;
+        let out = f(&sp)?;
+        sp.commit()?;
+        Ok(out)
+    }
+    match op {
+        WriteOp::Append(events, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events))),
+        WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, commits))),
+        WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
+        WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
+        WriteOp::KvSet { plugin, key, value, quota, reply } => {
+            Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota)))
+        }
+        WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
+            reply,
+            scoped(tx, |t| {
+                t.execute("DELETE FROM kv WHERE plugin = ?1 AND key = ?2", params![plugin, key])?;
+                Ok(())
+            }),
+        ),
+    }
+}
+
+pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, id) DO NOTHING",
+    )?;
+    let mut existing = tx.prepare_cached("SELECT seq FROM events WHERE source = ?1 AND id = ?2")?;
+    let mut out = Vec::with_capacity(events.len());
+    for new in events {
+        let e = &new.event;
+        let changed = insert.execute(params![
+            e.id,
+            e.source,
+            e.ty,
+            e.partition_key,
+            new.received_at_us,
+            new.parent_seq,
+            new.body
+        ])?;
+        if changed == 1 {
+            out.push(Appended { seq: tx.last_insert_rowid(), duplicate: false });
+        } else {
+            let seq: i64 = existing.query_row(params![e.source, e.id], |r| r.get(0))?;
+            out.push(Appended { seq, duplicate: true });
+        }
+    }
+    Ok(out)
+}
+
+fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>> {
+    let now = now_ms();
+    let mut out = Vec::with_capacity(commits.len());
+    for commit in commits {
+        let derived = append(tx, &commit.derived)?;
+        let mut created = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO deliveries (event_seq, sink, route, partition_key, state, attempts,
+                     next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, body)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, ?6, ?7)
+                 ON CONFLICT (sink, event_seq) DO NOTHING",
+            )?;
+            for d in &commit.deliveries {
+                let changed = insert.execute(params![
+                    commit.event_seq,
+                    d.sink,
+                    d.route,
+                    d.partition_key,
+                    now,
+                    d.handled_by,
+                    d.body
+                ])?;
+                if changed == 1 {
+                    created.push(tx.last_insert_rowid());
+                }
+            }
+        }
+        for letter in &commit.dead_letters {
+            insert_dead_letter(tx, letter, now)?;
+        }
+        tx.execute("UPDATE events SET routed = 1 WHERE seq = ?1", params![commit.event_seq])?;
+        let deliveries = read_deliveries(tx, "d.id IN (SELECT value FROM json_each(?1))", [created_ids(&created)])?;
+        out.push(RouteCommitted { derived, deliveries });
+    }
+    Ok(out)
+}
+
+fn created_ids(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", list.join(","))
+}
+
+pub(super) fn insert_dead_letter(tx: &Connection, letter: &NewDeadLetter, now: i64) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO dead_letters (event_seq, sink, route, plugin, plugin_version, error, attempts, failed_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        letter.event_seq,
+        letter.sink,
+        letter.route,
+        letter.plugin,
+        letter.plugin_version,
+        letter.error,
+        letter.attempts,
+        now
+    ])?;
+    Ok(())
+}
+
+fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
+    let now = now_ms();
+    for u in updates {
+        match u {
+            DeliveryUpdate::Delivered { id, attempts, connector_version } => {
+                tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL,
+                         updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4 WHERE id = ?1",
+                )?
+                .execute(params![id, attempts, now, connector_version])?;
+            }
+            DeliveryUpdate::Retry { id, attempts, next_attempt_at_ms, error, connector_version } => {
+                tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'retrying', attempts = ?2, next_attempt_at_ms = ?3,
+                         last_error = ?4, updated_at_ms = ?5, connector_version = ?6 WHERE id = ?1",
+                )?
+                .execute(params![id, attempts, next_attempt_at_ms, error, now, connector_version])?;
+            }
+            DeliveryUpdate::DeadLetter { id, letter } => {
+                tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'dead_lettered', attempts = ?2, next_attempt_at_ms = NULL,
+                         last_error = ?3, updated_at_ms = ?4, connector_version = ?5 WHERE id = ?1",
+                )?
+                .execute(params![id, letter.attempts, letter.error, now, letter.plugin_version])?;
+                insert_dead_letter(tx, &letter, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kv_set(tx: &Connection, plugin: &str, key: &str, value: &[u8], quota: u64) -> StoreResult<()> {
+    let used: i64 = tx.query_row(
+        "SELECT COALESCE(SUM(length(key) + length(value)), 0) FROM kv WHERE plugin = ?1 AND key <> ?2",
+        params![plugin, key],
+        |r| r.get(0),
+    )?;
+    let would_use = used.max(0) as u64 + key.len() as u64 + value.len() as u64;
+    if would_use > quota {
+        return Err(StoreError::QuotaExceeded { quota, would_use });
+    }
+    tx.execute(
+        "INSERT INTO kv (plugin, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
+        params![plugin, key, value],
+    )?;
+    Ok(())
+}

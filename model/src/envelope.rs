@@ -1,0 +1,335 @@
+//! The event envelope (CloudEvents 1.0 attributes) and its one JSON form.
+
+use crate::payload::{DataError, Payload};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The only CloudEvents `specversion` kaunter speaks.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// An event: CloudEvents attributes plus a typed payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Unique within `source`.
+    pub id: String,
+    /// Where it happened: `/t/{tenant}/s/{store}/p/{terminal}` for POS events.
+    pub source: String,
+    /// Event type, e.g. `pos.sale.completed.v1`.
+    pub ty: String,
+    /// When it happened, RFC 3339.
+    pub time: String,
+    /// What it is about.
+    pub subject: Option<String>,
+    /// Ordering key: events with equal keys are delivered in order.
+    pub partition_key: String,
+    /// Extension attributes, in name order.
+    pub extensions: Vec<(String, String)>,
+    /// The typed body.
+    pub payload: Payload,
+}
+
+/// An event that breaks a rule: which attribute (or `data` path) and which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    /// The attribute, or `data.<path>` for a payload field.
+    pub attribute: String,
+    /// The rule it breaks, with how to fix it.
+    pub rule: String,
+}
+
+impl EventError {
+    /// An error on one attribute.
+    pub fn new(attribute: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self { attribute: attribute.into(), rule: rule.into() }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.attribute, self.rule)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+impl From<DataError> for EventError {
+    fn from(e: DataError) -> Self {
+        let attribute = if e.path == "." { "data".to_owned() } else { format!("data.{}", e.path) };
+        EventError { attribute, rule: e.message }
+    }
+}
+
+/// Attributes kaunter reads itself; everything else is an extension.
+const CONTEXT_ATTRIBUTES: [&str; 9] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "subject",
+    "datacontenttype",
+    "dataschema",
+    "partitionkey",
+];
+
+/// How strictly to read the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// A CloudEvent: `specversion` and `id` are required.
+    CloudEvents,
+    /// kaunter's canonical POS JSON: `specversion` optional, `id` and `time` filled in when absent.
+    Canonical,
+}
+
+/// Values the host supplies when the producer left them out (canonical dialect).
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// A fresh id (ULID) to use when the event has none.
+    pub id: String,
+    /// The receive time (RFC 3339), used when the event has no `time`.
+    pub now: String,
+}
+
+impl Event {
+    /// Reads one event from its JSON object.
+    pub fn from_json(value: Value, dialect: Dialect, defaults: &Defaults) -> Result<Event, EventError> {
+        let Value::Object(mut object) = value else {
+            return Err(EventError::new(".", "an event must be a JSON object"));
+        };
+        let mut attributes = Map::new();
+        let data = object.remove("data");
+        if object.contains_key("data_base64") {
+            return Err(EventError::new(
+                "data_base64",
+                "binary event data is not supported; send `data` as JSON",
+            ));
+        }
+        for (name, value) in object {
+            attributes.insert(name, value);
+        }
+        Event::from_attributes(attributes, data, dialect, defaults)
+    }
+
+    /// Builds an event from its attributes (as JSON values) and its `data`. Binary-mode
+    /// CloudEvents arrive this way, with attributes read from `ce-*` headers.
+    pub fn from_attributes(
+        mut attributes: Map<String, Value>,
+        data: Option<Value>,
+        dialect: Dialect,
+        defaults: &Defaults,
+    ) -> Result<Event, EventError> {
+        match attributes.remove("specversion") {
+            Some(Value::String(v)) if v == SPEC_VERSION => {}
+            Some(other) => {
+                return Err(EventError::new(
+                    "specversion",
+                    format!("must be \"1.0\", got {other}"),
+                ));
+            }
+            None if dialect == Dialect::CloudEvents => {
+                return Err(EventError::new("specversion", "is required and must be \"1.0\""));
+            }
+            None => {}
+        }
+        let id = match take_string(&mut attributes, "id")? {
+            Some(id) => id,
+            None if dialect == Dialect::Canonical => defaults.id.clone(),
+            None => return Err(EventError::new("id", "is required: a non-empty string")),
+        };
+        let source = take_string(&mut attributes, "source")?
+            .ok_or_else(|| EventError::new("source", "is required: a URI-reference such as /t/acme/s/hk-001/p/till-1"))?;
+        if source.contains(char::is_whitespace) {
+            return Err(EventError::new("source", "must be a URI-reference without spaces"));
+        }
+        let ty = take_string(&mut attributes, "type")?
+            .ok_or_else(|| EventError::new("type", "is required: e.g. pos.sale.completed.v1"))?;
+        let time = take_string(&mut attributes, "time")?.unwrap_or_else(|| defaults.now.clone());
+        let subject = take_string(&mut attributes, "subject")?;
+        let partition_key = take_string(&mut attributes, "partitionkey")?;
+        if let Some(content_type) = take_string(&mut attributes, "datacontenttype")?
+            && !is_json_content_type(&content_type)
+        {
+            return Err(EventError::new(
+                "datacontenttype",
+                format!("`{content_type}` is not supported; kaunter reads JSON data (application/json)"),
+            ));
+        }
+        attributes.remove("dataschema");
+        let mut extensions = Vec::with_capacity(attributes.len());
+        for (name, value) in attributes {
+            if !is_attribute_name(&name) {
+                return Err(EventError::new(
+                    name,
+                    "attribute names must be 1-20 lower-case letters or digits (CloudEvents 1.0)",
+                ));
+            }
+            let value = match value {
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) if n.is_i64() => n.to_string(),
+                _ => {
+                    return Err(EventError::new(
+                        name,
+                        "extension attributes must be strings, integers or booleans",
+                    ));
+                }
+            };
+            extensions.push((name, value));
+        }
+        let payload = Payload::from_json(&ty, data.unwrap_or(Value::Null))?;
+        let mut event = Event { id, source, ty, time, subject, partition_key: String::new(), extensions, payload };
+        event.partition_key = partition_key.unwrap_or_else(|| event.default_partition_key());
+        Ok(event)
+    }
+
+    /// The event as a structured-mode CloudEvent (the form kaunter stores and sends).
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("specversion".into(), SPEC_VERSION.into());
+        object.insert("id".into(), self.id.clone().into());
+        object.insert("source".into(), self.source.clone().into());
+        object.insert("type".into(), self.ty.clone().into());
+        object.insert("time".into(), self.time.clone().into());
+        if let Some(subject) = &self.subject {
+            object.insert("subject".into(), subject.clone().into());
+        }
+        object.insert("partitionkey".into(), self.partition_key.clone().into());
+        for (name, value) in &self.extensions {
+            object.insert(name.clone(), value.clone().into());
+        }
+        object.insert("datacontenttype".into(), "application/json".into());
+        object.insert("data".into(), self.payload.to_json());
+        Value::Object(object)
+    }
+
+    /// Reads back what [`Event::to_json`] wrote (stored events; trusted, already validated).
+    pub fn from_stored(bytes: &[u8]) -> Result<Event, EventError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| EventError::new(".", format!("stored event is not JSON: {e}")))?;
+        let defaults = Defaults { id: String::new(), now: String::new() };
+        Event::from_json(value, Dialect::CloudEvents, &defaults)
+    }
+
+    /// The tenant named in a POS source (`/t/{tenant}/...`).
+    pub fn tenant(&self) -> Option<&str> {
+        source_segment(&self.source, "t")
+    }
+
+    /// The store named in a POS source (`.../s/{store}/...`).
+    pub fn store(&self) -> Option<&str> {
+        source_segment(&self.source, "s")
+    }
+
+    /// The order this event is about, if its payload names one.
+    pub fn order_id(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Sale(s) => Some(&s.order_id),
+            Payload::Refund(r) => Some(&r.original_order_id),
+            Payload::VoidSale(v) => Some(&v.order_id),
+            Payload::PaymentSettled(p) => Some(&p.order_id),
+            Payload::StockAdjusted(s) => Some(&s.sku),
+            Payload::RestockSuggested(r) => Some(&r.sku),
+            Payload::MemberUpdated(m) => Some(&m.member_id),
+            _ => None,
+        }
+    }
+
+    /// `{store}:{order}` when both are known, else the subject, else the id.
+    pub fn default_partition_key(&self) -> String {
+        let store = self.store().unwrap_or(self.source.as_str());
+        match (self.order_id(), &self.subject) {
+            (Some(order), _) => format!("{store}:{order}"),
+            (None, Some(subject)) => format!("{store}:{subject}"),
+            (None, None) => format!("{store}:{}", self.id),
+        }
+    }
+
+    /// The value of an extension attribute.
+    pub fn extension(&self, name: &str) -> Option<&str> {
+        self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn take_string(attributes: &mut Map<String, Value>, name: &str) -> Result<Option<String>, EventError> {
+    match attributes.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(EventError::new(name, "must not be empty"))
+        }
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(EventError::new(name, format!("must be a string, got {other}"))),
+    }
+}
+
+fn source_segment<'a>(source: &'a str, key: &str) -> Option<&'a str> {
+    let mut parts = source.split('/').skip_while(|p| p.is_empty());
+    while let Some(part) = parts.next() {
+        let value = parts.next()?;
+        if part == key {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// `application/json`, `text/json` or any `+json` type, parameters ignored.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
+}
+
+fn is_attribute_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 20
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && !CONTEXT_ATTRIBUTES.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults { id: "01DEFAULT".into(), now: "2026-11-25T10:00:00+08:00".into() }
+    }
+
+    #[test]
+    fn store_and_tenant_come_from_the_source() {
+        let value = serde_json::json!({
+            "source": "/t/acme/s/hk-001/p/till-1", "type": "x.custom", "data": {"a": 1}
+        });
+        let event = Event::from_json(value, Dialect::Canonical, &defaults()).unwrap();
+        assert_eq!(event.tenant(), Some("acme"));
+        assert_eq!(event.store(), Some("hk-001"));
+        assert_eq!(event.id, "01DEFAULT");
+        assert_eq!(event.partition_key, "hk-001:01DEFAULT");
+    }
+
+    #[test]
+    fn cloudevents_need_specversion_and_id() {
+        let value = serde_json::json!({"source": "/x", "type": "t", "id": "1"});
+        let err = Event::from_json(value, Dialect::CloudEvents, &defaults()).unwrap_err();
+        assert_eq!(err.attribute, "specversion");
+        let value = serde_json::json!({"specversion": "1.0", "source": "/x", "type": "t"});
+        let err = Event::from_json(value, Dialect::CloudEvents, &defaults()).unwrap_err();
+        assert_eq!(err.attribute, "id");
+    }
+
+    #[test]
+    fn bad_extension_names_are_named() {
+        let value = serde_json::json!({"specversion": "1.0", "id": "1", "source": "/x", "type": "t", "Bad_Name": "v"});
+        let err = Event::from_json(value, Dialect::CloudEvents, &defaults()).unwrap_err();
+        assert_eq!(err.attribute, "Bad_Name");
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let value = serde_json::json!({
+            "specversion": "1.0", "id": "1", "source": "/t/a/s/b/p/c", "type": "x.y",
+            "traceparent": "00-abc", "data": {"k": [1, 2]}
+        });
+        let event = Event::from_json(value, Dialect::CloudEvents, &defaults()).unwrap();
+        let again = Event::from_stored(event.to_json().to_string().as_bytes()).unwrap();
+        assert_eq!(event, again);
+    }
+}

@@ -1,0 +1,18 @@
+//! The canonical POS event model: the Rust twin of `wit/types.wit`.
+//!
+//! This crate owns the one JSON shape of an event (CloudEvents 1.0 structured mode with a typed
+//! `data`), its parsing with field-precise errors, and the business rules every event must meet
+//! before the host acknowledges it. It is shared by the host (native) and the plugin SDK (Wasm),
+//! so it must stay free of I/O, clocks and randomness.
+//!
+//! [`wit_conversions!`] generates the `From` impls between these types and the types that a
+//! `bindgen!` (host) or `wit_bindgen::generate!` (guest) produced from the same WIT.
+
+mod convert;
+mod envelope;
+mod payload;
+mod validate;
+
+pub use envelope::{Defaults, Dialect, Event, EventError, SPEC_VERSION, is_json_content_type};
+pub use payload::*;
+pub use validate::validate;

@@ -1,0 +1,213 @@
+//! Business rules an event must meet before the host acknowledges it.
+//!
+//! Parsing (in `envelope`) checks shapes and types; this module checks meaning: a sale sells
+//! something, quantities point the right way, all money in one event is in one well-formed currency.
+
+use crate::envelope::{Event, EventError};
+use crate::payload::{Money, Payload, SaleLine, Tender, Totals};
+
+/// Checks the rules for the event's type; returns every broken rule, each naming its field.
+pub fn validate(event: &Event) -> Result<(), Vec<EventError>> {
+    let mut errors = Errors::default();
+    match &event.payload {
+        Payload::Sale(sale) => {
+            errors.date("data.business_date", &sale.business_date);
+            if sale.lines.is_empty() {
+                errors.push("data.lines", "a sale needs at least one line");
+            }
+            let currency = &sale.totals.total;
+            for (i, line) in sale.lines.iter().enumerate() {
+                let at = format!("data.lines[{i}]");
+                if line.quantity_milli <= 0 {
+                    errors.push(
+                        format!("{at}.quantity_milli"),
+                        format!(
+                            "must be positive in a sale (got {}); send returns as pos.refund.completed.v1",
+                            line.quantity_milli
+                        ),
+                    );
+                }
+                errors.line(&at, line, currency);
+            }
+            if sale.tenders.is_empty() {
+                errors.push("data.tenders", "a sale needs at least one tender");
+            }
+            errors.tenders(&sale.tenders, currency);
+            errors.totals(&sale.totals, currency);
+        }
+        Payload::Refund(refund) => {
+            errors.date("data.business_date", &refund.business_date);
+            if refund.lines.is_empty() {
+                errors.push("data.lines", "a refund needs at least one line");
+            }
+            let currency = &refund.totals.total;
+            for (i, line) in refund.lines.iter().enumerate() {
+                let at = format!("data.lines[{i}].line");
+                if line.line.quantity_milli >= 0 {
+                    errors.push(
+                        format!("{at}.quantity_milli"),
+                        format!(
+                            "must be negative in a refund (got {}): the goods come back",
+                            line.line.quantity_milli
+                        ),
+                    );
+                }
+                errors.line(&at, &line.line, currency);
+            }
+            errors.tenders(&refund.tenders, currency);
+            errors.totals(&refund.totals, currency);
+        }
+        Payload::PaymentSettled(p) => {
+            errors.money("data.tender.amount", &p.tender.amount, &p.tender.amount);
+            if let Some(fee) = &p.fee {
+                errors.money("data.fee", fee, &p.tender.amount);
+            }
+        }
+        Payload::StockAdjusted(s) => errors.non_empty("data.sku", &s.sku),
+        Payload::RestockSuggested(r) => errors.non_empty("data.sku", &r.sku),
+        Payload::MemberUpdated(m) => errors.non_empty("data.member_id", &m.member_id),
+        Payload::VoidSale(v) => errors.non_empty("data.order_id", &v.order_id),
+        Payload::AnomalyDetected(_) | Payload::Alert(_) | Payload::Custom(_) => {}
+    }
+    errors.finish()
+}
+
+#[derive(Default)]
+struct Errors(Vec<EventError>);
+
+impl Errors {
+    fn push(&mut self, attribute: impl Into<String>, rule: impl Into<String>) {
+        self.0.push(EventError::new(attribute, rule));
+    }
+
+    fn finish(self) -> Result<(), Vec<EventError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+
+    fn non_empty(&mut self, at: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.push(at, "must not be empty");
+        }
+    }
+
+    fn date(&mut self, at: &str, value: &str) {
+        let b = value.as_bytes();
+        let shaped = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !shaped {
+            self.push(at, format!("must be a date as YYYY-MM-DD, got {value:?}"));
+        }
+    }
+
+    /// Currency well-formed (three upper-case letters, exponent 0..=4) and equal to the event's.
+    fn money(&mut self, at: &str, money: &Money, expected: &Money) {
+        let code_ok = money.currency.len() == 3 && money.currency.bytes().all(|b| b.is_ascii_uppercase());
+        if !code_ok {
+            self.push(
+                format!("{at}.currency"),
+                format!("must be an ISO 4217 code such as HKD, got {:?}", money.currency),
+            );
+        } else if money.currency != expected.currency || money.exponent != expected.exponent {
+            self.push(
+                format!("{at}.currency"),
+                format!(
+                    "{} (exponent {}) differs from the total's {} (exponent {}); one event uses one currency",
+                    money.currency, money.exponent, expected.currency, expected.exponent
+                ),
+            );
+        }
+        if money.exponent > 4 {
+            self.push(format!("{at}.exponent"), format!("must be 0 to 4, got {}", money.exponent));
+        }
+    }
+
+    fn line(&mut self, at: &str, line: &SaleLine, currency: &Money) {
+        self.non_empty(&format!("{at}.sku"), &line.sku);
+        for (name, money) in [
+            ("unit_price", &line.unit_price),
+            ("gross", &line.gross),
+            ("discount", &line.discount),
+            ("net", &line.net),
+        ] {
+            self.money(&format!("{at}.{name}"), money, currency);
+        }
+        for (j, tax) in line.taxes.iter().enumerate() {
+            self.money(&format!("{at}.taxes[{j}].amount"), &tax.amount, currency);
+        }
+    }
+
+    fn tenders(&mut self, tenders: &[Tender], currency: &Money) {
+        for (i, tender) in tenders.iter().enumerate() {
+            self.money(&format!("data.tenders[{i}].amount"), &tender.amount, currency);
+        }
+    }
+
+    fn totals(&mut self, totals: &Totals, currency: &Money) {
+        for (name, money) in [
+            ("gross", &totals.gross),
+            ("discount", &totals.discount),
+            ("net", &totals.net),
+            ("tax", &totals.tax),
+            ("total", &totals.total),
+            ("tendered", &totals.tendered),
+            ("change", &totals.change),
+        ] {
+            self.money(&format!("data.totals.{name}"), money, currency);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Defaults, Dialect};
+
+    fn money(amount: i64) -> serde_json::Value {
+        serde_json::json!({"amount_minor": amount, "currency": "HKD", "exponent": 2})
+    }
+
+    fn sale(quantity: i64) -> Event {
+        let value = serde_json::json!({
+            "source": "/t/acme/s/hk-001/p/till-1",
+            "type": "pos.sale.completed.v1",
+            "data": {
+                "order_id": "A1", "business_date": "2026-11-25", "time_zone": "Asia/Hong_Kong",
+                "tax_mode": "inclusive",
+                "lines": [{"line_no": 1, "sku": "P-1", "quantity_milli": quantity,
+                           "unit_price": money(100), "gross": money(100), "discount": money(0),
+                           "net": money(100)}],
+                "tenders": [{"method": "octopus", "amount": money(100)}],
+                "totals": {"gross": money(100), "discount": money(0), "net": money(100),
+                           "tax": money(0), "total": money(100), "tendered": money(100),
+                           "change": money(0)}
+            }
+        });
+        let defaults = Defaults { id: "1".into(), now: "2026-11-25T10:00:00+08:00".into() };
+        Event::from_json(value, Dialect::Canonical, &defaults).unwrap()
+    }
+
+    #[test]
+    fn a_good_sale_passes() {
+        assert_eq!(validate(&sale(1000)), Ok(()));
+        assert_eq!(sale(1000).partition_key, "hk-001:A1");
+    }
+
+    #[test]
+    fn negative_quantity_in_a_sale_names_the_field() {
+        let errors = validate(&sale(-1000)).unwrap_err();
+        assert_eq!(errors[0].attribute, "data.lines[0].quantity_milli");
+        assert!(errors[0].rule.contains("pos.refund.completed.v1"));
+    }
+
+    #[test]
+    fn mixed_currencies_are_refused() {
+        let mut event = sale(1000);
+        if let Payload::Sale(s) = &mut event.payload {
+            s.lines[0].net.currency = "USD".into();
+        }
+        let errors = validate(&event).unwrap_err();
+        assert_eq!(errors[0].attribute, "data.lines[0].net.currency");
+    }
+}

@@ -1,0 +1,56 @@
+//! `connector-webhook`: POSTs each event, as a structured CloudEvent JSON body, to one URL,
+//! signed per the Standard Webhooks specification.
+//!
+//! Configuration (`[plugins.config]`):
+//! - `url`: where to POST.
+//! - `secret` (optional): name of a host secret (`whsec_…`) to sign with; without it requests are
+//!   unsigned.
+//! - `headers` (optional): extra static headers.
+//!
+//! Headers sent: `content-type: application/json`, `webhook-id` (the delivery's idempotency key,
+//! stable across retries), `webhook-timestamp` (seconds), `webhook-signature: v1,<base64>`, and
+//! `idempotency-key` (same as `webhook-id`). Response handling follows
+//! [`kaunter_sdk::http::delivery_outcome`]: 410 disables the sink, 429/5xx retry honouring
+//! `Retry-After`, other 4xx dead-letter.
+
+use kaunter_sdk::http::{self, Request};
+use kaunter_sdk::{Connector, DeliveryContext, DeliveryError, Event, Receipt, host, webhooks};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The plugin's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookConfig {
+    url: String,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+struct Webhook;
+
+impl Connector for Webhook {
+    fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError> {
+        let config: WebhookConfig = host::config().map_err(|e| DeliveryError::Rejected(format!("{e:?}")))?;
+        let body = event.to_json();
+        let mut request = Request::post_json(&config.url, &body);
+        for (name, value) in &config.headers {
+            request = request.header(name, value);
+        }
+        request = request.header("idempotency-key", &context.idempotency_key);
+        let now = host::now_ms();
+        match &config.secret {
+            Some(secret) => {
+                let signed = webhooks::signature_headers(secret, &context.idempotency_key, now / 1000, &request.body)
+                    .map_err(|e| DeliveryError::Rejected(format!("cannot sign with secret `{secret}`: {e}")))?;
+                request.headers.extend(signed);
+            }
+            None => request = request.header("webhook-id", &context.idempotency_key),
+        }
+        http::delivery_outcome(http::send(&request), now)
+    }
+}
+
+kaunter_sdk::export_connector!(Webhook);

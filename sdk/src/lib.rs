@@ -1,0 +1,73 @@
+//! `kaunter-sdk`: write kaunter plugins in Rust.
+//!
+//! A plugin is a WebAssembly component built for `wasm32-wasip2`. This crate generates the guest
+//! bindings for the `kaunter:plugin` worlds (once, here), converts them to the typed event model
+//! ([`Event`], [`Payload`], [`Money`], ...) and wraps the host imports in plain functions.
+//!
+//! A transform:
+//!
+//! ```ignore
+//! struct Upper;
+//! impl kaunter_sdk::Transform for Upper {
+//!     fn handle(event: kaunter_sdk::Event) -> Result<Vec<kaunter_sdk::Event>, kaunter_sdk::PluginError> {
+//!         Ok(vec![event])
+//!     }
+//! }
+//! kaunter_sdk::export_transform!(Upper);
+//! ```
+//!
+//! A connector implements [`Connector`] and calls [`export_connector!`]; it reaches the network
+//! with [`http`], which speaks standard `wasi:http` and so passes the host's egress checkpoint.
+
+pub mod bindings;
+pub mod host;
+pub mod http;
+pub mod webhooks;
+
+pub use bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, RetryHint};
+pub use kaunter_model::*;
+
+/// A transform: reshape one event into zero or more events.
+pub trait Transform {
+    /// Handles one event. Return it (changed or not) to pass it on, nothing to drop it, several to
+    /// split it or to derive new events (give derived events their own `id`).
+    fn handle(event: Event) -> Result<Vec<Event>, PluginError>;
+}
+
+/// A connector: deliver one event to an external system.
+pub trait Connector {
+    /// Delivers one event. Forward `context.idempotency_key` to the target so retries are harmless.
+    fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError>;
+}
+
+/// Exports a type implementing [`Transform`] as the component's `transform` world.
+#[macro_export]
+macro_rules! export_transform {
+    ($ty:ident) => {
+        impl $crate::bindings::transform::Guest for $ty {
+            fn handle(
+                event: $crate::bindings::types::Event,
+            ) -> ::core::result::Result<::std::vec::Vec<$crate::bindings::types::Event>, $crate::PluginError> {
+                <$ty as $crate::Transform>::handle(event.into())
+                    .map(|events| events.into_iter().map(::core::convert::Into::into).collect())
+            }
+        }
+        $crate::bindings::transform::__export_transform_world!($ty with_types_in $crate::bindings::transform);
+    };
+}
+
+/// Exports a type implementing [`Connector`] as the component's `connector` world.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ident) => {
+        impl $crate::bindings::connector::Guest for $ty {
+            fn deliver(
+                event: $crate::bindings::types::Event,
+                context: $crate::DeliveryContext,
+            ) -> ::core::result::Result<$crate::Receipt, $crate::DeliveryError> {
+                <$ty as $crate::Connector>::deliver(event.into(), context)
+            }
+        }
+        $crate::bindings::connector::__export_connector_world!($ty with_types_in $crate::bindings::connector);
+    };
+}
