@@ -15,60 +15,207 @@
 #[macro_export]
 macro_rules! wit_conversions {
     ($b:ident) => {
-        $crate::__wit_record!($b, Money { amount_minor: id, currency: id, exponent: id });
-        $crate::__wit_record!($b, Tax { code: id, rate_ppm: id, amount: into });
-        $crate::__wit_record!($b, SaleLine {
-            line_no: id, sku: id, name: id, quantity_milli: id, unit_price: into, gross: into,
-            discount: into, net: into, taxes: vec, attributes: id
-        });
-        $crate::__wit_record!($b, Tender { method: into, amount: into, processor_ref: id });
-        $crate::__wit_record!($b, Totals {
-            gross: into, discount: into, net: into, tax: into, total: into, tendered: into,
-            change: into
-        });
-        $crate::__wit_record!($b, Sale {
-            order_id: id, business_date: id, time_zone: id, tax_mode: into, lines: vec,
-            tenders: vec, totals: into, member_id: id, cashier_id: id
-        });
-        $crate::__wit_record!($b, RefundLine { line: into, original_line_no: id, restock: id });
-        $crate::__wit_record!($b, Refund {
-            refund_id: id, original_order_id: id, business_date: id, time_zone: id,
-            tax_mode: into, lines: vec, tenders: vec, totals: into, reason: id, member_id: id,
-            cashier_id: id
-        });
-        $crate::__wit_record!($b, VoidSale { order_id: id, reason: id, cashier_id: id });
-        $crate::__wit_record!($b, PaymentSettled {
-            order_id: id, tender: into, settlement_id: id, fee: opt
-        });
-        $crate::__wit_record!($b, StockAdjusted {
-            sku: id, delta_milli: id, reason: into, on_hand_milli: id
-        });
-        $crate::__wit_record!($b, MemberUpdated {
-            member_id: id, tier: id, points_balance: id, name: id, phone: id, email: id
-        });
-        $crate::__wit_record!($b, RestockSuggested {
-            sku: id, on_hand_milli: id, suggested_milli: id, reason: id
-        });
-        $crate::__wit_record!($b, AnomalyDetected {
-            kind: id, severity: into, description: id, related_event_id: id
-        });
-        $crate::__wit_record!($b, Alert { kind: id, severity: into, title: id, message: id });
-        $crate::__wit_variant!($b, TaxMode { units: [Inclusive, Exclusive], cases: [] });
-        $crate::__wit_variant!($b, StockReason {
-            units: [Receipt, Count, Shrinkage, TransferOut, TransferIn, Other], cases: []
-        });
-        $crate::__wit_variant!($b, Severity { units: [Info, Warning, Critical], cases: [] });
-        $crate::__wit_variant!($b, TenderMethod {
-            units: [Cash, Card, Octopus, Fps, AlipayHk, WechatPay, Voucher, Points],
-            cases: [Other]
-        });
-        $crate::__wit_variant!($b, Payload {
-            units: [],
-            cases: [
-                Sale, Refund, VoidSale, PaymentSettled, StockAdjusted, MemberUpdated,
-                RestockSuggested, AnomalyDetected, Alert, Custom
-            ]
-        });
+        $crate::__wit_record!(
+            $b,
+            Money {
+                amount_minor: id,
+                currency: id,
+                exponent: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Tax {
+                code: id,
+                rate_ppm: id,
+                amount: into
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            SaleLine {
+                line_no: id,
+                sku: id,
+                name: id,
+                quantity_milli: id,
+                unit_price: into,
+                gross: into,
+                discount: into,
+                net: into,
+                taxes: vec,
+                attributes: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Tender {
+                method: into,
+                amount: into,
+                processor_ref: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Totals {
+                gross: into,
+                discount: into,
+                net: into,
+                tax: into,
+                total: into,
+                tendered: into,
+                change: into
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Sale {
+                order_id: id,
+                business_date: id,
+                time_zone: id,
+                tax_mode: into,
+                lines: vec,
+                tenders: vec,
+                totals: into,
+                member_id: id,
+                cashier_id: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            RefundLine {
+                line: into,
+                original_line_no: id,
+                restock: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Refund {
+                refund_id: id,
+                original_order_id: id,
+                business_date: id,
+                time_zone: id,
+                tax_mode: into,
+                lines: vec,
+                tenders: vec,
+                totals: into,
+                reason: id,
+                member_id: id,
+                cashier_id: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            VoidSale {
+                order_id: id,
+                reason: id,
+                cashier_id: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            PaymentSettled {
+                order_id: id,
+                tender: into,
+                settlement_id: id,
+                fee: opt
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            StockAdjusted {
+                sku: id,
+                delta_milli: id,
+                reason: into,
+                on_hand_milli: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            MemberUpdated {
+                member_id: id,
+                tier: id,
+                points_balance: id,
+                name: id,
+                phone: id,
+                email: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            RestockSuggested {
+                sku: id,
+                on_hand_milli: id,
+                suggested_milli: id,
+                reason: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            AnomalyDetected {
+                kind: id,
+                severity: into,
+                description: id,
+                related_event_id: id
+            }
+        );
+        $crate::__wit_record!(
+            $b,
+            Alert {
+                kind: id,
+                severity: into,
+                title: id,
+                message: id
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            TaxMode {
+                units: [Inclusive, Exclusive],
+                cases: []
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            StockReason {
+                units: [Receipt, Count, Shrinkage, TransferOut, TransferIn, Other],
+                cases: []
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            Severity {
+                units: [Info, Warning, Critical],
+                cases: []
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            TenderMethod {
+                units: [
+                    Cash, Card, Octopus, Fps, AlipayHk, WechatPay, Voucher, Points
+                ],
+                cases: [Other]
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            Payload {
+                units: [],
+                cases: [
+                    Sale,
+                    Refund,
+                    VoidSale,
+                    PaymentSettled,
+                    StockAdjusted,
+                    MemberUpdated,
+                    RestockSuggested,
+                    AnomalyDetected,
+                    Alert,
+                    Custom
+                ]
+            }
+        );
 
         impl From<$crate::Event> for $b::Event {
             fn from(v: $crate::Event) -> Self {

@@ -40,7 +40,10 @@ pub struct EventError {
 impl EventError {
     /// An error on one attribute.
     pub fn new(attribute: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self { attribute: attribute.into(), rule: rule.into() }
+        Self {
+            attribute: attribute.into(),
+            rule: rule.into(),
+        }
     }
 }
 
@@ -54,8 +57,15 @@ impl std::error::Error for EventError {}
 
 impl From<DataError> for EventError {
     fn from(e: DataError) -> Self {
-        let attribute = if e.path == "." { "data".to_owned() } else { format!("data.{}", e.path) };
-        EventError { attribute, rule: e.message }
+        let attribute = if e.path == "." {
+            "data".to_owned()
+        } else {
+            format!("data.{}", e.path)
+        };
+        EventError {
+            attribute,
+            rule: e.message,
+        }
     }
 }
 
@@ -92,7 +102,11 @@ pub struct Defaults {
 
 impl Event {
     /// Reads one event from its JSON object.
-    pub fn from_json(value: Value, dialect: Dialect, defaults: &Defaults) -> Result<Event, EventError> {
+    pub fn from_json(
+        value: Value,
+        dialect: Dialect,
+        defaults: &Defaults,
+    ) -> Result<Event, EventError> {
         let Value::Object(mut object) = value else {
             return Err(EventError::new(".", "an event must be a JSON object"));
         };
@@ -127,7 +141,10 @@ impl Event {
                 ));
             }
             None if dialect == Dialect::CloudEvents => {
-                return Err(EventError::new("specversion", "is required and must be \"1.0\""));
+                return Err(EventError::new(
+                    "specversion",
+                    "is required and must be \"1.0\"",
+                ));
             }
             None => {}
         }
@@ -136,10 +153,17 @@ impl Event {
             None if dialect == Dialect::Canonical => defaults.id.clone(),
             None => return Err(EventError::new("id", "is required: a non-empty string")),
         };
-        let source = take_string(&mut attributes, "source")?
-            .ok_or_else(|| EventError::new("source", "is required: a URI-reference such as /t/acme/s/hk-001/p/till-1"))?;
+        let source = take_string(&mut attributes, "source")?.ok_or_else(|| {
+            EventError::new(
+                "source",
+                "is required: a URI-reference such as /t/acme/s/hk-001/p/till-1",
+            )
+        })?;
         if source.contains(char::is_whitespace) {
-            return Err(EventError::new("source", "must be a URI-reference without spaces"));
+            return Err(EventError::new(
+                "source",
+                "must be a URI-reference without spaces",
+            ));
         }
         let ty = take_string(&mut attributes, "type")?
             .ok_or_else(|| EventError::new("type", "is required: e.g. pos.sale.completed.v1"))?;
@@ -151,7 +175,9 @@ impl Event {
         {
             return Err(EventError::new(
                 "datacontenttype",
-                format!("`{content_type}` is not supported; kaunter reads JSON data (application/json)"),
+                format!(
+                    "`{content_type}` is not supported; kaunter reads JSON data (application/json)"
+                ),
             ));
         }
         attributes.remove("dataschema");
@@ -177,7 +203,16 @@ impl Event {
             extensions.push((name, value));
         }
         let payload = Payload::from_json(&ty, data.unwrap_or(Value::Null))?;
-        let mut event = Event { id, source, ty, time, subject, partition_key: String::new(), extensions, payload };
+        let mut event = Event {
+            id,
+            source,
+            ty,
+            time,
+            subject,
+            partition_key: String::new(),
+            extensions,
+            payload,
+        };
         event.partition_key = partition_key.unwrap_or_else(|| event.default_partition_key());
         Ok(event)
     }
@@ -206,7 +241,10 @@ impl Event {
     pub fn from_stored(bytes: &[u8]) -> Result<Event, EventError> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| EventError::new(".", format!("stored event is not JSON: {e}")))?;
-        let defaults = Defaults { id: String::new(), now: String::new() };
+        let defaults = Defaults {
+            id: String::new(),
+            now: String::new(),
+        };
         Event::from_json(value, Dialect::CloudEvents, &defaults)
     }
 
@@ -246,18 +284,25 @@ impl Event {
 
     /// The value of an extension attribute.
     pub fn extension(&self, name: &str) -> Option<&str> {
-        self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.extensions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
-fn take_string(attributes: &mut Map<String, Value>, name: &str) -> Result<Option<String>, EventError> {
+fn take_string(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, EventError> {
     match attributes.remove(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(EventError::new(name, "must not be empty"))
-        }
+        Some(Value::String(s)) if s.is_empty() => Err(EventError::new(name, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(EventError::new(name, format!("must be a string, got {other}"))),
+        Some(other) => Err(EventError::new(
+            name,
+            format!("must be a string, got {other}"),
+        )),
     }
 }
 
@@ -274,14 +319,21 @@ fn source_segment<'a>(source: &'a str, key: &str) -> Option<&'a str> {
 
 /// `application/json`, `text/json` or any `+json` type, parameters ignored.
 pub fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 fn is_attribute_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 20
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && !CONTEXT_ATTRIBUTES.contains(&name)
 }
 
@@ -290,7 +342,10 @@ mod tests {
     use super::*;
 
     fn defaults() -> Defaults {
-        Defaults { id: "01DEFAULT".into(), now: "2026-11-25T10:00:00+08:00".into() }
+        Defaults {
+            id: "01DEFAULT".into(),
+            now: "2026-11-25T10:00:00+08:00".into(),
+        }
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub struct Money {
 impl Money {
     /// A zero amount in the given currency.
     pub fn zero(currency: &str, exponent: u8) -> Self {
-        Self { amount_minor: 0, currency: currency.to_owned(), exponent }
+        Self {
+            amount_minor: 0,
+            currency: currency.to_owned(),
+            exponent,
+        }
     }
 
     /// Adds two amounts of the same currency; `None` on a currency mismatch or overflow.
@@ -106,7 +110,10 @@ pub struct SaleLine {
 impl SaleLine {
     /// The value of a line attribute, if set.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets (or replaces) a line attribute.

@@ -81,7 +81,11 @@ impl Errors {
     }
 
     fn finish(self) -> Result<(), Vec<EventError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 
     fn non_empty(&mut self, at: &str, value: &str) {
@@ -95,7 +99,9 @@ impl Errors {
         let shaped = b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
-            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !shaped {
             self.push(at, format!("must be a date as YYYY-MM-DD, got {value:?}"));
         }
@@ -103,11 +109,15 @@ impl Errors {
 
     /// Currency well-formed (three upper-case letters, exponent 0..=4) and equal to the event's.
     fn money(&mut self, at: &str, money: &Money, expected: &Money) {
-        let code_ok = money.currency.len() == 3 && money.currency.bytes().all(|b| b.is_ascii_uppercase());
+        let code_ok =
+            money.currency.len() == 3 && money.currency.bytes().all(|b| b.is_ascii_uppercase());
         if !code_ok {
             self.push(
                 format!("{at}.currency"),
-                format!("must be an ISO 4217 code such as HKD, got {:?}", money.currency),
+                format!(
+                    "must be an ISO 4217 code such as HKD, got {:?}",
+                    money.currency
+                ),
             );
         } else if money.currency != expected.currency || money.exponent != expected.exponent {
             self.push(
@@ -119,7 +129,10 @@ impl Errors {
             );
         }
         if money.exponent > 4 {
-            self.push(format!("{at}.exponent"), format!("must be 0 to 4, got {}", money.exponent));
+            self.push(
+                format!("{at}.exponent"),
+                format!("must be 0 to 4, got {}", money.exponent),
+            );
         }
     }
 
@@ -140,7 +153,11 @@ impl Errors {
 
     fn tenders(&mut self, tenders: &[Tender], currency: &Money) {
         for (i, tender) in tenders.iter().enumerate() {
-            self.money(&format!("data.tenders[{i}].amount"), &tender.amount, currency);
+            self.money(
+                &format!("data.tenders[{i}].amount"),
+                &tender.amount,
+                currency,
+            );
         }
     }
 
@@ -184,7 +201,10 @@ mod tests {
                            "change": money(0)}
             }
         });
-        let defaults = Defaults { id: "1".into(), now: "2026-11-25T10:00:00+08:00".into() };
+        let defaults = Defaults {
+            id: "1".into(),
+            now: "2026-11-25T10:00:00+08:00".into(),
+        };
         Event::from_json(value, Dialect::Canonical, &defaults).unwrap()
     }
 

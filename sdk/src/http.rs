@@ -35,7 +35,8 @@ impl Request {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 }
@@ -54,7 +55,10 @@ pub struct Response {
 impl Response {
     /// First value of a header (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as text, lossily, cut to `max` bytes for error messages.
@@ -106,21 +110,35 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         "HEAD" => Method::Head,
         other => Method::Other(other.to_owned()),
     };
-    let entries: Vec<(String, Vec<u8>)> =
-        request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
-    let fields = Fields::from_list(&entries).map_err(|e| HttpError(format!("invalid header: {e:?}")))?;
+    let entries: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    let fields =
+        Fields::from_list(&entries).map_err(|e| HttpError(format!("invalid header: {e:?}")))?;
     let outgoing = OutgoingRequest::new(fields);
     let invalid = |what: &str| HttpError(format!("invalid request {what}"));
-    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
-    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
-    outgoing.set_authority(Some(authority)).map_err(|_| invalid("authority"))?;
-    outgoing.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
+    outgoing
+        .set_method(&method)
+        .map_err(|_| invalid("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|_| invalid("scheme"))?;
+    outgoing
+        .set_authority(Some(authority))
+        .map_err(|_| invalid("authority"))?;
+    outgoing
+        .set_path_with_query(Some(path))
+        .map_err(|_| invalid("path"))?;
     let body = outgoing.body().map_err(|_| invalid("body"))?;
     let pending = outgoing_handler::handle(outgoing, None).map_err(code)?;
     {
         let stream = body.write().map_err(|_| invalid("body stream"))?;
         for chunk in request.body.chunks(4096) {
-            stream.blocking_write_and_flush(chunk).map_err(|e| HttpError(format!("writing body: {e:?}")))?;
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| HttpError(format!("writing body: {e:?}")))?;
         }
     }
     OutgoingBody::finish(body, None).map_err(code)?;
@@ -135,12 +153,21 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         .headers()
         .entries()
         .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
-    let incoming = response.consume().map_err(|_| HttpError("response body unavailable".into()))?;
+    let incoming = response
+        .consume()
+        .map_err(|_| HttpError("response body unavailable".into()))?;
     let mut bytes = Vec::new();
     {
-        let stream = incoming.stream().map_err(|_| HttpError("response stream unavailable".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|_| HttpError("response stream unavailable".into()))?;
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -149,7 +176,11 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
             }
         }
     }
-    Ok(Response { status, headers, body: bytes })
+    Ok(Response {
+        status,
+        headers,
+        body: bytes,
+    })
 }
 
 /// `Retry-After` in milliseconds: delta-seconds, or an HTTP date relative to `now_ms`.
@@ -169,10 +200,15 @@ fn parse_http_date(s: &str) -> Option<i64> {
         return None;
     }
     let day: i64 = parts[1].parse().ok()?;
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let month = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
     let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<i64> = parts[4]
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     if hms.len() != 3 {
         return None;
     }
@@ -188,16 +224,24 @@ fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// What a connector should tell the host about an HTTP response (or the lack of one).
-pub fn delivery_outcome(result: Result<Response, HttpError>, now_ms: i64) -> Result<Receipt, DeliveryError> {
+pub fn delivery_outcome(
+    result: Result<Response, HttpError>,
+    now_ms: i64,
+) -> Result<Receipt, DeliveryError> {
     let response = match result {
         Ok(r) => r,
         Err(e) => {
-            return Err(DeliveryError::Retry(RetryHint { after_ms: None, reason: format!("no response: {e}") }));
+            return Err(DeliveryError::Retry(RetryHint {
+                after_ms: None,
+                reason: format!("no response: {e}"),
+            }));
         }
     };
     let status = response.status;
     let hint = || RetryHint {
-        after_ms: response.header("retry-after").and_then(|v| retry_after_ms(v, now_ms)),
+        after_ms: response
+            .header("retry-after")
+            .and_then(|v| retry_after_ms(v, now_ms)),
         reason: format!("HTTP {status}: {}", response.body_snippet(200)),
     };
     match status {
@@ -205,11 +249,20 @@ pub fn delivery_outcome(result: Result<Response, HttpError>, now_ms: i64) -> Res
             status: Some(status),
             remote_id: response.header("location").map(str::to_owned),
         }),
-        409 => Err(DeliveryError::ConflictIsSuccess(Some(format!("HTTP 409: {}", response.body_snippet(200))))),
-        410 => Err(DeliveryError::Disable(format!("HTTP 410 Gone: {}", response.body_snippet(200)))),
+        409 => Err(DeliveryError::ConflictIsSuccess(Some(format!(
+            "HTTP 409: {}",
+            response.body_snippet(200)
+        )))),
+        410 => Err(DeliveryError::Disable(format!(
+            "HTTP 410 Gone: {}",
+            response.body_snippet(200)
+        ))),
         429 => Err(DeliveryError::Throttled(hint())),
         408 | 425 | 500..=599 => Err(DeliveryError::Retry(hint())),
-        _ => Err(DeliveryError::Rejected(format!("HTTP {status}: {}", response.body_snippet(500)))),
+        _ => Err(DeliveryError::Rejected(format!(
+            "HTTP {status}: {}",
+            response.body_snippet(500)
+        ))),
     }
 }
 
@@ -222,24 +275,43 @@ mod tests {
         assert_eq!(retry_after_ms("7", 0), Some(7000));
         let at = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(at, 784_111_777_000);
-        assert_eq!(retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", at - 2000), Some(2000));
+        assert_eq!(
+            retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", at - 2000),
+            Some(2000)
+        );
         assert_eq!(retry_after_ms("soon", 0), None);
     }
 
     fn response(status: u16) -> Result<Response, HttpError> {
-        Ok(Response { status, headers: vec![("retry-after".into(), "3".into())], body: b"nope".to_vec() })
+        Ok(Response {
+            status,
+            headers: vec![("retry-after".into(), "3".into())],
+            body: b"nope".to_vec(),
+        })
     }
 
     #[test]
     fn statuses_map_to_what_the_host_should_do() {
         assert!(delivery_outcome(response(204), 0).is_ok());
-        assert!(matches!(delivery_outcome(response(409), 0), Err(DeliveryError::ConflictIsSuccess(_))));
-        assert!(matches!(delivery_outcome(response(410), 0), Err(DeliveryError::Disable(_))));
+        assert!(matches!(
+            delivery_outcome(response(409), 0),
+            Err(DeliveryError::ConflictIsSuccess(_))
+        ));
+        assert!(matches!(
+            delivery_outcome(response(410), 0),
+            Err(DeliveryError::Disable(_))
+        ));
         match delivery_outcome(response(429), 0) {
             Err(DeliveryError::Throttled(h)) => assert_eq!(h.after_ms, Some(3000)),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(delivery_outcome(response(503), 0), Err(DeliveryError::Retry(_))));
-        assert!(matches!(delivery_outcome(response(400), 0), Err(DeliveryError::Rejected(_))));
+        assert!(matches!(
+            delivery_outcome(response(503), 0),
+            Err(DeliveryError::Retry(_))
+        ));
+        assert!(matches!(
+            delivery_outcome(response(400), 0),
+            Err(DeliveryError::Rejected(_))
+        ));
     }
 }

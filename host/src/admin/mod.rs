@@ -32,9 +32,18 @@ fn default_limit() -> usize {
     100
 }
 
-async fn list_dlq(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<DlqQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_dlq(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<DlqQuery>,
+) -> Result<Json<Value>, ApiError> {
     state.authenticate_admin(&headers)?;
-    let letters = state.pipeline.store().dead_letters(q.all, q.limit.min(10_000)).await.map_err(ApiError::internal)?;
+    let letters = state
+        .pipeline
+        .store()
+        .dead_letters(q.all, q.limit.min(10_000))
+        .await
+        .map_err(ApiError::internal)?;
     let entries: Vec<Value> = letters
         .iter()
         .map(|l| {
@@ -60,21 +69,38 @@ struct ReplayRequest {
     since: Option<String>,
 }
 
-async fn replay(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name.clone();
     let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"))
+        ApiError::bad_request(format!(
+            "replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"
+        ))
     })?;
     let selector = match (request.ids, request.since) {
         (Some(ids), None) => ReplaySelector::Ids(ids),
         (None, Some(since)) => {
-            let t = chrono::DateTime::parse_from_rfc3339(&since)
-                .map_err(|e| ApiError::bad_request(format!("`since` must be an RFC 3339 time such as 2026-11-25T09:00:00Z: {e}")))?;
+            let t = chrono::DateTime::parse_from_rfc3339(&since).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "`since` must be an RFC 3339 time such as 2026-11-25T09:00:00Z: {e}"
+                ))
+            })?;
             ReplaySelector::Since(t.timestamp_millis())
         }
-        _ => return Err(ApiError::bad_request("give exactly one of `ids` and `since`")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of `ids` and `since`",
+            ));
+        }
     };
-    let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
+    let replayed = state
+        .pipeline
+        .replay(selector)
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
     Ok(Json(json!({ "replayed": replayed })))
 }
@@ -90,7 +116,11 @@ async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     Ok(Json(json!({ "sinks": sinks })))
 }
 
-async fn resume_sink(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn resume_sink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.authenticate_admin(&headers)?;
     if state.pipeline.resume_sink(&name) {
         Ok(Json(json!({ "sink": name, "paused": false })))

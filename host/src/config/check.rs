@@ -40,14 +40,25 @@ pub(super) fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> Confi
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
         .unwrap_or(0);
-    ConfigError::Syntax { origin: origin.to_owned(), line, message: e.message().trim().to_owned() }
+    ConfigError::Syntax {
+        origin: origin.to_owned(),
+        line,
+        message: e.message().trim().to_owned(),
+    }
 }
 
 impl Config {
     pub(super) fn check(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { origin: origin.to_owned(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        };
         let s = &self.server;
-        if s.max_body_bytes == 0 || s.max_pending == 0 || s.commit_max_ops == 0 || s.router_lanes == 0 {
+        if s.max_body_bytes == 0
+            || s.max_pending == 0
+            || s.commit_max_ops == 0
+            || s.router_lanes == 0
+        {
             return Err(invalid(
                 "[server] max_body_bytes, max_pending, commit_max_ops and router_lanes must be at least 1".into(),
             ));
@@ -55,7 +66,11 @@ impl Config {
         unique(self.plugins.iter().map(|p| p.name.as_str()), "[[plugins]]").map_err(&invalid)?;
         unique(self.sinks.iter().map(|p| p.name.as_str()), "[[sinks]]").map_err(&invalid)?;
         unique(self.routes.iter().map(|p| p.name.as_str()), "[[routes]]").map_err(&invalid)?;
-        unique(self.api_keys.iter().map(|p| p.name.as_str()), "[[api_keys]]").map_err(&invalid)?;
+        unique(
+            self.api_keys.iter().map(|p| p.name.as_str()),
+            "[[api_keys]]",
+        )
+        .map_err(&invalid)?;
         for plugin in &self.plugins {
             if plugin.limits.deadline_ms == 0 || !(1..=4096).contains(&plugin.limits.memory_mib) {
                 return Err(invalid(format!(
@@ -144,7 +159,9 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), S
     let mut seen = BTreeSet::new();
     for name in names {
         if !seen.insert(name) {
-            return Err(format!("{table}: the name `{name}` is used twice; names must be unique"));
+            return Err(format!(
+                "{table}: the name `{name}` is used twice; names must be unique"
+            ));
         }
     }
     Ok(())

@@ -155,7 +155,11 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { deadline_ms: 2000, memory_mib: 64, kv_quota_bytes: 16 * 1024 * 1024 }
+        Self {
+            deadline_ms: 2000,
+            memory_mib: 64,
+            kv_quota_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -240,7 +244,8 @@ impl Config {
 
     /// Parses and checks configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
         config.base_dir = base_dir;
         config.check(origin)?;
         Ok(config)
@@ -248,7 +253,11 @@ impl Config {
 
     /// A path from the config, made absolute against the config's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     /// Where a plugin's component file is.
@@ -272,10 +281,16 @@ impl SecretRef {
         match self {
             SecretRef::Value(v) => Ok(v.clone()),
             SecretRef::Env(var) => std::env::var(var).map_err(|_| {
-                format!("environment variable `{var}` is not set; export it before starting kaunter")
+                format!(
+                    "environment variable `{var}` is not set; export it before starting kaunter"
+                )
             }),
             SecretRef::File(path) => {
-                let full = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+                let full = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    base_dir.join(path)
+                };
                 std::fs::read_to_string(&full)
                     .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
                     .map_err(|e| format!("cannot read secret file {}: {e}", full.display()))

@@ -50,8 +50,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let sink = sink::start(&config).await?;
     let server = Server::start(&config).await?;
-    println!("kaunter demo: host {} · sink {} · {} stores at {} events/s", server.url(), sink.url, args.stores, args.rate);
-    println!("  try: curl -H 'Authorization: Bearer demo-admin-key' {}/v1/admin/dlq", server.url());
+    println!(
+        "kaunter demo: host {} · sink {} · {} stores at {} events/s",
+        server.url(),
+        sink.url,
+        args.stores,
+        args.rate
+    );
+    println!(
+        "  try: curl -H 'Authorization: Bearer demo-admin-key' {}/v1/admin/dlq",
+        server.url()
+    );
     let stores = stores::start(server.url(), args.stores, args.rate);
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
@@ -77,7 +86,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!("stopping the stores; waiting for in-flight deliveries…");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = server.pipeline.metrics().snapshot();
@@ -87,9 +97,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "done: {} events accepted, {} delivered, {} dead-lettered, {} received by the sink with valid signatures, {} bad signatures",
         end.accepted, end.delivered, end.dead_lettered, verified, bad
     );
-    println!("the log is {} (open it with sqlite3)", server.db_path.display());
+    println!(
+        "the log is {} (open it with sqlite3)",
+        server.db_path.display()
+    );
     let ok = bad == 0 && end.delivered + end.dead_lettered >= end.accepted && stores.errors() == 0;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn progress(

@@ -27,7 +27,10 @@ impl Stores {
 pub fn start(base_url: String, stores: usize, rate: u32) -> Stores {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
-    let handle = Stores { stop: stop.clone(), errors: errors.clone() };
+    let handle = Stores {
+        stop: stop.clone(),
+        errors: errors.clone(),
+    };
     tokio::spawn(async move {
         let client = reqwest::Client::new();
         let url = format!("{base_url}/v1/events");

@@ -39,12 +39,20 @@ impl Egress {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(connector);
-        Arc::new(Self { client, timeout, calls: AtomicU64::new(0), failures: AtomicU64::new(0) })
+        Arc::new(Self {
+            client,
+            timeout,
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        })
     }
 
     /// Outbound calls made so far, and how many failed at the transport level.
     pub fn counts(&self) -> (u64, u64) {
-        (self.calls.load(Ordering::Relaxed), self.failures.load(Ordering::Relaxed))
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
     }
 
     /// Sends one plugin request.
@@ -66,7 +74,10 @@ impl Egress {
         result
     }
 
-    async fn send_inner(&self, request: http::Request<WasiBody>) -> Result<http::Response<WasiBody>, HttpError> {
+    async fn send_inner(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, MAX_REQUEST_BYTES)
             .collect()
@@ -82,7 +93,9 @@ impl Egress {
             .await
             .map_err(|_| HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES as u64)))?
             .to_bytes();
-        let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
+        let body = Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
 }
@@ -116,14 +129,21 @@ impl WasiHttpHooks for EgressHooks {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<
         dyn Future<
-                Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>,
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
             > + Send,
     > {
         let egress = self.egress.clone();
         let plugin = self.plugin.clone();
         Box::new(async move {
             let response = egress.send(&plugin, request).await?;
-            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
             Ok((response, io))
         })
     }

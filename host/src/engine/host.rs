@@ -54,20 +54,30 @@ impl HostState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
-            limits: StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .instances(64)
+                .build(),
         }
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -81,17 +91,31 @@ impl log::Host for HostState {
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }
-            format!("{}… ({} bytes truncated)", &message[..cut], message.len() - cut)
+            format!(
+                "{}… ({} bytes truncated)",
+                &message[..cut],
+                message.len() - cut
+            )
         } else {
             message
         };
         let (plugin, version, event) = (&self.plugin.name, &self.plugin.version, &self.event_id);
         match level {
-            log::Level::Trace => tracing::trace!(target: "plugin", plugin, version, event, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "plugin", plugin, version, event, "{message}"),
-            log::Level::Info => tracing::info!(target: "plugin", plugin, version, event, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "plugin", plugin, version, event, "{message}"),
-            log::Level::Error => tracing::error!(target: "plugin", plugin, version, event, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "plugin", plugin, version, event, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "plugin", plugin, version, event, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "plugin", plugin, version, event, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "plugin", plugin, version, event, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "plugin", plugin, version, event, "{message}")
+            }
         }
         Ok(())
     }
@@ -118,16 +142,33 @@ fn kv_error(e: StoreError) -> kv::KvError {
 
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::KvError>> {
-        Ok(self.plugin.store.kv_get(&self.plugin.name, &key).await.map_err(kv_error))
+        Ok(self
+            .plugin
+            .store
+            .kv_get(&self.plugin.name, &key)
+            .await
+            .map_err(kv_error))
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), kv::KvError>> {
         let p = &self.plugin;
-        Ok(p.store.kv_set(&p.name, &key, value, p.kv_quota).await.map_err(kv_error))
+        Ok(p.store
+            .kv_set(&p.name, &key, value, p.kv_quota)
+            .await
+            .map_err(kv_error))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
-        Ok(self.plugin.store.kv_delete(&self.plugin.name, &key).await.map_err(kv_error))
+        Ok(self
+            .plugin
+            .store
+            .kv_delete(&self.plugin.name, &key)
+            .await
+            .map_err(kv_error))
     }
 }
 
@@ -143,7 +184,11 @@ impl HostState {
 }
 
 impl crypto::Host for HostState {
-    fn hmac_sha256(&mut self, secret: String, data: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
+    fn hmac_sha256(
+        &mut self,
+        secret: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
         Ok(self.secret(&secret).map(|key| hmac_sha256(key, &data)))
     }
 
@@ -154,7 +199,8 @@ impl crypto::Host for HostState {
         mac: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, crypto::CryptoError>> {
         Ok(self.secret(&secret).map(|key| {
-            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+            let mut m =
+                <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
             m.update(&data);
             m.verify_slice(&mac).is_ok()
         }))

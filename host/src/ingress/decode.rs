@@ -26,16 +26,28 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let binary = headers.contains_key("ce-specversion");
     let (events, batch) = if binary {
         (vec![binary_mode(headers, &content_type, body)?], false)
     } else if essence == "application/cloudevents+json" {
-        (vec![one(parse_json(body)?, Dialect::CloudEvents, None)?], false)
+        (
+            vec![one(parse_json(body)?, Dialect::CloudEvents, None)?],
+            false,
+        )
     } else if essence == "application/cloudevents-batch+json" {
         match parse_json(body)? {
             Value::Array(items) => (many(items, Dialect::CloudEvents)?, true),
-            _ => return Err(ApiError::bad_request("a CloudEvents batch must be a JSON array of events")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "a CloudEvents batch must be a JSON array of events",
+                ));
+            }
         }
     } else if is_json_content_type(&content_type) {
         match parse_json(body)? {
@@ -56,14 +68,19 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
         ));
     };
     if events.is_empty() {
-        return Err(ApiError::bad_request("the batch is empty; send at least one event"));
+        return Err(ApiError::bad_request(
+            "the batch is empty; send at least one event",
+        ));
     }
     check_rules(&events, batch)?;
     Ok(Decoded { events, batch })
 }
 
 fn defaults() -> Defaults {
-    Defaults { id: ulid::Ulid::new().to_string(), now: chrono::Utc::now().to_rfc3339() }
+    Defaults {
+        id: ulid::Ulid::new().to_string(),
+        now: chrono::Utc::now().to_rfc3339(),
+    }
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -71,13 +88,18 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
-            format!("the body is not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+            format!(
+                "the body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         )
     })
 }
 
 fn one(value: Value, dialect: Dialect, index: Option<usize>) -> Result<Event, ApiError> {
-    Event::from_json(value, dialect, &defaults()).map_err(|e| ApiError::invalid_events(vec![(index, e)]))
+    Event::from_json(value, dialect, &defaults())
+        .map_err(|e| ApiError::invalid_events(vec![(index, e)]))
 }
 
 fn many(items: Vec<Value>, dialect: Dialect) -> Result<Vec<Event>, ApiError> {
@@ -89,7 +111,11 @@ fn many(items: Vec<Value>, dialect: Dialect) -> Result<Vec<Event>, ApiError> {
             Err(e) => errors.push((Some(i), e)),
         }
     }
-    if errors.is_empty() { Ok(events) } else { Err(ApiError::invalid_events(errors)) }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(ApiError::invalid_events(errors))
+    }
 }
 
 /// Business rules and the time format, for every event; all problems reported at once.
@@ -100,30 +126,55 @@ fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
         if chrono::DateTime::parse_from_rfc3339(&event.time).is_err() {
             errors.push((
                 index,
-                EventError::new("time", format!("must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}", event.time)),
+                EventError::new(
+                    "time",
+                    format!(
+                        "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}",
+                        event.time
+                    ),
+                ),
             ));
         }
         if let Err(broken) = kaunter_model::validate(event) {
             errors.extend(broken.into_iter().map(|e| (index, e)));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid_events(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_events(errors))
+    }
 }
 
 /// A binary-mode CloudEvent: attributes in `ce-*` headers, `data` is the body.
 fn binary_mode(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<Event, ApiError> {
     let mut attributes = Map::new();
     for (name, value) in headers {
-        let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
         let value = value.to_str().map_err(|_| {
-            ApiError::invalid_events(vec![(None, EventError::new(attribute, "header value must be ASCII (percent-encode other characters)"))])
+            ApiError::invalid_events(vec![(
+                None,
+                EventError::new(
+                    attribute,
+                    "header value must be ASCII (percent-encode other characters)",
+                ),
+            )])
         })?;
         attributes.insert(attribute.to_owned(), Value::String(percent_decode(value)));
     }
     if !content_type.is_empty() {
-        attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
+        attributes.insert(
+            "datacontenttype".into(),
+            Value::String(content_type.to_owned()),
+        );
     }
-    let data = if body.is_empty() { None } else { Some(parse_json(body)?) };
+    let data = if body.is_empty() {
+        None
+    } else {
+        Some(parse_json(body)?)
+    };
     Event::from_attributes(attributes, data, Dialect::CloudEvents, &defaults())
         .map_err(|e| ApiError::invalid_events(vec![(None, e)]))
 }

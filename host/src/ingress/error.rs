@@ -42,7 +42,13 @@ struct Inner<'a> {
 impl ApiError {
     /// A client error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), errors: Vec::new(), retry_after_secs: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+        }
     }
 
     /// 400 for events that break rules; `prefix` locates the event in a batch.
@@ -61,7 +67,13 @@ impl ApiError {
             [only] => format!("invalid event: `{}` {}", only.attribute, only.rule),
             many => format!("invalid event: {} rules broken; see `errors`", many.len()),
         };
-        Self { status: StatusCode::BAD_REQUEST, code: "invalid_event", message, errors, retry_after_secs: None }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_event",
+            message,
+            errors,
+            retry_after_secs: None,
+        }
     }
 
     /// 503 with `Retry-After`.
@@ -109,13 +121,23 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message, errors: &self.errors } };
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                errors: &self.errors,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

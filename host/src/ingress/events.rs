@@ -13,15 +13,24 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// Accepts one event or a batch; answers after the events are durable.
-pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?.clone();
     let limit = state.max_body_bytes();
-    if let Some(length) = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+    if let Some(length) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
         && length > limit
     {
         return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit))?;
     let decoded = decode(&headers, &bytes)?;
     for event in &decoded.events {
         let store = event.store().unwrap_or("");
@@ -33,10 +42,14 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
         }
     }
     let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
-    let appended = state.pipeline.ingest(decoded.events).await.map_err(|e| match e {
-        IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
-        IngestError::Store(e) => ApiError::internal(e),
-    })?;
+    let appended = state
+        .pipeline
+        .ingest(decoded.events)
+        .await
+        .map_err(|e| match e {
+            IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+            IngestError::Store(e) => ApiError::internal(e),
+        })?;
     let result = |id: &String, duplicate: bool| {
         let mut v = json!({"id": id, "status": "accepted"});
         if duplicate {
@@ -45,7 +58,11 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
         v
     };
     let body = if decoded.batch {
-        let results: Vec<Value> = ids.iter().zip(&appended).map(|(id, a)| result(id, a.duplicate)).collect();
+        let results: Vec<Value> = ids
+            .iter()
+            .zip(&appended)
+            .map(|(id, a)| result(id, a.duplicate))
+            .collect();
         let duplicates = appended.iter().filter(|a| a.duplicate).count();
         json!({"status": "accepted", "accepted": appended.len() - duplicates, "duplicates": duplicates, "results": results})
     } else {
@@ -63,9 +80,18 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// The event and its per-sink delivery state.
-pub async fn get_event(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?.clone();
-    let found = state.pipeline.store().event(&id).await.map_err(ApiError::internal)?;
+    let found = state
+        .pipeline
+        .store()
+        .event(&id)
+        .await
+        .map_err(ApiError::internal)?;
     let Some((stored, deliveries)) = found else {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     };

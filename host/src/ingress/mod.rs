@@ -58,11 +58,23 @@ impl AppState {
                 .read(&config.base_dir)
                 .map_err(|e| anyhow::anyhow!("api key `{}`: {e}", k.name))?;
             if value.len() < 8 {
-                anyhow::bail!("api key `{}` is shorter than 8 characters; use a long random value", k.name);
+                anyhow::bail!(
+                    "api key `{}` is shorter than 8 characters; use a long random value",
+                    k.name
+                );
             }
-            keys.push(ApiKey { name: k.name.clone(), digest: Sha256::digest(value.as_bytes()).into(), stores: k.stores.clone(), admin: k.admin });
+            keys.push(ApiKey {
+                name: k.name.clone(),
+                digest: Sha256::digest(value.as_bytes()).into(),
+                stores: k.stores.clone(),
+                admin: k.admin,
+            });
         }
-        Ok(AppState { pipeline, keys: Arc::new(keys), max_body_bytes: config.server.max_body_bytes })
+        Ok(AppState {
+            pipeline,
+            keys: Arc::new(keys),
+            max_body_bytes: config.server.max_body_bytes,
+        })
     }
 
     /// The key presented in `Authorization: Bearer …` or `X-Api-Key`.
@@ -70,9 +82,16 @@ impl AppState {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+                )
+            })?;
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
         // Comparing digests keeps the comparison time independent of how much of the key matched.
         self.keys
@@ -87,7 +106,10 @@ impl AppState {
         if key.admin {
             Ok(key)
         } else {
-            Err(ApiError::forbidden(format!("API key `{}` lacks the admin scope; use an admin key (admin = true)", key.name)))
+            Err(ApiError::forbidden(format!(
+                "API key `{}` lacks the admin scope; use an admin key (admin = true)",
+                key.name
+            )))
         }
     }
 }
@@ -95,7 +117,10 @@ impl AppState {
 /// The full HTTP API.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/v1/events", post(events::post_events))
         .route("/v1/events/{id}", get(events::get_event))
         .merge(crate::admin::router())

@@ -9,8 +9,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 /// Barcodes the demo configuration maps to unified SKUs (the most popular items).
-pub const MAPPED_BARCODES: [&str; 5] =
-    ["4891234500017", "4891234500024", "4891234500031", "4891234500048", "4891234500055"];
+pub const MAPPED_BARCODES: [&str; 5] = [
+    "4891234500017",
+    "4891234500024",
+    "4891234500031",
+    "4891234500048",
+    "4891234500055",
+];
 
 const NAMES: [&str; 10] = [
     "Panadol 500mg 20s",
@@ -49,7 +54,10 @@ impl LoadGen {
         let skus = skus.max(MAPPED_BARCODES.len());
         let items = (0..skus)
             .map(|i| Item {
-                barcode: MAPPED_BARCODES.get(i).map(|b| (*b).to_owned()).unwrap_or_else(|| format!("48912346{i:05}")),
+                barcode: MAPPED_BARCODES
+                    .get(i)
+                    .map(|b| (*b).to_owned())
+                    .unwrap_or_else(|| format!("48912346{i:05}")),
                 name: format!("{} #{i}", NAMES[i % NAMES.len()]),
                 price_minor: rng.random_range(8..400) * 50,
             })
@@ -76,7 +84,9 @@ impl LoadGen {
 
     fn pick_item(&mut self) -> usize {
         let u: f64 = self.rng.random();
-        self.cdf.partition_point(|c| *c < u).min(self.items.len() - 1)
+        self.cdf
+            .partition_point(|c| *c < u)
+            .min(self.items.len() - 1)
     }
 
     /// The next event: a sale, or now and then a refund.
@@ -112,7 +122,11 @@ impl LoadGen {
             let qty = self.rng.random_range(1..=3i64);
             let price = self.items[item].price_minor;
             let gross = price * qty;
-            let discount = if self.rng.random_bool(0.15) { gross / 10 } else { 0 };
+            let discount = if self.rng.random_bool(0.15) {
+                gross / 10
+            } else {
+                0
+            };
             gross_sum += gross;
             discount_sum += discount;
             let barcode = self.items[item].barcode.clone();
@@ -129,7 +143,10 @@ impl LoadGen {
         }
         let total = gross_sum - discount_sum;
         let tenders = self.tenders(total);
-        let member = self.rng.random_bool(0.4).then(|| format!("M{:08}", self.rng.random_range(1..2_000_000)));
+        let member = self
+            .rng
+            .random_bool(0.4)
+            .then(|| format!("M{:08}", self.rng.random_range(1..2_000_000)));
         let data = json!({
             "order_id": order, "business_date": chrono::Utc::now().format("%Y-%m-%d").to_string(),
             "time_zone": "Asia/Hong_Kong", "tax_mode": "inclusive", "lines": lines, "tenders": tenders,
@@ -160,7 +177,9 @@ impl LoadGen {
             ]
         } else {
             let m = method(&mut self.rng);
-            vec![json!({"method": m, "amount": hkd(total), "processor_ref": format!("REF{}", self.counter)})]
+            vec![
+                json!({"method": m, "amount": hkd(total), "processor_ref": format!("REF{}", self.counter)}),
+            ]
         }
     }
 
@@ -204,7 +223,10 @@ mod tests {
     #[test]
     fn generated_events_are_valid() {
         let mut generator = LoadGen::new(7, 10, 200);
-        let defaults = Defaults { id: "x".into(), now: "2026-11-25T00:00:00Z".into() };
+        let defaults = Defaults {
+            id: "x".into(),
+            now: "2026-11-25T00:00:00Z".into(),
+        };
         let mut refunds = 0;
         for _ in 0..2000 {
             let value = generator.next_event();

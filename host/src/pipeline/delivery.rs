@@ -29,7 +29,9 @@ pub(crate) struct DeliveryTx(mpsc::UnboundedSender<Delivery>);
 impl DeliveryTx {
     pub(crate) fn push(&self, d: Delivery) {
         if self.0.send(d).is_err() {
-            tracing::error!("delivery worker stopped; the delivery stays open in the log and resumes on restart");
+            tracing::error!(
+                "delivery worker stopped; the delivery stays open in the log and resumes on restart"
+            );
         }
     }
 }
@@ -114,7 +116,11 @@ pub(crate) fn spawn(
         wake: wake.clone(),
     };
     tokio::spawn(worker.run(rx));
-    SinkHandle { tx: DeliveryTx(tx), paused, wake }
+    SinkHandle {
+        tx: DeliveryTx(tx),
+        paused,
+        wake,
+    }
 }
 
 impl Worker {
@@ -122,7 +128,10 @@ impl Worker {
         loop {
             self.start_ready();
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
-            let wait_until = match (next_timer, self.throttled_until > now_ms() && !self.ready.is_empty()) {
+            let wait_until = match (
+                next_timer,
+                self.throttled_until > now_ms() && !self.ready.is_empty(),
+            ) {
                 (Some(t), true) => Some(t.min(self.throttled_until)),
                 (Some(t), false) => Some(t),
                 (None, true) => Some(self.throttled_until),
@@ -130,7 +139,10 @@ impl Worker {
             };
             let sleep = async {
                 match wait_until {
-                    Some(at) => tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await,
+                    Some(at) => {
+                        tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64))
+                            .await
+                    }
                     None => std::future::pending().await,
                 }
             };
@@ -185,8 +197,12 @@ impl Worker {
             return;
         }
         while self.in_flight.len() < self.sink.concurrency {
-            let Some(key) = self.ready.pop_front() else { return };
-            let Some(head) = self.queues.get(&key).and_then(|q| q.front()).cloned() else { continue };
+            let Some(key) = self.ready.pop_front() else {
+                return;
+            };
+            let Some(head) = self.queues.get(&key).and_then(|q| q.front()).cloned() else {
+                continue;
+            };
             let attempt = Attempt {
                 sink: self.sink.clone(),
                 plugin: self.plugin.clone(),
@@ -250,8 +266,14 @@ impl Attempt {
             attempt: attempts,
         };
         let result = match Event::from_stored(&d.body) {
-            Ok(event) => self.plugin.deliver(&event.into(), &context).await.map(|_| ()),
-            Err(e) => Err(CallError::Delivery(DeliveryError::Rejected(format!("stored event unreadable: {e}")))),
+            Ok(event) => self
+                .plugin
+                .deliver(&event.into(), &context)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(CallError::Delivery(DeliveryError::Rejected(format!(
+                "stored event unreadable: {e}"
+            )))),
         };
         let mut throttle_until = None;
         let mut disable = false;
@@ -276,12 +298,13 @@ impl Attempt {
         let age_secs = ((now_us() - d.received_at_us).max(0) / 1_000_000) as u64;
         let give_up = match retry_hint {
             None => Some(error.clone()),
-            Some(_) if attempts >= self.sink.max_attempts => {
-                Some(format!("gave up after {attempts} attempts; last error: {error}"))
-            }
-            Some(_) if age_secs >= self.sink.max_age_secs => {
-                Some(format!("gave up: event is {age_secs} s old (max_age_secs {}); last error: {error}", self.sink.max_age_secs))
-            }
+            Some(_) if attempts >= self.sink.max_attempts => Some(format!(
+                "gave up after {attempts} attempts; last error: {error}"
+            )),
+            Some(_) if age_secs >= self.sink.max_age_secs => Some(format!(
+                "gave up: event is {age_secs} s old (max_age_secs {}); last error: {error}",
+                self.sink.max_age_secs
+            )),
             Some(_) => None,
         };
         let outcome = match give_up {
@@ -296,13 +319,18 @@ impl Attempt {
                     attempts,
                 };
                 tracing::warn!(sink = %self.sink.name, event = %d.event_id, error = %letter.error, "delivery dead-lettered");
-                self.persist(DeliveryUpdate::DeadLetter { id: d.id, letter }).await;
+                self.persist(DeliveryUpdate::DeadLetter { id: d.id, letter })
+                    .await;
                 self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 Outcome::Done
             }
             None => {
                 let hinted = retry_hint.flatten().unwrap_or(0);
-                let wait = if disable { 0 } else { backoff(&self.sink, attempts).max(hinted) };
+                let wait = if disable {
+                    0
+                } else {
+                    backoff(&self.sink, attempts).max(hinted)
+                };
                 let at = now + wait as i64;
                 tracing::debug!(sink = %self.sink.name, event = %d.event_id, attempts, wait_ms = wait, %error, "delivery failed; retry scheduled");
                 self.persist(DeliveryUpdate::Retry {
@@ -317,7 +345,13 @@ impl Attempt {
                 Outcome::RetryAt(at)
             }
         };
-        Finished { key, outcome, attempts, throttle_until, disable }
+        Finished {
+            key,
+            outcome,
+            attempts,
+            throttle_until,
+            disable,
+        }
     }
 
     async fn record_delivered(&self, key: String, d: &Delivery, attempts: u32) -> Finished {
@@ -328,8 +362,15 @@ impl Attempt {
         })
         .await;
         self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
-        self.metrics.record_latency_us((now_us() - d.received_at_us).max(0) as u64);
-        Finished { key, outcome: Outcome::Done, attempts, throttle_until: None, disable: false }
+        self.metrics
+            .record_latency_us((now_us() - d.received_at_us).max(0) as u64);
+        Finished {
+            key,
+            outcome: Outcome::Done,
+            attempts,
+            throttle_until: None,
+            disable: false,
+        }
     }
 
     /// Writes the outcome; if the store is failing, keeps trying (the outcome must be on disk
@@ -349,7 +390,9 @@ impl Attempt {
 
 /// Exponential backoff with jitter: `base × 2^(attempt-1)`, capped, then scaled by 50–100 %.
 fn backoff(sink: &SinkConfig, attempts: u32) -> u64 {
-    let exp = sink.backoff_base_ms.saturating_mul(1u64 << attempts.saturating_sub(1).min(30));
+    let exp = sink
+        .backoff_base_ms
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(30));
     let capped = exp.min(sink.backoff_max_ms.max(sink.backoff_base_ms));
     let jitter = rand::rng().random_range(0.5..=1.0);
     ((capped as f64) * jitter) as u64

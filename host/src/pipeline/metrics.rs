@@ -67,7 +67,10 @@ impl Metrics {
             .latency_us
             .lock()
             .ok()
-            .and_then(|h| h.as_ref().map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99))))
+            .and_then(|h| {
+                h.as_ref()
+                    .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+            })
             .unwrap_or((0, 0));
         Snapshot {
             accepted: self.accepted.load(Ordering::Relaxed),

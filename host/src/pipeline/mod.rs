@@ -12,7 +12,9 @@ mod router;
 use crate::config::{Config, RouteConfig, SinkConfig};
 use crate::engine::LoadedPlugin;
 use crate::plugins::PluginSet;
-use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
+use crate::store::{
+    Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us,
+};
 use delivery::SinkHandle;
 use kaunter_model::Event;
 use metrics::Metrics;
@@ -40,7 +42,9 @@ pub struct Pipeline {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Over the configured queue limit; the client should retry later.
-    #[error("kaunter is over its queue limit ({pending} events in flight, limit {limit}); retry shortly")]
+    #[error(
+        "kaunter is over its queue limit ({pending} events in flight, limit {limit}); retry shortly"
+    )]
     Overloaded {
         /// Work in flight.
         pending: i64,
@@ -55,24 +59,53 @@ pub enum IngestError {
 impl Pipeline {
     /// Starts router lanes and sink workers, then re-queues whatever the log says is unfinished
     /// (open deliveries, unrouted events) before returning.
-    pub async fn start(config: &Config, plugins: &PluginSet, store: Arc<dyn Store>) -> anyhow::Result<Arc<Pipeline>> {
+    pub async fn start(
+        config: &Config,
+        plugins: &PluginSet,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Arc<Pipeline>> {
         let metrics = Arc::new(Metrics::default());
         let mut sinks = BTreeMap::new();
         for sink in &config.sinks {
             let plugin = lookup(plugins, &sink.connector)?;
-            sinks.insert(sink.name.clone(), delivery::spawn(sink.clone(), plugin, store.clone(), metrics.clone()));
+            sinks.insert(
+                sink.name.clone(),
+                delivery::spawn(sink.clone(), plugin, store.clone(), metrics.clone()),
+            );
         }
         let routes = config
             .routes
             .iter()
             .map(|r| {
-                let transforms = r.transforms.iter().map(|t| lookup(plugins, t)).collect::<anyhow::Result<_>>()?;
-                Ok(Route { config: r.clone(), transforms })
+                let transforms = r
+                    .transforms
+                    .iter()
+                    .map(|t| lookup(plugins, t))
+                    .collect::<anyhow::Result<_>>()?;
+                Ok(Route {
+                    config: r.clone(),
+                    transforms,
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let senders: BTreeMap<String, _> = sinks.iter().map(|(k, v): (&String, &SinkHandle)| (k.clone(), v.sender())).collect();
-        let router = Router::start(config.server.router_lanes, routes, store.clone(), senders, metrics.clone());
-        let pipeline = Arc::new(Pipeline { store, router, sinks, metrics, max_pending: config.server.max_pending });
+        let senders: BTreeMap<String, _> = sinks
+            .iter()
+            .map(|(k, v): (&String, &SinkHandle)| (k.clone(), v.sender()))
+            .collect();
+        let router = Router::start(
+            config.server.router_lanes,
+            routes,
+            store.clone(),
+            senders,
+            metrics.clone(),
+        );
+        let pipeline = Arc::new(Pipeline {
+            store,
+            router,
+            sinks,
+            metrics,
+            max_pending: config.server.max_pending,
+        });
         pipeline.recover(&config.sinks).await?;
         Ok(pipeline)
     }
@@ -82,7 +115,9 @@ impl Pipeline {
         for sink in sinks {
             let open = self.store.open_deliveries(&sink.name).await?;
             reopened += open.len();
-            self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
+            self.metrics
+                .pending
+                .fetch_add(open.len() as i64, Ordering::Relaxed);
             if let Some(handle) = self.sinks.get(&sink.name) {
                 for d in open {
                     handle.push(d);
@@ -102,7 +137,11 @@ impl Pipeline {
             }
         }
         if reopened + rerouted > 0 {
-            tracing::info!(open_deliveries = reopened, unrouted_events = rerouted, "resuming unfinished work from the log");
+            tracing::info!(
+                open_deliveries = reopened,
+                unrouted_events = rerouted,
+                "resuming unfinished work from the log"
+            );
         }
         Ok(())
     }
@@ -121,7 +160,10 @@ impl Pipeline {
     pub fn check_capacity(&self) -> Result<(), IngestError> {
         let pending = self.metrics.pending.load(Ordering::Relaxed);
         if pending >= self.max_pending as i64 {
-            return Err(IngestError::Overloaded { pending, limit: self.max_pending });
+            return Err(IngestError::Overloaded {
+                pending,
+                limit: self.max_pending,
+            });
         }
         Ok(())
     }
@@ -131,8 +173,14 @@ impl Pipeline {
     pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<Appended>, IngestError> {
         self.check_capacity()?;
         let received = now_us();
-        let new: Vec<NewEvent> = events.into_iter().map(|e| NewEvent::new(e, None, received)).collect();
-        let jobs: Vec<(Event, i64)> = new.iter().map(|n| (n.event.clone(), n.received_at_us)).collect();
+        let new: Vec<NewEvent> = events
+            .into_iter()
+            .map(|e| NewEvent::new(e, None, received))
+            .collect();
+        let jobs: Vec<(Event, i64)> = new
+            .iter()
+            .map(|n| (n.event.clone(), n.received_at_us))
+            .collect();
         let appended = self.store.append(new).await?;
         for ((event, received_at_us), outcome) in jobs.into_iter().zip(&appended) {
             if outcome.duplicate {
@@ -141,7 +189,12 @@ impl Pipeline {
             }
             self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
             self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            let stored = StoredEvent { seq: outcome.seq, event, received_at_us, parent_seq: None };
+            let stored = StoredEvent {
+                seq: outcome.seq,
+                event,
+                received_at_us,
+                parent_seq: None,
+            };
             self.router.dispatch(RouteJob::from_stored(stored, None));
         }
         Ok(appended)
@@ -155,7 +208,8 @@ impl Pipeline {
         }
         for (stored, route) in replayed.reroute {
             self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            self.router.dispatch(RouteJob::from_stored(stored, Some(route)));
+            self.router
+                .dispatch(RouteJob::from_stored(stored, Some(route)));
         }
         Ok(replayed.entries)
     }
@@ -182,10 +236,16 @@ impl Pipeline {
 
     /// Names and paused state of every sink.
     pub fn sink_states(&self) -> Vec<(String, bool)> {
-        self.sinks.iter().map(|(name, h)| (name.clone(), h.is_paused())).collect()
+        self.sinks
+            .iter()
+            .map(|(name, h)| (name.clone(), h.is_paused()))
+            .collect()
     }
 }
 
 fn lookup(plugins: &PluginSet, name: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
-    plugins.get(name).cloned().ok_or_else(|| anyhow::anyhow!("plugin `{name}` is not loaded"))
+    plugins
+        .get(name)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("plugin `{name}` is not loaded"))
 }

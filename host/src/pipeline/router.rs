@@ -37,7 +37,11 @@ pub(crate) struct RouteJob {
 
 impl RouteJob {
     pub(crate) fn from_stored(stored: StoredEvent, only_route: Option<String>) -> Self {
-        Self { stored, depth: 0, only_route }
+        Self {
+            stored,
+            depth: 0,
+            only_route,
+        }
     }
 }
 
@@ -70,7 +74,9 @@ impl Router {
             senders.push(tx);
             receivers.push(rx);
         }
-        let router = Router { lanes: Arc::new(senders) };
+        let router = Router {
+            lanes: Arc::new(senders),
+        };
         let routes = Arc::new(routes);
         let sinks = Arc::new(sinks);
         for rx in receivers {
@@ -92,7 +98,9 @@ impl Router {
         job.stored.event.partition_key.hash(&mut h);
         let lane = (h.finish() % self.lanes.len() as u64) as usize;
         if self.lanes[lane].send(job).is_err() {
-            tracing::error!("router lane stopped; the event stays unrouted in the log and is picked up on restart");
+            tracing::error!(
+                "router lane stopped; the event stays unrouted in the log and is picked up on restart"
+            );
         }
     }
 }
@@ -139,7 +147,9 @@ impl Lane {
                 }
             }
         };
-        self.metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
+        self.metrics
+            .dead_lettered
+            .fetch_add(dead, Ordering::Relaxed);
         for ((job, commit), result) in jobs.into_iter().zip(commits).zip(committed) {
             for delivery in result.deliveries {
                 match self.sinks.get(&delivery.sink) {
@@ -147,7 +157,9 @@ impl Lane {
                         self.metrics.pending.fetch_add(1, Ordering::Relaxed);
                         tx.push(delivery);
                     }
-                    None => tracing::error!(sink = %delivery.sink, "route names a sink without a worker"),
+                    None => {
+                        tracing::error!(sink = %delivery.sink, "route names a sink without a worker")
+                    }
                 }
             }
             for (new, appended) in commit.derived.into_iter().zip(result.derived) {
@@ -162,7 +174,11 @@ impl Lane {
                     received_at_us: new.received_at_us,
                     parent_seq: new.parent_seq,
                 };
-                self.router.dispatch(RouteJob { stored, depth: job.depth + 1, only_route: None });
+                self.router.dispatch(RouteJob {
+                    stored,
+                    depth: job.depth + 1,
+                    only_route: None,
+                });
             }
             self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
         }
@@ -171,13 +187,19 @@ impl Lane {
     async fn route_one(&self, job: &RouteJob) -> Routed {
         let event = &job.stored.event;
         let store_name = event.store().unwrap_or("");
-        let mut out = Routed { deliveries: Vec::new(), derived: Vec::new(), dead_letters: Vec::new() };
+        let mut out = Routed {
+            deliveries: Vec::new(),
+            derived: Vec::new(),
+            dead_letters: Vec::new(),
+        };
         for route in self.routes.iter() {
             let c = &route.config;
             if job.only_route.as_ref().is_some_and(|only| only != &c.name) {
                 continue;
             }
-            if !c.types.iter().any(|t| glob_match(t, &event.ty)) || !c.stores.iter().any(|s| glob_match(s, store_name)) {
+            if !c.types.iter().any(|t| glob_match(t, &event.ty))
+                || !c.stores.iter().any(|s| glob_match(s, store_name))
+            {
                 continue;
             }
             self.run_chain(route, job, &mut out).await;
@@ -227,8 +249,13 @@ impl Lane {
                     error: problem,
                     attempts: 1,
                 });
-            } else if !out.derived.iter().any(|d| d.event.source == event.source && d.event.id == event.id) {
-                out.derived.push(NewEvent::new(event, Some(job.stored.seq), now_us()));
+            } else if !out
+                .derived
+                .iter()
+                .any(|d| d.event.source == event.source && d.event.id == event.id)
+            {
+                out.derived
+                    .push(NewEvent::new(event, Some(job.stored.seq), now_us()));
             }
         }
         let Some(mapped) = mapped else { return };
@@ -249,13 +276,18 @@ impl Lane {
 }
 
 /// Runs one transform on one event, retrying transient failures a few times in line.
-async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, String> {
+async fn call_transform(
+    plugin: &crate::engine::LoadedPlugin,
+    event: Event,
+) -> Result<Vec<Event>, String> {
     let input = event.into();
     let mut attempt = 0;
     loop {
         match plugin.handle(&input).await {
             Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
-            Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
+            Err(CallError::Plugin(PluginError::Transient(m)))
+                if attempt < TRANSIENT_RETRIES.len() =>
+            {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;
                 attempt += 1;
@@ -275,6 +307,10 @@ fn check_derived(event: &Event, depth: u8) -> Result<(), String> {
     }
     kaunter_model::validate(event).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("transform derived an invalid event {}: {}", event.id, list.join("; "))
+        format!(
+            "transform derived an invalid event {}: {}",
+            event.id,
+            list.join("; ")
+        )
     })
 }

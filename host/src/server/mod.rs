@@ -61,7 +61,13 @@ impl Server {
             }
         });
         tracing::info!(%addr, db = %db_path.display(), "kaunter is serving");
-        Ok(Server { addr, pipeline, egress, db_path, task })
+        Ok(Server {
+            addr,
+            pipeline,
+            egress,
+            db_path,
+            task,
+        })
     }
 
     /// Base URL of the API.

@@ -53,7 +53,12 @@ impl NewEvent {
     /// Wraps an event, serialising its stored form.
     pub fn new(event: Event, parent_seq: Option<i64>, received_at_us: i64) -> Self {
         let body = event.to_json().to_string().into_bytes();
-        Self { event, body, parent_seq, received_at_us }
+        Self {
+            event,
+            body,
+            parent_seq,
+            received_at_us,
+        }
     }
 }
 
@@ -301,7 +306,11 @@ pub trait Store: Send + Sync + 'static {
     /// An event by id, with its deliveries.
     async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
     /// Dead letters, newest first; `include_replayed` also lists those already replayed.
-    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    async fn dead_letters(
+        &self,
+        include_replayed: bool,
+        limit: usize,
+    ) -> StoreResult<Vec<DeadLetter>>;
     /// Marks dead letters replayed and resets their deliveries to pending.
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed>;
     /// Reads a plugin's kv value.

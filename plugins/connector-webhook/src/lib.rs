@@ -33,7 +33,8 @@ struct Webhook;
 
 impl Connector for Webhook {
     fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError> {
-        let config: WebhookConfig = host::config().map_err(|e| DeliveryError::Rejected(format!("{e:?}")))?;
+        let config: WebhookConfig =
+            host::config().map_err(|e| DeliveryError::Rejected(format!("{e:?}")))?;
         let body = event.to_json();
         let mut request = Request::post_json(&config.url, &body);
         for (name, value) in &config.headers {
@@ -43,8 +44,15 @@ impl Connector for Webhook {
         let now = host::now_ms();
         match &config.secret {
             Some(secret) => {
-                let signed = webhooks::signature_headers(secret, &context.idempotency_key, now / 1000, &request.body)
-                    .map_err(|e| DeliveryError::Rejected(format!("cannot sign with secret `{secret}`: {e}")))?;
+                let signed = webhooks::signature_headers(
+                    secret,
+                    &context.idempotency_key,
+                    now / 1000,
+                    &request.body,
+                )
+                .map_err(|e| {
+                    DeliveryError::Rejected(format!("cannot sign with secret `{secret}`: {e}"))
+                })?;
                 request.headers.extend(signed);
             }
             None => request = request.header("webhook-id", &context.idempotency_key),

@@ -64,17 +64,27 @@ impl SkuMapConfig {
     /// Maps every SKU in the event; returns the number of unmapped lines or fields.
     pub fn map_event(&self, event: &mut Event) -> usize {
         let unmapped = match &mut event.payload {
-            Payload::Sale(sale) => sale.lines.iter_mut().map(|l| self.map_line(l)).filter(|&u| u).count(),
-            Payload::Refund(refund) => {
-                refund.lines.iter_mut().map(|l| self.map_line(&mut l.line)).filter(|&u| u).count()
-            }
+            Payload::Sale(sale) => sale
+                .lines
+                .iter_mut()
+                .map(|l| self.map_line(l))
+                .filter(|&u| u)
+                .count(),
+            Payload::Refund(refund) => refund
+                .lines
+                .iter_mut()
+                .map(|l| self.map_line(&mut l.line))
+                .filter(|&u| u)
+                .count(),
             Payload::StockAdjusted(s) => usize::from(!self.map_sku(&mut s.sku)),
             Payload::RestockSuggested(r) => usize::from(!self.map_sku(&mut r.sku)),
             _ => 0,
         };
         if unmapped > 0 {
             event.extensions.retain(|(k, _)| k != "skuunmapped");
-            event.extensions.push(("skuunmapped".into(), unmapped.to_string()));
+            event
+                .extensions
+                .push(("skuunmapped".into(), unmapped.to_string()));
         }
         unmapped
     }
@@ -97,7 +107,10 @@ impl Transform for SkuMap {
     fn handle(mut event: Event) -> Result<Vec<Event>, PluginError> {
         let unmapped = config()?.map_event(&mut event);
         if unmapped > 0 {
-            host::debug(&format!("{unmapped} SKU(s) without a mapping in event {}", event.id));
+            host::debug(&format!(
+                "{unmapped} SKU(s) without a mapping in event {}",
+                event.id
+            ));
         }
         Ok(vec![event])
     }

@@ -7,8 +7,9 @@ mod replay;
 mod writer;
 
 use super::{
-    Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed,
-    RouteCommit, RouteCommitted, Store, StoreError, StoreResult, StoredEvent, schema::SCHEMA,
+    Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector,
+    Replayed, RouteCommit, RouteCommitted, Store, StoreError, StoreResult, StoredEvent,
+    schema::SCHEMA,
 };
 use kaunter_model::Event;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, params};
@@ -30,9 +31,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread.
-    pub fn open(dir: &Path, commit_window: Duration, commit_max_ops: usize) -> StoreResult<SqliteStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Corrupt(format!("cannot create data dir {}: {e}", dir.display())))?;
+    pub fn open(
+        dir: &Path,
+        commit_window: Duration,
+        commit_max_ops: usize,
+    ) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Corrupt(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -45,7 +51,11 @@ impl SqliteStore {
             .name("kaunter-store-writer".into())
             .spawn(move || writer::run(conn, rx, commit_window, commit_max_ops))
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
-        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(Vec::new())), path })
+        Ok(SqliteStore {
+            writer: Mutex::new(tx),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path,
+        })
     }
 
     /// Path of the database file.
@@ -53,7 +63,10 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn write<T>(&self, op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp) -> StoreResult<T> {
+    async fn write<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp,
+    ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
         {
             let writer = self.writer.lock().map_err(|_| StoreError::WriterGone)?;
@@ -99,7 +112,11 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route, d.part
     d.connector_version, d.body, e.received_at_us";
 
 /// Deliveries matching a `WHERE` clause over `deliveries d JOIN events e`, in id order.
-pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Vec<Delivery>> {
+pub(crate) fn read_deliveries(
+    conn: &Connection,
+    filter: &str,
+    args: impl Params,
+) -> StoreResult<Vec<Delivery>> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE {filter} ORDER BY d.id"
     );
@@ -138,8 +155,14 @@ pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params
 }
 
 /// One event matching a `WHERE` clause over `events`.
-pub(crate) fn read_event(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Option<StoredEvent>> {
-    let sql = format!("SELECT seq, body, received_at_us, parent_seq FROM events WHERE {filter} ORDER BY seq LIMIT 1");
+pub(crate) fn read_event(
+    conn: &Connection,
+    filter: &str,
+    args: impl Params,
+) -> StoreResult<Option<StoredEvent>> {
+    let sql = format!(
+        "SELECT seq, body, received_at_us, parent_seq FROM events WHERE {filter} ORDER BY seq LIMIT 1"
+    );
     let row: Option<(i64, Vec<u8>, i64, Option<i64>)> = conn
         .prepare_cached(&sql)?
         .query_row(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -147,9 +170,17 @@ pub(crate) fn read_event(conn: &Connection, filter: &str, args: impl Params) -> 
     row.map(decode_event).transpose()
 }
 
-fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Option<i64>)) -> StoreResult<StoredEvent> {
-    let event = Event::from_stored(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
-    Ok(StoredEvent { seq, event, received_at_us, parent_seq })
+fn decode_event(
+    (seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Option<i64>),
+) -> StoreResult<StoredEvent> {
+    let event = Event::from_stored(&body)
+        .map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
+    Ok(StoredEvent {
+        seq,
+        event,
+        received_at_us,
+        parent_seq,
+    })
 }
 
 #[async_trait::async_trait]
@@ -181,8 +212,14 @@ impl Store for SqliteStore {
 
     async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>> {
         let sink = sink.to_owned();
-        self.read(move |conn| read_deliveries(conn, "d.sink = ?1 AND d.state IN ('pending', 'retrying')", params![sink]))
-            .await
+        self.read(move |conn| {
+            read_deliveries(
+                conn,
+                "d.sink = ?1 AND d.state IN ('pending', 'retrying')",
+                params![sink],
+            )
+        })
+        .await
     }
 
     async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {
@@ -197,7 +234,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        include_replayed: bool,
+        limit: usize,
+    ) -> StoreResult<Vec<DeadLetter>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT l.id, l.event_seq, e.id, e.type, l.sink, l.route, l.plugin, l.plugin_version, l.error,
@@ -243,12 +284,20 @@ impl Store for SqliteStore {
 
     async fn kv_set(&self, plugin: &str, key: &str, value: Vec<u8>, quota: u64) -> StoreResult<()> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
-        self.write(|reply| WriteOp::KvSet { plugin, key, value, quota, reply }).await
+        self.write(|reply| WriteOp::KvSet {
+            plugin,
+            key,
+            value,
+            quota,
+            reply,
+        })
+        .await
     }
 
     async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
-        self.write(|reply| WriteOp::KvDelete { plugin, key, reply }).await
+        self.write(|reply| WriteOp::KvDelete { plugin, key, reply })
+            .await
     }
 }
 

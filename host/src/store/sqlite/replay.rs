@@ -1,6 +1,6 @@
 //! Replaying dead letters: mark them replayed and put their work back in the queue.
 
-use super::super::{Replayed, ReplaySelector, StoreResult, now_ms};
+use super::super::{ReplaySelector, Replayed, StoreResult, now_ms};
 use super::{read_deliveries, read_event};
 use rusqlite::{Connection, params};
 
@@ -19,13 +19,18 @@ pub(super) fn replay(tx: &Connection, selector: ReplaySelector) -> StoreResult<R
             ),
         };
         let mut stmt = tx.prepare(sql)?;
-        stmt.query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<_, _>>()?
+        stmt.query_map(params![arg], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?
     };
     let now = now_ms();
     let mut out = Replayed::default();
     for (id, event_seq, sink, route) in rows {
-        tx.execute("UPDATE dead_letters SET replayed_at_ms = ?2 WHERE id = ?1", params![id, now])?;
+        tx.execute(
+            "UPDATE dead_letters SET replayed_at_ms = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
         out.entries.push(id);
         match sink {
             Some(sink) => {

@@ -9,8 +9,15 @@ fn event(id: &str, key: &str) -> NewEvent {
         "specversion": "1.0", "id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "x.test",
         "partitionkey": key, "data": {"n": id}
     });
-    let defaults = Defaults { id: String::new(), now: "2026-11-25T00:00:00Z".into() };
-    NewEvent::new(Event::from_json(value, Dialect::CloudEvents, &defaults).unwrap(), None, 1)
+    let defaults = Defaults {
+        id: String::new(),
+        now: "2026-11-25T00:00:00Z".into(),
+    };
+    NewEvent::new(
+        Event::from_json(value, Dialect::CloudEvents, &defaults).unwrap(),
+        None,
+        1,
+    )
 }
 
 fn open(dir: &Path) -> SqliteStore {
@@ -31,10 +38,22 @@ fn delivery(sink: &str, key: &str) -> NewDelivery {
 async fn duplicates_keep_their_original_seq() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let first = store.append(vec![event("a", "k"), event("b", "k")]).await.unwrap();
-    let again = store.append(vec![event("b", "k"), event("c", "k")]).await.unwrap();
+    let first = store
+        .append(vec![event("a", "k"), event("b", "k")])
+        .await
+        .unwrap();
+    let again = store
+        .append(vec![event("b", "k"), event("c", "k")])
+        .await
+        .unwrap();
     assert!(!first[0].duplicate && !first[1].duplicate);
-    assert_eq!(again[0], Appended { seq: first[1].seq, duplicate: true });
+    assert_eq!(
+        again[0],
+        Appended {
+            seq: first[1].seq,
+            duplicate: true
+        }
+    );
     assert!(!again[1].duplicate);
 }
 
@@ -87,7 +106,10 @@ async fn routing_dead_lettering_and_replay() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].error, "rejected: 400");
     assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 0);
-    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
+    let replayed = store
+        .replay(ReplaySelector::Ids(vec![letters[0].id]))
+        .await
+        .unwrap();
     assert_eq!(replayed.deliveries.len(), 1);
     assert_eq!(replayed.deliveries[0].state, DeliveryState::Pending);
     assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 1);
@@ -102,7 +124,10 @@ async fn kv_respects_the_quota() {
     assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(vec![1; 10]));
     assert_eq!(store.kv_get("other", "k").await.unwrap(), None);
     let err = store.kv_set("p", "k2", vec![1; 10], 20).await.unwrap_err();
-    assert!(matches!(err, StoreError::QuotaExceeded { quota: 20, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::QuotaExceeded { quota: 20, .. }),
+        "{err}"
+    );
     store.kv_delete("p", "k").await.unwrap();
     assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
 }

@@ -19,19 +19,44 @@ use tokio::sync::oneshot;
 /// One unit of work for the writer, with where to send its result.
 pub(crate) enum WriteOp {
     Append(Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Appended>>>),
-    Route(Vec<RouteCommit>, oneshot::Sender<StoreResult<Vec<RouteCommitted>>>),
+    Route(
+        Vec<RouteCommit>,
+        oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
+    ),
     Update(Vec<DeliveryUpdate>, oneshot::Sender<StoreResult<()>>),
-    Replay(super::super::ReplaySelector, oneshot::Sender<StoreResult<super::super::Replayed>>),
-    KvSet { plugin: String, key: String, value: Vec<u8>, quota: u64, reply: oneshot::Sender<StoreResult<()>> },
-    KvDelete { plugin: String, key: String, reply: oneshot::Sender<StoreResult<()>> },
+    Replay(
+        super::super::ReplaySelector,
+        oneshot::Sender<StoreResult<super::super::Replayed>>,
+    ),
+    KvSet {
+        plugin: String,
+        key: String,
+        value: Vec<u8>,
+        quota: u64,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
+    KvDelete {
+        plugin: String,
+        key: String,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
 }
 
 /// A finished op waiting for the commit before its reply is sent.
 enum Reply {
-    Append(oneshot::Sender<StoreResult<Vec<Appended>>>, StoreResult<Vec<Appended>>),
-    Route(oneshot::Sender<StoreResult<Vec<RouteCommitted>>>, StoreResult<Vec<RouteCommitted>>),
+    Append(
+        oneshot::Sender<StoreResult<Vec<Appended>>>,
+        StoreResult<Vec<Appended>>,
+    ),
+    Route(
+        oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
+        StoreResult<Vec<RouteCommitted>>,
+    ),
     Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
-    Replay(oneshot::Sender<StoreResult<super::super::Replayed>>, StoreResult<super::super::Replayed>),
+    Replay(
+        oneshot::Sender<StoreResult<super::super::Replayed>>,
+        StoreResult<super::super::Replayed>,
+    ),
 }
 
 impl Reply {
@@ -97,7 +122,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
 }
 
 fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
-    fn scoped<T>(tx: &mut Transaction<'_>, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    fn scoped<T>(
+        tx: &mut Transaction<'_>,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let sp = tx.savepoint()?;
         let out = f(&sp)?;
         sp.commit()?;
@@ -107,14 +135,26 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
         WriteOp::Append(events, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events))),
         WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, commits))),
         WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
-        WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
-        WriteOp::KvSet { plugin, key, value, quota, reply } => {
-            Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota)))
+        WriteOp::Replay(selector, reply) => {
+            Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector)))
         }
+        WriteOp::KvSet {
+            plugin,
+            key,
+            value,
+            quota,
+            reply,
+        } => Reply::Unit(
+            reply,
+            scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota)),
+        ),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
             reply,
             scoped(tx, |t| {
-                t.execute("DELETE FROM kv WHERE plugin = ?1 AND key = ?2", params![plugin, key])?;
+                t.execute(
+                    "DELETE FROM kv WHERE plugin = ?1 AND key = ?2",
+                    params![plugin, key],
+                )?;
                 Ok(())
             }),
         ),
@@ -140,10 +180,16 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
             new.body
         ])?;
         if changed == 1 {
-            out.push(Appended { seq: tx.last_insert_rowid(), duplicate: false });
+            out.push(Appended {
+                seq: tx.last_insert_rowid(),
+                duplicate: false,
+            });
         } else {
             let seq: i64 = existing.query_row(params![e.source, e.id], |r| r.get(0))?;
-            out.push(Appended { seq, duplicate: true });
+            out.push(Appended {
+                seq,
+                duplicate: true,
+            });
         }
     }
     Ok(out)
@@ -180,9 +226,19 @@ fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCom
         for letter in &commit.dead_letters {
             insert_dead_letter(tx, letter, now)?;
         }
-        tx.execute("UPDATE events SET routed = 1 WHERE seq = ?1", params![commit.event_seq])?;
-        let deliveries = read_deliveries(tx, "d.id IN (SELECT value FROM json_each(?1))", [created_ids(&created)])?;
-        out.push(RouteCommitted { derived, deliveries });
+        tx.execute(
+            "UPDATE events SET routed = 1 WHERE seq = ?1",
+            params![commit.event_seq],
+        )?;
+        let deliveries = read_deliveries(
+            tx,
+            "d.id IN (SELECT value FROM json_each(?1))",
+            [created_ids(&created)],
+        )?;
+        out.push(RouteCommitted {
+            derived,
+            deliveries,
+        });
     }
     Ok(out)
 }
@@ -192,7 +248,11 @@ fn created_ids(ids: &[i64]) -> String {
     format!("[{}]", list.join(","))
 }
 
-pub(super) fn insert_dead_letter(tx: &Connection, letter: &NewDeadLetter, now: i64) -> StoreResult<()> {
+pub(super) fn insert_dead_letter(
+    tx: &Connection,
+    letter: &NewDeadLetter,
+    now: i64,
+) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO dead_letters (event_seq, sink, route, plugin, plugin_version, error, attempts, failed_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -214,14 +274,24 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
     let now = now_ms();
     for u in updates {
         match u {
-            DeliveryUpdate::Delivered { id, attempts, connector_version } => {
+            DeliveryUpdate::Delivered {
+                id,
+                attempts,
+                connector_version,
+            } => {
                 tx.prepare_cached(
                     "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL,
                          updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4 WHERE id = ?1",
                 )?
                 .execute(params![id, attempts, now, connector_version])?;
             }
-            DeliveryUpdate::Retry { id, attempts, next_attempt_at_ms, error, connector_version } => {
+            DeliveryUpdate::Retry {
+                id,
+                attempts,
+                next_attempt_at_ms,
+                error,
+                connector_version,
+            } => {
                 tx.prepare_cached(
                     "UPDATE deliveries SET state = 'retrying', attempts = ?2, next_attempt_at_ms = ?3,
                          last_error = ?4, updated_at_ms = ?5, connector_version = ?6 WHERE id = ?1",

@@ -1,0 +1,257 @@
+//! Delivery: mapping, signing, retries, dead letters, replay, ordering, throttling, disabling.
+
+use crate::harness::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_is_sku_mapped_and_delivered_as_a_signed_webhook() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    let event = sale(
+        "sale-1",
+        "hk-001",
+        "A-1001",
+        &[
+            ("4891234500017", 2, 2590),
+            ("LEGACY-4891234500024", 1, 9900),
+            ("999", 1, 500),
+        ],
+    );
+    let (status, body) = host.post_json(&event).await;
+    assert_eq!(
+        (status, body.clone()),
+        (202, json!({"id": "sale-1", "status": "accepted"}))
+    );
+
+    let entry = wait_for_state(&host, "sale-1", "erp", "delivered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert_eq!(entry["route"], "sales");
+    assert!(
+        entry["handled_by"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sku-map@"),
+        "{entry}"
+    );
+
+    let requests = sink.requests_for("sale-1");
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert!(
+        verify_standard_webhook(r, WEBHOOK_SECRET),
+        "signature does not verify: {:?}",
+        r.headers
+    );
+    assert_eq!(r.header("webhook-id"), "sale-1:erp");
+    assert_eq!(r.header("idempotency-key"), "sale-1:erp");
+    assert_eq!(r.header("content-type"), "application/json");
+    let delivered = r.json();
+    assert_eq!(delivered["specversion"], "1.0");
+    assert_eq!(delivered["type"], "pos.sale.completed.v1");
+    assert_eq!(delivered["partitionkey"], "hk-001:A-1001");
+    let lines = &delivered["data"]["lines"];
+    assert_eq!(lines[0]["sku"], "PANADOL-500-20");
+    assert_eq!(lines[0]["attributes"]["sku.original"], "4891234500017");
+    assert_eq!(lines[1]["sku"], "VITC-1000-60");
+    assert_eq!(lines[2]["sku"], "999");
+    assert_eq!(lines[2]["attributes"]["sku.unmapped"], "true");
+    assert_eq!(delivered["skuunmapped"], "1");
+    // The money survives untouched: integers, never floats.
+    assert_eq!(
+        lines[0]["gross"],
+        json!({"amount_minor": 5180, "currency": "HKD", "exponent": 2})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_failing_twice_gets_the_event_once_after_three_attempts() {
+    let sink = Sink::start().await;
+    sink.script(&[500, 500]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale(
+        "retry-1",
+        "hk-002",
+        "B-1",
+        &[("4891234500017", 1, 100)],
+    ))
+    .await;
+    let entry = wait_for_state(&host, "retry-1", "erp", "delivered").await;
+    assert_eq!(entry["attempts"], 3);
+    let requests = sink.requests_for("retry-1");
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 500, 204]
+    );
+    // Every attempt carries the same idempotency key, so the target can deduplicate.
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("webhook-id") == "retry-1:erp")
+    );
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(stats["delivered"], 1);
+    assert_eq!(stats["retried"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_event_is_dead_lettered_with_context_and_replays_once_fixed() {
+    let sink = Sink::start().await;
+    sink.script(&[400]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale(
+        "bad-1",
+        "hk-003",
+        "C-1",
+        &[("4891234500017", 1, 100)],
+    ))
+    .await;
+    let entry = wait_for_state(&host, "bad-1", "erp", "dead_lettered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert!(
+        entry["last_error"].as_str().unwrap().contains("HTTP 400"),
+        "{entry}"
+    );
+
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    let letter = &dlq["dead_letters"][0];
+    assert_eq!(letter["event_id"], "bad-1");
+    assert_eq!(letter["sink"], "erp");
+    assert_eq!(letter["plugin"], "webhook");
+    assert_eq!(letter["attempts"], 1);
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("rejected: HTTP 400"),
+        "{letter}"
+    );
+    assert_eq!(letter["plugin_version"].as_str().unwrap().len(), 12);
+
+    let listed = host.cli(&["dlq", "list"]);
+    assert!(
+        listed.contains("bad-1") && listed.contains("HTTP 400"),
+        "{listed}"
+    );
+    // The sink is fixed (answers 204 from now on); replay through the CLI.
+    let id = letter["id"].as_i64().unwrap().to_string();
+    let out = host.cli(&["dlq", "replay", &id]);
+    assert!(out.contains("replayed 1"), "{out}");
+    let entry = wait_for_state(&host, "bad-1", "erp", "delivered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert_eq!(
+        sink.requests_for("bad-1")
+            .iter()
+            .map(|r| r.status)
+            .collect::<Vec<_>>(),
+        vec![400, 204]
+    );
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    assert_eq!(dlq["dead_letters"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_one_key_arrive_in_order_while_keys_run_in_parallel() {
+    let sink = Sink::start().await;
+    // Fail about a third of first attempts so retries interleave with later events.
+    let failed_once = std::sync::Mutex::new(std::collections::HashSet::new());
+    sink.respond_with(move |event| {
+        let id = event["id"].as_str().unwrap_or("").to_owned();
+        let h = id
+            .bytes()
+            .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+        if h % 3 == 0 && failed_once.lock().unwrap().insert(id) {
+            (503, vec![])
+        } else {
+            (204, vec![])
+        }
+    });
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    let (orders, per_order) = (12, 8);
+    for step in 0..per_order {
+        let batch: Vec<_> = (0..orders)
+            .map(|o| {
+                let mut e = sale(
+                    &format!("o{o}-s{step}"),
+                    "hk-010",
+                    &format!("ORD-{o}"),
+                    &[("4891234500017", 1, 100)],
+                );
+                e["partitionkey"] = json!(format!("hk-010:ORD-{o}"));
+                e
+            })
+            .collect();
+        let (status, _) = host.post_json(&json!(batch)).await;
+        assert_eq!(status, 202);
+    }
+    let total = orders * per_order;
+    wait_for("all events delivered", 60, || async {
+        let ids = sink.accepted_ids();
+        (ids.iter().collect::<std::collections::BTreeSet<_>>().len() >= total).then_some(())
+    })
+    .await;
+    let mut by_order: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for id in sink.accepted_ids() {
+        let (o, s) = id.split_once("-s").unwrap();
+        let steps = by_order.entry(o.to_owned()).or_default();
+        let s: usize = s.parse().unwrap();
+        if steps.last() != Some(&s) {
+            steps.push(s);
+        }
+    }
+    for (order, steps) in by_order {
+        assert_eq!(
+            steps,
+            (0..per_order).collect::<Vec<_>>(),
+            "order {order} delivered out of order"
+        );
+    }
+    assert!(
+        sink.requests().iter().any(|r| r.status == 503),
+        "the test needs some retries"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_honours_retry_after() {
+    let sink = Sink::start().await;
+    sink.script_with(429, &[("retry-after", "1")]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale("slow-1", "hk-004", "D-1", &[("1", 1, 100)]))
+        .await;
+    let entry = wait_for_state(&host, "slow-1", "erp", "delivered").await;
+    assert_eq!(entry["attempts"], 2);
+    let r = sink.requests_for("slow-1");
+    let gap = r[1].at - r[0].at;
+    assert!(
+        gap >= std::time::Duration::from_millis(950),
+        "retried after {gap:?}, before Retry-After: 1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_pauses_the_sink_without_losing_the_event_until_resumed() {
+    let sink = Sink::start().await;
+    sink.script(&[410]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale("gone-1", "hk-005", "E-1", &[("1", 1, 100)]))
+        .await;
+    wait_for("the sink to be paused", 30, || async {
+        let (_, sinks) = host.get("/v1/admin/sinks", ADMIN_KEY).await;
+        (sinks["sinks"][0]["paused"] == true).then_some(())
+    })
+    .await;
+    host.post_json(&sale("gone-2", "hk-005", "E-2", &[("1", 1, 100)]))
+        .await;
+    let before = sink.requests().len();
+    wait_for_state(&host, "gone-2", "erp", "pending").await;
+    assert_eq!(
+        sink.requests().len(),
+        before,
+        "a paused sink must not be called"
+    );
+    let out = host.cli(&["sink", "resume", "erp"]);
+    assert!(out.contains("resumed"), "{out}");
+    wait_for_state(&host, "gone-1", "erp", "delivered").await;
+    wait_for_state(&host, "gone-2", "erp", "delivered").await;
+}

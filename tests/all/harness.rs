@@ -1,0 +1,511 @@
+//! Test harness: a real `kaunter` process with its own data directory, a scriptable HTTP sink,
+//! configuration builders, and waiting on conditions with deadlines.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const POS_KEY: &str = "test-pos-key-0001";
+pub const HK_ONLY_KEY: &str = "test-hk-only-key";
+pub const ADMIN_KEY: &str = "test-admin-key-01";
+/// The Standard Webhooks secret the test config gives the webhook connector.
+pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC1rZXktMDEyMzQ1Njc=";
+
+/// Options for [`config`].
+pub struct ConfigOptions {
+    pub sink_url: String,
+    pub max_pending: usize,
+    pub max_body_bytes: usize,
+    pub max_attempts: u32,
+    pub extra: String,
+    pub routes: String,
+}
+
+impl ConfigOptions {
+    pub fn new(sink_url: &str) -> Self {
+        Self {
+            sink_url: sink_url.to_owned(),
+            max_pending: 100_000,
+            max_body_bytes: 1024 * 1024,
+            max_attempts: 5,
+            extra: String::new(),
+            routes: r#"
+[[routes]]
+name = "sales"
+types = ["pos.*"]
+transforms = ["sku-map"]
+sinks = ["erp"]
+"#
+            .into(),
+        }
+    }
+}
+
+/// A host configuration using the real plugins, pointing the webhook connector at `sink_url`.
+pub fn config(o: &ConfigOptions) -> String {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kaunter-compile-cache");
+    format!(
+        r#"
+[server]
+cache_dir = {cache:?}
+max_pending = {max_pending}
+max_body_bytes = {max_body}
+
+[[api_keys]]
+name = "pos"
+key = {{ value = "{POS_KEY}" }}
+stores = ["*"]
+
+[[api_keys]]
+name = "hk-tills"
+key = {{ value = "{HK_ONLY_KEY}" }}
+stores = ["hk-*"]
+
+[[api_keys]]
+name = "ops"
+key = {{ value = "{ADMIN_KEY}" }}
+admin = true
+
+[secrets]
+erp-signing = {{ value = "{WEBHOOK_SECRET}" }}
+
+[[plugins]]
+name = "sku-map"
+kind = "transform"
+path = {sku:?}
+[plugins.config]
+prefix_strip = ["LEGACY-"]
+[plugins.config.table]
+"4891234500017" = "PANADOL-500-20"
+"4891234500024" = "VITC-1000-60"
+
+[[plugins]]
+name = "webhook"
+kind = "connector"
+path = {webhook:?}
+secrets = ["erp-signing"]
+[plugins.config]
+url = "{sink}"
+secret = "erp-signing"
+
+[[plugins]]
+name = "spin"
+kind = "transform"
+path = {spin:?}
+[plugins.limits]
+deadline_ms = 300
+
+[[sinks]]
+name = "erp"
+connector = "webhook"
+concurrency = 8
+max_attempts = {attempts}
+backoff_base_ms = 50
+backoff_max_ms = 400
+{extra}
+{routes}
+"#,
+        cache = cache.display().to_string(),
+        max_pending = o.max_pending,
+        max_body = o.max_body_bytes,
+        sku = kaunter_tests::plugins::TRANSFORM_SKU_MAP,
+        webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
+        spin = kaunter_tests::plugins::HOSTILE_LOOP,
+        sink = o.sink_url,
+        attempts = o.max_attempts,
+        extra = o.extra,
+        routes = o.routes,
+    )
+}
+
+/// A running `kaunter serve` process.
+pub struct Host {
+    child: Option<Child>,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl Host {
+    /// Starts a host on a fresh data directory.
+    pub fn start(config: &str) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kaunter.toml"), config).unwrap();
+        let mut host = Host {
+            child: None,
+            url: String::new(),
+            dir,
+            http: reqwest::Client::new(),
+        };
+        host.spawn();
+        host
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("host.log"))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("kaunter.toml"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(self.dir.path().join("data"))
+            .env("KAUNTER_LOG", "info,plugin=debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("kaunter listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => self.url = url,
+            Err(_) => panic!("host did not start; log:\n{}", self.log()),
+        }
+    }
+
+    /// The host's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
+    }
+
+    /// Kills the process (SIGKILL: no shutdown code runs).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub async fn post(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/events", self.url))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs canonical JSON with the store-wide POS key.
+    pub async fn post_json(&self, body: &Value) -> (u16, Value) {
+        self.post("application/json", body.to_string(), Some(POS_KEY))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /v1/events/{id}` with the admin key.
+    pub async fn event(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Runs the `kaunter` CLI against this host with the admin key; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+            .args(args)
+            .env("KAUNTER_URL", &self.url)
+            .env("KAUNTER_API_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "kaunter {args:?} failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- host log ----\n{}", self.log());
+        }
+    }
+}
+
+/// One request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub status: u16,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A status and extra response headers.
+type Answer = (u16, Vec<(String, String)>);
+type Responder = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
+
+/// A scriptable webhook receiver: answers the next scripted status (else asks the responder,
+/// else 204) and records every request.
+#[derive(Clone)]
+pub struct Sink {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    responder: Arc<Mutex<Option<Responder>>>,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sink = Sink {
+            url: format!("http://{addr}/hooks"),
+            received: Arc::default(),
+            script: Arc::default(),
+            responder: Arc::default(),
+        };
+        let state = sink.clone();
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let state = state.clone();
+                    async move { state.handle(headers, body) }
+                },
+            ),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        sink
+    }
+
+    fn handle(
+        &self,
+        headers: axum::http::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let scripted = self.script.lock().unwrap().pop_front();
+        let (status, extra) = match scripted {
+            Some(s) => s,
+            None => match self.responder.lock().unwrap().as_ref() {
+                Some(f) => f(&value),
+                None => (204, vec![]),
+            },
+        };
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        self.received.lock().unwrap().push(Received {
+            headers,
+            body: body.to_vec(),
+            status,
+            at: Instant::now(),
+        });
+        let mut response = (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            "sink says so",
+        )
+            .into_response();
+        for (k, v) in extra {
+            response.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        response
+    }
+
+    /// Queues statuses for the next requests.
+    pub fn script(&self, statuses: &[u16]) {
+        self.script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().map(|s| (*s, vec![])));
+    }
+
+    /// Queues one status with headers.
+    pub fn script_with(&self, status: u16, headers: &[(&str, &str)]) {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.script.lock().unwrap().push_back((status, headers));
+    }
+
+    /// Decides unscripted answers from the request body.
+    pub fn respond_with(
+        &self,
+        f: impl Fn(&Value) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) {
+        *self.responder.lock().unwrap() = Some(Box::new(f));
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Requests for one event id, in arrival order.
+    pub fn requests_for(&self, event_id: &str) -> Vec<Received> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.json()["id"] == event_id)
+            .collect()
+    }
+
+    /// Event ids the sink accepted (2xx), in order.
+    pub fn accepted_ids(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .map(|r| r.json()["id"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `secs` seconds saying what was awaited.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until the event's delivery to `sink` reaches `state`; returns the sink entry.
+pub async fn wait_for_state(host: &Host, id: &str, sink: &str, state: &str) -> Value {
+    wait_for(
+        &format!("event {id} to be {state} at {sink}"),
+        30,
+        || async {
+            let (status, body) = host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
+            if status != 200 {
+                return None;
+            }
+            body["sinks"]
+                .as_array()?
+                .iter()
+                .find(|s| s["sink"] == sink && s["state"] == state)
+                .cloned()
+        },
+    )
+    .await
+}
+
+pub fn hkd(amount: i64) -> Value {
+    json!({"amount_minor": amount, "currency": "HKD", "exponent": 2})
+}
+
+/// A canonical sale with one line per (sku, quantity, unit price).
+pub fn sale(id: &str, store: &str, order: &str, lines: &[(&str, i64, i64)]) -> Value {
+    let mut total = 0;
+    let lines: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, qty, price))| {
+            let gross = qty * price;
+            total += gross;
+            json!({"line_no": i + 1, "sku": sku, "quantity_milli": qty * 1000, "unit_price": hkd(*price),
+                   "gross": hkd(gross), "discount": hkd(0), "net": hkd(gross), "taxes": []})
+        })
+        .collect();
+    json!({
+        "id": id,
+        "source": format!("/t/acme/s/{store}/p/till-1"),
+        "type": "pos.sale.completed.v1",
+        "time": "2026-11-25T10:15:00+08:00",
+        "data": {
+            "order_id": order, "business_date": "2026-11-25", "time_zone": "Asia/Hong_Kong",
+            "tax_mode": "inclusive", "lines": lines,
+            "tenders": [{"method": "octopus", "amount": hkd(total), "processor_ref": "OCT-1"}],
+            "totals": {"gross": hkd(total), "discount": hkd(0), "net": hkd(total), "tax": hkd(0),
+                       "total": hkd(total), "tendered": hkd(total), "change": hkd(0)}
+        }
+    })
+}
+
+/// Verifies a Standard Webhooks signature from scratch (independent of kaunter's code).
+pub fn verify_standard_webhook(r: &Received, secret: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let signed = format!(
+        "{}.{}.",
+        r.header("webhook-id"),
+        r.header("webhook-timestamp")
+    );
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(signed.as_bytes());
+    mac.update(&r.body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    r.header("webhook-signature")
+        .split(' ')
+        .any(|s| s == format!("v1,{expected}"))
+}

@@ -1,0 +1,372 @@
+//! Ingest: the accepted formats, the answers to bad input, authentication, limits, duplicates.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+
+async fn host_and_sink() -> (Host, Sink) {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    (host, sink)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudevents_structured_batch_and_binary_modes_are_accepted() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    options.routes = r#"
+[[routes]]
+name = "sales"
+types = ["pos.*", "com.example.*"]
+transforms = ["sku-map"]
+sinks = ["erp"]
+"#
+    .into();
+    let host = Host::start(&config(&options));
+    let mut structured = sale("ce-1", "hk-001", "CE-1", &[("1", 1, 100)]);
+    structured["specversion"] = json!("1.0");
+    let (status, body) = host
+        .post(
+            "application/cloudevents+json",
+            structured.to_string(),
+            Some(POS_KEY),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (202, json!({"id": "ce-1", "status": "accepted"}))
+    );
+
+    let mut a = sale("ce-2", "hk-001", "CE-2", &[("1", 1, 100)]);
+    a["specversion"] = json!("1.0");
+    // A type kaunter does not model is carried as custom data.
+    let b = json!({"specversion": "1.0", "id": "ce-3", "source": "/t/acme/s/hk-001/p/scale-2",
+                   "type": "com.example.scale.reading", "data": {"grams": 1250}});
+    let (status, body) = host
+        .post(
+            "application/cloudevents-batch+json",
+            json!([a, b]).to_string(),
+            Some(POS_KEY),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 2);
+    assert_eq!(
+        body["results"][1],
+        json!({"id": "ce-3", "status": "accepted"})
+    );
+
+    let data = sale("x", "hk-001", "CE-4", &[("1", 1, 100)])["data"].clone();
+    let response = host
+        .http
+        .post(format!("{}/v1/events", host.url))
+        .bearer_auth(POS_KEY)
+        .header("content-type", "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "ce-4")
+        .header("ce-source", "/t/acme/s/hk-001/p/till-9")
+        .header("ce-type", "pos.sale.completed.v1")
+        .header("ce-time", "2026-11-25T10:15:00%2B08:00")
+        .header(
+            "ce-traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .body(data.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let stored = host.event("ce-4").await;
+    assert_eq!(stored["event"]["time"], "2026-11-25T10:15:00+08:00");
+    assert_eq!(
+        stored["event"]["traceparent"],
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    );
+    assert_eq!(stored["event"]["data"]["order_id"], "CE-4");
+    for id in ["ce-1", "ce-2", "ce-3", "ce-4"] {
+        wait_for_state(&host, id, "erp", "delivered").await;
+    }
+    let custom = sink.requests_for("ce-3");
+    assert_eq!(custom[0].json()["data"], json!({"grams": 1250}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resent_event_is_answered_as_a_duplicate_and_not_processed_again() {
+    let (host, sink) = host_and_sink().await;
+    let event = sale("dup-1", "hk-001", "DUP-1", &[("1", 1, 100)]);
+    assert_eq!(host.post_json(&event).await.0, 202);
+    let (status, body) = host.post_json(&event).await;
+    assert_eq!(
+        (status, body),
+        (
+            202,
+            json!({"id": "dup-1", "status": "accepted", "duplicate": true})
+        )
+    );
+    wait_for_state(&host, "dup-1", "erp", "delivered").await;
+    // A batch mixing old and new reports each.
+    let (_, body) = host
+        .post_json(&json!([
+            event,
+            sale("dup-2", "hk-001", "DUP-2", &[("1", 1, 100)])
+        ]))
+        .await;
+    assert_eq!(body["duplicates"], 1);
+    assert_eq!(body["accepted"], 1);
+    wait_for_state(&host, "dup-2", "erp", "delivered").await;
+    assert_eq!(sink.requests_for("dup-1").len(), 1);
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(stats["duplicates"], 2);
+}
+
+/// Sends a body and checks the status, the error code and a fragment of the message.
+async fn expect_error(
+    host: &Host,
+    content_type: &str,
+    body: String,
+    key: Option<&str>,
+    status: u16,
+    code: &str,
+    says: &str,
+) -> Value {
+    let (got, answer) = host.post(content_type, body, key).await;
+    assert_eq!(got, status, "{answer}");
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(says),
+        "message {message:?} should mention {says:?}"
+    );
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_precise_answer_and_nothing_is_stored() {
+    let (host, sink) = host_and_sink().await;
+    let good = sale("bad-x", "hk-001", "X-1", &[("1", 1, 100)]);
+
+    expect_error(
+        &host,
+        "application/json",
+        "{\"id\": ".into(),
+        Some(POS_KEY),
+        400,
+        "malformed_json",
+        "not valid JSON",
+    )
+    .await;
+
+    let mut wrong_type = good.clone();
+    wrong_type["data"]["lines"][0]["quantity_milli"] = json!("two");
+    let answer = expect_error(
+        &host,
+        "application/json",
+        wrong_type.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "data.lines[0].quantity_milli",
+    )
+    .await;
+    assert!(
+        answer["error"]["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{answer}"
+    );
+
+    let mut negative = good.clone();
+    negative["data"]["lines"][0]["quantity_milli"] = json!(-1000);
+    expect_error(
+        &host,
+        "application/json",
+        negative.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "must be positive in a sale",
+    )
+    .await;
+
+    let mut no_currency = good.clone();
+    no_currency["data"]["totals"]["total"]
+        .as_object_mut()
+        .unwrap()
+        .remove("currency");
+    expect_error(
+        &host,
+        "application/json",
+        no_currency.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "missing field `currency`",
+    )
+    .await;
+
+    let mut bad_time = good.clone();
+    bad_time["time"] = json!("yesterday");
+    expect_error(
+        &host,
+        "application/json",
+        bad_time.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "RFC 3339",
+    )
+    .await;
+
+    let no_spec = json!({"id": "1", "source": "/x", "type": "t"});
+    expect_error(
+        &host,
+        "application/cloudevents+json",
+        no_spec.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "`specversion`",
+    )
+    .await;
+    let no_source = json!({"specversion": "1.0", "id": "1", "type": "t"});
+    expect_error(
+        &host,
+        "application/cloudevents+json",
+        no_source.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "`source`",
+    )
+    .await;
+
+    // One bad event fails the whole batch, and the answer points at it.
+    let batch = json!([good.clone(), negative]);
+    let answer = expect_error(
+        &host,
+        "application/json",
+        batch.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "events[1].data.lines[0].quantity_milli",
+    )
+    .await;
+    assert_eq!(answer["error"]["errors"].as_array().unwrap().len(), 1);
+
+    expect_error(
+        &host,
+        "text/plain",
+        good.to_string(),
+        Some(POS_KEY),
+        415,
+        "unsupported_media_type",
+        "text/plain",
+    )
+    .await;
+    expect_error(
+        &host,
+        "application/json",
+        good.to_string(),
+        None,
+        401,
+        "unauthorized",
+        "missing API key",
+    )
+    .await;
+    expect_error(
+        &host,
+        "application/json",
+        good.to_string(),
+        Some("wrong-key-123"),
+        401,
+        "unauthorized",
+        "unknown API key",
+    )
+    .await;
+    let sg = sale("sg-1", "sg-001", "SG-1", &[("1", 1, 100)]);
+    expect_error(
+        &host,
+        "application/json",
+        sg.to_string(),
+        Some(HK_ONLY_KEY),
+        403,
+        "forbidden",
+        "store `sg-001`",
+    )
+    .await;
+    let (status, _) = host.get("/v1/admin/dlq", POS_KEY).await;
+    assert_eq!(status, 403);
+
+    // Nothing above was stored or delivered.
+    let (status, _) = host.get("/v1/events/bad-x", ADMIN_KEY).await;
+    assert_eq!(status, 404);
+    assert!(sink.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_refused_with_413() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_body_bytes = 4096;
+    let host = Host::start(&config(&options));
+    let lines: Vec<(&str, i64, i64)> = (0..60).map(|_| ("4891234500017", 1, 100)).collect();
+    let big = sale("big-1", "hk-001", "BIG-1", &lines);
+    assert!(big.to_string().len() > 4096);
+    expect_error(
+        &host,
+        "application/json",
+        big.to_string(),
+        Some(POS_KEY),
+        413,
+        "payload_too_large",
+        "4096-byte limit",
+    )
+    .await;
+    let small = sale("small-1", "hk-001", "S-1", &[("1", 1, 100)]);
+    assert_eq!(host.post_json(&small).await.0, 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_queue_limit_ingest_answers_503_with_retry_after() {
+    let sink = Sink::start().await;
+    sink.respond_with(|_| (503, vec![]));
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_pending = 3;
+    options.max_attempts = 1000;
+    let host = Host::start(&config(&options));
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let (status, _) = host
+            .post_json(&sale(
+                &format!("bp-{i}"),
+                "hk-001",
+                &format!("BP-{i}"),
+                &[("1", 1, 100)],
+            ))
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], &[202, 202, 202]);
+    let response = host
+        .http
+        .post(format!("{}/v1/events", host.url))
+        .bearer_auth(POS_KEY)
+        .header("content-type", "application/json")
+        .body(sale("bp-x", "hk-001", "BP-X", &[("1", 1, 100)]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue limit"),
+        "{body}"
+    );
+    // What was refused was never stored.
+    assert_eq!(host.get("/v1/events/bp-x", ADMIN_KEY).await.0, 404);
+}

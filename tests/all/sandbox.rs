@@ -1,0 +1,65 @@
+//! Wasm isolation in the event path: a plugin that never returns is stopped on time, its event is
+//! dead-lettered with the reason, and everything else keeps flowing.
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_looping_transform_is_stopped_and_other_routes_keep_delivering() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    options.routes = r#"
+[[routes]]
+name = "pilot"
+types = ["pos.sale.*"]
+stores = ["pilot-*"]
+transforms = ["spin"]
+sinks = ["erp"]
+
+[[routes]]
+name = "sales"
+types = ["pos.sale.*"]
+stores = ["hk-*"]
+transforms = ["sku-map"]
+sinks = ["erp"]
+"#
+    .into();
+    let host = Host::start(&config(&options));
+    host.post_json(&sale("loop-1", "pilot-01", "L-1", &[("1", 1, 100)]))
+        .await;
+    for i in 0..5 {
+        host.post_json(&sale(
+            &format!("fine-{i}"),
+            "hk-001",
+            &format!("F-{i}"),
+            &[("1", 1, 100)],
+        ))
+        .await;
+    }
+    let letter = wait_for("the looping event in the DLQ", 30, || async {
+        let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+        dlq["dead_letters"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(letter["event_id"], "loop-1");
+    assert_eq!(letter["plugin"], "spin");
+    assert_eq!(letter["sink"], serde_json::Value::Null);
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded its 300 ms deadline"),
+        "{letter}"
+    );
+    for i in 0..5 {
+        wait_for_state(&host, &format!("fine-{i}"), "erp", "delivered").await;
+    }
+    // The host is still healthy and the spinning instance was discarded: it fails again, on time.
+    host.post_json(&sale("loop-2", "pilot-02", "L-2", &[("1", 1, 100)]))
+        .await;
+    wait_for("the second looping event in the DLQ", 30, || async {
+        let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+        (dlq["dead_letters"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    assert!(sink.requests_for("loop-1").is_empty());
+}
