@@ -65,7 +65,10 @@ fn main() {
         ));
         all.push(format!("({name:?}, {constant})"));
     }
-    code.push_str(&format!("/// Every plugin: (directory name, component path).\npub const ALL: &[(&str, &str)] = &[{}];\n", all.join(", ")));
+    code.push_str(&format!(
+        "/// Every plugin: (directory name, component path).\npub const ALL: &[(&str, &str)] = &[{}];\n",
+        all.join(", ")
+    ));
     if let Err(e) = std::fs::write(out_dir.join("plugins.rs"), code) {
         panic!("cannot write plugins.rs: {e}");
     }

@@ -192,9 +192,7 @@ macro_rules! wit_conversions {
         $crate::__wit_variant!(
             $b,
             TenderMethod {
-                units: [
-                    Cash, Card, Octopus, Fps, AlipayHk, WechatPay, Voucher, Points
-                ],
+                units: [Cash, Card, Octopus, Fps, AlipayHk, WechatPay, Voucher, Points],
                 cases: [Other]
             }
         );

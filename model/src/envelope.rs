@@ -102,11 +102,7 @@ pub struct Defaults {
 
 impl Event {
     /// Reads one event from its JSON object.
-    pub fn from_json(
-        value: Value,
-        dialect: Dialect,
-        defaults: &Defaults,
-    ) -> Result<Event, EventError> {
+    pub fn from_json(value: Value, dialect: Dialect, defaults: &Defaults) -> Result<Event, EventError> {
         let Value::Object(mut object) = value else {
             return Err(EventError::new(".", "an event must be a JSON object"));
         };
@@ -135,16 +131,10 @@ impl Event {
         match attributes.remove("specversion") {
             Some(Value::String(v)) if v == SPEC_VERSION => {}
             Some(other) => {
-                return Err(EventError::new(
-                    "specversion",
-                    format!("must be \"1.0\", got {other}"),
-                ));
+                return Err(EventError::new("specversion", format!("must be \"1.0\", got {other}")));
             }
             None if dialect == Dialect::CloudEvents => {
-                return Err(EventError::new(
-                    "specversion",
-                    "is required and must be \"1.0\"",
-                ));
+                return Err(EventError::new("specversion", "is required and must be \"1.0\""));
             }
             None => {}
         }
@@ -160,10 +150,7 @@ impl Event {
             )
         })?;
         if source.contains(char::is_whitespace) {
-            return Err(EventError::new(
-                "source",
-                "must be a URI-reference without spaces",
-            ));
+            return Err(EventError::new("source", "must be a URI-reference without spaces"));
         }
         let ty = take_string(&mut attributes, "type")?
             .ok_or_else(|| EventError::new("type", "is required: e.g. pos.sale.completed.v1"))?;
@@ -175,9 +162,7 @@ impl Event {
         {
             return Err(EventError::new(
                 "datacontenttype",
-                format!(
-                    "`{content_type}` is not supported; kaunter reads JSON data (application/json)"
-                ),
+                format!("`{content_type}` is not supported; kaunter reads JSON data (application/json)"),
             ));
         }
         attributes.remove("dataschema");
@@ -217,24 +202,15 @@ impl Event {
         Ok(event)
     }
 
-    /// The event as a structured-mode CloudEvent (the form kaunter stores and sends).
+    /// The event as a structured-mode CloudEvent (the form kaunter stores and sends), as a value.
     pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("specversion".into(), SPEC_VERSION.into());
-        object.insert("id".into(), self.id.clone().into());
-        object.insert("source".into(), self.source.clone().into());
-        object.insert("type".into(), self.ty.clone().into());
-        object.insert("time".into(), self.time.clone().into());
-        if let Some(subject) = &self.subject {
-            object.insert("subject".into(), subject.clone().into());
-        }
-        object.insert("partitionkey".into(), self.partition_key.clone().into());
-        for (name, value) in &self.extensions {
-            object.insert(name.clone(), value.clone().into());
-        }
-        object.insert("datacontenttype".into(), "application/json".into());
-        object.insert("data".into(), self.payload.to_json());
-        Value::Object(object)
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The event as structured-mode CloudEvent JSON bytes, written directly (no value tree).
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        // Serialising strings, integers and well-formed payload records into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Reads back what [`Event::to_json`] wrote (stored events; trusted, already validated).
@@ -284,25 +260,38 @@ impl Event {
 
     /// The value of an extension attribute.
     pub fn extension(&self, name: &str) -> Option<&str> {
-        self.extensions
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
-fn take_string(
-    attributes: &mut Map<String, Value>,
-    name: &str,
-) -> Result<Option<String>, EventError> {
+impl serde::Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("specversion", SPEC_VERSION)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("source", &self.source)?;
+        map.serialize_entry("type", &self.ty)?;
+        map.serialize_entry("time", &self.time)?;
+        if let Some(subject) = &self.subject {
+            map.serialize_entry("subject", subject)?;
+        }
+        map.serialize_entry("partitionkey", &self.partition_key)?;
+        for (name, value) in &self.extensions {
+            map.serialize_entry(name, value)?;
+        }
+        map.serialize_entry("datacontenttype", "application/json")?;
+        map.serialize_entry("data", &self.payload)?;
+        map.end()
+    }
+}
+
+fn take_string(attributes: &mut Map<String, Value>, name: &str) -> Result<Option<String>, EventError> {
     match attributes.remove(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Err(EventError::new(name, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(EventError::new(
-            name,
-            format!("must be a string, got {other}"),
-        )),
+        Some(other) => Err(EventError::new(name, format!("must be a string, got {other}"))),
     }
 }
 
@@ -319,21 +308,14 @@ fn source_segment<'a>(source: &'a str, key: &str) -> Option<&'a str> {
 
 /// `application/json`, `text/json` or any `+json` type, parameters ignored.
 pub fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 fn is_attribute_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 20
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && !CONTEXT_ATTRIBUTES.contains(&name)
 }
 

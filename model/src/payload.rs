@@ -110,10 +110,7 @@ pub struct SaleLine {
 impl SaleLine {
     /// The value of a line attribute, if set.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Sets (or replaces) a line attribute.
@@ -453,24 +450,7 @@ impl Payload {
 
     /// The payload as JSON (`data` of the CloudEvent).
     pub fn to_json(&self) -> serde_json::Value {
-        let value = match self {
-            Payload::Sale(v) => serde_json::to_value(v),
-            Payload::Refund(v) => serde_json::to_value(v),
-            Payload::VoidSale(v) => serde_json::to_value(v),
-            Payload::PaymentSettled(v) => serde_json::to_value(v),
-            Payload::StockAdjusted(v) => serde_json::to_value(v),
-            Payload::MemberUpdated(v) => serde_json::to_value(v),
-            Payload::RestockSuggested(v) => serde_json::to_value(v),
-            Payload::AnomalyDetected(v) => serde_json::to_value(v),
-            Payload::Alert(v) => serde_json::to_value(v),
-            Payload::Custom(bytes) => {
-                return serde_json::from_slice(bytes).unwrap_or_else(|_| {
-                    serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
-                });
-            }
-        };
-        // Serialising these plain records cannot fail: no maps with non-string keys, no floats.
-        value.unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
     /// The event type this payload belongs to, or `None` for `Custom` (any type).
@@ -487,6 +467,28 @@ impl Payload {
             Payload::Alert(_) => ALERT,
             Payload::Custom(_) => return None,
         })
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Sale(v) => v.serialize(s),
+            Payload::Refund(v) => v.serialize(s),
+            Payload::VoidSale(v) => v.serialize(s),
+            Payload::PaymentSettled(v) => v.serialize(s),
+            Payload::StockAdjusted(v) => v.serialize(s),
+            Payload::MemberUpdated(v) => v.serialize(s),
+            Payload::RestockSuggested(v) => v.serialize(s),
+            Payload::AnomalyDetected(v) => v.serialize(s),
+            Payload::Alert(v) => v.serialize(s),
+            // Custom data is JSON already (it was parsed from JSON or built by a plugin); anything
+            // else is carried as a string so nothing is lost.
+            Payload::Custom(bytes) => match serde_json::from_slice::<&serde_json::value::RawValue>(bytes) {
+                Ok(raw) => raw.serialize(s),
+                Err(_) => String::from_utf8_lossy(bytes).serialize(s),
+            },
+        }
     }
 }
 

@@ -81,11 +81,7 @@ impl Errors {
     }
 
     fn finish(self) -> Result<(), Vec<EventError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 
     fn non_empty(&mut self, at: &str, value: &str) {
@@ -109,15 +105,11 @@ impl Errors {
 
     /// Currency well-formed (three upper-case letters, exponent 0..=4) and equal to the event's.
     fn money(&mut self, at: &str, money: &Money, expected: &Money) {
-        let code_ok =
-            money.currency.len() == 3 && money.currency.bytes().all(|b| b.is_ascii_uppercase());
+        let code_ok = money.currency.len() == 3 && money.currency.bytes().all(|b| b.is_ascii_uppercase());
         if !code_ok {
             self.push(
                 format!("{at}.currency"),
-                format!(
-                    "must be an ISO 4217 code such as HKD, got {:?}",
-                    money.currency
-                ),
+                format!("must be an ISO 4217 code such as HKD, got {:?}", money.currency),
             );
         } else if money.currency != expected.currency || money.exponent != expected.exponent {
             self.push(
@@ -153,11 +145,7 @@ impl Errors {
 
     fn tenders(&mut self, tenders: &[Tender], currency: &Money) {
         for (i, tender) in tenders.iter().enumerate() {
-            self.money(
-                &format!("data.tenders[{i}].amount"),
-                &tender.amount,
-                currency,
-            );
+            self.money(&format!("data.tenders[{i}].amount"), &tender.amount, currency);
         }
     }
 

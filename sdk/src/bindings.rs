@@ -33,9 +33,7 @@ pub mod connector {
     });
 }
 
-pub use connector::kaunter::plugin::delivery::{
-    DeliveryContext, DeliveryError, Receipt, RetryHint,
-};
+pub use connector::kaunter::plugin::delivery::{DeliveryContext, DeliveryError, Receipt, RetryHint};
 pub use transform::kaunter::plugin::errors::PluginError;
 pub use transform::kaunter::plugin::types;
 

@@ -27,8 +27,7 @@ pub fn debug(message: &str) {
 /// does not fit becomes `PluginError::InvalidConfig` naming the field.
 pub fn config<T: serde::de::DeserializeOwned>() -> Result<T, PluginError> {
     let json = config::get();
-    serde_json::from_str(&json)
-        .map_err(|e| PluginError::InvalidConfig(format!("{e} (config was {json})")))
+    serde_json::from_str(&json).map_err(|e| PluginError::InvalidConfig(format!("{e} (config was {json})")))
 }
 
 /// Milliseconds since the Unix epoch, as the host sees it.
@@ -57,10 +56,6 @@ pub fn hmac_sha256(secret: &str, data: &[u8]) -> Result<Vec<u8>, crypto::CryptoE
 }
 
 /// Constant-time check of an HMAC-SHA256 under a named secret.
-pub fn verify_hmac_sha256(
-    secret: &str,
-    data: &[u8],
-    mac: &[u8],
-) -> Result<bool, crypto::CryptoError> {
+pub fn verify_hmac_sha256(secret: &str, data: &[u8], mac: &[u8]) -> Result<bool, crypto::CryptoError> {
     crypto::verify_hmac_sha256(secret, data, mac)
 }

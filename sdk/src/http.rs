@@ -23,20 +23,21 @@ pub struct Request {
 }
 
 impl Request {
-    /// A `POST` of a JSON body.
-    pub fn post_json(url: &str, body: &serde_json::Value) -> Request {
-        Request {
+    /// A `POST` of a JSON body (anything serde can serialise: an [`crate::Event`], a
+    /// `serde_json::Value`, the plugin's own types).
+    pub fn post_json(url: &str, body: &impl serde::Serialize) -> Result<Request, HttpError> {
+        let body = serde_json::to_vec(body).map_err(|e| HttpError(format!("cannot encode the body as JSON: {e}")))?;
+        Ok(Request {
             method: "POST".into(),
             url: url.into(),
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
+            body,
+        })
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Request {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 }
@@ -115,22 +116,15 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
         .collect();
-    let fields =
-        Fields::from_list(&entries).map_err(|e| HttpError(format!("invalid header: {e:?}")))?;
+    let fields = Fields::from_list(&entries).map_err(|e| HttpError(format!("invalid header: {e:?}")))?;
     let outgoing = OutgoingRequest::new(fields);
     let invalid = |what: &str| HttpError(format!("invalid request {what}"));
-    outgoing
-        .set_method(&method)
-        .map_err(|_| invalid("method"))?;
-    outgoing
-        .set_scheme(Some(&scheme))
-        .map_err(|_| invalid("scheme"))?;
+    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
+    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
     outgoing
         .set_authority(Some(authority))
         .map_err(|_| invalid("authority"))?;
-    outgoing
-        .set_path_with_query(Some(path))
-        .map_err(|_| invalid("path"))?;
+    outgoing.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
     let body = outgoing.body().map_err(|_| invalid("body"))?;
     let pending = outgoing_handler::handle(outgoing, None).map_err(code)?;
     {
@@ -153,12 +147,7 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         .headers()
         .entries()
         .into_iter()
-        .map(|(k, v)| {
-            (
-                k.to_ascii_lowercase(),
-                String::from_utf8_lossy(&v).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
         .collect();
     let incoming = response
         .consume()
@@ -205,10 +194,7 @@ fn parse_http_date(s: &str) -> Option<i64> {
     ];
     let month = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
     let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4]
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
+    let hms: Vec<i64> = parts[4].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     if hms.len() != 3 {
         return None;
     }
@@ -224,10 +210,7 @@ fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// What a connector should tell the host about an HTTP response (or the lack of one).
-pub fn delivery_outcome(
-    result: Result<Response, HttpError>,
-    now_ms: i64,
-) -> Result<Receipt, DeliveryError> {
+pub fn delivery_outcome(result: Result<Response, HttpError>, now_ms: i64) -> Result<Receipt, DeliveryError> {
     let response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -239,9 +222,7 @@ pub fn delivery_outcome(
     };
     let status = response.status;
     let hint = || RetryHint {
-        after_ms: response
-            .header("retry-after")
-            .and_then(|v| retry_after_ms(v, now_ms)),
+        after_ms: response.header("retry-after").and_then(|v| retry_after_ms(v, now_ms)),
         reason: format!("HTTP {status}: {}", response.body_snippet(200)),
     };
     match status {
@@ -275,10 +256,7 @@ mod tests {
         assert_eq!(retry_after_ms("7", 0), Some(7000));
         let at = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(at, 784_111_777_000);
-        assert_eq!(
-            retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", at - 2000),
-            Some(2000)
-        );
+        assert_eq!(retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", at - 2000), Some(2000));
         assert_eq!(retry_after_ms("soon", 0), None);
     }
 

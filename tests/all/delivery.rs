@@ -28,10 +28,7 @@ async fn a_sale_is_sku_mapped_and_delivered_as_a_signed_webhook() {
     assert_eq!(entry["attempts"], 1);
     assert_eq!(entry["route"], "sales");
     assert!(
-        entry["handled_by"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("sku-map@"),
+        entry["handled_by"][0].as_str().unwrap().starts_with("sku-map@"),
         "{entry}"
     );
 
@@ -69,13 +66,8 @@ async fn a_sink_failing_twice_gets_the_event_once_after_three_attempts() {
     let sink = Sink::start().await;
     sink.script(&[500, 500]);
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
-    host.post_json(&sale(
-        "retry-1",
-        "hk-002",
-        "B-1",
-        &[("4891234500017", 1, 100)],
-    ))
-    .await;
+    host.post_json(&sale("retry-1", "hk-002", "B-1", &[("4891234500017", 1, 100)]))
+        .await;
     let entry = wait_for_state(&host, "retry-1", "erp", "delivered").await;
     assert_eq!(entry["attempts"], 3);
     let requests = sink.requests_for("retry-1");
@@ -84,11 +76,7 @@ async fn a_sink_failing_twice_gets_the_event_once_after_three_attempts() {
         vec![500, 500, 204]
     );
     // Every attempt carries the same idempotency key, so the target can deduplicate.
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.header("webhook-id") == "retry-1:erp")
-    );
+    assert!(requests.iter().all(|r| r.header("webhook-id") == "retry-1:erp"));
     let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
     assert_eq!(stats["delivered"], 1);
     assert_eq!(stats["retried"], 2);
@@ -99,19 +87,11 @@ async fn a_rejected_event_is_dead_lettered_with_context_and_replays_once_fixed()
     let sink = Sink::start().await;
     sink.script(&[400]);
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
-    host.post_json(&sale(
-        "bad-1",
-        "hk-003",
-        "C-1",
-        &[("4891234500017", 1, 100)],
-    ))
-    .await;
+    host.post_json(&sale("bad-1", "hk-003", "C-1", &[("4891234500017", 1, 100)]))
+        .await;
     let entry = wait_for_state(&host, "bad-1", "erp", "dead_lettered").await;
     assert_eq!(entry["attempts"], 1);
-    assert!(
-        entry["last_error"].as_str().unwrap().contains("HTTP 400"),
-        "{entry}"
-    );
+    assert!(entry["last_error"].as_str().unwrap().contains("HTTP 400"), "{entry}");
 
     let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
     let letter = &dlq["dead_letters"][0];
@@ -120,19 +100,13 @@ async fn a_rejected_event_is_dead_lettered_with_context_and_replays_once_fixed()
     assert_eq!(letter["plugin"], "webhook");
     assert_eq!(letter["attempts"], 1);
     assert!(
-        letter["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("rejected: HTTP 400"),
+        letter["error"].as_str().unwrap().starts_with("rejected: HTTP 400"),
         "{letter}"
     );
     assert_eq!(letter["plugin_version"].as_str().unwrap().len(), 12);
 
     let listed = host.cli(&["dlq", "list"]);
-    assert!(
-        listed.contains("bad-1") && listed.contains("HTTP 400"),
-        "{listed}"
-    );
+    assert!(listed.contains("bad-1") && listed.contains("HTTP 400"), "{listed}");
     // The sink is fixed (answers 204 from now on); replay through the CLI.
     let id = letter["id"].as_i64().unwrap().to_string();
     let out = host.cli(&["dlq", "replay", &id]);
@@ -140,10 +114,7 @@ async fn a_rejected_event_is_dead_lettered_with_context_and_replays_once_fixed()
     let entry = wait_for_state(&host, "bad-1", "erp", "delivered").await;
     assert_eq!(entry["attempts"], 1);
     assert_eq!(
-        sink.requests_for("bad-1")
-            .iter()
-            .map(|r| r.status)
-            .collect::<Vec<_>>(),
+        sink.requests_for("bad-1").iter().map(|r| r.status).collect::<Vec<_>>(),
         vec![400, 204]
     );
     let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
@@ -157,9 +128,7 @@ async fn events_of_one_key_arrive_in_order_while_keys_run_in_parallel() {
     let failed_once = std::sync::Mutex::new(std::collections::HashSet::new());
     sink.respond_with(move |event| {
         let id = event["id"].as_str().unwrap_or("").to_owned();
-        let h = id
-            .bytes()
-            .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+        let h = id.bytes().fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
         if h % 3 == 0 && failed_once.lock().unwrap().insert(id) {
             (503, vec![])
         } else {
@@ -217,8 +186,7 @@ async fn throttling_honours_retry_after() {
     let sink = Sink::start().await;
     sink.script_with(429, &[("retry-after", "1")]);
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
-    host.post_json(&sale("slow-1", "hk-004", "D-1", &[("1", 1, 100)]))
-        .await;
+    host.post_json(&sale("slow-1", "hk-004", "D-1", &[("1", 1, 100)])).await;
     let entry = wait_for_state(&host, "slow-1", "erp", "delivered").await;
     assert_eq!(entry["attempts"], 2);
     let r = sink.requests_for("slow-1");
@@ -234,22 +202,16 @@ async fn gone_pauses_the_sink_without_losing_the_event_until_resumed() {
     let sink = Sink::start().await;
     sink.script(&[410]);
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
-    host.post_json(&sale("gone-1", "hk-005", "E-1", &[("1", 1, 100)]))
-        .await;
+    host.post_json(&sale("gone-1", "hk-005", "E-1", &[("1", 1, 100)])).await;
     wait_for("the sink to be paused", 30, || async {
         let (_, sinks) = host.get("/v1/admin/sinks", ADMIN_KEY).await;
         (sinks["sinks"][0]["paused"] == true).then_some(())
     })
     .await;
-    host.post_json(&sale("gone-2", "hk-005", "E-2", &[("1", 1, 100)]))
-        .await;
+    host.post_json(&sale("gone-2", "hk-005", "E-2", &[("1", 1, 100)])).await;
     let before = sink.requests().len();
     wait_for_state(&host, "gone-2", "erp", "pending").await;
-    assert_eq!(
-        sink.requests().len(),
-        before,
-        "a paused sink must not be called"
-    );
+    assert_eq!(sink.requests().len(), before, "a paused sink must not be called");
     let out = host.cli(&["sink", "resume", "erp"]);
     assert!(out.contains("resumed"), "{out}");
     wait_for_state(&host, "gone-1", "erp", "delivered").await;

@@ -200,12 +200,7 @@ impl Host {
         self.spawn();
     }
 
-    pub async fn post(
-        &self,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
+    pub async fn post(&self, content_type: &str, body: impl Into<reqwest::Body>, key: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
             .post(format!("{}/v1/events", self.url))
@@ -221,8 +216,7 @@ impl Host {
 
     /// POSTs canonical JSON with the store-wide POS key.
     pub async fn post_json(&self, body: &Value) -> (u16, Value) {
-        self.post("application/json", body.to_string(), Some(POS_KEY))
-            .await
+        self.post("application/json", body.to_string(), Some(POS_KEY)).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
@@ -322,22 +316,16 @@ impl Sink {
         let state = sink.clone();
         let app = axum::Router::new().route(
             "/hooks",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                    let state = state.clone();
-                    async move { state.handle(headers, body) }
-                },
-            ),
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move { state.handle(headers, body) }
+            }),
         );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         sink
     }
 
-    fn handle(
-        &self,
-        headers: axum::http::HeaderMap,
-        body: axum::body::Bytes,
-    ) -> axum::response::Response {
+    fn handle(&self, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
         use axum::response::IntoResponse;
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let scripted = self.script.lock().unwrap().pop_front();
@@ -358,11 +346,7 @@ impl Sink {
             status,
             at: Instant::now(),
         });
-        let mut response = (
-            axum::http::StatusCode::from_u16(status).unwrap(),
-            "sink says so",
-        )
-            .into_response();
+        let mut response = (axum::http::StatusCode::from_u16(status).unwrap(), "sink says so").into_response();
         for (k, v) in extra {
             response.headers_mut().insert(
                 axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -390,10 +374,7 @@ impl Sink {
     }
 
     /// Decides unscripted answers from the request body.
-    pub fn respond_with(
-        &self,
-        f: impl Fn(&Value) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
-    ) {
+    pub fn respond_with(&self, f: impl Fn(&Value) -> (u16, Vec<(String, String)>) + Send + Sync + 'static) {
         *self.responder.lock().unwrap() = Some(Box::new(f));
     }
 
@@ -430,31 +411,24 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 /// Waits until the event's delivery to `sink` reaches `state`; returns the sink entry.
 pub async fn wait_for_state(host: &Host, id: &str, sink: &str, state: &str) -> Value {
-    wait_for(
-        &format!("event {id} to be {state} at {sink}"),
-        30,
-        || async {
-            let (status, body) = host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
-            if status != 200 {
-                return None;
-            }
-            body["sinks"]
-                .as_array()?
-                .iter()
-                .find(|s| s["sink"] == sink && s["state"] == state)
-                .cloned()
-        },
-    )
+    wait_for(&format!("event {id} to be {state} at {sink}"), 30, || async {
+        let (status, body) = host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
+        if status != 200 {
+            return None;
+        }
+        body["sinks"]
+            .as_array()?
+            .iter()
+            .find(|s| s["sink"] == sink && s["state"] == state)
+            .cloned()
+    })
     .await
 }
 
@@ -496,11 +470,7 @@ pub fn verify_standard_webhook(r: &Received, secret: &str) -> bool {
     let key = base64::engine::general_purpose::STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
-    let signed = format!(
-        "{}.{}.",
-        r.header("webhook-id"),
-        r.header("webhook-timestamp")
-    );
+    let signed = format!("{}.{}.", r.header("webhook-id"), r.header("webhook-timestamp"));
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
     mac.update(signed.as_bytes());
     mac.update(&r.body);

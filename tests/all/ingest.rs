@@ -25,16 +25,9 @@ sinks = ["erp"]
     let mut structured = sale("ce-1", "hk-001", "CE-1", &[("1", 1, 100)]);
     structured["specversion"] = json!("1.0");
     let (status, body) = host
-        .post(
-            "application/cloudevents+json",
-            structured.to_string(),
-            Some(POS_KEY),
-        )
+        .post("application/cloudevents+json", structured.to_string(), Some(POS_KEY))
         .await;
-    assert_eq!(
-        (status, body),
-        (202, json!({"id": "ce-1", "status": "accepted"}))
-    );
+    assert_eq!((status, body), (202, json!({"id": "ce-1", "status": "accepted"})));
 
     let mut a = sale("ce-2", "hk-001", "CE-2", &[("1", 1, 100)]);
     a["specversion"] = json!("1.0");
@@ -50,10 +43,7 @@ sinks = ["erp"]
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 2);
-    assert_eq!(
-        body["results"][1],
-        json!({"id": "ce-3", "status": "accepted"})
-    );
+    assert_eq!(body["results"][1], json!({"id": "ce-3", "status": "accepted"}));
 
     let data = sale("x", "hk-001", "CE-4", &[("1", 1, 100)])["data"].clone();
     let response = host
@@ -97,18 +87,12 @@ async fn a_resent_event_is_answered_as_a_duplicate_and_not_processed_again() {
     let (status, body) = host.post_json(&event).await;
     assert_eq!(
         (status, body),
-        (
-            202,
-            json!({"id": "dup-1", "status": "accepted", "duplicate": true})
-        )
+        (202, json!({"id": "dup-1", "status": "accepted", "duplicate": true}))
     );
     wait_for_state(&host, "dup-1", "erp", "delivered").await;
     // A batch mixing old and new reports each.
     let (_, body) = host
-        .post_json(&json!([
-            event,
-            sale("dup-2", "hk-001", "DUP-2", &[("1", 1, 100)])
-        ]))
+        .post_json(&json!([event, sale("dup-2", "hk-001", "DUP-2", &[("1", 1, 100)])]))
         .await;
     assert_eq!(body["duplicates"], 1);
     assert_eq!(body["accepted"], 1);
@@ -132,10 +116,7 @@ async fn expect_error(
     assert_eq!(got, status, "{answer}");
     assert_eq!(answer["error"]["code"], code, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains(says),
-        "message {message:?} should mention {says:?}"
-    );
+    assert!(message.contains(says), "message {message:?} should mention {says:?}");
     answer
 }
 
@@ -361,10 +342,7 @@ async fn over_the_queue_limit_ingest_answers_503_with_retry_after() {
     assert_eq!(response.headers()["retry-after"], "1");
     let body: Value = response.json().await.unwrap();
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("queue limit"),
+        body["error"]["message"].as_str().unwrap().contains("queue limit"),
         "{body}"
     );
     // What was refused was never stored.

@@ -27,10 +27,7 @@ fn every_plugin_has_a_test() {
         let constant = name.replace('-', "_").to_uppercase();
         let used = sources.contains(&format!("plugins::{constant}"))
             || sources.contains(&format!("name = \"{}\"", short(name)));
-        assert!(
-            used,
-            "plugin `{name}` has no end-to-end test; add one under tests/all/"
-        );
+        assert!(used, "plugin `{name}` has no end-to-end test; add one under tests/all/");
     }
 }
 

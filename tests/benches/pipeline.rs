@@ -32,6 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Row {
     what: String,
     kaunter: String,
@@ -48,15 +51,13 @@ fn main() {
     let mut rows = Vec::new();
     rt.block_on(async {
         rows.extend(transform_cost(quick).await);
+        rows.extend(store_throughput(quick).await);
         rows.extend(ingest_throughput(quick).await);
         rows.extend(end_to_end_latency(quick).await);
     });
     println!("\n| measurement | kaunter | baseline | ratio |\n|---|---|---|---|");
     for r in rows {
-        println!(
-            "| {} | {} | {} | {} |",
-            r.what, r.kaunter, r.baseline, r.ratio
-        );
+        println!("| {} | {} | {} | {} |", r.what, r.kaunter, r.baseline, r.ratio);
     }
 }
 
@@ -67,8 +68,7 @@ fn sample_sale() -> Event {
         now: "2026-11-25T00:00:00Z".into(),
     };
     loop {
-        let event =
-            Event::from_json(generator.next_event(), Dialect::Canonical, &defaults).unwrap();
+        let event = Event::from_json(generator.next_event(), Dialect::Canonical, &defaults).unwrap();
         if let kaunter_model::Payload::Sale(s) = &event.payload
             && s.lines.len() == 3
         {
@@ -81,8 +81,7 @@ const SKU_CONFIG: &str = r#"{"prefix_strip": ["LEGACY-"], "table": {"48912345000
 
 async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
     let runtime = Runtime::new(dir.join("cache")).unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir, Duration::from_micros(500), 256).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, Duration::from_micros(500), 256).unwrap());
     let (component, version) = runtime.load_component(std::path::Path::new(path)).unwrap();
     let ctx = Arc::new(PluginContext {
         name: "sku-map".into(),
@@ -172,6 +171,51 @@ async fn transform_cost(quick: bool) -> Vec<Row> {
     ]
 }
 
+/// The log alone: append parsed events in batches of 100, then mark them routed.
+async fn store_throughput(quick: bool) -> Vec<Row> {
+    use kaunter::store::{NewEvent, RouteCommit};
+    let n = if quick { 20_000 } else { 100_000 };
+    let defaults = Defaults {
+        id: "x".into(),
+        now: "2026-11-25T00:00:00Z".into(),
+    };
+    let parsed: Vec<Event> = events(n, 5)
+        .into_iter()
+        .map(|v| Event::from_json(v, Dialect::Canonical, &defaults).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Duration::from_micros(1000), 2048).unwrap();
+    let start = Instant::now();
+    let mut seqs = Vec::with_capacity(n);
+    for chunk in parsed.chunks(100) {
+        let batch: Vec<NewEvent> = chunk.iter().map(|e| NewEvent::new(e.clone(), None, 1)).collect();
+        seqs.extend(store.append(batch).await.unwrap().into_iter().map(|a| a.seq));
+    }
+    let append = n as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for chunk in seqs.chunks(100) {
+        let commits = chunk
+            .iter()
+            .map(|seq| RouteCommit {
+                event_seq: *seq,
+                event_id: String::new(),
+                received_at_us: 1,
+                derived: vec![],
+                deliveries: vec![],
+                dead_letters: vec![],
+            })
+            .collect();
+        store.commit_routes(commits).await.unwrap();
+    }
+    let routed = n as f64 / start.elapsed().as_secs_f64();
+    vec![Row {
+        what: "SQLite log alone: append in batches of 100, then mark routed (events/s)".into(),
+        kaunter: format!("{append:.0} appended, {routed:.0} marked routed"),
+        baseline: "—".into(),
+        ratio: "—".into(),
+    }]
+}
+
 /// An endpoint that does what ingest does minus durability: parse, validate, answer 202.
 async fn parse_only_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -194,10 +238,7 @@ async fn parse_only_server() -> String {
                 kaunter_model::validate(&event).unwrap();
                 ids.push(json!({"id": event.id, "status": "accepted"}));
             }
-            (
-                axum::http::StatusCode::ACCEPTED,
-                axum::Json(json!({"results": ids})),
-            )
+            (axum::http::StatusCode::ACCEPTED, axum::Json(json!({"results": ids})))
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -214,12 +255,7 @@ async fn blast(url: &str, bodies: Arc<Vec<String>>, per_body: usize, concurrency
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, next, bodies, url) = (
-            client.clone(),
-            next.clone(),
-            bodies.clone(),
-            format!("{url}/v1/events"),
-        );
+        let (client, next, bodies, url) = (client.clone(), next.clone(), bodies.clone(), format!("{url}/v1/events"));
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -289,8 +325,7 @@ async fn ingest_throughput(quick: bool) -> Vec<Row> {
             .map(|c| Value::Array(c.to_vec()).to_string())
             .collect(),
     );
-    let single: Arc<Vec<String>> =
-        Arc::new(events(singles, 3).iter().map(Value::to_string).collect());
+    let single: Arc<Vec<String>> = Arc::new(events(singles, 3).iter().map(Value::to_string).collect());
     let baseline_url = parse_only_server().await;
     let base_batched = blast(&baseline_url, batched.clone(), 100, 8).await;
     let base_single = blast(&baseline_url, single.clone(), 1, 64).await;
@@ -330,10 +365,7 @@ async fn latency_sink() -> (String, Arc<Mutex<Histogram<u64>>>, Arc<AtomicU64>) 
                 let value: Value = serde_json::from_slice(&body).unwrap();
                 let sent: u64 = value["benchsentus"].as_str().unwrap().parse().unwrap();
                 let now = kaunter::store::now_us() as u64;
-                h.lock()
-                    .unwrap()
-                    .record(now.saturating_sub(sent).max(1))
-                    .unwrap();
+                h.lock().unwrap().record(now.saturating_sub(sent).max(1)).unwrap();
                 c.fetch_add(1, Ordering::Relaxed);
                 axum::http::StatusCode::NO_CONTENT
             }
@@ -345,10 +377,7 @@ async fn latency_sink() -> (String, Arc<Mutex<Histogram<u64>>>, Arc<AtomicU64>) 
 
 /// Sends `events` one per request at `rate` per second (open loop), stamping each with its send time.
 async fn paced(url: &str, events: Vec<Value>, rate: u64) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let interval = Duration::from_nanos(1_000_000_000 / rate);
     let start = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -397,29 +426,20 @@ sinks = ["local"]
 "#,
         webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
     );
-    let server = Server::start(&bench_config(dir.path(), &routes))
-        .await
-        .unwrap();
+    let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
     paced(&server.url(), events(n, 4), rate).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while count.load(Ordering::Relaxed) < n as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        count.load(Ordering::Relaxed),
-        n as u64,
-        "not every event was delivered"
-    );
+    assert_eq!(count.load(Ordering::Relaxed), n as u64, "not every event was delivered");
     let (h, b) = (hist.lock().unwrap(), base_hist.lock().unwrap());
     let ms = |us: u64| format!("{:.2} ms", us as f64 / 1000.0);
     vec![
         Row {
             what: format!("ingest → SKU map → signed webhook delivered, p50 at {rate} events/s"),
             kaunter: ms(h.value_at_quantile(0.5)),
-            baseline: format!(
-                "{} (POST straight to the sink)",
-                ms(b.value_at_quantile(0.5))
-            ),
+            baseline: format!("{} (POST straight to the sink)", ms(b.value_at_quantile(0.5))),
             ratio: format!(
                 "{:.1}×",
                 h.value_at_quantile(0.5) as f64 / b.value_at_quantile(0.5) as f64
@@ -428,10 +448,7 @@ sinks = ["local"]
         Row {
             what: format!("ingest → SKU map → signed webhook delivered, p99 at {rate} events/s"),
             kaunter: ms(h.value_at_quantile(0.99)),
-            baseline: format!(
-                "{} (POST straight to the sink)",
-                ms(b.value_at_quantile(0.99))
-            ),
+            baseline: format!("{} (POST straight to the sink)", ms(b.value_at_quantile(0.99))),
             ratio: format!(
                 "{:.1}×",
                 h.value_at_quantile(0.99) as f64 / b.value_at_quantile(0.99) as f64

@@ -91,16 +91,10 @@ async fn replay(
             ReplaySelector::Since(t.timestamp_millis())
         }
         _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of `ids` and `since`",
-            ));
+            return Err(ApiError::bad_request("give exactly one of `ids` and `since`"));
         }
     };
-    let replayed = state
-        .pipeline
-        .replay(selector)
-        .await
-        .map_err(ApiError::internal)?;
+    let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
     tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
     Ok(Json(json!({ "replayed": replayed })))
 }

@@ -8,12 +8,7 @@ use std::process::ExitCode;
 #[derive(Args)]
 pub struct Target {
     /// Base URL of the host.
-    #[arg(
-        long,
-        env = "KAUNTER_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "KAUNTER_URL", default_value = "http://127.0.0.1:8080", global = true)]
     url: String,
     /// Admin API key.
     #[arg(long, env = "KAUNTER_API_KEY", hide_env_values = true, global = true)]
@@ -54,15 +49,11 @@ pub enum SinkCommand {
     },
 }
 
-async fn call(
-    target: &Target,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let key = target.api_key.as_deref().ok_or_else(|| {
-        anyhow::anyhow!("no API key: pass --api-key or set KAUNTER_API_KEY to an admin key")
-    })?;
+async fn call(target: &Target, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    let key = target
+        .api_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no API key: pass --api-key or set KAUNTER_API_KEY to an admin key"))?;
     let url = format!("{}{path}", target.url.trim_end_matches('/'));
     let client = reqwest::Client::new();
     let mut request = client.request(method, &url).bearer_auth(key);
@@ -72,9 +63,7 @@ async fn call(
     #[allow(clippy::disallowed_methods)]
     // Operator CLI talking to kaunter's own API, not plugin egress.
     let response = request.send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach kaunter at {url}: {e} (is it running? check --url / KAUNTER_URL)"
-        )
+        anyhow::anyhow!("cannot reach kaunter at {url}: {e} (is it running? check --url / KAUNTER_URL)")
     })?;
     let status = response.status();
     let value: Value = response.json().await.unwrap_or(Value::Null);
@@ -88,21 +77,12 @@ async fn call(
 pub(super) async fn dlq(target: &Target, command: DlqCommand) -> anyhow::Result<ExitCode> {
     match command {
         DlqCommand::List { all, json } => {
-            let value = call(
-                target,
-                reqwest::Method::GET,
-                &format!("/v1/admin/dlq?all={all}"),
-                None,
-            )
-            .await?;
+            let value = call(target, reqwest::Method::GET, &format!("/v1/admin/dlq?all={all}"), None).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            let entries = value["dead_letters"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let entries = value["dead_letters"].as_array().cloned().unwrap_or_default();
             if entries.is_empty() {
                 println!("no dead letters");
             }
@@ -134,13 +114,7 @@ pub(super) async fn dlq(target: &Target, command: DlqCommand) -> anyhow::Result<
                 }
                 None => serde_json::json!({ "ids": ids }),
             };
-            let value = call(
-                target,
-                reqwest::Method::POST,
-                "/v1/admin/dlq/replay",
-                Some(body),
-            )
-            .await?;
+            let value = call(target, reqwest::Method::POST, "/v1/admin/dlq/replay", Some(body)).await?;
             let replayed = value["replayed"].as_array().map(Vec::len).unwrap_or(0);
             println!("replayed {replayed} dead letter(s): {}", value["replayed"]);
         }

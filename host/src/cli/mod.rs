@@ -66,10 +66,7 @@ enum Command {
 /// Entry point of the `kaunter` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -87,11 +84,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve {
-            config,
-            listen,
-            data,
-        } => {
+        Command::Serve { config, listen, data } => {
             crate::telemetry::init("info");
             let mut config = match &config {
                 Some(path) => Config::load(path)?,

@@ -54,11 +54,7 @@ impl Config {
             message,
         };
         let s = &self.server;
-        if s.max_body_bytes == 0
-            || s.max_pending == 0
-            || s.commit_max_ops == 0
-            || s.router_lanes == 0
-        {
+        if s.max_body_bytes == 0 || s.max_pending == 0 || s.commit_max_ops == 0 || s.router_lanes == 0 {
             return Err(invalid(
                 "[server] max_body_bytes, max_pending, commit_max_ops and router_lanes must be at least 1".into(),
             ));
@@ -66,11 +62,7 @@ impl Config {
         unique(self.plugins.iter().map(|p| p.name.as_str()), "[[plugins]]").map_err(&invalid)?;
         unique(self.sinks.iter().map(|p| p.name.as_str()), "[[sinks]]").map_err(&invalid)?;
         unique(self.routes.iter().map(|p| p.name.as_str()), "[[routes]]").map_err(&invalid)?;
-        unique(
-            self.api_keys.iter().map(|p| p.name.as_str()),
-            "[[api_keys]]",
-        )
-        .map_err(&invalid)?;
+        unique(self.api_keys.iter().map(|p| p.name.as_str()), "[[api_keys]]").map_err(&invalid)?;
         for plugin in &self.plugins {
             if plugin.limits.deadline_ms == 0 || !(1..=4096).contains(&plugin.limits.memory_mib) {
                 return Err(invalid(format!(

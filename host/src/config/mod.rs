@@ -244,8 +244,7 @@ impl Config {
 
     /// Parses and checks configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
         config.base_dir = base_dir;
         config.check(origin)?;
         Ok(config)
@@ -280,11 +279,8 @@ impl SecretRef {
     pub fn read(&self, base_dir: &Path) -> Result<String, String> {
         match self {
             SecretRef::Value(v) => Ok(v.clone()),
-            SecretRef::Env(var) => std::env::var(var).map_err(|_| {
-                format!(
-                    "environment variable `{var}` is not set; export it before starting kaunter"
-                )
-            }),
+            SecretRef::Env(var) => std::env::var(var)
+                .map_err(|_| format!("environment variable `{var}` is not set; export it before starting kaunter")),
             SecretRef::File(path) => {
                 let full = if path.is_absolute() {
                     path.clone()
@@ -334,6 +330,36 @@ mod tests {
         assert!(!glob_match("hk-*", "sg-001"));
         assert!(glob_match("pos.*.v1", "pos.refund.completed.v1"));
         assert!(!glob_match("pos.sale", "pos.sale.completed.v1"));
+    }
+
+    /// Golden tests: each `tests/config/invalid/NAME.toml` fails with exactly `NAME.err`.
+    /// Run with `KAUNTER_BLESS=1` to write the `.err` files after an intended change.
+    #[test]
+    fn invalid_configs_fail_with_the_expected_message() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/config/invalid");
+        let bless = std::env::var_os("KAUNTER_BLESS").is_some();
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let error = Config::parse(&text, &name, dir.clone()).expect_err(&name).to_string();
+            let golden = path.with_extension("err");
+            if bless {
+                std::fs::write(&golden, format!("{error}\n")).unwrap();
+            }
+            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+            assert_eq!(error, expected.trim_end(), "{name}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 10,
+            "only {checked} golden configs found in {}",
+            dir.display()
+        );
     }
 
     #[test]

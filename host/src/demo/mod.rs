@@ -86,8 +86,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!("stopping the stores; waiting for in-flight deliveries…");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline
-    {
+    while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = server.pipeline.metrics().snapshot();
@@ -97,16 +96,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "done: {} events accepted, {} delivered, {} dead-lettered, {} received by the sink with valid signatures, {} bad signatures",
         end.accepted, end.delivered, end.dead_lettered, verified, bad
     );
-    println!(
-        "the log is {} (open it with sqlite3)",
-        server.db_path.display()
-    );
+    println!("the log is {} (open it with sqlite3)", server.db_path.display());
     let ok = bad == 0 && end.delivered + end.dead_lettered >= end.accepted && stores.errors() == 0;
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn progress(

@@ -33,11 +33,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<DemoSink>> {
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_owned();
-    let secret_name = plugin
-        .config
-        .get("secret")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
+    let secret_name = plugin.config.get("secret").and_then(|v| v.as_str()).unwrap_or_default();
     let secret = config
         .secrets
         .get(secret_name)
@@ -51,11 +47,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<DemoSink>> {
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let listener = tokio::net::TcpListener::bind(authority)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "the demo sink cannot listen on {authority}: {e} (is another demo running?)"
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("the demo sink cannot listen on {authority}: {e} (is another demo running?)"))?;
     let sink = Arc::new(DemoSink {
         url: url.clone(),
         key,
@@ -72,12 +64,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<DemoSink>> {
 }
 
 async fn receive(State(sink): State<Arc<DemoSink>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let content = [
         header("webhook-id").as_bytes(),
         b".",
@@ -86,8 +73,7 @@ async fn receive(State(sink): State<Arc<DemoSink>>, headers: HeaderMap, body: By
         &body,
     ]
     .concat();
-    let expected =
-        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(&sink.key, &content));
+    let expected = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(&sink.key, &content));
     let valid = header("webhook-signature")
         .split(' ')
         .any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()));

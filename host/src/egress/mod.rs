@@ -74,10 +74,7 @@ impl Egress {
         result
     }
 
-    async fn send_inner(
-        &self,
-        request: http::Request<WasiBody>,
-    ) -> Result<http::Response<WasiBody>, HttpError> {
+    async fn send_inner(&self, request: http::Request<WasiBody>) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, MAX_REQUEST_BYTES)
             .collect()
@@ -93,9 +90,7 @@ impl Egress {
             .await
             .map_err(|_| HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES as u64)))?
             .to_bytes();
-        let body = Full::new(body)
-            .map_err(|never| match never {})
-            .boxed_unsync();
+        let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
 }
@@ -142,8 +137,7 @@ impl WasiHttpHooks for EgressHooks {
         let plugin = self.plugin.clone();
         Box::new(async move {
             let response = egress.send(&plugin, request).await?;
-            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
-                Box::new(async { Ok(()) });
+            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         })
     }

@@ -91,11 +91,7 @@ impl log::Host for HostState {
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }
-            format!(
-                "{}… ({} bytes truncated)",
-                &message[..cut],
-                message.len() - cut
-            )
+            format!("{}… ({} bytes truncated)", &message[..cut], message.len() - cut)
         } else {
             message
         };
@@ -150,16 +146,9 @@ impl kv::Host for HostState {
             .map_err(kv_error))
     }
 
-    async fn set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), kv::KvError>> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
         let p = &self.plugin;
-        Ok(p.store
-            .kv_set(&p.name, &key, value, p.kv_quota)
-            .await
-            .map_err(kv_error))
+        Ok(p.store.kv_set(&p.name, &key, value, p.kv_quota).await.map_err(kv_error))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
@@ -184,11 +173,7 @@ impl HostState {
 }
 
 impl crypto::Host for HostState {
-    fn hmac_sha256(
-        &mut self,
-        secret: String,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
+    fn hmac_sha256(&mut self, secret: String, data: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
         Ok(self.secret(&secret).map(|key| hmac_sha256(key, &data)))
     }
 
@@ -199,8 +184,7 @@ impl crypto::Host for HostState {
         mac: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, crypto::CryptoError>> {
         Ok(self.secret(&secret).map(|key| {
-            let mut m =
-                <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
             m.update(&data);
             m.verify_slice(&mac).is_ok()
         }))

@@ -55,19 +55,16 @@ impl Runtime {
             .max_wasm_stack(1024 * 1024);
         let engine = wt(Engine::new(&config), "creating the wasmtime engine")?;
         let mut linker = Linker::new(&engine);
-        wt(
-            wasmtime_wasi::p2::add_to_linker_async(&mut linker),
-            "linking WASI",
-        )?;
+        wt(wasmtime_wasi::p2::add_to_linker_async(&mut linker), "linking WASI")?;
         wt(
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker),
             "linking wasi:http",
         )?;
         wt(
-            bindings::services::HostServices::add_to_linker::<
-                _,
-                wasmtime::component::HasSelf<HostState>,
-            >(&mut linker, |state| state),
+            bindings::services::HostServices::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
+                &mut linker,
+                |state| state,
+            ),
             "linking kaunter:plugin host interfaces",
         )?;
         std::fs::create_dir_all(&cache_dir)
@@ -103,17 +100,12 @@ impl Runtime {
     /// Loads a component from disk, compiling it once per (digest, engine) and caching the result.
     /// Returns the component and its version (first 12 hex digits of the SHA-256 of the file).
     pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, String)> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading plugin component {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading plugin component {}", path.display()))?;
         let digest = hex(&Sha256::digest(&bytes));
         let version = digest[..12].to_owned();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        let cached = self
-            .cache_dir
-            .join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let cached = self.cache_dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
         if cached.exists() {
             // SAFETY: the file was written by `precompile_component` below, into kaunter's own data
             // directory, under a name that binds it to this exact input and engine configuration;
@@ -129,10 +121,7 @@ impl Runtime {
         }
         let compiled = wt(
             self.engine.precompile_component(&bytes),
-            &format!(
-                "compiling {} (is it a WebAssembly component?)",
-                path.display()
-            ),
+            &format!("compiling {} (is it a WebAssembly component?)", path.display()),
         )?;
         let tmp = cached.with_extension("tmp");
         std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;

@@ -1,8 +1,6 @@
 //! A loaded plugin: its pre-instantiated component, a pool of warm instances, and typed calls.
 
-use super::bindings::{
-    DeliveryContext, DeliveryError, PluginError, Receipt, connector, transform, wit,
-};
+use super::bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, connector, transform, wit};
 use super::host::{HostState, PluginContext};
 use super::{EPOCH_TICK, Runtime};
 use crate::config::{LimitsConfig, PluginKind};
@@ -98,29 +96,27 @@ impl LoadedPlugin {
         limits: LimitsConfig,
         version: String,
     ) -> anyhow::Result<LoadedPlugin> {
-        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            anyhow::anyhow!(
-                "plugin `{}` imports something kaunter does not provide: {e}",
-                ctx.name
-            )
-        })?;
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("plugin `{}` imports something kaunter does not provide: {e}", ctx.name))?;
         let pre = match kind {
-            PluginKind::Transform => PluginKindPre::Transform(
-                transform::TransformPre::new(instance_pre).map_err(|e| {
+            PluginKind::Transform => {
+                PluginKindPre::Transform(transform::TransformPre::new(instance_pre).map_err(|e| {
                     anyhow::anyhow!(
                         "plugin `{}` is not a transform (world `transform` exports `handle`): {e}",
                         ctx.name
                     )
-                })?,
-            ),
-            PluginKind::Connector => PluginKindPre::Connector(
-                connector::ConnectorPre::new(instance_pre).map_err(|e| {
+                })?)
+            }
+            PluginKind::Connector => {
+                PluginKindPre::Connector(connector::ConnectorPre::new(instance_pre).map_err(|e| {
                     anyhow::anyhow!(
                         "plugin `{}` is not a connector (world `connector` exports `deliver`): {e}",
                         ctx.name
                     )
-                })?,
-            ),
+                })?)
+            }
         };
         Ok(LoadedPlugin {
             name: ctx.name.clone(),
@@ -150,12 +146,7 @@ impl LoadedPlugin {
             Some(warm) => warm,
             None => self.instantiate().await?,
         };
-        let ticks = self
-            .limits
-            .deadline_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            .max(1)
-            + 1;
+        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
         warm.store.set_epoch_deadline(ticks);
         warm.store.data_mut().event_id = event_id.to_owned();
         Ok(warm)
@@ -176,22 +167,11 @@ impl LoadedPlugin {
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        let ticks = self
-            .limits
-            .deadline_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            .max(1)
-            + 1;
+        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
         store.set_epoch_deadline(ticks);
         let bindings = match &self.pre {
-            PluginKindPre::Transform(pre) => pre
-                .instantiate_async(&mut store)
-                .await
-                .map(Bindings::Transform),
-            PluginKindPre::Connector(pre) => pre
-                .instantiate_async(&mut store)
-                .await
-                .map(Bindings::Connector),
+            PluginKindPre::Transform(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Transform),
+            PluginKindPre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Connector),
         }
         .map_err(|e| CallError::Instantiate(describe_trap(&e)))?;
         Ok(Warm { store, bindings })
@@ -207,18 +187,13 @@ impl LoadedPlugin {
                 self.name
             )));
         };
-        let outcome =
-            tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
+        let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
         let result = self.settle(warm, outcome)?;
         result.map_err(CallError::Plugin)
     }
 
     /// Runs a connector's `deliver` for one event.
-    pub async fn deliver(
-        &self,
-        event: &wit::Event,
-        context: &DeliveryContext,
-    ) -> Result<Receipt, CallError> {
+    pub async fn deliver(&self, event: &wit::Event, context: &DeliveryContext) -> Result<Receipt, CallError> {
         let mut warm = self.checkout(&event.id).await?;
         let Warm { store, bindings } = &mut warm;
         let Bindings::Connector(b) = bindings else {
@@ -227,9 +202,7 @@ impl LoadedPlugin {
                 self.name
             )));
         };
-        let outcome =
-            tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context))
-                .await;
+        let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
         let result = self.settle(warm, outcome)?;
         result.map_err(CallError::Delivery)
     }
@@ -244,10 +217,7 @@ impl LoadedPlugin {
         match outcome {
             Err(_) => Err(CallError::Deadline(self.limits.deadline_ms)),
             Ok(Err(e)) => {
-                if matches!(
-                    e.downcast_ref::<wasmtime::Trap>(),
-                    Some(wasmtime::Trap::Interrupt)
-                ) {
+                if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
                     Err(CallError::Deadline(self.limits.deadline_ms))
                 } else {
                     Err(CallError::Trap(describe_trap(&e)))

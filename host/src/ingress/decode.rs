@@ -26,20 +26,12 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let binary = headers.contains_key("ce-specversion");
     let (events, batch) = if binary {
         (vec![binary_mode(headers, &content_type, body)?], false)
     } else if essence == "application/cloudevents+json" {
-        (
-            vec![one(parse_json(body)?, Dialect::CloudEvents, None)?],
-            false,
-        )
+        (vec![one(parse_json(body)?, Dialect::CloudEvents, None)?], false)
     } else if essence == "application/cloudevents-batch+json" {
         match parse_json(body)? {
             Value::Array(items) => (many(items, Dialect::CloudEvents)?, true),
@@ -68,9 +60,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
         ));
     };
     if events.is_empty() {
-        return Err(ApiError::bad_request(
-            "the batch is empty; send at least one event",
-        ));
+        return Err(ApiError::bad_request("the batch is empty; send at least one event"));
     }
     check_rules(&events, batch)?;
     Ok(Decoded { events, batch })
@@ -98,8 +88,7 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn one(value: Value, dialect: Dialect, index: Option<usize>) -> Result<Event, ApiError> {
-    Event::from_json(value, dialect, &defaults())
-        .map_err(|e| ApiError::invalid_events(vec![(index, e)]))
+    Event::from_json(value, dialect, &defaults()).map_err(|e| ApiError::invalid_events(vec![(index, e)]))
 }
 
 fn many(items: Vec<Value>, dialect: Dialect) -> Result<Vec<Event>, ApiError> {
@@ -165,16 +154,9 @@ fn binary_mode(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<E
         attributes.insert(attribute.to_owned(), Value::String(percent_decode(value)));
     }
     if !content_type.is_empty() {
-        attributes.insert(
-            "datacontenttype".into(),
-            Value::String(content_type.to_owned()),
-        );
+        attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
     }
-    let data = if body.is_empty() {
-        None
-    } else {
-        Some(parse_json(body)?)
-    };
+    let data = if body.is_empty() { None } else { Some(parse_json(body)?) };
     Event::from_attributes(attributes, data, Dialect::CloudEvents, &defaults())
         .map_err(|e| ApiError::invalid_events(vec![(None, e)]))
 }

@@ -13,11 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// Accepts one event or a batch; answers after the events are durable.
-pub async fn post_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?.clone();
     let limit = state.max_body_bytes();
     if let Some(length) = headers
@@ -28,9 +24,7 @@ pub async fn post_events(
     {
         return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit))?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
     let decoded = decode(&headers, &bytes)?;
     for event in &decoded.events {
         let store = event.store().unwrap_or("");
@@ -42,14 +36,10 @@ pub async fn post_events(
         }
     }
     let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
-    let appended = state
-        .pipeline
-        .ingest(decoded.events)
-        .await
-        .map_err(|e| match e {
-            IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
-            IngestError::Store(e) => ApiError::internal(e),
-        })?;
+    let appended = state.pipeline.ingest(decoded.events).await.map_err(|e| match e {
+        IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+        IngestError::Store(e) => ApiError::internal(e),
+    })?;
     let result = |id: &String, duplicate: bool| {
         let mut v = json!({"id": id, "status": "accepted"});
         if duplicate {
@@ -86,12 +76,7 @@ pub async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?.clone();
-    let found = state
-        .pipeline
-        .store()
-        .event(&id)
-        .await
-        .map_err(ApiError::internal)?;
+    let found = state.pipeline.store().event(&id).await.map_err(ApiError::internal)?;
     let Some((stored, deliveries)) = found else {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     };

@@ -82,15 +82,10 @@ impl AppState {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
-                )
+                ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`")
             })?;
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
         // Comparing digests keeps the comparison time independent of how much of the key matched.

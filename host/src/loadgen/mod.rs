@@ -84,9 +84,7 @@ impl LoadGen {
 
     fn pick_item(&mut self) -> usize {
         let u: f64 = self.rng.random();
-        self.cdf
-            .partition_point(|c| *c < u)
-            .min(self.items.len() - 1)
+        self.cdf.partition_point(|c| *c < u).min(self.items.len() - 1)
     }
 
     /// The next event: a sale, or now and then a refund.
@@ -122,11 +120,7 @@ impl LoadGen {
             let qty = self.rng.random_range(1..=3i64);
             let price = self.items[item].price_minor;
             let gross = price * qty;
-            let discount = if self.rng.random_bool(0.15) {
-                gross / 10
-            } else {
-                0
-            };
+            let discount = if self.rng.random_bool(0.15) { gross / 10 } else { 0 };
             gross_sum += gross;
             discount_sum += discount;
             let barcode = self.items[item].barcode.clone();
@@ -177,9 +171,7 @@ impl LoadGen {
             ]
         } else {
             let m = method(&mut self.rng);
-            vec![
-                json!({"method": m, "amount": hkd(total), "processor_ref": format!("REF{}", self.counter)}),
-            ]
+            vec![json!({"method": m, "amount": hkd(total), "processor_ref": format!("REF{}", self.counter)})]
         }
     }
 

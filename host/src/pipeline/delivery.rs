@@ -29,9 +29,7 @@ pub(crate) struct DeliveryTx(mpsc::UnboundedSender<Delivery>);
 impl DeliveryTx {
     pub(crate) fn push(&self, d: Delivery) {
         if self.0.send(d).is_err() {
-            tracing::error!(
-                "delivery worker stopped; the delivery stays open in the log and resumes on restart"
-            );
+            tracing::error!("delivery worker stopped; the delivery stays open in the log and resumes on restart");
         }
     }
 }
@@ -128,10 +126,7 @@ impl Worker {
         loop {
             self.start_ready();
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
-            let wait_until = match (
-                next_timer,
-                self.throttled_until > now_ms() && !self.ready.is_empty(),
-            ) {
+            let wait_until = match (next_timer, self.throttled_until > now_ms() && !self.ready.is_empty()) {
                 (Some(t), true) => Some(t.min(self.throttled_until)),
                 (Some(t), false) => Some(t),
                 (None, true) => Some(self.throttled_until),
@@ -139,10 +134,7 @@ impl Worker {
             };
             let sleep = async {
                 match wait_until {
-                    Some(at) => {
-                        tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64))
-                            .await
-                    }
+                    Some(at) => tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -266,11 +258,7 @@ impl Attempt {
             attempt: attempts,
         };
         let result = match Event::from_stored(&d.body) {
-            Ok(event) => self
-                .plugin
-                .deliver(&event.into(), &context)
-                .await
-                .map(|_| ()),
+            Ok(event) => self.plugin.deliver(&event.into(), &context).await.map(|_| ()),
             Err(e) => Err(CallError::Delivery(DeliveryError::Rejected(format!(
                 "stored event unreadable: {e}"
             )))),
@@ -292,15 +280,16 @@ impl Attempt {
                 disable = true;
                 (Some(None), format!("sink disabled: {reason}"))
             }
-            Err(e @ CallError::Instantiate(_)) => (Some(None), e.to_string()),
+            // Waiting on the target can outlast the deadline; that is worth another attempt.
+            Err(e @ (CallError::Instantiate(_) | CallError::Deadline(_))) => (Some(None), e.to_string()),
             Err(e) => (None, e.to_string()),
         };
         let age_secs = ((now_us() - d.received_at_us).max(0) / 1_000_000) as u64;
         let give_up = match retry_hint {
             None => Some(error.clone()),
-            Some(_) if attempts >= self.sink.max_attempts => Some(format!(
-                "gave up after {attempts} attempts; last error: {error}"
-            )),
+            Some(_) if attempts >= self.sink.max_attempts => {
+                Some(format!("gave up after {attempts} attempts; last error: {error}"))
+            }
             Some(_) if age_secs >= self.sink.max_age_secs => Some(format!(
                 "gave up: event is {age_secs} s old (max_age_secs {}); last error: {error}",
                 self.sink.max_age_secs
@@ -319,8 +308,7 @@ impl Attempt {
                     attempts,
                 };
                 tracing::warn!(sink = %self.sink.name, event = %d.event_id, error = %letter.error, "delivery dead-lettered");
-                self.persist(DeliveryUpdate::DeadLetter { id: d.id, letter })
-                    .await;
+                self.persist(DeliveryUpdate::DeadLetter { id: d.id, letter }).await;
                 self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 Outcome::Done
             }

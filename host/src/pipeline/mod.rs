@@ -12,9 +12,7 @@ mod router;
 use crate::config::{Config, RouteConfig, SinkConfig};
 use crate::engine::LoadedPlugin;
 use crate::plugins::PluginSet;
-use crate::store::{
-    Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us,
-};
+use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
 use delivery::SinkHandle;
 use kaunter_model::Event;
 use metrics::Metrics;
@@ -42,9 +40,7 @@ pub struct Pipeline {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Over the configured queue limit; the client should retry later.
-    #[error(
-        "kaunter is over its queue limit ({pending} events in flight, limit {limit}); retry shortly"
-    )]
+    #[error("kaunter is over its queue limit ({pending} events in flight, limit {limit}); retry shortly")]
     Overloaded {
         /// Work in flight.
         pending: i64,
@@ -59,11 +55,7 @@ pub enum IngestError {
 impl Pipeline {
     /// Starts router lanes and sink workers, then re-queues whatever the log says is unfinished
     /// (open deliveries, unrouted events) before returning.
-    pub async fn start(
-        config: &Config,
-        plugins: &PluginSet,
-        store: Arc<dyn Store>,
-    ) -> anyhow::Result<Arc<Pipeline>> {
+    pub async fn start(config: &Config, plugins: &PluginSet, store: Arc<dyn Store>) -> anyhow::Result<Arc<Pipeline>> {
         let metrics = Arc::new(Metrics::default());
         let mut sinks = BTreeMap::new();
         for sink in &config.sinks {
@@ -115,9 +107,7 @@ impl Pipeline {
         for sink in sinks {
             let open = self.store.open_deliveries(&sink.name).await?;
             reopened += open.len();
-            self.metrics
-                .pending
-                .fetch_add(open.len() as i64, Ordering::Relaxed);
+            self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
             if let Some(handle) = self.sinks.get(&sink.name) {
                 for d in open {
                     handle.push(d);
@@ -173,14 +163,8 @@ impl Pipeline {
     pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<Appended>, IngestError> {
         self.check_capacity()?;
         let received = now_us();
-        let new: Vec<NewEvent> = events
-            .into_iter()
-            .map(|e| NewEvent::new(e, None, received))
-            .collect();
-        let jobs: Vec<(Event, i64)> = new
-            .iter()
-            .map(|n| (n.event.clone(), n.received_at_us))
-            .collect();
+        let new: Vec<NewEvent> = events.into_iter().map(|e| NewEvent::new(e, None, received)).collect();
+        let jobs: Vec<(Event, i64)> = new.iter().map(|n| (n.event.clone(), n.received_at_us)).collect();
         let appended = self.store.append(new).await?;
         for ((event, received_at_us), outcome) in jobs.into_iter().zip(&appended) {
             if outcome.duplicate {
@@ -208,8 +192,7 @@ impl Pipeline {
         }
         for (stored, route) in replayed.reroute {
             self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            self.router
-                .dispatch(RouteJob::from_stored(stored, Some(route)));
+            self.router.dispatch(RouteJob::from_stored(stored, Some(route)));
         }
         Ok(replayed.entries)
     }

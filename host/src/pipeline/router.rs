@@ -98,9 +98,7 @@ impl Router {
         job.stored.event.partition_key.hash(&mut h);
         let lane = (h.finish() % self.lanes.len() as u64) as usize;
         if self.lanes[lane].send(job).is_err() {
-            tracing::error!(
-                "router lane stopped; the event stays unrouted in the log and is picked up on restart"
-            );
+            tracing::error!("router lane stopped; the event stays unrouted in the log and is picked up on restart");
         }
     }
 }
@@ -132,6 +130,8 @@ impl Lane {
             let routed = self.route_one(job).await;
             commits.push(RouteCommit {
                 event_seq: job.stored.seq,
+                event_id: job.stored.event.id.clone(),
+                received_at_us: job.stored.received_at_us,
                 derived: routed.derived,
                 deliveries: routed.deliveries,
                 dead_letters: routed.dead_letters,
@@ -147,9 +147,7 @@ impl Lane {
                 }
             }
         };
-        self.metrics
-            .dead_lettered
-            .fetch_add(dead, Ordering::Relaxed);
+        self.metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
         for ((job, commit), result) in jobs.into_iter().zip(commits).zip(committed) {
             for delivery in result.deliveries {
                 match self.sinks.get(&delivery.sink) {
@@ -197,8 +195,7 @@ impl Lane {
             if job.only_route.as_ref().is_some_and(|only| only != &c.name) {
                 continue;
             }
-            if !c.types.iter().any(|t| glob_match(t, &event.ty))
-                || !c.stores.iter().any(|s| glob_match(s, store_name))
+            if !c.types.iter().any(|t| glob_match(t, &event.ty)) || !c.stores.iter().any(|s| glob_match(s, store_name))
             {
                 continue;
             }
@@ -254,20 +251,33 @@ impl Lane {
                 .iter()
                 .any(|d| d.event.source == event.source && d.event.id == event.id)
             {
-                out.derived
-                    .push(NewEvent::new(event, Some(job.stored.seq), now_us()));
+                out.derived.push(NewEvent::new(event, Some(job.stored.seq), now_us()));
             }
         }
         let Some(mapped) = mapped else { return };
-        let body = mapped.to_json().to_string().into_bytes();
+        if let Err(problem) = kaunter_model::validate(&mapped).map_err(|errors| describe_invalid(&mapped, &errors)) {
+            out.dead_letters.push(NewDeadLetter {
+                event_seq: job.stored.seq,
+                sink: None,
+                route: route.config.name.clone(),
+                plugin: handled_by.clone(),
+                plugin_version: String::new(),
+                error: problem,
+                attempts: 1,
+            });
+            return;
+        }
+        let body = mapped.to_json_bytes();
         for sink in &route.config.sinks {
             if out.deliveries.iter().any(|d| &d.sink == sink) {
                 continue;
             }
+            // The original key, whatever the transforms did: ordering follows the lane, which
+            // was chosen by the original key.
             out.deliveries.push(NewDelivery {
                 sink: sink.clone(),
                 route: route.config.name.clone(),
-                partition_key: mapped.partition_key.clone(),
+                partition_key: original.partition_key.clone(),
                 body: body.clone(),
                 handled_by: handled_by.clone(),
             });
@@ -276,18 +286,13 @@ impl Lane {
 }
 
 /// Runs one transform on one event, retrying transient failures a few times in line.
-async fn call_transform(
-    plugin: &crate::engine::LoadedPlugin,
-    event: Event,
-) -> Result<Vec<Event>, String> {
+async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, String> {
     let input = event.into();
     let mut attempt = 0;
     loop {
         match plugin.handle(&input).await {
             Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
-            Err(CallError::Plugin(PluginError::Transient(m)))
-                if attempt < TRANSIENT_RETRIES.len() =>
-            {
+            Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;
                 attempt += 1;
@@ -305,12 +310,10 @@ fn check_derived(event: &Event, depth: u8) -> Result<(), String> {
             event.id
         ));
     }
-    kaunter_model::validate(event).map_err(|errors| {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!(
-            "transform derived an invalid event {}: {}",
-            event.id,
-            list.join("; ")
-        )
-    })
+    kaunter_model::validate(event).map_err(|errors| describe_invalid(event, &errors))
+}
+
+fn describe_invalid(event: &Event, errors: &[kaunter_model::EventError]) -> String {
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("transform produced an invalid event {}: {}", event.id, list.join("; "))
 }

@@ -46,12 +46,10 @@ pub fn load_all(
             let value = reference
                 .read(&config.base_dir)
                 .map_err(|e| anyhow::anyhow!("plugin `{}`, secret `{name}`: {e}", plugin.name))?;
-            let bytes =
-                secret_bytes(&value).map_err(|e| anyhow::anyhow!("secret `{name}`: {e}"))?;
+            let bytes = secret_bytes(&value).map_err(|e| anyhow::anyhow!("secret `{name}`: {e}"))?;
             secrets.insert(name.clone(), bytes);
         }
-        let config_json =
-            serde_json::to_string(&plugin.config).context("encoding plugin config as JSON")?;
+        let config_json = serde_json::to_string(&plugin.config).context("encoding plugin config as JSON")?;
         let ctx = Arc::new(PluginContext {
             name: plugin.name.clone(),
             version: version.clone(),

@@ -52,7 +52,7 @@ pub struct NewEvent {
 impl NewEvent {
     /// Wraps an event, serialising its stored form.
     pub fn new(event: Event, parent_seq: Option<i64>, received_at_us: i64) -> Self {
-        let body = event.to_json().to_string().into_bytes();
+        let body = event.to_json_bytes();
         Self {
             event,
             body,
@@ -219,6 +219,10 @@ pub struct DeadLetter {
 pub struct RouteCommit {
     /// The routed event.
     pub event_seq: i64,
+    /// Its id.
+    pub event_id: String,
+    /// When it was received (µs).
+    pub received_at_us: i64,
     /// Events the transforms derived (appended and routed in turn).
     pub derived: Vec<NewEvent>,
     /// Deliveries to create (one per route × sink; a sink already holding the event keeps its row).
@@ -306,11 +310,7 @@ pub trait Store: Send + Sync + 'static {
     /// An event by id, with its deliveries.
     async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
     /// Dead letters, newest first; `include_replayed` also lists those already replayed.
-    async fn dead_letters(
-        &self,
-        include_replayed: bool,
-        limit: usize,
-    ) -> StoreResult<Vec<DeadLetter>>;
+    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
     /// Marks dead letters replayed and resets their deliveries to pending.
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed>;
     /// Reads a plugin's kv value.

@@ -17,6 +17,7 @@ use kaunter_sdk::http::{self, Request};
 use kaunter_sdk::{Connector, DeliveryContext, DeliveryError, Event, Receipt, host, webhooks};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// The plugin's configuration.
 #[derive(Debug, Deserialize)]
@@ -31,12 +32,23 @@ struct WebhookConfig {
 
 struct Webhook;
 
+/// The configuration, parsed on the first event and kept for the life of the instance.
+static CONFIG: OnceLock<WebhookConfig> = OnceLock::new();
+
+fn config() -> Result<&'static WebhookConfig, DeliveryError> {
+    if let Some(config) = CONFIG.get() {
+        return Ok(config);
+    }
+    let parsed: WebhookConfig =
+        host::config().map_err(|e| DeliveryError::Rejected(format!("invalid webhook config: {e:?}")))?;
+    Ok(CONFIG.get_or_init(|| parsed))
+}
+
 impl Connector for Webhook {
     fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError> {
-        let config: WebhookConfig =
-            host::config().map_err(|e| DeliveryError::Rejected(format!("{e:?}")))?;
-        let body = event.to_json();
-        let mut request = Request::post_json(&config.url, &body);
+        let config = config()?;
+        let mut request =
+            Request::post_json(&config.url, &event).map_err(|e| DeliveryError::Rejected(e.to_string()))?;
         for (name, value) in &config.headers {
             request = request.header(name, value);
         }
@@ -44,15 +56,9 @@ impl Connector for Webhook {
         let now = host::now_ms();
         match &config.secret {
             Some(secret) => {
-                let signed = webhooks::signature_headers(
-                    secret,
-                    &context.idempotency_key,
-                    now / 1000,
-                    &request.body,
-                )
-                .map_err(|e| {
-                    DeliveryError::Rejected(format!("cannot sign with secret `{secret}`: {e}"))
-                })?;
+                let signed =
+                    webhooks::signature_headers(secret, &context.idempotency_key, now / 1000, &request.body)
+                        .map_err(|e| DeliveryError::Rejected(format!("cannot sign with secret `{secret}`: {e}")))?;
                 request.headers.extend(signed);
             }
             None => request = request.header("webhook-id", &context.idempotency_key),

@@ -64,12 +64,7 @@ impl SkuMapConfig {
     /// Maps every SKU in the event; returns the number of unmapped lines or fields.
     pub fn map_event(&self, event: &mut Event) -> usize {
         let unmapped = match &mut event.payload {
-            Payload::Sale(sale) => sale
-                .lines
-                .iter_mut()
-                .map(|l| self.map_line(l))
-                .filter(|&u| u)
-                .count(),
+            Payload::Sale(sale) => sale.lines.iter_mut().map(|l| self.map_line(l)).filter(|&u| u).count(),
             Payload::Refund(refund) => refund
                 .lines
                 .iter_mut()
@@ -82,9 +77,7 @@ impl SkuMapConfig {
         };
         if unmapped > 0 {
             event.extensions.retain(|(k, _)| k != "skuunmapped");
-            event
-                .extensions
-                .push(("skuunmapped".into(), unmapped.to_string()));
+            event.extensions.push(("skuunmapped".into(), unmapped.to_string()));
         }
         unmapped
     }
@@ -107,10 +100,7 @@ impl Transform for SkuMap {
     fn handle(mut event: Event) -> Result<Vec<Event>, PluginError> {
         let unmapped = config()?.map_event(&mut event);
         if unmapped > 0 {
-            host::debug(&format!(
-                "{unmapped} SKU(s) without a mapping in event {}",
-                event.id
-            ));
+            host::debug(&format!("{unmapped} SKU(s) without a mapping in event {}", event.id));
         }
         Ok(vec![event])
     }

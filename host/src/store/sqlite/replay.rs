@@ -19,10 +19,8 @@ pub(super) fn replay(tx: &Connection, selector: ReplaySelector) -> StoreResult<R
             ),
         };
         let mut stmt = tx.prepare(sql)?;
-        stmt.query_map(params![arg], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?
+        stmt.query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?
     };
     let now = now_ms();
     let mut out = Replayed::default();

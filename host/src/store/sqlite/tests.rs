@@ -38,14 +38,8 @@ fn delivery(sink: &str, key: &str) -> NewDelivery {
 async fn duplicates_keep_their_original_seq() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let first = store
-        .append(vec![event("a", "k"), event("b", "k")])
-        .await
-        .unwrap();
-    let again = store
-        .append(vec![event("b", "k"), event("c", "k")])
-        .await
-        .unwrap();
+    let first = store.append(vec![event("a", "k"), event("b", "k")]).await.unwrap();
+    let again = store.append(vec![event("b", "k"), event("c", "k")]).await.unwrap();
     assert!(!first[0].duplicate && !first[1].duplicate);
     assert_eq!(
         again[0],
@@ -78,6 +72,8 @@ async fn routing_dead_lettering_and_replay() {
     let committed = store
         .commit_routes(vec![RouteCommit {
             event_seq: seq,
+            event_id: "a".into(),
+            received_at_us: 1,
             derived: vec![],
             deliveries: vec![delivery("s1", "k"), delivery("s2", "k")],
             dead_letters: vec![],
@@ -106,10 +102,7 @@ async fn routing_dead_lettering_and_replay() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].error, "rejected: 400");
     assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 0);
-    let replayed = store
-        .replay(ReplaySelector::Ids(vec![letters[0].id]))
-        .await
-        .unwrap();
+    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
     assert_eq!(replayed.deliveries.len(), 1);
     assert_eq!(replayed.deliveries[0].state, DeliveryState::Pending);
     assert_eq!(store.open_deliveries("s1").await.unwrap().len(), 1);
@@ -124,10 +117,7 @@ async fn kv_respects_the_quota() {
     assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(vec![1; 10]));
     assert_eq!(store.kv_get("other", "k").await.unwrap(), None);
     let err = store.kv_set("p", "k2", vec![1; 10], 20).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::QuotaExceeded { quota: 20, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::QuotaExceeded { quota: 20, .. }), "{err}");
     store.kv_delete("p", "k").await.unwrap();
     assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
 }

@@ -1,16 +1,17 @@
 //! The single writer: one thread, one connection, group commit.
 //!
-//! Writers send a [`WriteOp`] with a reply channel. The thread takes the first op, gathers more
-//! for up to the commit window (or until the batch is full), applies them all in one transaction
+//! Writers send a [`WriteOp`] with a reply channel. The thread takes the first op and gathers
+//! more while they keep arriving (each within a tenth of the commit window of the last, for at
+//! most the whole window, or until the batch is full), so a lone write commits at once and a burst
+//! shares one fsync. It applies them all in one transaction
 //! (each in its own savepoint, so one bad op fails alone), commits with `synchronous = FULL`
 //! (fsync of the WAL), and only then replies. Throughput therefore grows with concurrency while
 //! every acknowledged write is on disk.
 
 use super::super::{
-    Appended, DeliveryUpdate, NewDeadLetter, NewEvent, RouteCommit, RouteCommitted, StoreError,
-    StoreResult, now_ms,
+    Appended, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, NewDelivery, NewEvent, RouteCommit,
+    RouteCommitted, StoreError, StoreResult, now_ms,
 };
-use super::read_deliveries;
 use rusqlite::{Connection, Transaction, params};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -19,10 +20,7 @@ use tokio::sync::oneshot;
 /// One unit of work for the writer, with where to send its result.
 pub(crate) enum WriteOp {
     Append(Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Appended>>>),
-    Route(
-        Vec<RouteCommit>,
-        oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
-    ),
+    Route(Vec<RouteCommit>, oneshot::Sender<StoreResult<Vec<RouteCommitted>>>),
     Update(Vec<DeliveryUpdate>, oneshot::Sender<StoreResult<()>>),
     Replay(
         super::super::ReplaySelector,
@@ -44,10 +42,7 @@ pub(crate) enum WriteOp {
 
 /// A finished op waiting for the commit before its reply is sent.
 enum Reply {
-    Append(
-        oneshot::Sender<StoreResult<Vec<Appended>>>,
-        StoreResult<Vec<Appended>>,
-    ),
+    Append(oneshot::Sender<StoreResult<Vec<Appended>>>, StoreResult<Vec<Appended>>),
     Route(
         oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
         StoreResult<Vec<RouteCommitted>>,
@@ -82,6 +77,7 @@ impl Reply {
 
 /// Runs the writer until every sender is dropped.
 pub(crate) fn run(mut conn: Connection, rx: Receiver<WriteOp>, window: Duration, max_ops: usize) {
+    let gap = window / 10;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + window;
@@ -89,7 +85,7 @@ pub(crate) fn run(mut conn: Connection, rx: Receiver<WriteOp>, window: Duration,
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
                 Err(_) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let left = deadline.saturating_duration_since(Instant::now()).min(gap);
                     if left.is_zero() {
                         break;
                     }
@@ -122,10 +118,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
 }
 
 fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
-    fn scoped<T>(
-        tx: &mut Transaction<'_>,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    fn scoped<T>(tx: &mut Transaction<'_>, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let sp = tx.savepoint()?;
         let out = f(&sp)?;
         sp.commit()?;
@@ -135,26 +128,18 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
         WriteOp::Append(events, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events))),
         WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, commits))),
         WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
-        WriteOp::Replay(selector, reply) => {
-            Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector)))
-        }
+        WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
         WriteOp::KvSet {
             plugin,
             key,
             value,
             quota,
             reply,
-        } => Reply::Unit(
-            reply,
-            scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota)),
-        ),
+        } => Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota))),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
             reply,
             scoped(tx, |t| {
-                t.execute(
-                    "DELETE FROM kv WHERE plugin = ?1 AND key = ?2",
-                    params![plugin, key],
-                )?;
+                t.execute("DELETE FROM kv WHERE plugin = ?1 AND key = ?2", params![plugin, key])?;
                 Ok(())
             }),
         ),
@@ -186,10 +171,7 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
             });
         } else {
             let seq: i64 = existing.query_row(params![e.source, e.id], |r| r.get(0))?;
-            out.push(Appended {
-                seq,
-                duplicate: true,
-            });
+            out.push(Appended { seq, duplicate: true });
         }
     }
     Ok(out)
@@ -200,7 +182,7 @@ fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCom
     let mut out = Vec::with_capacity(commits.len());
     for commit in commits {
         let derived = append(tx, &commit.derived)?;
-        let mut created = Vec::new();
+        let mut deliveries = Vec::new();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (event_seq, sink, route, partition_key, state, attempts,
@@ -219,40 +201,43 @@ fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCom
                     d.body
                 ])?;
                 if changed == 1 {
-                    created.push(tx.last_insert_rowid());
+                    deliveries.push(created_delivery(tx.last_insert_rowid(), &commit, d, now));
                 }
             }
         }
         for letter in &commit.dead_letters {
             insert_dead_letter(tx, letter, now)?;
         }
-        tx.execute(
-            "UPDATE events SET routed = 1 WHERE seq = ?1",
-            params![commit.event_seq],
-        )?;
-        let deliveries = read_deliveries(
-            tx,
-            "d.id IN (SELECT value FROM json_each(?1))",
-            [created_ids(&created)],
-        )?;
-        out.push(RouteCommitted {
-            derived,
-            deliveries,
-        });
+        tx.execute("UPDATE events SET routed = 1 WHERE seq = ?1", params![commit.event_seq])?;
+        out.push(RouteCommitted { derived, deliveries });
     }
     Ok(out)
 }
 
-fn created_ids(ids: &[i64]) -> String {
-    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-    format!("[{}]", list.join(","))
+/// The row just inserted for `d`, without reading it back.
+fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64) -> Delivery {
+    Delivery {
+        id,
+        event_seq: commit.event_seq,
+        event_id: commit.event_id.clone(),
+        sink: d.sink.clone(),
+        route: d.route.clone(),
+        partition_key: d.partition_key.clone(),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_at_ms: Some(now_ms),
+        last_error: None,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        delivered_at_ms: None,
+        handled_by: d.handled_by.clone(),
+        connector_version: None,
+        body: d.body.clone(),
+        received_at_us: commit.received_at_us,
+    }
 }
 
-pub(super) fn insert_dead_letter(
-    tx: &Connection,
-    letter: &NewDeadLetter,
-    now: i64,
-) -> StoreResult<()> {
+pub(super) fn insert_dead_letter(tx: &Connection, letter: &NewDeadLetter, now: i64) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO dead_letters (event_seq, sink, route, plugin, plugin_version, error, attempts, failed_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
