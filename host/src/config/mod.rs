@@ -75,7 +75,7 @@ impl Default for ServerConfig {
             cache_dir: None,
             max_body_bytes: 1024 * 1024,
             max_pending: 100_000,
-            commit_window_us: 1000,
+            commit_window_us: 200,
             commit_max_ops: 2048,
             router_lanes: 4,
         }
