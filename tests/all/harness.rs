@@ -100,6 +100,13 @@ path = {spin:?}
 [plugins.limits]
 deadline_ms = 300
 
+[[plugins]]
+name = "hog"
+kind = "transform"
+path = {hog:?}
+[plugins.limits]
+memory_mib = 16
+
 [[sinks]]
 name = "erp"
 connector = "webhook"
@@ -116,6 +123,7 @@ backoff_max_ms = 400
         sku = kaunter_tests::plugins::TRANSFORM_SKU_MAP,
         webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
         spin = kaunter_tests::plugins::HOSTILE_LOOP,
+        hog = kaunter_tests::plugins::HOSTILE_MEMORY,
         sink = o.sink_url,
         attempts = o.max_attempts,
         extra = o.extra,

@@ -37,6 +37,7 @@ fn short(dir: &str) -> &str {
         "transform-sku-map" => "sku-map",
         "connector-webhook" => "webhook",
         "hostile-loop" => "spin",
+        "hostile-memory" => "hog",
         other => other,
     }
 }

@@ -63,3 +63,43 @@ sinks = ["erp"]
     .await;
     assert!(sink.requests_for("loop-1").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_over_its_memory_cap_traps_and_only_its_event_fails() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    options.routes = r#"
+[[routes]]
+name = "hungry"
+types = ["pos.sale.*"]
+stores = ["pilot-*"]
+transforms = ["hog"]
+sinks = ["erp"]
+
+[[routes]]
+name = "sales"
+types = ["pos.sale.*"]
+stores = ["hk-*"]
+transforms = ["sku-map"]
+sinks = ["erp"]
+"#
+    .into();
+    let host = Host::start(&config(&options));
+    host.post_json(&sale("hog-1", "pilot-01", "H-1", &[("1", 1, 100)]))
+        .await;
+    host.post_json(&sale("calm-1", "hk-001", "C-1", &[("1", 1, 100)])).await;
+    let letter = wait_for("the memory hog in the DLQ", 30, || async {
+        let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+        dlq["dead_letters"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(letter["event_id"], "hog-1");
+    assert_eq!(letter["plugin"], "hog");
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("plugin trapped:") && error.contains("memory"),
+        "{letter}"
+    );
+    wait_for_state(&host, "calm-1", "erp", "delivered").await;
+    assert!(sink.requests_for("hog-1").is_empty());
+}

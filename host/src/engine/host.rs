@@ -57,6 +57,7 @@ impl HostState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
                 .instances(64)
+                .trap_on_grow_failure(true)
                 .build(),
         }
     }
