@@ -3,16 +3,16 @@
 
 use crate::harness::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_looping_transform_is_stopped_and_other_routes_keep_delivering() {
-    let sink = Sink::start().await;
+/// Pilot stores' sales go through `plugin`; Hong Kong stores' through the SKU map; both to `erp`.
+fn pilot_stores_through(sink: &Sink, plugin: &str) -> ConfigOptions {
     let mut options = ConfigOptions::new(&sink.url);
-    options.routes = r#"
+    options.routes = format!(
+        r#"
 [[routes]]
 name = "pilot"
 types = ["pos.sale.*"]
 stores = ["pilot-*"]
-transforms = ["spin"]
+transforms = ["{plugin}"]
 sinks = ["erp"]
 
 [[routes]]
@@ -22,8 +22,14 @@ stores = ["hk-*"]
 transforms = ["sku-map"]
 sinks = ["erp"]
 "#
-    .into();
-    let host = Host::start(&config(&options));
+    );
+    options
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_looping_transform_is_stopped_and_other_routes_keep_delivering() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&pilot_stores_through(&sink, "spin")));
     host.post_json(&sale("loop-1", "pilot-01", "L-1", &[("1", 1, 100)]))
         .await;
     for i in 0..5 {
@@ -67,24 +73,7 @@ sinks = ["erp"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_over_its_memory_cap_traps_and_only_its_event_fails() {
     let sink = Sink::start().await;
-    let mut options = ConfigOptions::new(&sink.url);
-    options.routes = r#"
-[[routes]]
-name = "hungry"
-types = ["pos.sale.*"]
-stores = ["pilot-*"]
-transforms = ["hog"]
-sinks = ["erp"]
-
-[[routes]]
-name = "sales"
-types = ["pos.sale.*"]
-stores = ["hk-*"]
-transforms = ["sku-map"]
-sinks = ["erp"]
-"#
-    .into();
-    let host = Host::start(&config(&options));
+    let host = Host::start(&config(&pilot_stores_through(&sink, "hog")));
     host.post_json(&sale("hog-1", "pilot-01", "H-1", &[("1", 1, 100)]))
         .await;
     host.post_json(&sale("calm-1", "hk-001", "C-1", &[("1", 1, 100)])).await;

@@ -237,15 +237,8 @@ impl Lane {
             if mapped.is_none() && event.source == original.source && event.id == original.id {
                 mapped = Some(event);
             } else if let Err(problem) = check_derived(&event, job.depth) {
-                out.dead_letters.push(NewDeadLetter {
-                    event_seq: job.stored.seq,
-                    sink: None,
-                    route: route.config.name.clone(),
-                    plugin: handled_by.clone(),
-                    plugin_version: String::new(),
-                    error: problem,
-                    attempts: 1,
-                });
+                out.dead_letters
+                    .push(chain_output_letter(job, route, &handled_by, problem));
             } else if !out
                 .derived
                 .iter()
@@ -255,16 +248,10 @@ impl Lane {
             }
         }
         let Some(mapped) = mapped else { return };
-        if let Err(problem) = kaunter_model::validate(&mapped).map_err(|errors| describe_invalid(&mapped, &errors)) {
-            out.dead_letters.push(NewDeadLetter {
-                event_seq: job.stored.seq,
-                sink: None,
-                route: route.config.name.clone(),
-                plugin: handled_by.clone(),
-                plugin_version: String::new(),
-                error: problem,
-                attempts: 1,
-            });
+        if let Err(errors) = kaunter_model::validate(&mapped) {
+            let problem = describe_invalid(&mapped, &errors);
+            out.dead_letters
+                .push(chain_output_letter(job, route, &handled_by, problem));
             return;
         }
         let body = mapped.to_json_bytes();
@@ -282,6 +269,19 @@ impl Lane {
                 handled_by: handled_by.clone(),
             });
         }
+    }
+}
+
+/// A dead letter for what a route's chain as a whole produced (attributed to every transform in it).
+fn chain_output_letter(job: &RouteJob, route: &Route, handled_by: &str, error: String) -> NewDeadLetter {
+    NewDeadLetter {
+        event_seq: job.stored.seq,
+        sink: None,
+        route: route.config.name.clone(),
+        plugin: handled_by.to_owned(),
+        plugin_version: String::new(),
+        error,
+        attempts: 1,
     }
 }
 
