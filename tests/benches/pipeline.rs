@@ -82,7 +82,8 @@ const SKU_CONFIG: &str = r#"{"prefix_strip": ["LEGACY-"], "table": {"48912345000
 async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
     let runtime = Runtime::new(dir.join("cache")).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, Duration::from_micros(500), 256).unwrap());
-    let (component, version) = runtime.load_component(std::path::Path::new(path)).unwrap();
+    let (component, digest) = runtime.load_component(std::path::Path::new(path)).unwrap();
+    let version = kaunter::engine::version_of(&digest);
     let ctx = Arc::new(PluginContext {
         name: "sku-map".into(),
         version: version.clone(),
@@ -90,6 +91,7 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
         secrets: Default::default(),
         kv_quota: 1 << 20,
         store,
+        http_grants: Vec::new().into(),
     });
     LoadedPlugin::new(
         runtime,
@@ -414,6 +416,8 @@ secrets = ["sig"]
 [plugins.config]
 url = "{sink_url}/v1/events"
 secret = "sig"
+[plugins.grants]
+http = ["POST {sink_url}/v1/events"]
 [[sinks]]
 name = "local"
 connector = "webhook"

@@ -3,6 +3,7 @@
 use crate::ingress::AppState;
 use crate::ingress::error::ApiError;
 use crate::store::ReplaySelector;
+use crate::store::audit::AuditEntry;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -94,8 +95,24 @@ async fn replay(
             return Err(ApiError::bad_request("give exactly one of `ids` and `since`"));
         }
     };
+    let what = match &selector {
+        ReplaySelector::Ids(ids) => format!("ids {ids:?}"),
+        ReplaySelector::Since(ms) => format!("since {}", crate::ingress::rfc3339(Some(*ms))),
+    };
     let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
     tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
+    let entry = AuditEntry::new(
+        format!("api-key:{key}"),
+        "dlq.replay",
+        what,
+        json!({ "entries": replayed }),
+    );
+    state
+        .pipeline
+        .store()
+        .audit(vec![entry])
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({ "replayed": replayed })))
 }
 
@@ -115,8 +132,15 @@ async fn resume_sink(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    let key = state.authenticate_admin(&headers)?.name.clone();
     if state.pipeline.resume_sink(&name) {
+        let entry = AuditEntry::new(format!("api-key:{key}"), "sink.resume", name.clone(), json!({}));
+        state
+            .pipeline
+            .store()
+            .audit(vec![entry])
+            .await
+            .map_err(ApiError::internal)?;
         Ok(Json(json!({ "sink": name, "paused": false })))
     } else {
         Err(ApiError::not_found(format!("no sink named `{name}`")))

@@ -4,6 +4,7 @@
 //! Commands that talk to a running host read its address from `--url` / `KAUNTER_URL` and the
 //! API key from `--api-key` / `KAUNTER_API_KEY`.
 
+mod audit;
 mod client;
 
 use crate::config::Config;
@@ -55,6 +56,11 @@ enum Command {
         command: client::SinkCommand,
         #[command(flatten)]
         target: client::Target,
+    },
+    /// The audit log in a data directory: print it, or verify its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Live counters of a running host.
     Stats {
@@ -117,5 +123,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command, target } => client::dlq(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
         Command::Stats { target } => client::stats(&target).await,
+        Command::Audit { command } => audit::run(command),
     }
 }

@@ -111,7 +111,7 @@ pub enum SecretRef {
 }
 
 /// What a plugin component is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
     /// Exports `handle` (world `transform`).
@@ -136,9 +136,21 @@ pub struct PluginConfig {
     /// Secrets the plugin may use by name through `crypto`.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// What the plugin may reach outside the host.
+    #[serde(default)]
+    pub grants: GrantsConfig,
     /// Resource limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+}
+
+/// `[plugins.grants]`: capabilities the operator grants a plugin. Nothing is granted by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    /// Outbound HTTP destinations, e.g. `"POST https://api.xero.com/api.xro/2.0/"`.
+    #[serde(default)]
+    pub http: Vec<crate::egress::HttpGrant>,
 }
 
 /// `[plugins.limits]`.

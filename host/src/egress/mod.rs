@@ -3,16 +3,27 @@
 //! Plugins make standard `wasi:http/outgoing-handler` requests; wasmtime-wasi-http hands each one
 //! to [`EgressHooks::send_request`], which forwards it to [`Egress::send`]. Nothing else in the
 //! host may open outbound connections for plugins: `clippy.toml` disallows the HTTP client's
-//! `request` method everywhere but here. This module owns per-call timeouts and size caps and
-//! records every call; it never decides what to do with an event.
+//! `request` method everywhere but here.
+//!
+//! Deny by default: a request goes out only if one of the plugin's [`HttpGrant`]s allows its
+//! method, scheme, host, port and path. A host name is resolved here, and the connection goes to
+//! the address that was checked: names that resolve to loopback, link-local (cloud metadata),
+//! unspecified or private addresses are refused; such an address can only be reached by granting
+//! it as an IP literal. Every denial is recorded for the call, so the event fails with the reason.
+//! This module also owns per-call timeouts and size caps; it never decides what to do with an event.
+
+mod grant;
+
+pub use grant::{Destination, HttpGrant, split_authority};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -55,13 +66,33 @@ impl Egress {
         )
     }
 
-    /// Sends one plugin request.
+    /// Checks one plugin request against its grants and, if allowed, sends it.
     pub async fn send(
         &self,
         plugin: &str,
-        request: http::Request<WasiBody>,
+        grants: &[HttpGrant],
+        denials: &Mutex<Vec<String>>,
+        mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let target = match authorize(plugin, grants, &method, &uri).await {
+            Ok(target) => target,
+            Err(reason) => {
+                tracing::warn!(plugin, %reason, "outbound request denied");
+                if let Ok(mut list) = denials.lock() {
+                    list.push(reason);
+                }
+                return Err(HttpError::HttpRequestDenied);
+            }
+        };
+        // Connect to the address that was checked, not to whatever the name resolves to next.
+        let mut parts = request.uri().clone().into_parts();
+        parts.authority = target.to_string().parse().ok();
+        match http::Uri::from_parts(parts) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => return Err(HttpError::HttpRequestUriInvalid),
+        }
         let result = tokio::time::timeout(self.timeout, self.send_inner(request)).await;
         let result = match result {
             Ok(r) => r,
@@ -95,6 +126,91 @@ impl Egress {
     }
 }
 
+/// The destination of a request, if a grant allows it, as the socket address to connect to.
+async fn authorize(
+    plugin: &str,
+    grants: &[HttpGrant],
+    method: &http::Method,
+    uri: &http::Uri,
+) -> Result<std::net::SocketAddr, String> {
+    let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+    let (host, port) = uri
+        .authority()
+        .ok_or_else(|| format!("plugin `{plugin}` sent a request without a host"))
+        .and_then(|a| split_authority(a.as_str()).map_err(|e| format!("plugin `{plugin}`: {e}")))?;
+    let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let destination = Destination {
+        method: method.as_str().to_ascii_uppercase(),
+        scheme,
+        host,
+        port,
+        path: uri.path().to_owned(),
+    };
+    if !grants.iter().any(|g| g.allows(&destination)) {
+        let granted: Vec<&str> = grants.iter().map(|g| g.text.as_str()).collect();
+        return Err(format!(
+            "plugin `{plugin}` tried {destination}, which no grant allows (granted: {}); to allow it, add \"{} {}://{}:{}{}\" to the plugin's grants.http",
+            if granted.is_empty() {
+                "none".to_owned()
+            } else {
+                granted.join(", ")
+            },
+            destination.method,
+            destination.scheme,
+            destination.host,
+            destination.port,
+            destination.path
+        ));
+    }
+    if destination.scheme == "https" {
+        return Err(format!(
+            "plugin `{plugin}` tried {destination}: https is not supported by this build's egress checkpoint yet"
+        ));
+    }
+    if let Ok(ip) = destination.host.parse::<IpAddr>() {
+        // An IP literal reached this point only because a grant names it exactly.
+        return Ok(std::net::SocketAddr::new(ip, port));
+    }
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((destination.host.as_str(), port))
+        .await
+        .map_err(|e| format!("plugin `{plugin}` tried {destination}: cannot resolve the host: {e}"))?
+        .collect();
+    if let Some(bad) = resolved.iter().find(|a| is_internal(a.ip())) {
+        return Err(format!(
+            "plugin `{plugin}` tried {destination}, which resolves to {}, an internal (loopback, link-local, metadata or private) address; grant that address as an IP literal if this is intended",
+            bad.ip()
+        ));
+    }
+    resolved
+        .first()
+        .copied()
+        .ok_or_else(|| format!("plugin `{plugin}` tried {destination}: the host has no address"))
+}
+
+/// Loopback, link-local (incl. 169.254.169.254 cloud metadata), unspecified, private, CGNAT and
+/// unique-local addresses: reachable only when granted as IP literals.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_private()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
 fn classify(e: hyper_util::client::legacy::Error) -> HttpError {
     if e.is_connect() {
         HttpError::ConnectionRefused
@@ -107,12 +223,27 @@ fn classify(e: hyper_util::client::legacy::Error) -> HttpError {
 pub struct EgressHooks {
     egress: Arc<Egress>,
     plugin: String,
+    grants: Arc<[HttpGrant]>,
+    denials: Arc<Mutex<Vec<String>>>,
 }
 
 impl EgressHooks {
-    /// Hooks that send through `egress` on behalf of `plugin`.
-    pub fn new(egress: Arc<Egress>, plugin: String) -> Self {
-        Self { egress, plugin }
+    /// Hooks that send through `egress` on behalf of `plugin`, within `grants`.
+    pub fn new(egress: Arc<Egress>, plugin: String, grants: Arc<[HttpGrant]>) -> Self {
+        Self {
+            egress,
+            plugin,
+            grants,
+            denials: Arc::default(),
+        }
+    }
+
+    /// The requests denied since the last call, emptied.
+    pub fn take_denials(&self) -> Vec<String> {
+        self.denials
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 }
 
@@ -135,8 +266,10 @@ impl WasiHttpHooks for EgressHooks {
     > {
         let egress = self.egress.clone();
         let plugin = self.plugin.clone();
+        let grants = self.grants.clone();
+        let denials = self.denials.clone();
         Box::new(async move {
-            let response = egress.send(&plugin, request).await?;
+            let response = egress.send(&plugin, &grants, &denials, request).await?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         })

@@ -30,6 +30,8 @@ pub struct PluginContext {
     pub kv_quota: u64,
     /// Where kv lives.
     pub store: Arc<dyn Store>,
+    /// Destinations the plugin may call.
+    pub http_grants: Arc<[crate::egress::HttpGrant]>,
 }
 
 /// The `T` of every plugin `Store<T>`.
@@ -60,6 +62,13 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
         }
+    }
+}
+
+impl HostState {
+    /// Outbound requests the egress checkpoint denied during the last call, emptied.
+    pub fn take_denials(&mut self) -> Vec<String> {
+        self.hooks.take_denials()
     }
 }
 

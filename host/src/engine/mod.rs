@@ -98,11 +98,10 @@ impl Runtime {
     }
 
     /// Loads a component from disk, compiling it once per (digest, engine) and caching the result.
-    /// Returns the component and its version (first 12 hex digits of the SHA-256 of the file).
+    /// Returns the component and the SHA-256 of the file (hex); see [`version_of`].
     pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, String)> {
         let bytes = std::fs::read(path).with_context(|| format!("reading plugin component {}", path.display()))?;
         let digest = hex(&Sha256::digest(&bytes));
-        let version = digest[..12].to_owned();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut hasher);
         let cached = self.cache_dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
@@ -113,7 +112,7 @@ impl Runtime {
             #[allow(unsafe_code)]
             let loaded = unsafe { Component::deserialize_file(&self.engine, &cached) };
             match loaded {
-                Ok(component) => return Ok((component, version)),
+                Ok(component) => return Ok((component, digest)),
                 Err(e) => {
                     tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable compile cache entry")
                 }
@@ -132,8 +131,13 @@ impl Runtime {
             unsafe { Component::deserialize(&self.engine, &compiled) },
             &format!("loading compiled {}", path.display()),
         )?;
-        Ok((component, version))
+        Ok((component, digest))
     }
+}
+
+/// A plugin version: the first 12 hex digits of its component's SHA-256.
+pub fn version_of(digest: &str) -> String {
+    digest.chars().take(12).collect()
 }
 
 /// Converts a wasmtime error into an `anyhow` error with context.

@@ -41,6 +41,10 @@ pub enum CallError {
     /// A fresh instance could not be created.
     #[error("plugin could not be instantiated: {0}")]
     Instantiate(String),
+    /// The plugin tried something it was not granted (outbound HTTP to an ungranted destination).
+    /// The event fails even if the plugin carried on.
+    #[error("capability denied: {0}")]
+    Denied(String),
     /// The transform returned its own error.
     #[error("{}", describe_plugin_error(.0))]
     Plugin(PluginError),
@@ -161,7 +165,7 @@ impl LoadedPlugin {
     }
 
     async fn instantiate(&self) -> Result<Warm, CallError> {
-        let hooks = EgressHooks::new(self.egress.clone(), self.name.clone());
+        let hooks = EgressHooks::new(self.egress.clone(), self.name.clone(), self.ctx.http_grants.clone());
         let memory = self.limits.memory_mib as usize * 1024 * 1024;
         let state = HostState::new(self.ctx.clone(), hooks, memory);
         let mut store = Store::new(self.runtime.engine(), state);
@@ -188,7 +192,8 @@ impl LoadedPlugin {
             )));
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
-        let result = self.settle(warm, outcome)?;
+        let denials = warm.store.data_mut().take_denials();
+        let result = self.settle(warm, outcome, denials)?;
         result.map_err(CallError::Plugin)
     }
 
@@ -203,7 +208,8 @@ impl LoadedPlugin {
             )));
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
-        let result = self.settle(warm, outcome)?;
+        let denials = warm.store.data_mut().take_denials();
+        let result = self.settle(warm, outcome, denials)?;
         result.map_err(CallError::Delivery)
     }
 
@@ -213,7 +219,14 @@ impl LoadedPlugin {
         &self,
         warm: Warm,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        denials: Vec<String>,
     ) -> Result<T, CallError> {
+        if !denials.is_empty() {
+            if matches!(outcome, Ok(Ok(_))) {
+                self.checkin(warm);
+            }
+            return Err(CallError::Denied(denials.join("; ")));
+        }
         match outcome {
             Err(_) => Err(CallError::Deadline(self.limits.deadline_ms)),
             Ok(Err(e)) => {

@@ -270,6 +270,10 @@ impl Attempt {
             Ok(()) | Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) => {
                 return self.record_delivered(key, &d, attempts).await;
             }
+            Err(CallError::Denied(reason)) => {
+                super::audit_denial(&self.store, &self.plugin, &d.event_id, &self.sink.name, &reason).await;
+                (None, format!("capability denied: {reason}"))
+            }
             Err(CallError::Delivery(DeliveryError::Retry(h))) => (Some(h.after_ms), h.reason),
             Err(CallError::Delivery(DeliveryError::Throttled(h))) => {
                 let wait = h.after_ms.unwrap_or_else(|| backoff(&self.sink, attempts));

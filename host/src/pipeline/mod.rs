@@ -226,6 +226,25 @@ impl Pipeline {
     }
 }
 
+/// Records a denied capability use in the audit log (best effort: a failing store is logged).
+pub(crate) async fn audit_denial(
+    store: &Arc<dyn Store>,
+    plugin: &LoadedPlugin,
+    event_id: &str,
+    place: &str,
+    reason: &str,
+) {
+    let entry = crate::store::audit::AuditEntry::new(
+        format!("plugin:{}", plugin.label()),
+        "capability.denied",
+        event_id,
+        serde_json::json!({ "at": place, "attempted": reason }),
+    );
+    if let Err(e) = store.audit(vec![entry]).await {
+        tracing::error!(error = %e, "cannot record a capability denial in the audit log");
+    }
+}
+
 fn lookup(plugins: &PluginSet, name: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
     plugins
         .get(name)

@@ -213,7 +213,11 @@ impl Lane {
             for event in current {
                 match call_transform(plugin, event).await {
                     Ok(events) => next.extend(events),
-                    Err(error) => {
+                    Err(failure) => {
+                        if let CallError::Denied(reason) = &failure {
+                            super::audit_denial(&self.store, plugin, &original.id, &route.config.name, reason).await;
+                        }
+                        let error = format!("{failure} ({})", plugin.label());
                         tracing::warn!(route = %route.config.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
                         out.dead_letters.push(NewDeadLetter {
                             event_seq: job.stored.seq,
@@ -286,7 +290,7 @@ fn chain_output_letter(job: &RouteJob, route: &Route, handled_by: &str, error: S
 }
 
 /// Runs one transform on one event, retrying transient failures a few times in line.
-async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, String> {
+async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, CallError> {
     let input = event.into();
     let mut attempt = 0;
     loop {
@@ -297,7 +301,7 @@ async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> R
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;
                 attempt += 1;
             }
-            Err(e) => return Err(format!("{} ({})", e, plugin.label())),
+            Err(e) => return Err(e),
         }
     }
 }

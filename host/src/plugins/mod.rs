@@ -7,8 +7,9 @@
 
 use crate::config::Config;
 use crate::egress::Egress;
-use crate::engine::{LoadedPlugin, PluginContext, Runtime, secret_bytes};
+use crate::engine::{LoadedPlugin, PluginContext, Runtime, secret_bytes, version_of};
 use crate::store::Store;
+use crate::store::audit::AuditEntry;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,14 +17,16 @@ use std::sync::Arc;
 /// Loaded plugins by name.
 pub type PluginSet = BTreeMap<String, Arc<LoadedPlugin>>;
 
-/// Loads every `[[plugins]]` entry of the configuration.
+/// Loads every `[[plugins]]` entry of the configuration; also returns the audit records of the
+/// loads (digest, grants, limits), for the caller to write once the host is up.
 pub fn load_all(
     config: &Config,
     runtime: &Arc<Runtime>,
     store: &Arc<dyn Store>,
     egress: &Arc<Egress>,
-) -> anyhow::Result<PluginSet> {
+) -> anyhow::Result<(PluginSet, Vec<AuditEntry>)> {
     let mut loaded = BTreeMap::new();
+    let mut audit = Vec::new();
     for plugin in &config.plugins {
         let path = config.plugin_path(plugin);
         if !path.exists() {
@@ -34,9 +37,10 @@ pub fn load_all(
                 path.display()
             );
         }
-        let (component, version) = runtime
+        let (component, digest) = runtime
             .load_component(&path)
             .with_context(|| format!("loading plugin `{}`", plugin.name))?;
+        let version = version_of(&digest);
         let mut secrets = BTreeMap::new();
         for name in &plugin.secrets {
             let reference = config
@@ -57,6 +61,7 @@ pub fn load_all(
             secrets,
             kv_quota: plugin.limits.kv_quota_bytes,
             store: store.clone(),
+            http_grants: plugin.grants.http.clone().into(),
         });
         let ready = LoadedPlugin::new(
             runtime.clone(),
@@ -68,7 +73,26 @@ pub fn load_all(
             version,
         )?;
         tracing::info!(plugin = %plugin.name, version = %ready.version, path = %path.display(), "plugin loaded");
+        audit.push(AuditEntry::new(
+            "host",
+            "plugin.load",
+            ready.label(),
+            serde_json::json!({
+                "path": path.display().to_string(),
+                "sha256": digest,
+                "kind": plugin.kind,
+                "grants": {
+                    "http": plugin.grants.http.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
+                    "secrets": plugin.secrets,
+                },
+                "limits": {
+                    "deadline_ms": plugin.limits.deadline_ms,
+                    "memory_mib": plugin.limits.memory_mib,
+                    "kv_quota_bytes": plugin.limits.kv_quota_bytes,
+                },
+            }),
+        ));
         loaded.insert(plugin.name.clone(), Arc::new(ready));
     }
-    Ok(loaded)
+    Ok((loaded, audit))
 }

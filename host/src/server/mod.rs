@@ -9,6 +9,7 @@ use crate::engine::Runtime;
 use crate::ingress::{AppState, router};
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::store::audit::AuditEntry;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -47,7 +48,22 @@ impl Server {
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir)?;
         let egress = Egress::new(Duration::from_secs(10));
-        let plugins = crate::plugins::load_all(config, &runtime, &store, &egress)?;
+        let (plugins, mut audit) = crate::plugins::load_all(config, &runtime, &store, &egress)?;
+        audit.insert(
+            0,
+            AuditEntry::new(
+                "host",
+                "host.start",
+                config.server.listen.clone(),
+                serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "plugins": plugins.values().map(|p| p.label()).collect::<Vec<_>>(),
+                    "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                    "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                }),
+            ),
+        );
+        store.audit(audit).await.context("writing the audit log")?;
         let pipeline = Pipeline::start(config, &plugins, store).await?;
         let state = AppState::new(config, pipeline.clone())?;
         let listener = tokio::net::TcpListener::bind(&config.server.listen)

@@ -5,6 +5,7 @@
 //! only after its transaction is fsynced, so anything acknowledged survives a crash. This module
 //! never calls plugins or the network.
 
+pub mod audit;
 mod schema;
 pub mod sqlite;
 
@@ -319,6 +320,10 @@ pub trait Store: Send + Sync + 'static {
     async fn kv_set(&self, plugin: &str, key: &str, value: Vec<u8>, quota: u64) -> StoreResult<()>;
     /// Deletes a plugin's kv value.
     async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()>;
+    /// Appends records to the hash-chained audit log.
+    async fn audit(&self, entries: Vec<audit::AuditEntry>) -> StoreResult<()>;
+    /// Audit records after `after_seq`, in order.
+    async fn audit_log(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<audit::AuditRecord>>;
 }
 
 /// Microseconds since the Unix epoch.

@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_at_ms INTEGER
 );
 
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq       INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    action    TEXT    NOT NULL,
+    subject   TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    prev_hash TEXT    NOT NULL,
+    hash      TEXT    NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
 CREATE TABLE IF NOT EXISTS kv (
     plugin TEXT NOT NULL,
     key    TEXT NOT NULL,

@@ -122,6 +122,36 @@ fn start_checkpointer(path: &Path) -> StoreResult<()> {
     Ok(())
 }
 
+/// Audit records after `after_seq`, in order (also used offline by `kaunter audit verify`).
+pub fn read_audit(conn: &Connection, after_seq: i64, limit: usize) -> StoreResult<Vec<super::audit::AuditRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash FROM audit_log
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
+        Ok(super::audit::AuditRecord {
+            seq: r.get(0)?,
+            at_ms: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            subject: r.get(4)?,
+            detail: r.get(5)?,
+            prev_hash: r.get(6)?,
+            hash: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Opens an existing log read-only (for offline tools such as `kaunter audit verify`).
+pub fn open_read_only(dir: &Path) -> StoreResult<Connection> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(StoreError::Corrupt(format!("no kaunter log at {}", path.display())));
+    }
+    Ok(Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?)
+}
+
 const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route, d.partition_key, d.state, d.attempts,
     d.next_attempt_at_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms, d.handled_by,
     d.connector_version, d.body, e.received_at_us";
@@ -295,6 +325,14 @@ impl Store for SqliteStore {
     async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
         self.write(|reply| WriteOp::KvDelete { plugin, key, reply }).await
+    }
+
+    async fn audit(&self, entries: Vec<super::audit::AuditEntry>) -> StoreResult<()> {
+        self.write(|reply| WriteOp::Audit(entries, reply)).await
+    }
+
+    async fn audit_log(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<super::audit::AuditRecord>> {
+        self.read(move |conn| read_audit(conn, after_seq, limit)).await
     }
 }
 

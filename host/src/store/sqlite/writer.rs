@@ -33,6 +33,7 @@ pub(crate) enum WriteOp {
         quota: u64,
         reply: oneshot::Sender<StoreResult<()>>,
     },
+    Audit(Vec<super::super::audit::AuditEntry>, oneshot::Sender<StoreResult<()>>),
     KvDelete {
         plugin: String,
         key: String,
@@ -136,6 +137,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
             quota,
             reply,
         } => Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota))),
+        WriteOp::Audit(entries, reply) => Reply::Unit(reply, scoped(tx, |t| audit(t, &entries))),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
             reply,
             scoped(tx, |t| {
@@ -292,6 +294,30 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 insert_dead_letter(tx, &letter, now)?;
             }
         }
+    }
+    Ok(())
+}
+
+fn audit(tx: &Connection, entries: &[super::super::audit::AuditEntry]) -> StoreResult<()> {
+    use super::super::audit::{GENESIS, chain_hash};
+    use rusqlite::OptionalExtension as _;
+    let last: Option<(i64, String)> = tx
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_owned()));
+    let now = now_ms();
+    for e in entries {
+        seq += 1;
+        let detail = e.detail.to_string();
+        let hash = chain_hash(&prev, seq, now, &e.actor, &e.action, &e.subject, &detail);
+        tx.prepare_cached(
+            "INSERT INTO audit_log (seq, at_ms, actor, action, subject, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![seq, now, e.actor, e.action, e.subject, detail, prev, hash])?;
+        prev = hash;
     }
     Ok(())
 }

@@ -1,0 +1,74 @@
+//! The audit log: what gets recorded, and that editing it is caught.
+
+use crate::harness::*;
+use serde_json::Value;
+use sha2::Digest;
+
+fn audit_records(host: &Host) -> Vec<Value> {
+    let data = host.dir.path().join("data");
+    host.cli(&["audit", "log", "--json", "--data", data.to_str().unwrap()])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loads_replays_and_resumes_are_recorded_and_an_edit_is_caught() {
+    let sink = Sink::start().await;
+    sink.script(&[400]);
+    let mut host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale("aud-1", "hk-001", "AUD-1", &[("1", 1, 100)]))
+        .await;
+    wait_for_state(&host, "aud-1", "erp", "dead_lettered").await;
+    host.cli(&["dlq", "replay", "--since", "2000-01-01T00:00:00Z"]);
+    host.cli(&["sink", "resume", "erp"]);
+    wait_for_state(&host, "aud-1", "erp", "delivered").await;
+
+    let records = audit_records(&host);
+    let actions: Vec<&str> = records.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions[0], "host.start");
+    assert!(
+        actions.contains(&"dlq.replay") && actions.contains(&"sink.resume"),
+        "{actions:?}"
+    );
+    let load = records
+        .iter()
+        .find(|r| r["action"] == "plugin.load" && r["subject"].as_str().unwrap().starts_with("webhook@"))
+        .unwrap();
+    let detail: Value = serde_json::from_str(load["detail"].as_str().unwrap()).unwrap();
+    let wasm = std::fs::read(kaunter_tests::plugins::CONNECTOR_WEBHOOK).unwrap();
+    let digest: String = sha2::Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(detail["sha256"], digest);
+    assert_eq!(detail["grants"]["http"][0], format!("POST {}", sink.url));
+    assert_eq!(detail["grants"]["secrets"][0], "erp-signing");
+    let replay = records.iter().find(|r| r["action"] == "dlq.replay").unwrap();
+    assert_eq!(replay["actor"], "api-key:ops");
+
+    let data = host.dir.path().join("data");
+    let verified = host.cli(&["audit", "verify", "--data", data.to_str().unwrap()]);
+    assert!(
+        verified.starts_with(&format!("audit log intact: {} records", records.len())),
+        "{verified}"
+    );
+
+    host.kill();
+    let db = rusqlite::Connection::open(data.join("kaunter.db")).unwrap();
+    let refused = db
+        .execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", [])
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    // Someone determined drops the guard and edits a record anyway.
+    db.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .unwrap();
+    drop(db);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["audit", "verify", "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("audit log broken at record #2: its contents do not match its hash"),
+        "{said}"
+    );
+}
