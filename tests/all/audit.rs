@@ -72,3 +72,66 @@ async fn loads_replays_and_resumes_are_recorded_and_an_edit_is_caught() {
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugin_report_reads_imports_from_the_component_and_flags_ungranted_and_over_grants() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    options.extra = format!(
+        "\n[[plugins]]\nname = \"nosy\"\nkind = \"transform\"\npath = {:?}\n[plugins.config]\ntarget = \"GET http://example.com/\"\n",
+        kaunter_tests::plugins::HOSTILE_EGRESS
+    );
+    let text = config(&options).replace(
+        "name = \"sku-map\"\nkind = \"transform\"",
+        "name = \"sku-map\"\nkind = \"transform\"\ngrants = { http = [\"GET http://10.0.0.9/prices\"] }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaunter.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["audit", "--json", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let plugin = |name: &str| report.iter().find(|p| p["name"] == name).unwrap().clone();
+
+    let webhook = plugin("webhook");
+    let http = webhook["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"].as_str().unwrap().starts_with("wasi:http/outgoing-handler"))
+        .unwrap();
+    assert_eq!(http["status"], format!("granted to POST {}", sink.url));
+    assert_eq!(webhook["over_grants"], serde_json::json!([]));
+
+    let sku = plugin("sku-map");
+    assert!(
+        sku["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !i["name"].as_str().unwrap().starts_with("wasi:http"))
+    );
+    assert_eq!(
+        sku["over_grants"][0],
+        "http GET http://10.0.0.9/prices (the component cannot make HTTP requests)"
+    );
+
+    let nosy = plugin("nosy");
+    let ungranted: Vec<&str> = nosy["ungranted_imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        ungranted.iter().any(|i| i.starts_with("wasi:http/outgoing-handler")),
+        "{ungranted:?}"
+    );
+    assert!(
+        ungranted.iter().any(|i| i.starts_with("wasi:cli/environment")),
+        "{ungranted:?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! API key from `--api-key` / `KAUNTER_API_KEY`.
 
 mod audit;
+pub mod audit_report;
 mod client;
 
 use crate::config::Config;
@@ -57,10 +58,17 @@ enum Command {
         #[command(flatten)]
         target: client::Target,
     },
-    /// The audit log in a data directory: print it, or verify its hash chain.
+    /// What each configured plugin may do, from its component's imports and the grants; with a
+    /// subcommand, the audit log (`log`, `verify`).
     Audit {
         #[command(subcommand)]
-        command: audit::AuditCommand,
+        command: Option<audit::AuditCommand>,
+        /// Configuration file (default: the bundled demo configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Live counters of a running host.
     Stats {
@@ -123,6 +131,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command, target } => client::dlq(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
         Command::Stats { target } => client::stats(&target).await,
-        Command::Audit { command } => audit::run(command),
+        Command::Audit {
+            command: Some(command), ..
+        } => audit::run(command),
+        Command::Audit {
+            command: None,
+            config,
+            json,
+        } => {
+            let config = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::demo()?,
+            };
+            audit_report::run(&config, json)
+        }
     }
 }

@@ -1,0 +1,234 @@
+//! `kaunter audit`: for each configured plugin, what it may do and what its component can ask for.
+//!
+//! The imports come from the component's own type (not from anything the plugin says about
+//! itself), so the report is true of the binary that will run. Each import is classed by the
+//! capability it reaches, and set against the grants in the configuration: imports nothing grants
+//! are listed (calls to them find nothing: no directories, no variables, no socket addresses), and
+//! so are over-grants (a grant the component cannot use).
+
+use crate::config::{Config, PluginConfig};
+use crate::engine::{Runtime, version_of};
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// One plugin's audit.
+#[derive(Debug, Serialize)]
+pub struct PluginAudit {
+    /// Name in the config.
+    pub name: String,
+    /// `name@version`.
+    pub label: String,
+    /// Full SHA-256 of the component file.
+    pub sha256: String,
+    /// Component file.
+    pub path: String,
+    /// `transform` or `connector`.
+    pub kind: String,
+    /// Granted outbound HTTP destinations.
+    pub http_grants: Vec<String>,
+    /// Granted secrets (by name).
+    pub secret_grants: Vec<String>,
+    /// Limits in force.
+    pub limits: serde_json::Value,
+    /// Every import of the component, with the capability it reaches and whether it is granted.
+    pub imports: Vec<ImportAudit>,
+    /// Imports that nothing grants.
+    pub ungranted_imports: Vec<String>,
+    /// Grants the component cannot use.
+    pub over_grants: Vec<String>,
+}
+
+/// One import.
+#[derive(Debug, Serialize)]
+pub struct ImportAudit {
+    /// The import name, e.g. `wasi:http/outgoing-handler@0.2.4`.
+    pub name: String,
+    /// What it reaches.
+    pub capability: &'static str,
+    /// Whether it does anything for this plugin.
+    pub status: String,
+}
+
+/// Classes an import: (capability, granted?, explanation).
+fn classify(name: &str, plugin: &PluginConfig) -> (&'static str, bool, String) {
+    let iface = name.split('@').next().unwrap_or(name);
+    match iface {
+        "wasi:http/outgoing-handler" | "wasi:http/types" => {
+            let granted = !plugin.grants.http.is_empty();
+            let status = if granted {
+                format!(
+                    "granted to {}",
+                    plugin
+                        .grants
+                        .http
+                        .iter()
+                        .map(|g| g.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                "NOT granted: every request is refused".into()
+            };
+            ("outbound HTTP", granted, status)
+        }
+        "kaunter:plugin/crypto" => {
+            let granted = !plugin.secrets.is_empty();
+            let status = if granted {
+                format!("secrets by name: {}", plugin.secrets.join(", "))
+            } else {
+                "no secrets granted: only plain SHA-256 works".into()
+            };
+            ("keyed hashes over secrets", granted, status)
+        }
+        "kaunter:plugin/kv" => (
+            "durable state",
+            true,
+            format!("own namespace, quota {} bytes", plugin.limits.kv_quota_bytes),
+        ),
+        "kaunter:plugin/log" => ("host log", true, "always available".into()),
+        "kaunter:plugin/config" => ("own configuration", true, "always available".into()),
+        "kaunter:plugin/clock" | "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => {
+            ("time", true, "always available".into())
+        }
+        "kaunter:plugin/types" | "kaunter:plugin/errors" | "kaunter:plugin/delivery" => {
+            ("types only", true, "no calls".into())
+        }
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
+            ("randomness", true, "always available".into())
+        }
+        i if i.starts_with("wasi:filesystem/") => (
+            "filesystem",
+            false,
+            "NOT granted: no directories are opened for plugins".into(),
+        ),
+        "wasi:cli/environment" => (
+            "environment variables",
+            false,
+            "NOT granted: the environment is empty".into(),
+        ),
+        i if i.starts_with("wasi:sockets/") => {
+            ("network sockets", false, "NOT granted: every address is refused".into())
+        }
+        i if i.starts_with("wasi:cli/") => ("standard streams, exit", true, "stdio is not connected".into()),
+        i if i.starts_with("wasi:io/") => ("I/O plumbing", true, "streams of granted capabilities only".into()),
+        _ => (
+            "unknown",
+            false,
+            "not provided by kaunter: the plugin would fail to load".into(),
+        ),
+    }
+}
+
+/// Audits every plugin of a configuration.
+pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
+    let data_dir = config.resolve(&config.server.data_dir);
+    let cache = config
+        .server
+        .cache_dir
+        .as_ref()
+        .map(|d| config.resolve(d))
+        .unwrap_or_else(|| data_dir.join("cache"));
+    let runtime = Runtime::new(cache)?;
+    let mut out = Vec::new();
+    for plugin in &config.plugins {
+        let path = config.plugin_path(plugin);
+        let (component, digest) = runtime.load_component(&path)?;
+        let ty = component.component_type();
+        let mut imports = Vec::new();
+        let mut ungranted_imports = Vec::new();
+        let mut uses_http = false;
+        let mut uses_crypto = false;
+        for (name, _) in ty.imports(runtime.engine()) {
+            let (capability, granted, status) = classify(name, plugin);
+            uses_http |= capability == "outbound HTTP";
+            uses_crypto |= capability == "keyed hashes over secrets";
+            if !granted {
+                ungranted_imports.push(name.to_owned());
+            }
+            imports.push(ImportAudit {
+                name: name.to_owned(),
+                capability,
+                status,
+            });
+        }
+        let mut over_grants = Vec::new();
+        if !uses_http {
+            over_grants.extend(
+                plugin
+                    .grants
+                    .http
+                    .iter()
+                    .map(|g| format!("http {} (the component cannot make HTTP requests)", g.text)),
+            );
+        }
+        if !uses_crypto {
+            over_grants.extend(
+                plugin
+                    .secrets
+                    .iter()
+                    .map(|s| format!("secret {s} (the component does not import crypto)")),
+            );
+        }
+        out.push(PluginAudit {
+            name: plugin.name.clone(),
+            label: format!("{}@{}", plugin.name, version_of(&digest)),
+            sha256: digest,
+            path: path.display().to_string(),
+            kind: format!("{:?}", plugin.kind).to_lowercase(),
+            http_grants: plugin.grants.http.iter().map(|g| g.text.clone()).collect(),
+            secret_grants: plugin.secrets.clone(),
+            limits: serde_json::json!({
+                "deadline_ms": plugin.limits.deadline_ms,
+                "memory_mib": plugin.limits.memory_mib,
+                "kv_quota_bytes": plugin.limits.kv_quota_bytes,
+            }),
+            imports,
+            ungranted_imports,
+            over_grants,
+        });
+    }
+    Ok(out)
+}
+
+/// Prints the report.
+pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let audits = audit_plugins(config)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&audits)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for a in &audits {
+        println!("{} ({})", a.label, a.kind);
+        println!("  sha256   {}", a.sha256);
+        println!("  file     {}", a.path);
+        println!(
+            "  http     {}",
+            if a.http_grants.is_empty() {
+                "nothing granted".into()
+            } else {
+                a.http_grants.join(", ")
+            }
+        );
+        println!(
+            "  secrets  {}",
+            if a.secret_grants.is_empty() {
+                "none".into()
+            } else {
+                a.secret_grants.join(", ")
+            }
+        );
+        println!("  limits   {}", a.limits);
+        println!("  imports (from the component's type):");
+        for i in &a.imports {
+            println!("    {:<46} {:<26} {}", i.name, i.capability, i.status);
+        }
+        if !a.ungranted_imports.is_empty() {
+            println!("  imports nothing grants: {}", a.ungranted_imports.join(", "));
+        }
+        if !a.over_grants.is_empty() {
+            println!("  over-grants: {}", a.over_grants.join("; "));
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
