@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub const POS_KEY: &str = "test-pos-key-0001";
 pub const HK_ONLY_KEY: &str = "test-hk-only-key";
 pub const ADMIN_KEY: &str = "test-admin-key-01";
+/// Set in the host's environment; no plugin may read it.
+pub const SNOOP_SECRET: &str = "hunter2-from-the-host-environment";
 /// The Standard Webhooks secret the test config gives the webhook connector.
 pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC1rZXktMDEyMzQ1Njc=";
 
@@ -109,6 +111,44 @@ path = {hog:?}
 [plugins.limits]
 memory_mib = 16
 
+[[plugins]]
+name = "deep"
+kind = "transform"
+path = {deep:?}
+
+[[plugins]]
+name = "flood-out"
+kind = "transform"
+path = {flood_out:?}
+
+[[plugins]]
+name = "broken"
+kind = "transform"
+path = {broken:?}
+
+[[plugins]]
+name = "snoop"
+kind = "transform"
+path = {snoop:?}
+
+[[plugins]]
+name = "burner"
+kind = "transform"
+path = {spin:?}
+[plugins.limits]
+deadline_ms = 30000
+fuel = 20000000
+
+[[plugins]]
+name = "flood-calls"
+kind = "transform"
+path = {egress:?}
+[plugins.config]
+target = "POST {sink}"
+repeat = 50
+[plugins.grants]
+http = ["POST {sink}"]
+
 [[sinks]]
 name = "erp"
 connector = "webhook"
@@ -126,6 +166,11 @@ backoff_max_ms = 400
         webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
         spin = kaunter_tests::plugins::HOSTILE_LOOP,
         hog = kaunter_tests::plugins::HOSTILE_MEMORY,
+        deep = kaunter_tests::plugins::HOSTILE_RECURSION,
+        flood_out = kaunter_tests::plugins::HOSTILE_OUTPUT,
+        broken = kaunter_tests::plugins::HOSTILE_TRAP,
+        snoop = kaunter_tests::plugins::HOSTILE_SNOOP,
+        egress = kaunter_tests::plugins::HOSTILE_EGRESS,
         sink = o.sink_url,
         attempts = o.max_attempts,
         extra = o.extra,
@@ -171,6 +216,8 @@ impl Host {
             .arg("--data")
             .arg(self.dir.path().join("data"))
             .env("KAUNTER_LOG", "info,plugin=debug")
+            // A value a plugin must never be able to read (see sandbox tests).
+            .env("KAUNTER_SNOOP_SECRET", SNOOP_SECRET)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -44,6 +44,10 @@ fn short(dir: &str) -> &str {
         "hostile-loop" => "spin",
         "hostile-memory" => "hog",
         "hostile-egress" => "ungranted-host",
+        "hostile-recursion" => "deep",
+        "hostile-output" => "flood-out",
+        "hostile-trap" => "broken",
+        "hostile-snoop" => "snoop",
         other => other,
     }
 }

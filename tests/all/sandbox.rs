@@ -211,3 +211,108 @@ async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
         sink.requests().len()
     );
 }
+
+/// Sends one event through `plugin` (as a pilot store) and one honest event; returns the dead
+/// letter of the first once the second is delivered.
+async fn dead_letter_from(plugin: &str) -> (serde_json::Value, Sink) {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&pilot_stores_through(&sink, plugin)));
+    host.post_json(&sale(&format!("bad-{plugin}"), "pilot-01", "P-1", &[("1", 1, 100)]))
+        .await;
+    host.post_json(&sale("good-1", "hk-001", "G-1", &[("1", 1, 100)])).await;
+    let letter = wait_for(&format!("{plugin}'s event in the DLQ"), 60, || async {
+        let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+        dlq["dead_letters"].as_array()?.first().cloned()
+    })
+    .await;
+    wait_for_state(&host, "good-1", "erp", "delivered").await;
+    assert_eq!(letter["event_id"], format!("bad-{plugin}"));
+    assert_eq!(letter["plugin"], plugin);
+    (letter, sink)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deep_recursion_hits_the_stack_limit() {
+    let (letter, _) = dead_letter_from("deep").await;
+    assert!(
+        letter["error"].as_str().unwrap().contains("call stack exhausted"),
+        "{letter}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enormous_output_is_refused() {
+    let (letter, _) = dead_letter_from("flood-out").await;
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("limit exceeded: plugin `flood-out` returned 10001 events for one event; its limit is 100"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_trapping_on_every_event_fails_only_its_own_events() {
+    let (letter, _) = dead_letter_from("broken").await;
+    assert!(
+        letter["error"].as_str().unwrap().starts_with("plugin trapped: "),
+        "{letter}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fuel_budget_stops_a_busy_plugin() {
+    let (letter, _) = dead_letter_from("burner").await;
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("used up its fuel budget of 20000000 (limits.fuel)"),
+        "{letter}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flooding_outbound_calls_is_cut_off_at_the_budget() {
+    let (letter, sink) = dead_letter_from("flood-calls").await;
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.contains("made more than 16 outbound requests for one event (limits.max_http_calls)"),
+        "{error}"
+    );
+    let stolen = sink.requests().iter().filter(|r| r.body == b"stolen").count();
+    assert_eq!(stolen, 16, "exactly the budget got through");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_environment_and_secrets_stay_out_of_reach() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&pilot_stores_through(&sink, "snoop")));
+    host.post_json(&sale("snoop-1", "pilot-01", "S-1", &[("1", 1, 100)]))
+        .await;
+    wait_for_state(&host, "snoop-1", "erp", "delivered").await;
+    let delivered = &sink.requests_for("snoop-1")[0];
+    let event = delivered.json();
+    for key in ["snoopfile", "snoopdir", "snoopenv", "snoopsecret"] {
+        assert!(
+            event[key].as_str().unwrap().starts_with("refused:"),
+            "{key}: {}",
+            event[key]
+        );
+    }
+    assert!(
+        event["snoopsecret"]
+            .as_str()
+            .unwrap()
+            .contains("not granted to plugin `snoop`"),
+        "{}",
+        event["snoopsecret"]
+    );
+    assert_eq!(event["snoopvars"], "0");
+    assert_eq!(event["snoopconfig"], "{}");
+    let body = String::from_utf8_lossy(&delivered.body);
+    let secret_b64 = WEBHOOK_SECRET.strip_prefix("whsec_").unwrap();
+    assert!(
+        !body.contains(SNOOP_SECRET) && !body.contains(secret_b64),
+        "a secret leaked: {body}"
+    );
+}

@@ -80,7 +80,7 @@ fn sample_sale() -> Event {
 const SKU_CONFIG: &str = r#"{"prefix_strip": ["LEGACY-"], "table": {"4891234500017": "PANADOL-500-20", "4891234500024": "VITC-1000-60", "4891234500031": "MASK-KN95-10"}}"#;
 
 async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
-    let runtime = Runtime::new(dir.join("cache")).unwrap();
+    let runtime = Runtime::new(dir.join("cache"), false).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, Duration::from_micros(500), 256).unwrap());
     let (component, digest) = runtime.load_component(std::path::Path::new(path)).unwrap();
     let version = kaunter::engine::version_of(&digest);

@@ -128,7 +128,7 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
         .as_ref()
         .map(|d| config.resolve(d))
         .unwrap_or_else(|| data_dir.join("cache"));
-    let runtime = Runtime::new(cache)?;
+    let runtime = Runtime::new(cache, config.uses_fuel())?;
     let mut out = Vec::new();
     for plugin in &config.plugins {
         let path = config.plugin_path(plugin);
@@ -177,11 +177,7 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
             kind: format!("{:?}", plugin.kind).to_lowercase(),
             http_grants: plugin.grants.http.iter().map(|g| g.text.clone()).collect(),
             secret_grants: plugin.secrets.clone(),
-            limits: serde_json::json!({
-                "deadline_ms": plugin.limits.deadline_ms,
-                "memory_mib": plugin.limits.memory_mib,
-                "kv_quota_bytes": plugin.limits.kv_quota_bytes,
-            }),
+            limits: serde_json::json!(plugin.limits),
             imports,
             ungranted_imports,
             over_grants,

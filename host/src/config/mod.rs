@@ -154,7 +154,7 @@ pub struct GrantsConfig {
 }
 
 /// `[plugins.limits]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Wall-clock deadline for one call, in milliseconds.
@@ -163,6 +163,14 @@ pub struct LimitsConfig {
     pub memory_mib: u32,
     /// Most kv bytes the plugin may store.
     pub kv_quota_bytes: u64,
+    /// Most events a transform may return for one event.
+    pub max_output_events: usize,
+    /// Most bytes (as stored JSON) a transform may return for one event.
+    pub max_output_bytes: usize,
+    /// Most outbound HTTP requests while handling one event.
+    pub max_http_calls: u32,
+    /// Optional instruction budget per call (wasmtime fuel); unset means no fuel accounting.
+    pub fuel: Option<u64>,
 }
 
 impl Default for LimitsConfig {
@@ -171,7 +179,18 @@ impl Default for LimitsConfig {
             deadline_ms: 2000,
             memory_mib: 64,
             kv_quota_bytes: 16 * 1024 * 1024,
+            max_output_events: 100,
+            max_output_bytes: 1024 * 1024,
+            max_http_calls: 16,
+            fuel: None,
         }
+    }
+}
+
+impl Config {
+    /// Whether any plugin sets a fuel budget (the engine then counts fuel for all of them).
+    pub fn uses_fuel(&self) -> bool {
+        self.plugins.iter().any(|p| p.limits.fuel.is_some())
     }
 }
 

@@ -225,17 +225,26 @@ pub struct EgressHooks {
     plugin: String,
     grants: Arc<[HttpGrant]>,
     denials: Arc<Mutex<Vec<String>>>,
+    calls: Arc<std::sync::atomic::AtomicU32>,
+    max_calls: u32,
 }
 
 impl EgressHooks {
     /// Hooks that send through `egress` on behalf of `plugin`, within `grants`.
-    pub fn new(egress: Arc<Egress>, plugin: String, grants: Arc<[HttpGrant]>) -> Self {
+    pub fn new(egress: Arc<Egress>, plugin: String, grants: Arc<[HttpGrant]>, max_calls: u32) -> Self {
         Self {
             egress,
             plugin,
             grants,
             denials: Arc::default(),
+            calls: Arc::default(),
+            max_calls,
         }
+    }
+
+    /// Starts counting outbound calls afresh for a new event.
+    pub fn begin_call(&self) {
+        self.calls.store(0, Ordering::Relaxed);
     }
 
     /// The requests denied since the last call, emptied.
@@ -268,7 +277,20 @@ impl WasiHttpHooks for EgressHooks {
         let plugin = self.plugin.clone();
         let grants = self.grants.clone();
         let denials = self.denials.clone();
+        let made = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let max_calls = self.max_calls;
         Box::new(async move {
+            if made > max_calls {
+                let reason = format!(
+                    "plugin `{plugin}` made more than {max_calls} outbound requests for one event (limits.max_http_calls)"
+                );
+                if let Ok(mut list) = denials.lock()
+                    && !list.contains(&reason)
+                {
+                    list.push(reason);
+                }
+                return Err(HttpError::HttpRequestDenied);
+            }
             let response = egress.send(&plugin, &grants, &denials, request).await?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))

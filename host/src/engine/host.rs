@@ -66,6 +66,12 @@ impl HostState {
 }
 
 impl HostState {
+    /// Resets per-call state before a call for `event_id`.
+    pub fn begin_call(&mut self, event_id: &str) {
+        self.event_id = event_id.to_owned();
+        self.hooks.begin_call();
+    }
+
     /// Outbound requests the egress checkpoint denied during the last call, emptied.
     pub fn take_denials(&mut self) -> Vec<String> {
         self.hooks.take_denials()

@@ -32,12 +32,15 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache_dir: PathBuf,
+    fuel: bool,
 }
 
 impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption), the linker with WASI (empty)
     /// and wasi:http (through the egress checkpoint), and starts the epoch ticker.
-    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Arc<Runtime>> {
+    /// With `fuel`, the engine counts instructions so plugins can have fuel budgets (a small cost
+    /// on every call, so it is on only when some plugin asks for it).
+    pub fn new(cache_dir: PathBuf, fuel: bool) -> anyhow::Result<Arc<Runtime>> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
             .total_core_instances(4000)
@@ -52,7 +55,8 @@ impl Runtime {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .max_wasm_stack(1024 * 1024);
+            .max_wasm_stack(1024 * 1024)
+            .consume_fuel(fuel);
         let engine = wt(Engine::new(&config), "creating the wasmtime engine")?;
         let mut linker = Linker::new(&engine);
         wt(wasmtime_wasi::p2::add_to_linker_async(&mut linker), "linking WASI")?;
@@ -84,12 +88,18 @@ impl Runtime {
             engine,
             linker,
             cache_dir,
+            fuel,
         }))
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether the engine counts fuel.
+    pub fn fuel(&self) -> bool {
+        self.fuel
     }
 
     /// The linker every plugin is instantiated with.
@@ -122,7 +132,9 @@ impl Runtime {
             self.engine.precompile_component(&bytes),
             &format!("compiling {} (is it a WebAssembly component?)", path.display()),
         )?;
-        let tmp = cached.with_extension("tmp");
+        // Hosts sharing a cache may compile the same component at once: each writes its own
+        // temporary file and the rename makes the entry appear whole.
+        let tmp = cached.with_extension(format!("{}.{}.tmp", std::process::id(), rand::random::<u32>()));
         std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &cached).with_context(|| format!("writing {}", cached.display()))?;
         // SAFETY: as above; these are the bytes we just produced with this engine.

@@ -45,6 +45,9 @@ pub enum CallError {
     /// The event fails even if the plugin carried on.
     #[error("capability denied: {0}")]
     Denied(String),
+    /// The plugin went over one of its limits (output, fuel, outbound calls).
+    #[error("limit exceeded: {0}")]
+    Limit(String),
     /// The transform returned its own error.
     #[error("{}", describe_plugin_error(.0))]
     Plugin(PluginError),
@@ -152,7 +155,13 @@ impl LoadedPlugin {
         };
         let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
         warm.store.set_epoch_deadline(ticks);
-        warm.store.data_mut().event_id = event_id.to_owned();
+        if self.runtime.fuel() {
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            warm.store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Instantiate(e.to_string()))?;
+        }
+        warm.store.data_mut().begin_call(event_id);
         Ok(warm)
     }
 
@@ -165,12 +174,24 @@ impl LoadedPlugin {
     }
 
     async fn instantiate(&self) -> Result<Warm, CallError> {
-        let hooks = EgressHooks::new(self.egress.clone(), self.name.clone(), self.ctx.http_grants.clone());
+        let hooks = EgressHooks::new(
+            self.egress.clone(),
+            self.name.clone(),
+            self.ctx.http_grants.clone(),
+            self.limits.max_http_calls,
+        );
         let memory = self.limits.memory_mib as usize * 1024 * 1024;
         let state = HostState::new(self.ctx.clone(), hooks, memory);
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
+        if self.runtime.fuel() {
+            // Start-up code runs on fuel too; each call then gets its own budget in `checkout`.
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Instantiate(e.to_string()))?;
+        }
         let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
         store.set_epoch_deadline(ticks);
         let bindings = match &self.pre {
@@ -193,8 +214,21 @@ impl LoadedPlugin {
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
         let denials = warm.store.data_mut().take_denials();
-        let result = self.settle(warm, outcome, denials)?;
-        result.map_err(CallError::Plugin)
+        let events = self.settle(warm, outcome, denials)?.map_err(CallError::Plugin)?;
+        if events.len() > self.limits.max_output_events {
+            return Err(CallError::Limit(format!(
+                "plugin `{}` returned {} events for one event; its limit is {} (limits.max_output_events)",
+                self.name,
+                events.len(),
+                self.limits.max_output_events
+            )));
+        }
+        Ok(events)
+    }
+
+    /// The plugin's limits.
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.limits
     }
 
     /// Runs a connector's `deliver` for one event.
@@ -232,6 +266,12 @@ impl LoadedPlugin {
             Ok(Err(e)) => {
                 if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
                     Err(CallError::Deadline(self.limits.deadline_ms))
+                } else if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::OutOfFuel)) {
+                    Err(CallError::Limit(format!(
+                        "plugin `{}` used up its fuel budget of {} (limits.fuel)",
+                        self.name,
+                        self.limits.fuel.unwrap_or(0)
+                    )))
                 } else {
                     Err(CallError::Trap(describe_trap(&e)))
                 }

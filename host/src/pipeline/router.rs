@@ -295,7 +295,18 @@ async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> R
     let mut attempt = 0;
     loop {
         match plugin.handle(&input).await {
-            Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
+            Ok(events) => {
+                let events: Vec<Event> = events.into_iter().map(Event::from).collect();
+                let bytes: usize = events.iter().map(|e| e.to_json_bytes().len()).sum();
+                let max = plugin.limits().max_output_bytes;
+                if bytes > max {
+                    return Err(CallError::Limit(format!(
+                        "plugin `{}` returned {bytes} bytes of events for one event; its limit is {max} (limits.max_output_bytes)",
+                        plugin.name
+                    )));
+                }
+                return Ok(events);
+            }
             Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;

@@ -85,11 +85,7 @@ pub fn load_all(
                     "http": plugin.grants.http.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
                     "secrets": plugin.secrets,
                 },
-                "limits": {
-                    "deadline_ms": plugin.limits.deadline_ms,
-                    "memory_mib": plugin.limits.memory_mib,
-                    "kv_quota_bytes": plugin.limits.kv_quota_bytes,
-                },
+                "limits": plugin.limits,
             }),
         ));
         loaded.insert(plugin.name.clone(), Arc::new(ready));

@@ -46,7 +46,7 @@ impl Server {
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
         let db_path = sqlite.path().to_path_buf();
         let store: Arc<dyn Store> = Arc::new(sqlite);
-        let runtime = Runtime::new(cache_dir)?;
+        let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let egress = Egress::new(Duration::from_secs(10));
         let (plugins, mut audit) = crate::plugins::load_all(config, &runtime, &store, &egress)?;
         audit.insert(

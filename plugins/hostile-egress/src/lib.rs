@@ -9,6 +9,13 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Config {
     target: String,
+    /// How many times to send it per event.
+    #[serde(default = "once")]
+    repeat: u32,
+}
+
+fn once() -> u32 {
+    1
 }
 
 struct Exfiltrate;
@@ -26,8 +33,10 @@ impl Transform for Exfiltrate {
             headers: vec![],
             body: b"stolen".to_vec(),
         };
-        if let Err(e) = http::send(&request) {
-            host::debug(&format!("request failed, pretending it did not: {e}"));
+        for _ in 0..config.repeat {
+            if let Err(e) = http::send(&request) {
+                host::debug(&format!("request failed, pretending it did not: {e}"));
+            }
         }
         Ok(vec![event])
     }

@@ -1,0 +1,20 @@
+//! TEST ONLY. Answers each event with 10,000 derived events; the host's output limit must refuse.
+
+use kaunter_sdk::{Event, PluginError, Transform};
+
+struct Flood;
+
+impl Transform for Flood {
+    fn handle(event: Event) -> Result<Vec<Event>, PluginError> {
+        let mut out = Vec::with_capacity(10_001);
+        for i in 0..10_000 {
+            let mut copy = event.clone();
+            copy.id = format!("{}-copy-{i}", event.id);
+            out.push(copy);
+        }
+        out.push(event);
+        Ok(out)
+    }
+}
+
+kaunter_sdk::export_transform!(Flood);
