@@ -71,3 +71,19 @@ macro_rules! export_connector {
         $crate::bindings::connector::__export_connector_world!($ty with_types_in $crate::bindings::connector);
     };
 }
+
+/// Embeds the plugin's manifest (what it requests: HTTP destinations, secrets, limits) in the
+/// component, as the custom section `kaunter-manifest`, so the request travels with the binary
+/// and is covered by its digest. Give the path of a TOML file relative to the calling source file.
+///
+/// ```ignore
+/// kaunter_sdk::manifest!("../kaunter-plugin.toml");
+/// ```
+#[macro_export]
+macro_rules! manifest {
+    ($path:literal) => {
+        #[used]
+        #[unsafe(link_section = "kaunter-manifest")]
+        static KAUNTER_MANIFEST: [u8; include_bytes!($path).len()] = *include_bytes!($path);
+    };
+}

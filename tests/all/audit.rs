@@ -135,3 +135,46 @@ async fn the_plugin_report_reads_imports_from_the_component_and_flags_ungranted_
         "{ungranted:?}"
     );
 }
+
+/// Starts `kaunter serve` on a config expected to be refused; returns what it printed.
+fn refused_start(config_text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaunter.toml");
+    std::fs::write(&path, config_text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the host started but should have refused");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_whose_requests_are_not_granted_is_refused_with_the_line_to_add() {
+    let base = config(&ConfigOptions::new("http://127.0.0.1:9/hooks"));
+    let no_http = base.replace("[plugins.grants]\nhttp = [\"POST http://127.0.0.1:9/hooks\"]\n", "");
+    let said = refused_start(&no_http);
+    assert!(
+        said.contains("error: plugin `webhook` requests outbound HTTP to destinations you choose, but none is granted; add grants.http = [\"POST https://host/path\"]"),
+        "{said}"
+    );
+    let no_secret = base.replace("secrets = [\"erp-signing\"]\n", "");
+    let said = refused_start(&no_secret);
+    assert!(
+        said.contains(
+            "plugin `webhook` requests a secret you name in its config, but none is granted; add secrets = [\"NAME\"]"
+        ),
+        "{said}"
+    );
+    let small = base.replace(
+        "name = \"sku-map\"\nkind = \"transform\"",
+        "name = \"sku-map\"\nkind = \"transform\"\nlimits = { memory_mib = 16 }",
+    );
+    let said = refused_start(&small);
+    assert!(
+        said.contains("plugin `sku-map` needs limits.memory_mib = 32 but is granted 16; set limits.memory_mib = 32"),
+        "{said}"
+    );
+}

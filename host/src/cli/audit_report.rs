@@ -24,6 +24,10 @@ pub struct PluginAudit {
     pub path: String,
     /// `transform` or `connector`.
     pub kind: String,
+    /// Whether the component carries (or sits beside) a manifest.
+    pub manifest: bool,
+    /// What the manifest requests.
+    pub requested: crate::plugins::manifest::Requests,
     /// Granted outbound HTTP destinations.
     pub http_grants: Vec<String>,
     /// Granted secrets (by name).
@@ -151,8 +155,15 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
                 status,
             });
         }
-        let mut over_grants = Vec::new();
+        let bytes = std::fs::read(&path)?;
+        let manifest = crate::plugins::manifest::read(&path, &bytes).map_err(anyhow::Error::msg)?;
+        let requested = manifest.clone().unwrap_or_default().requests;
+        let mut over_grants = match crate::plugins::manifest::check(plugin, &manifest.clone().unwrap_or_default()) {
+            Ok(checked) => checked.over_grants,
+            Err(missing) => vec![format!("MISSING GRANT (the host refuses to load it): {missing}")],
+        };
         if !uses_http {
+            over_grants.retain(|o| !o.starts_with("http "));
             over_grants.extend(
                 plugin
                     .grants
@@ -162,6 +173,7 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
             );
         }
         if !uses_crypto {
+            over_grants.retain(|o| !o.starts_with("secret "));
             over_grants.extend(
                 plugin
                     .secrets
@@ -175,6 +187,8 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
             sha256: digest,
             path: path.display().to_string(),
             kind: format!("{:?}", plugin.kind).to_lowercase(),
+            manifest: manifest.is_some(),
+            requested,
             http_grants: plugin.grants.http.iter().map(|g| g.text.clone()).collect(),
             secret_grants: plugin.secrets.clone(),
             limits: serde_json::json!(plugin.limits),
@@ -197,6 +211,17 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("{} ({})", a.label, a.kind);
         println!("  sha256   {}", a.sha256);
         println!("  file     {}", a.path);
+        let requests = if a.manifest {
+            format!(
+                "http {:?}, secrets {:?}, limits {}",
+                a.requested.http,
+                a.requested.secrets,
+                serde_json::json!(a.requested.limits)
+            )
+        } else {
+            "no manifest: requests nothing".into()
+        };
+        println!("  requests {requests}");
         println!(
             "  http     {}",
             if a.http_grants.is_empty() {

@@ -5,6 +5,8 @@
 //! deliver. A plugin that cannot load stops startup with an error naming the plugin, the file and
 //! what to do.
 
+pub mod manifest;
+
 use crate::config::Config;
 use crate::egress::Egress;
 use crate::engine::{LoadedPlugin, PluginContext, Runtime, secret_bytes, version_of};
@@ -41,6 +43,14 @@ pub fn load_all(
             .load_component(&path)
             .with_context(|| format!("loading plugin `{}`", plugin.name))?;
         let version = version_of(&digest);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let manifest = manifest::read(&path, &bytes)
+            .map_err(|e| anyhow::anyhow!("plugin `{}`: its manifest is invalid: {e}", plugin.name))?
+            .unwrap_or_default();
+        let checked = manifest::check(plugin, &manifest).map_err(anyhow::Error::msg)?;
+        for over in &checked.over_grants {
+            tracing::warn!(plugin = %plugin.name, grant = %over, "over-grant: the plugin did not request this");
+        }
         let mut secrets = BTreeMap::new();
         for name in &plugin.secrets {
             let reference = config
@@ -81,6 +91,8 @@ pub fn load_all(
                 "path": path.display().to_string(),
                 "sha256": digest,
                 "kind": plugin.kind,
+                "requested": manifest.requests,
+                "over_grants": checked.over_grants,
                 "grants": {
                     "http": plugin.grants.http.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
                     "secrets": plugin.secrets,

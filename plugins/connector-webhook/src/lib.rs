@@ -68,3 +68,4 @@ impl Connector for Webhook {
 }
 
 kaunter_sdk::export_connector!(Webhook);
+kaunter_sdk::manifest!("../kaunter-plugin.toml");

@@ -43,3 +43,4 @@ impl Transform for Exfiltrate {
 }
 
 kaunter_sdk::export_transform!(Exfiltrate);
+kaunter_sdk::manifest!("../kaunter-plugin.toml");

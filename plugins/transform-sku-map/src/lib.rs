@@ -107,6 +107,7 @@ impl Transform for SkuMap {
 }
 
 kaunter_sdk::export_transform!(SkuMap);
+kaunter_sdk::manifest!("../kaunter-plugin.toml");
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,211 @@
+//! Plugin manifests: what a plugin requests, and the check that the operator granted it.
+//!
+//! A manifest is TOML, embedded in the component as the custom section `kaunter-manifest`
+//! (`kaunter_sdk::manifest!`), or, for components built without the SDK, a file beside the
+//! component named `<file stem>.manifest.toml`. A component with neither requests nothing.
+//!
+//! The host loads a plugin only if every request is granted in `kaunter.toml`; otherwise the
+//! error names the plugin, the missing grant and the line to add. Grants beyond the requests are
+//! over-grants: they load, are logged, and `kaunter audit` lists them.
+
+use crate::config::{PluginConfig, PluginKind};
+use crate::egress::HttpGrant;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The custom section holding an embedded manifest.
+pub const SECTION: &str = "kaunter-manifest";
+/// A request whose value the operator chooses (the destination in the plugin's own config).
+pub const OPERATOR_CHOSEN: &str = "operator-chosen";
+
+/// A plugin manifest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Who the plugin is.
+    pub plugin: Option<ManifestPlugin>,
+    /// What it asks for.
+    #[serde(default)]
+    pub requests: Requests,
+}
+
+/// `[plugin]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestPlugin {
+    /// Package name.
+    pub name: String,
+    /// World it implements.
+    pub kind: PluginKind,
+    /// One line for operators and auditors.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `[requests]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    /// Destinations (grant syntax), or `operator-chosen`.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Secret names, or `operator-chosen`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Limits the plugin needs to work (each must be granted at least this much).
+    #[serde(default)]
+    pub limits: RequestedLimits,
+}
+
+/// `[requests.limits]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedLimits {
+    /// Wall-clock per call, ms.
+    pub deadline_ms: Option<u64>,
+    /// Linear memory, MiB.
+    pub memory_mib: Option<u32>,
+    /// kv bytes.
+    pub kv_quota_bytes: Option<u64>,
+    /// Outbound requests per event.
+    pub max_http_calls: Option<u32>,
+}
+
+/// Finds the manifest of a component: embedded section first, then the file beside it.
+pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Manifest>, String> {
+    let mut embedded = None;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let Ok(wasmparser::Payload::CustomSection(reader)) = payload
+            && reader.name() == SECTION
+        {
+            embedded = Some(reader.data().to_vec());
+            break;
+        }
+    }
+    let (text, origin) = match embedded {
+        Some(data) => (
+            String::from_utf8(data).map_err(|_| "the embedded manifest is not UTF-8".to_owned())?,
+            "embedded manifest".to_owned(),
+        ),
+        None => {
+            let beside = path.with_extension("manifest.toml");
+            match std::fs::read_to_string(&beside) {
+                Ok(text) => (text, beside.display().to_string()),
+                Err(_) => return Ok(None),
+            }
+        }
+    };
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{origin}: {}", e.message().trim()))
+}
+
+/// What the check found: over-grants (allowed, reported).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct GrantCheck {
+    /// Grants the plugin did not request.
+    pub over_grants: Vec<String>,
+}
+
+/// Checks that every request is granted; returns the over-grants, or the first missing grant.
+pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, String> {
+    let name = &plugin.name;
+    let r = &manifest.requests;
+    if let Some(p) = &manifest.plugin
+        && p.kind != plugin.kind
+    {
+        return Err(format!(
+            "plugin `{name}`: the component is a {} but the config says kind = \"{}\"; fix `kind`",
+            kind_name(p.kind),
+            kind_name(plugin.kind)
+        ));
+    }
+    let mut over = Vec::new();
+    let operator_http = r.http.iter().any(|h| h == OPERATOR_CHOSEN);
+    if operator_http && plugin.grants.http.is_empty() {
+        return Err(format!(
+            "plugin `{name}` requests outbound HTTP to destinations you choose, but none is granted; \
+             add grants.http = [\"POST https://host/path\"] (the destination in its config) to its [[plugins]] entry"
+        ));
+    }
+    let requested: Vec<HttpGrant> = r
+        .http
+        .iter()
+        .filter(|h| *h != OPERATOR_CHOSEN)
+        .map(|h| {
+            h.parse::<HttpGrant>()
+                .map_err(|e| format!("plugin `{name}`'s manifest: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    for want in &requested {
+        if !plugin.grants.http.iter().any(|g| same_destination(g, want)) {
+            return Err(format!(
+                "plugin `{name}` requests {}, which is not granted; add \"{}\" to grants.http in its [[plugins]] entry",
+                want.text, want.text
+            ));
+        }
+    }
+    if !operator_http {
+        for g in &plugin.grants.http {
+            if !requested.iter().any(|want| same_destination(g, want)) {
+                over.push(format!("http {} (not requested)", g.text));
+            }
+        }
+    }
+    let operator_secrets = r.secrets.iter().any(|s| s == OPERATOR_CHOSEN);
+    if operator_secrets && plugin.secrets.is_empty() {
+        return Err(format!(
+            "plugin `{name}` requests a secret you name in its config, but none is granted; add secrets = [\"NAME\"] to its [[plugins]] entry"
+        ));
+    }
+    for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
+        if !plugin.secrets.contains(want) {
+            return Err(format!(
+                "plugin `{name}` requests secret `{want}`, which is not granted; add \"{want}\" to secrets in its [[plugins]] entry"
+            ));
+        }
+    }
+    if !operator_secrets {
+        over.extend(
+            plugin
+                .secrets
+                .iter()
+                .filter(|s| !r.secrets.contains(s))
+                .map(|s| format!("secret {s} (not requested)")),
+        );
+    }
+    let l = &plugin.limits;
+    let short = |what: &str, want: String, have: String| {
+        format!(
+            "plugin `{name}` needs limits.{what} = {want} but is granted {have}; set limits.{what} = {want} in its [[plugins]] entry"
+        )
+    };
+    if let Some(want) = r.limits.deadline_ms.filter(|w| *w > l.deadline_ms) {
+        return Err(short("deadline_ms", want.to_string(), l.deadline_ms.to_string()));
+    }
+    if let Some(want) = r.limits.memory_mib.filter(|w| *w > l.memory_mib) {
+        return Err(short("memory_mib", want.to_string(), l.memory_mib.to_string()));
+    }
+    if let Some(want) = r.limits.kv_quota_bytes.filter(|w| *w > l.kv_quota_bytes) {
+        return Err(short("kv_quota_bytes", want.to_string(), l.kv_quota_bytes.to_string()));
+    }
+    if let Some(want) = r.limits.max_http_calls.filter(|w| *w > l.max_http_calls) {
+        return Err(short("max_http_calls", want.to_string(), l.max_http_calls.to_string()));
+    }
+    Ok(GrantCheck { over_grants: over })
+}
+
+fn kind_name(kind: PluginKind) -> &'static str {
+    match kind {
+        PluginKind::Transform => "transform",
+        PluginKind::Connector => "connector",
+    }
+}
+
+fn same_destination(a: &HttpGrant, b: &HttpGrant) -> bool {
+    a.scheme == b.scheme
+        && a.host == b.host
+        && a.port == b.port
+        && a.path_prefix == b.path_prefix
+        && a.methods == b.methods
+}
