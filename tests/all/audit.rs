@@ -178,3 +178,85 @@ async fn a_plugin_whose_requests_are_not_granted_is_refused_with_the_line_to_add
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_requesting_more_waits_for_approval() {
+    let sink = Sink::start().await;
+    let mut host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.kill();
+    // "sku-map" is replaced by a build that also wants outbound HTTP.
+    let upgraded = config(&ConfigOptions::new(&sink.url))
+        .replace(
+            &format!("path = {:?}", kaunter_tests::plugins::TRANSFORM_SKU_MAP),
+            &format!("path = {:?}", kaunter_tests::plugins::HOSTILE_EGRESS),
+        )
+        .replace(
+            "name = \"sku-map\"\nkind = \"transform\"",
+            "name = \"sku-map\"\nkind = \"transform\"\ngrants = { http = [\"POST http://127.0.0.1:9/x\"] }",
+        );
+    let config_path = host.dir.path().join("kaunter.toml");
+    std::fs::write(&config_path, &upgraded).unwrap();
+    let data = host.dir.path().join("data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config_path.to_str().unwrap(),
+        ])
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    let wasm = std::fs::read(kaunter_tests::plugins::HOSTILE_EGRESS).unwrap();
+    let version: String = sha2::Sha256::digest(&wasm)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        said.contains(&format!(
+            "plugin `sku-map@{version}` requests more than the approved `sku-map@"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("+ http operator-chosen"), "{said}");
+    assert!(
+        said.contains(&format!("kaunter plugin approve sku-map@{version}")),
+        "{said}"
+    );
+
+    let approved = host.cli(&[
+        "plugin",
+        "approve",
+        &format!("sku-map@{version}"),
+        "--config",
+        config_path.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        approved.starts_with(&format!("approved sku-map@{version} (operator:")),
+        "{approved}"
+    );
+    host.restart();
+    let records = audit_records(&host);
+    let actions: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["actor"].as_str().unwrap()))
+        .collect();
+    assert!(actions.contains(&("plugin.pending", "host")), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|(a, who)| *a == "plugin.approve" && who.starts_with("operator:")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("plugin.approve", "host (first version)")),
+        "{actions:?}"
+    );
+}

@@ -7,6 +7,7 @@
 mod audit;
 pub mod audit_report;
 mod client;
+mod plugin;
 
 use crate::config::Config;
 use crate::server::Server;
@@ -70,6 +71,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plugin versions: approve one held back by the upgrade guard.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
     /// Live counters of a running host.
     Stats {
         #[command(flatten)]
@@ -131,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command, target } => client::dlq(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
         Command::Stats { target } => client::stats(&target).await,
+        Command::Plugin { command } => plugin::run(command).await,
         Command::Audit {
             command: Some(command), ..
         } => audit::run(command),

@@ -5,6 +5,7 @@
 //! deliver. A plugin that cannot load stops startup with an error naming the plugin, the file and
 //! what to do.
 
+pub mod guard;
 pub mod manifest;
 
 use crate::config::Config;
@@ -19,16 +20,30 @@ use std::sync::Arc;
 /// Loaded plugins by name.
 pub type PluginSet = BTreeMap<String, Arc<LoadedPlugin>>;
 
-/// Loads every `[[plugins]]` entry of the configuration; also returns the audit records of the
-/// loads (digest, grants, limits), for the caller to write once the host is up.
+/// What was loaded, for the upgrade guard and the audit log.
+pub struct LoadRecord {
+    /// Plugin name.
+    pub name: String,
+    /// Version (digest prefix).
+    pub version: String,
+    /// Full SHA-256 of the component.
+    pub digest: String,
+    /// What its manifest requests.
+    pub requests: manifest::Requests,
+    /// The `plugin.load` audit record.
+    pub audit: AuditEntry,
+}
+
+/// Loads every `[[plugins]]` entry of the configuration; also returns what was loaded (for the
+/// upgrade guard and the audit log, written by the caller once the store is reachable).
 pub fn load_all(
     config: &Config,
     runtime: &Arc<Runtime>,
     store: &Arc<dyn Store>,
     egress: &Arc<Egress>,
-) -> anyhow::Result<(PluginSet, Vec<AuditEntry>)> {
+) -> anyhow::Result<(PluginSet, Vec<LoadRecord>)> {
     let mut loaded = BTreeMap::new();
-    let mut audit = Vec::new();
+    let mut records = Vec::new();
     for plugin in &config.plugins {
         let path = config.plugin_path(plugin);
         if !path.exists() {
@@ -83,13 +98,13 @@ pub fn load_all(
             version,
         )?;
         tracing::info!(plugin = %plugin.name, version = %ready.version, path = %path.display(), "plugin loaded");
-        audit.push(AuditEntry::new(
+        let entry = AuditEntry::new(
             "host",
             "plugin.load",
             ready.label(),
             serde_json::json!({
                 "path": path.display().to_string(),
-                "sha256": digest,
+                "sha256": digest.clone(),
                 "kind": plugin.kind,
                 "requested": manifest.requests,
                 "over_grants": checked.over_grants,
@@ -99,8 +114,15 @@ pub fn load_all(
                 },
                 "limits": plugin.limits,
             }),
-        ));
+        );
+        records.push(LoadRecord {
+            name: plugin.name.clone(),
+            version: ready.version.clone(),
+            digest: digest.clone(),
+            requests: manifest.requests.clone(),
+            audit: entry,
+        });
         loaded.insert(plugin.name.clone(), Arc::new(ready));
     }
-    Ok((loaded, audit))
+    Ok((loaded, records))
 }

@@ -48,22 +48,21 @@ impl Server {
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let egress = Egress::new(Duration::from_secs(10));
-        let (plugins, mut audit) = crate::plugins::load_all(config, &runtime, &store, &egress)?;
-        audit.insert(
-            0,
-            AuditEntry::new(
-                "host",
-                "host.start",
-                config.server.listen.clone(),
-                serde_json::json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "plugins": plugins.values().map(|p| p.label()).collect::<Vec<_>>(),
-                    "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-                    "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-                }),
-            ),
-        );
+        let (plugins, loaded) = crate::plugins::load_all(config, &runtime, &store, &egress)?;
+        let mut audit = vec![AuditEntry::new(
+            "host",
+            "host.start",
+            config.server.listen.clone(),
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "plugins": plugins.values().map(|p| p.label()).collect::<Vec<_>>(),
+                "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            }),
+        )];
+        audit.extend(loaded.iter().map(|l| l.audit.clone()));
         store.audit(audit).await.context("writing the audit log")?;
+        crate::plugins::guard::check(&store, &loaded, &data_dir.display().to_string()).await?;
         let pipeline = Pipeline::start(config, &plugins, store).await?;
         let state = AppState::new(config, pipeline.clone())?;
         let listener = tokio::net::TcpListener::bind(&config.server.listen)

@@ -320,6 +320,10 @@ pub trait Store: Send + Sync + 'static {
     async fn kv_set(&self, plugin: &str, key: &str, value: Vec<u8>, quota: u64) -> StoreResult<()>;
     /// Deletes a plugin's kv value.
     async fn kv_delete(&self, plugin: &str, key: &str) -> StoreResult<()>;
+    /// The most recently approved version of a plugin, and whether `version` itself is approved.
+    async fn approvals(&self, name: &str, version: &str) -> StoreResult<(Option<Approval>, bool)>;
+    /// Records an approval.
+    async fn approve(&self, approval: Approval) -> StoreResult<()>;
     /// Appends records to the hash-chained audit log.
     async fn audit(&self, entries: Vec<audit::AuditEntry>) -> StoreResult<()>;
     /// Audit records after `after_seq`, in order.
@@ -329,6 +333,21 @@ pub trait Store: Send + Sync + 'static {
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+/// A plugin version an operator (or the host, for versions that ask for no more) approved.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    /// Plugin name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Full SHA-256.
+    pub digest: String,
+    /// Its manifest requests, as JSON.
+    pub requests: String,
+    /// Who approved.
+    pub approved_by: String,
 }
 
 /// Milliseconds since the Unix epoch.

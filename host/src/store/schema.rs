@@ -66,6 +66,16 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
+CREATE TABLE IF NOT EXISTS plugin_approvals (
+    name           TEXT    NOT NULL,
+    version        TEXT    NOT NULL,
+    digest         TEXT    NOT NULL,
+    requests       TEXT    NOT NULL,
+    approved_at_ms INTEGER NOT NULL,
+    approved_by    TEXT    NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
 CREATE TABLE IF NOT EXISTS kv (
     plugin TEXT NOT NULL,
     key    TEXT NOT NULL,

@@ -327,6 +327,37 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::KvDelete { plugin, key, reply }).await
     }
 
+    async fn approvals(&self, name: &str, version: &str) -> StoreResult<(Option<super::Approval>, bool)> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.read(move |conn| {
+            let latest = conn
+                .prepare_cached(
+                    "SELECT name, version, digest, requests, approved_by FROM plugin_approvals
+                     WHERE name = ?1 ORDER BY approved_at_ms DESC, rowid DESC LIMIT 1",
+                )?
+                .query_row(params![name], |r| {
+                    Ok(super::Approval {
+                        name: r.get(0)?,
+                        version: r.get(1)?,
+                        digest: r.get(2)?,
+                        requests: r.get(3)?,
+                        approved_by: r.get(4)?,
+                    })
+                })
+                .optional()?;
+            let this: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM plugin_approvals WHERE name = ?1 AND version = ?2")?
+                .query_row(params![name, version], |r| r.get(0))
+                .optional()?;
+            Ok((latest, this.is_some()))
+        })
+        .await
+    }
+
+    async fn approve(&self, approval: super::Approval) -> StoreResult<()> {
+        self.write(|reply| WriteOp::Approve(approval, reply)).await
+    }
+
     async fn audit(&self, entries: Vec<super::audit::AuditEntry>) -> StoreResult<()> {
         self.write(|reply| WriteOp::Audit(entries, reply)).await
     }

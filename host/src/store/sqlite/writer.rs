@@ -34,6 +34,7 @@ pub(crate) enum WriteOp {
         reply: oneshot::Sender<StoreResult<()>>,
     },
     Audit(Vec<super::super::audit::AuditEntry>, oneshot::Sender<StoreResult<()>>),
+    Approve(super::super::Approval, oneshot::Sender<StoreResult<()>>),
     KvDelete {
         plugin: String,
         key: String,
@@ -138,6 +139,17 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
             reply,
         } => Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota))),
         WriteOp::Audit(entries, reply) => Reply::Unit(reply, scoped(tx, |t| audit(t, &entries))),
+        WriteOp::Approve(a, reply) => Reply::Unit(
+            reply,
+            scoped(tx, |t| {
+                t.execute(
+                    "INSERT OR REPLACE INTO plugin_approvals (name, version, digest, requests, approved_at_ms, approved_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![a.name, a.version, a.digest, a.requests, now_ms(), a.approved_by],
+                )?;
+                Ok(())
+            }),
+        ),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
             reply,
             scoped(tx, |t| {

@@ -1,0 +1,134 @@
+//! The upgrade guard: a plugin version that requests more than the last approved version of the
+//! same plugin stays unloaded until an operator approves it (`kaunter plugin approve`).
+//!
+//! The first version of a plugin, and any version that requests nothing new, are approved by the
+//! host itself (recorded as such). Approvals and refusals go to the audit log.
+
+use super::LoadRecord;
+use super::manifest::Requests;
+use crate::store::audit::AuditEntry;
+use crate::store::{Approval, Store};
+use std::sync::Arc;
+
+/// What `new` requests beyond `old`, one line each (empty when nothing).
+pub fn escalations(old: &Requests, new: &Requests) -> Vec<String> {
+    let mut more = Vec::new();
+    more.extend(
+        new.http
+            .iter()
+            .filter(|h| !old.http.contains(h))
+            .map(|h| format!("+ http {h}")),
+    );
+    more.extend(
+        new.secrets
+            .iter()
+            .filter(|s| !old.secrets.contains(s))
+            .map(|s| format!("+ secret {s}")),
+    );
+    let (o, n) = (&old.limits, &new.limits);
+    let mut limit = |what: &str, old: Option<u64>, new: Option<u64>| {
+        if let Some(new) = new
+            && new > old.unwrap_or(0)
+        {
+            let was = old.map(|o| o.to_string()).unwrap_or_else(|| "not requested".into());
+            more.push(format!("+ limits.{what} {new} (was {was})"));
+        }
+    };
+    limit("deadline_ms", o.deadline_ms, n.deadline_ms);
+    limit("memory_mib", o.memory_mib.map(u64::from), n.memory_mib.map(u64::from));
+    limit("kv_quota_bytes", o.kv_quota_bytes, n.kv_quota_bytes);
+    limit(
+        "max_http_calls",
+        o.max_http_calls.map(u64::from),
+        n.max_http_calls.map(u64::from),
+    );
+    more
+}
+
+/// Checks every loaded plugin against its approvals; approves what needs no operator; fails
+/// (listing each pending version and its diff) if any version awaits approval.
+pub async fn check(store: &Arc<dyn Store>, loaded: &[LoadRecord], data_dir: &str) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
+    for record in loaded {
+        let (latest, approved) = store.approvals(&record.name, &record.version).await?;
+        if approved {
+            continue;
+        }
+        let previous: Option<Requests> = latest.as_ref().and_then(|a| serde_json::from_str(&a.requests).ok());
+        let diff = previous
+            .as_ref()
+            .map(|old| escalations(old, &record.requests))
+            .unwrap_or_default();
+        if !diff.is_empty() {
+            let from = latest.map(|a| format!("{}@{}", a.name, a.version)).unwrap_or_default();
+            store
+                .audit(vec![AuditEntry::new(
+                    "host",
+                    "plugin.pending",
+                    format!("{}@{}", record.name, record.version),
+                    serde_json::json!({ "approved": from, "requests_more": diff }),
+                )])
+                .await?;
+            pending.push(format!(
+                "plugin `{}@{}` requests more than the approved `{from}`:\n    {}\n  approve it with: kaunter plugin approve {}@{} --config <your kaunter.toml> --data {data_dir}",
+                record.name,
+                record.version,
+                diff.join("\n    "),
+                record.name,
+                record.version
+            ));
+            continue;
+        }
+        let by = if latest.is_none() {
+            "host (first version)"
+        } else {
+            "host (requests nothing new)"
+        };
+        approve(
+            store,
+            &record.name,
+            &record.version,
+            &record.digest,
+            &record.requests,
+            by,
+        )
+        .await?;
+    }
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "{} plugin version(s) wait for approval and were not loaded:\n  {}",
+            pending.len(),
+            pending.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Records an approval of a version, and audits it.
+pub async fn approve(
+    store: &Arc<dyn Store>,
+    name: &str,
+    version: &str,
+    digest: &str,
+    requests: &Requests,
+    by: &str,
+) -> anyhow::Result<()> {
+    store
+        .approve(Approval {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            digest: digest.to_owned(),
+            requests: serde_json::to_string(requests)?,
+            approved_by: by.to_owned(),
+        })
+        .await?;
+    store
+        .audit(vec![AuditEntry::new(
+            by,
+            "plugin.approve",
+            format!("{name}@{version}"),
+            serde_json::json!({ "sha256": digest, "requests": requests }),
+        )])
+        .await?;
+    Ok(())
+}
