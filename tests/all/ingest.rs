@@ -100,6 +100,17 @@ async fn a_resent_event_is_answered_as_a_duplicate_and_not_processed_again() {
     assert_eq!(sink.requests_for("dup-1").len(), 1);
     let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
     assert_eq!(stats["duplicates"], 2);
+    // Ids are unique per source: another store may use the same id, and `source` tells them apart.
+    let (status, body) = host
+        .post_json(&sale("dup-1", "hk-002", "OTHER-1", &[("1", 1, 100)]))
+        .await;
+    assert_eq!((status, body["duplicate"].clone()), (202, Value::Null));
+    let (_, other) = host
+        .get("/v1/events/dup-1?source=/t/acme/s/hk-002/p/till-1", ADMIN_KEY)
+        .await;
+    assert_eq!(other["event"]["data"]["order_id"], "OTHER-1");
+    let (_, first) = host.get("/v1/events/dup-1", ADMIN_KEY).await;
+    assert_eq!(first["event"]["data"]["order_id"], "DUP-1");
 }
 
 /// Sends a body and checks the status, the error code and a fragment of the message.

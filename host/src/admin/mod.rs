@@ -101,18 +101,7 @@ async fn replay(
     };
     let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
     tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
-    let entry = AuditEntry::new(
-        format!("api-key:{key}"),
-        "dlq.replay",
-        what,
-        json!({ "entries": replayed }),
-    );
-    state
-        .pipeline
-        .store()
-        .audit(vec![entry])
-        .await
-        .map_err(ApiError::internal)?;
+    record(&state, &key, "dlq.replay", what, json!({ "entries": replayed })).await?;
     Ok(Json(json!({ "replayed": replayed })))
 }
 
@@ -134,17 +123,22 @@ async fn resume_sink(
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name.clone();
     if state.pipeline.resume_sink(&name) {
-        let entry = AuditEntry::new(format!("api-key:{key}"), "sink.resume", name.clone(), json!({}));
-        state
-            .pipeline
-            .store()
-            .audit(vec![entry])
-            .await
-            .map_err(ApiError::internal)?;
+        record(&state, &key, "sink.resume", name.clone(), json!({})).await?;
         Ok(Json(json!({ "sink": name, "paused": false })))
     } else {
         Err(ApiError::not_found(format!("no sink named `{name}`")))
     }
+}
+
+/// Writes an admin action to the audit log, as done by the API key `key`.
+async fn record(state: &AppState, key: &str, action: &str, subject: String, detail: Value) -> Result<(), ApiError> {
+    let entry = AuditEntry::new(format!("api-key:{key}"), action, subject, detail);
+    state
+        .pipeline
+        .store()
+        .audit(vec![entry])
+        .await
+        .map_err(ApiError::internal)
 }
 
 async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

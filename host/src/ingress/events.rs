@@ -7,7 +7,7 @@ use crate::pipeline::IngestError;
 use crate::store::Delivery;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -69,14 +69,27 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// `GET /v1/events/{id}?source=…`.
+#[derive(serde::Deserialize)]
+pub struct EventQuery {
+    /// The event's source, when several sources used the same id.
+    source: Option<String>,
+}
+
 /// The event and its per-sink delivery state.
 pub async fn get_event(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?.clone();
-    let found = state.pipeline.store().event(&id).await.map_err(ApiError::internal)?;
+    let found = state
+        .pipeline
+        .store()
+        .event(&id, query.source.as_deref())
+        .await
+        .map_err(ApiError::internal)?;
     let Some((stored, deliveries)) = found else {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     };

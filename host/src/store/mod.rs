@@ -309,7 +309,9 @@ pub trait Store: Send + Sync + 'static {
     /// Open (pending or retrying) deliveries of a sink, oldest first.
     async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>>;
     /// An event by id, with its deliveries.
-    async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
+    /// Ids are unique per source; `source` picks one when several sources used the same id
+    /// (without it, the first logged wins).
+    async fn event(&self, id: &str, source: Option<&str>) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
     /// Dead letters, newest first; `include_replayed` also lists those already replayed.
     async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
     /// Marks dead letters replayed and resets their deliveries to pending.

@@ -254,10 +254,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn event(&self, id: &str) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {
-        let id = id.to_owned();
+    async fn event(&self, id: &str, source: Option<&str>) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {
+        let (id, source) = (id.to_owned(), source.map(str::to_owned));
         self.read(move |conn| {
-            let Some(event) = read_event(conn, "id = ?1", params![id])? else {
+            let Some(event) = read_event(conn, "id = ?1 AND (?2 IS NULL OR source = ?2)", params![id, source])? else {
                 return Ok(None);
             };
             let deliveries = read_deliveries(conn, "d.event_seq = ?1", params![event.seq])?;
