@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod egress;
 pub mod engine;

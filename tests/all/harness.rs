@@ -536,3 +536,62 @@ pub fn verify_standard_webhook(r: &Received, secret: &str) -> bool {
         .split(' ')
         .any(|s| s == format!("v1,{expected}"))
 }
+
+/// A real OAuth 2.0 authorization server (`oauth2-mock-server` from npm, installed by
+/// `scripts/test` into tests/oauth).
+pub struct OAuthServer {
+    child: std::process::Child,
+    pub token_url: String,
+    pub issuer: String,
+}
+
+impl OAuthServer {
+    pub async fn start() -> OAuthServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("oauth/node_modules/.bin/oauth2-mock-server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `npm ci --prefix tests/oauth` (scripts/test does)",
+            bin.display()
+        );
+        let child = Command::new(bin)
+            .args(["-p", &port.to_string(), "-a", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = OAuthServer {
+            child,
+            token_url: format!("http://127.0.0.1:{port}/token"),
+            issuer: format!("http://localhost:{port}"),
+        };
+        wait_for("the OAuth server to listen", 30, || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        server
+    }
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The claims of a JWT, decoded (not verified).
+pub fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

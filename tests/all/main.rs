@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod credentials;
 mod delivery;
 mod harness;
 mod ingest;

@@ -91,7 +91,12 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
         secrets: Default::default(),
         kv_quota: 1 << 20,
         store,
-        http_grants: Vec::new().into(),
+        egress: Arc::new(kaunter::egress::PluginEgress::new(
+            "sku-map".into(),
+            Vec::new().into(),
+            kaunter::credentials::Credentials::none(),
+            Vec::new().into(),
+        )),
     });
     LoadedPlugin::new(
         runtime,

@@ -40,10 +40,19 @@ pub(super) fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> Confi
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
         .unwrap_or(0);
+    let mut message = e.message().trim().to_owned();
+    if let Some(source) = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        message = format!("{message} (at `{source}`)");
+    }
     ConfigError::Syntax {
         origin: origin.to_owned(),
         line,
-        message: e.message().trim().to_owned(),
+        message,
     }
 }
 
@@ -70,6 +79,14 @@ impl Config {
                     plugin.name
                 )));
             }
+            for credential in &plugin.grants.credentials {
+                if !self.credentials.contains_key(credential) {
+                    return Err(invalid(format!(
+                        "plugin `{}` is granted credential `{credential}`, which is not defined; add a [credentials.{credential}] table",
+                        plugin.name
+                    )));
+                }
+            }
             for secret in &plugin.secrets {
                 if !self.secrets.contains_key(secret) {
                     return Err(invalid(format!(
@@ -77,6 +94,18 @@ impl Config {
                         plugin.name
                     )));
                 }
+            }
+        }
+        for (name, c) in &self.credentials {
+            if c.grant == super::OAuthGrant::RefreshToken && c.refresh_token.is_none() {
+                return Err(invalid(format!(
+                    "credential `{name}` uses grant = \"refresh_token\" but has no refresh_token; add refresh_token = {{ env = \"VAR\" }}"
+                )));
+            }
+            if !c.token_url.starts_with("http://") {
+                return Err(invalid(format!(
+                    "credential `{name}`: token_url must be http:// in this build (https token endpoints are not supported yet)"
+                )));
             }
         }
         for sink in &self.sinks {

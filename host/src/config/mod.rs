@@ -28,6 +28,9 @@ pub struct Config {
     /// Named secrets plugins may use through the `crypto` interface, by name only.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// OAuth 2.0 credentials the host maintains and injects into granted plugins' requests.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, CredentialConfig>,
     /// Wasm components the host loads.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
@@ -144,6 +147,40 @@ pub struct PluginConfig {
     pub limits: LimitsConfig,
 }
 
+/// The OAuth 2.0 grant a credential uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthGrant {
+    /// `grant_type=client_credentials` (machine-to-machine).
+    ClientCredentials,
+    /// `grant_type=refresh_token`, with rotation: a new refresh token replaces the old, durably.
+    RefreshToken,
+}
+
+/// `[credentials.NAME]`: an OAuth 2.0 client the host runs. Tokens never enter a plugin: the egress
+/// checkpoint adds `Authorization: Bearer …` to granted requests to the `for` destinations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Which grant.
+    pub grant: OAuthGrant,
+    /// The authorization server's token endpoint (http:// for now; see the operator guide).
+    pub token_url: String,
+    /// Client id.
+    pub client_id: SecretRef,
+    /// Client secret (sent with HTTP Basic authentication).
+    pub client_secret: SecretRef,
+    /// Scope to ask for, if any.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The first refresh token (grant = "refresh_token"); rotated ones are kept in the store.
+    #[serde(default)]
+    pub refresh_token: Option<SecretRef>,
+    /// Destinations (grant syntax) whose requests get the token.
+    #[serde(rename = "for")]
+    pub destinations: Vec<crate::egress::HttpGrant>,
+}
+
 /// `[plugins.grants]`: capabilities the operator grants a plugin. Nothing is granted by default.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +188,9 @@ pub struct GrantsConfig {
     /// Outbound HTTP destinations, e.g. `"POST https://api.xero.com/api.xro/2.0/"`.
     #[serde(default)]
     pub http: Vec<crate::egress::HttpGrant>,
+    /// OAuth credentials (names under `[credentials]`) injected into this plugin's requests.
+    #[serde(default)]
+    pub credentials: Vec<String>,
 }
 
 /// `[plugins.limits]`.

@@ -16,6 +16,8 @@ mod grant;
 
 pub use grant::{Destination, HttpGrant, split_authority};
 
+use crate::credentials::{CredentialError, Credentials};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -66,26 +68,47 @@ impl Egress {
         )
     }
 
-    /// Checks one plugin request against its grants and, if allowed, sends it.
+    /// Checks one plugin request against its grants and, if allowed, adds any granted OAuth
+    /// token and sends it.
     pub async fn send(
         &self,
-        plugin: &str,
-        grants: &[HttpGrant],
-        denials: &Mutex<Vec<String>>,
+        who: &PluginEgress,
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        let plugin = who.plugin.as_str();
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        let target = match authorize(plugin, grants, &method, &uri).await {
-            Ok(target) => target,
+        let (target, destination) = match authorize(plugin, &who.grants, &method, &uri).await {
+            Ok(allowed) => allowed,
             Err(reason) => {
                 tracing::warn!(plugin, %reason, "outbound request denied");
-                if let Ok(mut list) = denials.lock() {
-                    list.push(reason);
-                }
+                who.report(Problem::Denied(reason));
                 return Err(HttpError::HttpRequestDenied);
             }
         };
+        match who.credentials.bearer_for(&who.credential_grants, &destination).await {
+            Ok(Some(token)) => match http::HeaderValue::from_str(&format!("Bearer {token}")) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    request.headers_mut().insert(http::header::AUTHORIZATION, value);
+                }
+                Err(_) => {
+                    return Err(HttpError::InternalError(Some(
+                        "the access token is not a valid header".into(),
+                    )));
+                }
+            },
+            Ok(None) => {}
+            Err(e @ CredentialError::Refused { .. }) => {
+                tracing::error!(plugin, error = %e, "OAuth credential refused; the event fails until an operator acts");
+                who.report(Problem::Credential(e.to_string()));
+                return Err(HttpError::HttpRequestDenied);
+            }
+            Err(e @ CredentialError::Transient(..)) => {
+                tracing::warn!(plugin, error = %e, "no OAuth token for now; the request fails and will be retried");
+                return Err(HttpError::InternalError(Some(e.to_string())));
+            }
+        }
         // Connect to the address that was checked, not to whatever the name resolves to next.
         let mut parts = request.uri().clone().into_parts();
         parts.authority = target.to_string().parse().ok();
@@ -132,7 +155,7 @@ async fn authorize(
     grants: &[HttpGrant],
     method: &http::Method,
     uri: &http::Uri,
-) -> Result<std::net::SocketAddr, String> {
+) -> Result<(std::net::SocketAddr, Destination), String> {
     let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
     let (host, port) = uri
         .authority()
@@ -169,7 +192,7 @@ async fn authorize(
     }
     if let Ok(ip) = destination.host.parse::<IpAddr>() {
         // An IP literal reached this point only because a grant names it exactly.
-        return Ok(std::net::SocketAddr::new(ip, port));
+        return Ok((std::net::SocketAddr::new(ip, port), destination));
     }
     let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((destination.host.as_str(), port))
         .await
@@ -181,10 +204,11 @@ async fn authorize(
             bad.ip()
         ));
     }
-    resolved
+    let address = resolved
         .first()
         .copied()
-        .ok_or_else(|| format!("plugin `{plugin}` tried {destination}: the host has no address"))
+        .ok_or_else(|| format!("plugin `{plugin}` tried {destination}: the host has no address"))?;
+    Ok((address, destination))
 }
 
 /// Loopback, link-local (incl. 169.254.169.254 cloud metadata), unspecified, private, CGNAT and
@@ -219,24 +243,68 @@ fn classify(e: hyper_util::client::legacy::Error) -> HttpError {
     }
 }
 
+/// Something that went wrong with a plugin's outbound request, reported back to its call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The request was outside the plugin's grants or limits.
+    Denied(String),
+    /// The OAuth credential for the destination was refused by its authorization server.
+    Credential(String),
+}
+
+/// Who is calling out, with what grants; shared by the hooks of one plugin instance.
+pub struct PluginEgress {
+    /// Plugin name.
+    pub plugin: String,
+    /// Granted destinations.
+    pub grants: Arc<[HttpGrant]>,
+    /// The host's OAuth credentials.
+    pub credentials: Arc<Credentials>,
+    /// Which of them this plugin is granted.
+    pub credential_grants: Arc<[String]>,
+    problems: Mutex<Vec<Problem>>,
+}
+
+impl PluginEgress {
+    /// The egress identity of a plugin.
+    pub fn new(
+        plugin: String,
+        grants: Arc<[HttpGrant]>,
+        credentials: Arc<Credentials>,
+        credential_grants: Arc<[String]>,
+    ) -> Self {
+        Self {
+            plugin,
+            grants,
+            credentials,
+            credential_grants,
+            problems: Mutex::default(),
+        }
+    }
+
+    fn report(&self, problem: Problem) {
+        if let Ok(mut list) = self.problems.lock()
+            && !list.contains(&problem)
+        {
+            list.push(problem);
+        }
+    }
+}
+
 /// The per-store hook object wasmtime-wasi-http calls for every outgoing request.
 pub struct EgressHooks {
     egress: Arc<Egress>,
-    plugin: String,
-    grants: Arc<[HttpGrant]>,
-    denials: Arc<Mutex<Vec<String>>>,
+    who: Arc<PluginEgress>,
     calls: Arc<std::sync::atomic::AtomicU32>,
     max_calls: u32,
 }
 
 impl EgressHooks {
-    /// Hooks that send through `egress` on behalf of `plugin`, within `grants`.
-    pub fn new(egress: Arc<Egress>, plugin: String, grants: Arc<[HttpGrant]>, max_calls: u32) -> Self {
+    /// Hooks that send through `egress` on behalf of `who`, at most `max_calls` times per event.
+    pub fn new(egress: Arc<Egress>, who: Arc<PluginEgress>, max_calls: u32) -> Self {
         Self {
             egress,
-            plugin,
-            grants,
-            denials: Arc::default(),
+            who,
             calls: Arc::default(),
             max_calls,
         }
@@ -245,11 +313,13 @@ impl EgressHooks {
     /// Starts counting outbound calls afresh for a new event.
     pub fn begin_call(&self) {
         self.calls.store(0, Ordering::Relaxed);
+        self.take_problems();
     }
 
-    /// The requests denied since the last call, emptied.
-    pub fn take_denials(&self) -> Vec<String> {
-        self.denials
+    /// What went wrong with outbound requests since the last call, emptied.
+    pub fn take_problems(&self) -> Vec<Problem> {
+        self.who
+            .problems
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default()
@@ -274,24 +344,18 @@ impl WasiHttpHooks for EgressHooks {
             > + Send,
     > {
         let egress = self.egress.clone();
-        let plugin = self.plugin.clone();
-        let grants = self.grants.clone();
-        let denials = self.denials.clone();
+        let who = self.who.clone();
         let made = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let max_calls = self.max_calls;
         Box::new(async move {
             if made > max_calls {
-                let reason = format!(
-                    "plugin `{plugin}` made more than {max_calls} outbound requests for one event (limits.max_http_calls)"
-                );
-                if let Ok(mut list) = denials.lock()
-                    && !list.contains(&reason)
-                {
-                    list.push(reason);
-                }
+                who.report(Problem::Denied(format!(
+                    "plugin `{}` made more than {max_calls} outbound requests for one event (limits.max_http_calls)",
+                    who.plugin
+                )));
                 return Err(HttpError::HttpRequestDenied);
             }
-            let response = egress.send(&plugin, &grants, &denials, request).await?;
+            let response = egress.send(&who, request).await?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         })

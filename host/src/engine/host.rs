@@ -30,8 +30,8 @@ pub struct PluginContext {
     pub kv_quota: u64,
     /// Where kv lives.
     pub store: Arc<dyn Store>,
-    /// Destinations the plugin may call.
-    pub http_grants: Arc<[crate::egress::HttpGrant]>,
+    /// Who the plugin is to the egress checkpoint: its grants and credentials.
+    pub egress: Arc<crate::egress::PluginEgress>,
 }
 
 /// The `T` of every plugin `Store<T>`.
@@ -72,9 +72,9 @@ impl HostState {
         self.hooks.begin_call();
     }
 
-    /// Outbound requests the egress checkpoint denied during the last call, emptied.
-    pub fn take_denials(&mut self) -> Vec<String> {
-        self.hooks.take_denials()
+    /// What went wrong with outbound requests during the last call, emptied.
+    pub fn take_problems(&mut self) -> Vec<crate::egress::Problem> {
+        self.hooks.take_problems()
     }
 }
 

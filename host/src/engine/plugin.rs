@@ -4,7 +4,7 @@ use super::bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, conn
 use super::host::{HostState, PluginContext};
 use super::{EPOCH_TICK, Runtime};
 use crate::config::{LimitsConfig, PluginKind};
-use crate::egress::{Egress, EgressHooks};
+use crate::egress::{Egress, EgressHooks, Problem};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::Store;
@@ -45,6 +45,9 @@ pub enum CallError {
     /// The event fails even if the plugin carried on.
     #[error("capability denied: {0}")]
     Denied(String),
+    /// The OAuth credential the request needed was refused by its authorization server.
+    #[error("credential refused: {0}")]
+    Credential(String),
     /// The plugin went over one of its limits (output, fuel, outbound calls).
     #[error("limit exceeded: {0}")]
     Limit(String),
@@ -174,12 +177,7 @@ impl LoadedPlugin {
     }
 
     async fn instantiate(&self) -> Result<Warm, CallError> {
-        let hooks = EgressHooks::new(
-            self.egress.clone(),
-            self.name.clone(),
-            self.ctx.http_grants.clone(),
-            self.limits.max_http_calls,
-        );
+        let hooks = EgressHooks::new(self.egress.clone(), self.ctx.egress.clone(), self.limits.max_http_calls);
         let memory = self.limits.memory_mib as usize * 1024 * 1024;
         let state = HostState::new(self.ctx.clone(), hooks, memory);
         let mut store = Store::new(self.runtime.engine(), state);
@@ -213,8 +211,8 @@ impl LoadedPlugin {
             )));
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
-        let denials = warm.store.data_mut().take_denials();
-        let events = self.settle(warm, outcome, denials)?.map_err(CallError::Plugin)?;
+        let problems = warm.store.data_mut().take_problems();
+        let events = self.settle(warm, outcome, problems)?.map_err(CallError::Plugin)?;
         if events.len() > self.limits.max_output_events {
             return Err(CallError::Limit(format!(
                 "plugin `{}` returned {} events for one event; its limit is {} (limits.max_output_events)",
@@ -242,8 +240,8 @@ impl LoadedPlugin {
             )));
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
-        let denials = warm.store.data_mut().take_denials();
-        let result = self.settle(warm, outcome, denials)?;
+        let problems = warm.store.data_mut().take_problems();
+        let result = self.settle(warm, outcome, problems)?;
         result.map_err(CallError::Delivery)
     }
 
@@ -253,13 +251,36 @@ impl LoadedPlugin {
         &self,
         warm: Warm,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-        denials: Vec<String>,
+        problems: Vec<Problem>,
     ) -> Result<T, CallError> {
-        if !denials.is_empty() {
+        if !problems.is_empty() {
             if matches!(outcome, Ok(Ok(_))) {
                 self.checkin(warm);
             }
-            return Err(CallError::Denied(denials.join("; ")));
+            let credential: Vec<&str> = problems
+                .iter()
+                .filter_map(|p| {
+                    if let Problem::Credential(m) = p {
+                        Some(m.as_str())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if !credential.is_empty() {
+                return Err(CallError::Credential(credential.join("; ")));
+            }
+            let denied: Vec<&str> = problems
+                .iter()
+                .filter_map(|p| {
+                    if let Problem::Denied(m) = p {
+                        Some(m.as_str())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            return Err(CallError::Denied(denied.join("; ")));
         }
         match outcome {
             Err(_) => Err(CallError::Deadline(self.limits.deadline_ms)),

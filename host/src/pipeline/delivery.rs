@@ -270,6 +270,10 @@ impl Attempt {
             Ok(()) | Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) => {
                 return self.record_delivered(key, &d, attempts).await;
             }
+            Err(CallError::Credential(reason)) => {
+                super::audit_credential(&self.store, &self.plugin, &d.event_id, &reason).await;
+                (None, format!("credential refused: {reason}"))
+            }
             Err(CallError::Denied(reason)) => {
                 super::audit_denial(&self.store, &self.plugin, &d.event_id, &self.sink.name, &reason).await;
                 (None, format!("capability denied: {reason}"))

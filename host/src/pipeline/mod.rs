@@ -245,6 +245,19 @@ pub(crate) async fn audit_denial(
     }
 }
 
+/// Records a refused OAuth credential in the audit log: an operator must re-authorize.
+pub(crate) async fn audit_credential(store: &Arc<dyn Store>, plugin: &LoadedPlugin, event_id: &str, reason: &str) {
+    let entry = crate::store::audit::AuditEntry::new(
+        format!("plugin:{}", plugin.label()),
+        "credential.refused",
+        event_id,
+        serde_json::json!({ "reason": reason }),
+    );
+    if let Err(e) = store.audit(vec![entry]).await {
+        tracing::error!(error = %e, "cannot record a refused credential in the audit log");
+    }
+}
+
 fn lookup(plugins: &PluginSet, name: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
     plugins
         .get(name)

@@ -9,7 +9,8 @@ pub mod guard;
 pub mod manifest;
 
 use crate::config::Config;
-use crate::egress::Egress;
+use crate::credentials::Credentials;
+use crate::egress::{Egress, PluginEgress};
 use crate::engine::{LoadedPlugin, PluginContext, Runtime, secret_bytes, version_of};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
@@ -41,6 +42,7 @@ pub fn load_all(
     runtime: &Arc<Runtime>,
     store: &Arc<dyn Store>,
     egress: &Arc<Egress>,
+    credentials: &Arc<Credentials>,
 ) -> anyhow::Result<(PluginSet, Vec<LoadRecord>)> {
     let mut loaded = BTreeMap::new();
     let mut records = Vec::new();
@@ -86,7 +88,12 @@ pub fn load_all(
             secrets,
             kv_quota: plugin.limits.kv_quota_bytes,
             store: store.clone(),
-            http_grants: plugin.grants.http.clone().into(),
+            egress: Arc::new(PluginEgress::new(
+                plugin.name.clone(),
+                plugin.grants.http.clone().into(),
+                credentials.clone(),
+                plugin.grants.credentials.clone().into(),
+            )),
         });
         let ready = LoadedPlugin::new(
             runtime.clone(),
@@ -111,6 +118,7 @@ pub fn load_all(
                 "grants": {
                     "http": plugin.grants.http.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
                     "secrets": plugin.secrets,
+                    "credentials": plugin.grants.credentials,
                 },
                 "limits": plugin.limits,
             }),

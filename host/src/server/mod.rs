@@ -48,7 +48,8 @@ impl Server {
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let egress = Egress::new(Duration::from_secs(10));
-        let (plugins, loaded) = crate::plugins::load_all(config, &runtime, &store, &egress)?;
+        let credentials = crate::credentials::Credentials::new(config, store.clone())?;
+        let (plugins, loaded) = crate::plugins::load_all(config, &runtime, &store, &egress, &credentials)?;
         let mut audit = vec![AuditEntry::new(
             "host",
             "host.start",

@@ -1,0 +1,107 @@
+//! OAuth 2.0 credentials: the host gets, caches, rotates and injects tokens; plugins never see them.
+
+use crate::harness::*;
+use serde_json::json;
+
+/// The test config with `credential` granted to the webhook connector for the sink.
+fn with_credential(sink: &Sink, credential: &str) -> String {
+    let mut options = ConfigOptions::new(&sink.url);
+    options.extra = credential.to_owned();
+    let granted = format!("http = [\"POST {}\"]\n", sink.url);
+    config(&options).replacen(&granted, &format!("{granted}credentials = [\"erp-oauth\"]\n"), 1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plugin() {
+    let oauth = OAuthServer::start().await;
+    let sink = Sink::start().await;
+    let credential = format!(
+        "\n[credentials.erp-oauth]\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nscope = \"sales.write\"\nfor = [\"POST {}\"]\n",
+        oauth.token_url, sink.url
+    );
+    let host = Host::start(&with_credential(&sink, &credential));
+    for i in 0..2 {
+        host.post_json(&sale(
+            &format!("oa-{i}"),
+            "hk-001",
+            &format!("OA-{i}"),
+            &[("1", 1, 100)],
+        ))
+        .await;
+        wait_for_state(&host, &format!("oa-{i}"), "erp", "delivered").await;
+    }
+    let requests = sink.requests();
+    let tokens: Vec<&str> = requests
+        .iter()
+        .map(|r| r.header("authorization").strip_prefix("Bearer ").unwrap())
+        .collect();
+    assert_eq!(tokens[0], tokens[1], "the second request reuses the cached token");
+    let claims = jwt_claims(tokens[0]);
+    assert_eq!(claims["iss"], oauth.issuer);
+    assert_eq!(claims["scope"], "sales.write");
+    // The connector signs what it sends; the token is added after, outside the plugin.
+    assert!(verify_standard_webhook(&requests[0], WEBHOOK_SECRET));
+    assert!(!String::from_utf8_lossy(&requests[0].body).contains(tokens[0]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_tokens_are_rotated_and_kept_durably() {
+    let oauth = OAuthServer::start().await;
+    let sink = Sink::start().await;
+    let credential = format!(
+        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"{}\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"first-refresh-token\" }}\nfor = [\"POST {}\"]\n",
+        oauth.token_url, sink.url
+    );
+    let mut host = Host::start(&with_credential(&sink, &credential));
+    host.post_json(&sale("rt-1", "hk-001", "RT-1", &[("1", 1, 100)])).await;
+    wait_for_state(&host, "rt-1", "erp", "delivered").await;
+    assert!(sink.requests()[0].header("authorization").starts_with("Bearer ey"));
+    host.kill();
+    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+    let stored: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE plugin = 'kaunter:credentials' AND key = 'erp-oauth'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stored = String::from_utf8(stored).unwrap();
+    assert!(
+        !stored.is_empty() && stored != "first-refresh-token",
+        "rotated token kept: {stored}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_refresh_token_dead_letters_with_what_to_do_and_is_audited() {
+    // The authorization server's documented refusal (RFC 6749 §5.2), from a minimal endpoint.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "invalid_grant", "error_description": "token revoked"})),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sink = Sink::start().await;
+    let credential = format!(
+        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"http://{addr}/token\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"revoked\" }}\nfor = [\"POST {}\"]\n",
+        sink.url
+    );
+    let host = Host::start(&with_credential(&sink, &credential));
+    host.post_json(&sale("rv-1", "hk-001", "RV-1", &[("1", 1, 100)])).await;
+    let entry = wait_for_state(&host, "rv-1", "erp", "dead_lettered").await;
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("credential refused: credential `erp-oauth`: the authorization server answered invalid_grant: token revoked; the refresh token is revoked or expired"),
+        "{error}"
+    );
+    assert!(sink.requests().is_empty(), "nothing goes out without the token");
+    let data = host.dir.path().join("data");
+    let log = host.cli(&["audit", "log", "--data", data.to_str().unwrap()]);
+    assert!(log.contains("credential.refused"), "{log}");
+}
