@@ -42,6 +42,15 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
     // The connector signs what it sends; the token is added after, outside the plugin.
     assert!(verify_standard_webhook(&requests[0], WEBHOOK_SECRET));
     assert!(!String::from_utf8_lossy(&requests[0].body).contains(tokens[0]));
+    // Neither the client secret nor the token shows up in the host's log or its audit log.
+    let data = host.dir.path().join("data");
+    let audit = host.cli(&["audit", "log", "--data", data.to_str().unwrap()]);
+    for text in [host.log(), audit] {
+        assert!(
+            !text.contains("s3cret") && !text.contains(tokens[0]),
+            "a credential leaked into a log"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

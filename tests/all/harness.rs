@@ -96,6 +96,7 @@ url = "{sink}"
 secret = "erp-signing"
 [plugins.grants]
 http = ["POST {sink}"]
+clock = true
 
 [[plugins]]
 name = "spin"
@@ -130,6 +131,13 @@ path = {broken:?}
 name = "snoop"
 kind = "transform"
 path = {snoop:?}
+
+[[plugins]]
+name = "clock-peek"
+kind = "transform"
+path = {snoop:?}
+[plugins.config]
+read_clock = true
 
 [[plugins]]
 name = "burner"

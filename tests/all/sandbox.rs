@@ -215,6 +215,12 @@ async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
 /// Sends one event through `plugin` (as a pilot store) and one honest event; returns the dead
 /// letter of the first once the second is delivered.
 async fn dead_letter_from(plugin: &str) -> (serde_json::Value, Sink) {
+    let (letter, sink, _) = dead_letter_and_stats(plugin).await;
+    (letter, sink)
+}
+
+/// As [`dead_letter_from`], with the host's stats afterwards.
+async fn dead_letter_and_stats(plugin: &str) -> (serde_json::Value, Sink, serde_json::Value) {
     let sink = Sink::start().await;
     let host = Host::start(&config(&pilot_stores_through(&sink, plugin)));
     host.post_json(&sale(&format!("bad-{plugin}"), "pilot-01", "P-1", &[("1", 1, 100)]))
@@ -228,7 +234,8 @@ async fn dead_letter_from(plugin: &str) -> (serde_json::Value, Sink) {
     wait_for_state(&host, "good-1", "erp", "delivered").await;
     assert_eq!(letter["event_id"], format!("bad-{plugin}"));
     assert_eq!(letter["plugin"], plugin);
-    (letter, sink)
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    (letter, sink, stats)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +259,10 @@ async fn an_enormous_output_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_trapping_on_every_event_fails_only_its_own_events() {
-    let (letter, _) = dead_letter_from("broken").await;
+    let (letter, _, stats) = dead_letter_and_stats("broken").await;
+    // Breaches are counted per plugin version and kind.
+    let label = format!("broken@{}", letter["plugin_version"].as_str().unwrap());
+    assert_eq!(stats["plugin_failures"][&label]["trap"], 1, "{stats}");
     assert!(
         letter["error"].as_str().unwrap().starts_with("plugin trapped: "),
         "{letter}"
@@ -314,5 +324,15 @@ async fn files_environment_and_secrets_stay_out_of_reach() {
     assert!(
         !body.contains(SNOOP_SECRET) && !body.contains(secret_b64),
         "a secret leaked: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wall_clock_is_not_granted_by_default() {
+    let (letter, _) = dead_letter_from("clock-peek").await;
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("capability denied: plugin `clock-peek` read the wall clock, which is not granted; add clock = true to its [plugins.grants]"),
+        "{error}"
     );
 }

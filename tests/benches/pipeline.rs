@@ -91,6 +91,7 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
         secrets: Default::default(),
         kv_quota: 1 << 20,
         store,
+        clock_granted: false,
         egress: Arc::new(kaunter::egress::PluginEgress::new(
             "sku-map".into(),
             Vec::new().into(),
@@ -419,6 +420,7 @@ url = "{sink_url}/v1/events"
 secret = "sig"
 [plugins.grants]
 http = ["POST {sink_url}/v1/events"]
+clock = true
 [[sinks]]
 name = "local"
 connector = "webhook"

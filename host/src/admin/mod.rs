@@ -143,5 +143,8 @@ async fn record(state: &AppState, key: &str, action: &str, subject: String, deta
 
 async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     state.authenticate_admin(&headers)?;
-    Ok(Json(json!(state.pipeline.metrics().snapshot())))
+    let metrics = state.pipeline.metrics();
+    let mut body = json!(metrics.snapshot());
+    body["plugin_failures"] = json!(metrics.plugin_failures());
+    Ok(Json(body))
 }

@@ -91,9 +91,14 @@ fn classify(name: &str, plugin: &PluginConfig) -> (&'static str, bool, String) {
         ),
         "kaunter:plugin/log" => ("host log", true, "always available".into()),
         "kaunter:plugin/config" => ("own configuration", true, "always available".into()),
-        "kaunter:plugin/clock" | "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => {
-            ("time", true, "always available".into())
+        "kaunter:plugin/clock" | "wasi:clocks/wall-clock" => {
+            if plugin.grants.clock {
+                ("wall clock", true, "granted".into())
+            } else {
+                ("wall clock", false, "NOT granted: reading it fails the event".into())
+            }
         }
+        "wasi:clocks/monotonic-clock" => ("elapsed time", true, "always available (no date)".into()),
         "kaunter:plugin/types" | "kaunter:plugin/errors" | "kaunter:plugin/delivery" => {
             ("types only", true, "no calls".into())
         }

@@ -191,6 +191,9 @@ pub struct GrantsConfig {
     /// OAuth credentials (names under `[credentials]`) injected into this plugin's requests.
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// Whether the plugin may read the wall clock (`kaunter:plugin/clock`, `wasi:clocks/wall-clock`).
+    #[serde(default)]
+    pub clock: bool,
 }
 
 /// `[plugins.limits]`.

@@ -282,7 +282,8 @@ impl PluginEgress {
         }
     }
 
-    fn report(&self, problem: Problem) {
+    /// Records a problem for the current call (the call then fails with it).
+    pub fn report(&self, problem: Problem) {
         if let Ok(mut list) = self.problems.lock()
             && !list.contains(&problem)
         {

@@ -30,6 +30,8 @@ pub struct PluginContext {
     pub kv_quota: u64,
     /// Where kv lives.
     pub store: Arc<dyn Store>,
+    /// Whether the plugin may read the wall clock.
+    pub clock_granted: bool,
     /// Who the plugin is to the egress checkpoint: its grants and credentials.
     pub egress: Arc<crate::egress::PluginEgress>,
 }
@@ -49,10 +51,14 @@ pub struct HostState {
 impl HostState {
     /// A fresh state with nothing granted but what the plugin's context says.
     pub fn new(plugin: Arc<PluginContext>, hooks: EgressHooks, memory_bytes: usize) -> Self {
+        let mut wasi = WasiCtx::builder();
+        if !plugin.clock_granted {
+            wasi.wall_clock(UngrantedWallClock(plugin.egress.clone()));
+        }
         Self {
             plugin,
             event_id: String::new(),
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
@@ -141,7 +147,32 @@ impl config::Host for HostState {
 
 impl clock::Host for HostState {
     fn now_ms(&mut self) -> wasmtime::Result<i64> {
+        if !self.plugin.clock_granted {
+            clock_denied(&self.plugin.egress);
+            return Ok(0);
+        }
         Ok(crate::store::now_ms())
+    }
+}
+
+fn clock_denied(who: &crate::egress::PluginEgress) {
+    who.report(crate::egress::Problem::Denied(format!(
+        "plugin `{}` read the wall clock, which is not granted; add clock = true to its [plugins.grants]",
+        who.plugin
+    )));
+}
+
+/// The WASI wall clock of a plugin not granted the clock: reads fail its call, and see the epoch.
+struct UngrantedWallClock(Arc<crate::egress::PluginEgress>);
+
+impl wasmtime_wasi::HostWallClock for UngrantedWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        clock_denied(&self.0);
+        std::time::Duration::ZERO
     }
 }
 

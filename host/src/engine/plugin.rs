@@ -59,6 +59,22 @@ pub enum CallError {
     Delivery(DeliveryError),
 }
 
+impl CallError {
+    /// A short name of the kind of failure, for counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Trap(_) => "trap",
+            CallError::Deadline(_) => "deadline",
+            CallError::Instantiate(_) => "instantiate",
+            CallError::Denied(_) => "denied",
+            CallError::Credential(_) => "credential",
+            CallError::Limit(_) => "limit",
+            CallError::Plugin(_) => "plugin_error",
+            CallError::Delivery(_) => "delivery_error",
+        }
+    }
+}
+
 fn describe_plugin_error(e: &PluginError) -> String {
     match e {
         PluginError::Rejected(m) => format!("rejected by plugin: {m}"),

@@ -263,6 +263,11 @@ impl Attempt {
                 "stored event unreadable: {e}"
             )))),
         };
+        if let Err(e) = &result
+            && !matches!(e, CallError::Delivery(DeliveryError::ConflictIsSuccess(_)))
+        {
+            self.metrics.count_failure(&self.plugin.label(), e.kind());
+        }
         let mut throttle_until = None;
         let mut disable = false;
         let now = now_ms();

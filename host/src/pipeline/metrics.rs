@@ -2,6 +2,7 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -23,6 +24,8 @@ pub struct Metrics {
     /// Work accepted but not finished: events waiting to be routed plus open deliveries.
     pub pending: AtomicI64,
     latency_us: Mutex<Option<Histogram<u64>>>,
+    /// Failed plugin calls by `plugin@version`, then by kind (`trap`, `deadline`, `limit`, ...).
+    plugin_failures: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -83,6 +86,18 @@ impl Metrics {
             p50_us,
             p99_us,
         }
+    }
+
+    /// Counts one failed call of a plugin.
+    pub fn count_failure(&self, plugin: &str, kind: &'static str) {
+        if let Ok(mut map) = self.plugin_failures.lock() {
+            *map.entry(plugin.to_owned()).or_default().entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Failed calls per plugin and kind.
+    pub fn plugin_failures(&self) -> BTreeMap<String, BTreeMap<&'static str, u64>> {
+        self.plugin_failures.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Clears the latency histogram (each progress interval reports its own percentiles).

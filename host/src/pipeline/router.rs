@@ -214,6 +214,7 @@ impl Lane {
                 match call_transform(plugin, event).await {
                     Ok(events) => next.extend(events),
                     Err(failure) => {
+                        self.metrics.count_failure(&plugin.label(), failure.kind());
                         if let CallError::Denied(reason) = &failure {
                             super::audit_denial(&self.store, plugin, &original.id, &route.config.name, reason).await;
                         }

@@ -25,6 +25,9 @@ pub fn escalations(old: &Requests, new: &Requests) -> Vec<String> {
             .filter(|s| !old.secrets.contains(s))
             .map(|s| format!("+ secret {s}")),
     );
+    if new.clock && !old.clock {
+        more.push("+ clock".into());
+    }
     let (o, n) = (&old.limits, &new.limits);
     let mut limit = |what: &str, old: Option<u64>, new: Option<u64>| {
         if let Some(new) = new

@@ -52,6 +52,9 @@ pub struct Requests {
     /// Secret names, or `operator-chosen`.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Whether the plugin reads the wall clock.
+    #[serde(default)]
+    pub clock: bool,
     /// Limits the plugin needs to work (each must be granted at least this much).
     #[serde(default)]
     pub limits: RequestedLimits,
@@ -173,6 +176,14 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
                 .filter(|s| !r.secrets.contains(s))
                 .map(|s| format!("secret {s} (not requested)")),
         );
+    }
+    if r.clock && !plugin.grants.clock {
+        return Err(format!(
+            "plugin `{name}` requests the wall clock, which is not granted; add clock = true to its [plugins.grants]"
+        ));
+    }
+    if plugin.grants.clock && !r.clock {
+        over.push("clock (not requested)".into());
     }
     let l = &plugin.limits;
     let short = |what: &str, want: String, have: String| {

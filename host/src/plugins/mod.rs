@@ -88,6 +88,7 @@ pub fn load_all(
             secrets,
             kv_quota: plugin.limits.kv_quota_bytes,
             store: store.clone(),
+            clock_granted: plugin.grants.clock,
             egress: Arc::new(PluginEgress::new(
                 plugin.name.clone(),
                 plugin.grants.http.clone().into(),
@@ -119,6 +120,7 @@ pub fn load_all(
                     "http": plugin.grants.http.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
                     "secrets": plugin.secrets,
                     "credentials": plugin.grants.credentials,
+                    "clock": plugin.grants.clock,
                 },
                 "limits": plugin.limits,
             }),

@@ -1,5 +1,6 @@
 //! TEST ONLY. Tries every way it has to read what it must not: files, environment variables,
-//! a secret not granted to it, its own configuration. It writes what it found into the event's
+//! a secret not granted to it, its own configuration, and (with `read_clock` in its config) the
+//! wall clock. It writes what it found into the event's
 //! extensions so the test can check that nothing leaked. Never deploy it.
 
 use kaunter_sdk::{Event, PluginError, Transform, host};
@@ -25,6 +26,12 @@ impl Transform for Snoop {
             .map(|mac| format!("{mac:?}"))
             .map_err(|e| format!("{e:?}"));
         let config = kaunter_sdk::bindings::transform::kaunter::plugin::config::get();
+        if config.contains("read_clock") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            event.extensions.push(("snooptime".into(), now.as_secs().to_string()));
+        }
         event.extensions.push(("snoopfile".into(), found(file)));
         event.extensions.push(("snoopdir".into(), found(dir)));
         event.extensions.push(("snoopenv".into(), found(env)));
