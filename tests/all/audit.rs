@@ -260,3 +260,48 @@ async fn a_version_requesting_more_waits_for_approval() {
         "{actions:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_build_can_be_approved_through_the_admin_api_before_the_restart() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let deployed = dir.path().join("sku.wasm");
+    std::fs::copy(kaunter_tests::plugins::TRANSFORM_SKU_MAP, &deployed).unwrap();
+    let first = config(&ConfigOptions::new(&sink.url)).replace(
+        &format!("path = {:?}", kaunter_tests::plugins::TRANSFORM_SKU_MAP),
+        &format!("path = {deployed:?}"),
+    );
+    let mut host = Host::start(&first);
+    // A new build lands where the old one was; the running host is asked to approve it.
+    std::fs::copy(kaunter_tests::plugins::HOSTILE_EGRESS, &deployed).unwrap();
+    let wasm = std::fs::read(&deployed).unwrap();
+    let version: String = sha2::Sha256::digest(&wasm)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let response = host
+        .http
+        .post(format!("{}/v1/admin/plugins/approve", host.url))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({ "plugin": format!("sku-map@{version}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["requests"]["http"][0], "operator-chosen");
+    let granted = first.replace(
+        "name = \"sku-map\"\nkind = \"transform\"",
+        "name = \"sku-map\"\nkind = \"transform\"\ngrants = { http = [\"POST http://127.0.0.1:9/x\"] }",
+    );
+    std::fs::write(host.dir.path().join("kaunter.toml"), granted).unwrap();
+    host.restart();
+    let records = audit_records(&host);
+    assert!(
+        records.iter().any(|r| r["action"] == "plugin.approve"
+            && r["actor"] == "api-key:ops"
+            && r["subject"] == format!("sku-map@{version}")),
+        "{records:?}"
+    );
+}

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/sinks", get(sinks))
         .route("/v1/admin/sinks/{name}/resume", post(resume_sink))
         .route("/v1/admin/stats", get(stats))
+        .route("/v1/admin/plugins/approve", post(approve_plugin))
 }
 
 #[derive(Deserialize)]
@@ -128,6 +129,39 @@ async fn resume_sink(
     } else {
         Err(ApiError::not_found(format!("no sink named `{name}`")))
     }
+}
+
+/// Body of `POST /v1/admin/plugins/approve`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveRequest {
+    /// `name@version`, as the refusal printed it.
+    plugin: String,
+}
+
+/// Approves the plugin build now on disk (for the next load), like `kaunter plugin approve`.
+async fn approve_plugin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = state.authenticate_admin(&headers)?.name.clone();
+    let request: ApproveRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body must be {{\"plugin\": \"name@version\"}}: {e}")))?;
+    let (name, version) = request
+        .plugin
+        .split_once('@')
+        .ok_or_else(|| ApiError::bad_request("`plugin` must be name@version"))?;
+    let requests = crate::plugins::guard::approve_deployed(
+        &state.config,
+        state.pipeline.store(),
+        name,
+        version,
+        &format!("api-key:{key}"),
+    )
+    .await
+    .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    Ok(Json(json!({ "approved": request.plugin, "requests": requests })))
 }
 
 /// Writes an admin action to the audit log, as done by the API key `key`.

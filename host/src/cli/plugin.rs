@@ -2,12 +2,10 @@
 //! version before it (the upgrade guard), after reading what it asks for.
 
 use crate::config::Config;
-use crate::engine::{hex, version_of};
-use crate::plugins::{guard, manifest};
+use crate::plugins::guard;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use clap::Subcommand;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,30 +34,13 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         .split_once('@')
         .ok_or_else(|| anyhow::anyhow!("name the version: NAME@VERSION, as `kaunter serve` printed it"))?;
     let config = Config::load(&config)?;
-    let entry = config
-        .plugin(name)
-        .ok_or_else(|| anyhow::anyhow!("no plugin `{name}` in the configuration"))?;
-    let path = config.plugin_path(entry);
-    let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let digest = hex(&Sha256::digest(&bytes));
-    if version_of(&digest) != version {
-        anyhow::bail!(
-            "{} is version {}, not {version}: approve what is actually deployed",
-            path.display(),
-            version_of(&digest)
-        );
-    }
-    let requests = manifest::read(&path, &bytes)
-        .map_err(anyhow::Error::msg)?
-        .unwrap_or_default()
-        .requests;
     let data = data.unwrap_or_else(|| config.resolve(&config.server.data_dir));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data, Duration::from_micros(200), 64)?);
     let who = format!(
         "operator:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    guard::approve(&store, name, version, &digest, &requests, &who).await?;
+    let requests = guard::approve_deployed(&config, &store, name, version, &who).await?;
     println!(
         "approved {name}@{version} ({who}): requests {}",
         serde_json::to_string(&requests)?

@@ -44,6 +44,8 @@ impl ApiKey {
 pub struct AppState {
     /// The pipeline.
     pub pipeline: Arc<Pipeline>,
+    /// The configuration the host runs.
+    pub config: Arc<Config>,
     keys: Arc<Vec<ApiKey>>,
     max_body_bytes: usize,
 }
@@ -71,6 +73,7 @@ impl AppState {
             });
         }
         Ok(AppState {
+            config: Arc::new(config.clone()),
             pipeline,
             keys: Arc::new(keys),
             max_body_bytes: config.server.max_body_bytes,

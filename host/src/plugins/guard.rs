@@ -25,6 +25,12 @@ pub fn escalations(old: &Requests, new: &Requests) -> Vec<String> {
             .filter(|s| !old.secrets.contains(s))
             .map(|s| format!("+ secret {s}")),
     );
+    more.extend(
+        new.credentials
+            .iter()
+            .filter(|c| !old.credentials.contains(c))
+            .map(|c| format!("+ credential {c}")),
+    );
     if new.clock && !old.clock {
         more.push("+ clock".into());
     }
@@ -134,4 +140,35 @@ pub async fn approve(
         )])
         .await?;
     Ok(())
+}
+
+/// Approves the component a configuration names for `name`, provided its version is `version`
+/// (the file on disk now, usually a new build about to be loaded). Returns what it requests.
+pub async fn approve_deployed(
+    config: &crate::config::Config,
+    store: &Arc<dyn Store>,
+    name: &str,
+    version: &str,
+    by: &str,
+) -> anyhow::Result<Requests> {
+    use sha2::Digest as _;
+    let entry = config
+        .plugin(name)
+        .ok_or_else(|| anyhow::anyhow!("no plugin `{name}` in the configuration"))?;
+    let path = config.plugin_path(entry);
+    let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let digest = crate::engine::hex(&sha2::Sha256::digest(&bytes));
+    let actual = crate::engine::version_of(&digest);
+    if actual != version {
+        anyhow::bail!(
+            "{} is version {actual}, not {version}: approve what is actually deployed",
+            path.display()
+        );
+    }
+    let requests = super::manifest::read(&path, &bytes)
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_default()
+        .requests;
+    approve(store, name, version, &digest, &requests, by).await?;
+    Ok(requests)
 }

@@ -55,6 +55,15 @@ pub struct Requests {
     /// Whether the plugin reads the wall clock.
     #[serde(default)]
     pub clock: bool,
+    /// OAuth credential names, or `operator-chosen`.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    /// Event types the plugin handles (globs), for operators and auditors.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// The plugin's configuration keys and what they mean, for operators and auditors.
+    #[serde(default)]
+    pub config: toml::Table,
     /// Limits the plugin needs to work (each must be granted at least this much).
     #[serde(default)]
     pub limits: RequestedLimits,
@@ -176,6 +185,19 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
                 .filter(|s| !r.secrets.contains(s))
                 .map(|s| format!("secret {s} (not requested)")),
         );
+    }
+    let operator_credentials = r.credentials.iter().any(|c| c == OPERATOR_CHOSEN);
+    if operator_credentials && plugin.grants.credentials.is_empty() {
+        return Err(format!(
+            "plugin `{name}` requests an OAuth credential you choose, but none is granted; add credentials = [\"NAME\"] to its [plugins.grants]"
+        ));
+    }
+    for want in r.credentials.iter().filter(|c| *c != OPERATOR_CHOSEN) {
+        if !plugin.grants.credentials.contains(want) {
+            return Err(format!(
+                "plugin `{name}` requests credential `{want}`, which is not granted; add \"{want}\" to credentials in its [plugins.grants]"
+            ));
+        }
     }
     if r.clock && !plugin.grants.clock {
         return Err(format!(
