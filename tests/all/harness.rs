@@ -123,6 +123,14 @@ kind = "transform"
 path = {flood_out:?}
 
 [[plugins]]
+name = "flood-bytes"
+kind = "transform"
+path = {flood_out:?}
+[plugins.limits]
+max_output_events = 20000
+max_output_bytes = 100000
+
+[[plugins]]
 name = "broken"
 kind = "transform"
 path = {broken:?}

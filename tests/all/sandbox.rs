@@ -336,3 +336,17 @@ async fn the_wall_clock_is_not_granted_by_default() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_over_the_byte_limit_is_refused() {
+    let (letter, _) = dead_letter_from("flood-bytes").await;
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("limit exceeded: the transforms of route `pilot` produced "),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("bytes of events for one event; the limit is 100000 (limits.max_output_bytes)"),
+        "{error}"
+    );
+}

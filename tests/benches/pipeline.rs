@@ -213,7 +213,7 @@ async fn store_throughput(quick: bool) -> Vec<Row> {
                 dead_letters: vec![],
             })
             .collect();
-        store.commit_routes(commits).await.unwrap();
+        store.commit_routes(std::sync::Arc::new(commits)).await.unwrap();
     }
     let routed = n as f64 / start.elapsed().as_secs_f64();
     vec![Row {

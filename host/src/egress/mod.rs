@@ -24,7 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -38,8 +38,6 @@ const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 pub struct Egress {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
-    calls: AtomicU64,
-    failures: AtomicU64,
 }
 
 impl Egress {
@@ -52,20 +50,7 @@ impl Egress {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(connector);
-        Arc::new(Self {
-            client,
-            timeout,
-            calls: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-        })
-    }
-
-    /// Outbound calls made so far, and how many failed at the transport level.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.calls.load(Ordering::Relaxed),
-            self.failures.load(Ordering::Relaxed),
-        )
+        Arc::new(Self { client, timeout })
     }
 
     /// Checks one plugin request against its grants and, if allowed, adds any granted OAuth
@@ -75,7 +60,6 @@ impl Egress {
         who: &PluginEgress,
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
         let plugin = who.plugin.as_str();
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let (target, destination) = match authorize(plugin, &who.grants, &method, &uri).await {
@@ -122,7 +106,6 @@ impl Egress {
             Err(_) => Err(HttpError::ConnectionTimeout),
         };
         if let Err(e) = &result {
-            self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(plugin, error = %e, "outbound call failed");
         }
         result

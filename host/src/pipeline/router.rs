@@ -138,6 +138,8 @@ impl Lane {
             });
         }
         let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
+        // Shared, not copied: a failed commit is retried with the same batch.
+        let commits = Arc::new(commits);
         let committed = loop {
             match self.store.commit_routes(commits.clone()).await {
                 Ok(c) => break c,
@@ -148,7 +150,7 @@ impl Lane {
             }
         };
         self.metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
-        for ((job, commit), result) in jobs.into_iter().zip(commits).zip(committed) {
+        for ((job, commit), result) in jobs.into_iter().zip(commits.iter()).zip(committed) {
             for delivery in result.deliveries {
                 match self.sinks.get(&delivery.sink) {
                     Some(tx) => {
@@ -160,7 +162,7 @@ impl Lane {
                     }
                 }
             }
-            for (new, appended) in commit.derived.into_iter().zip(result.derived) {
+            for (new, appended) in commit.derived.iter().zip(result.derived) {
                 if appended.duplicate {
                     continue;
                 }
@@ -168,7 +170,7 @@ impl Lane {
                 self.metrics.pending.fetch_add(1, Ordering::Relaxed);
                 let stored = StoredEvent {
                     seq: appended.seq,
-                    event: new.event,
+                    event: new.event.clone(),
                     received_at_us: new.received_at_us,
                     parent_seq: new.parent_seq,
                 };
@@ -237,13 +239,13 @@ impl Lane {
             current = next;
         }
         let handled_by = handled_by.join(",");
+        let derived_before = out.derived.len();
         let mut mapped = None;
         for event in current {
             if mapped.is_none() && event.source == original.source && event.id == original.id {
                 mapped = Some(event);
             } else if let Err(problem) = check_derived(&event, job.depth) {
-                out.dead_letters
-                    .push(chain_output_letter(job, route, &handled_by, problem));
+                out.dead_letters.push(chain_output_letter(job, route, problem));
             } else if !out
                 .derived
                 .iter()
@@ -255,11 +257,27 @@ impl Lane {
         let Some(mapped) = mapped else { return };
         if let Err(errors) = kaunter_model::validate(&mapped) {
             let problem = describe_invalid(&mapped, &errors);
-            out.dead_letters
-                .push(chain_output_letter(job, route, &handled_by, problem));
+            out.dead_letters.push(chain_output_letter(job, route, problem));
             return;
         }
         let body = mapped.to_json_bytes();
+        // The output limit, checked on the bodies that will be stored anyway (no extra encoding).
+        let produced = body.len()
+            + out.derived[derived_before..]
+                .iter()
+                .map(|d| d.body.len())
+                .sum::<usize>();
+        if let Some(max) = route.transforms.iter().map(|t| t.limits().max_output_bytes).min()
+            && produced > max
+        {
+            out.derived.truncate(derived_before);
+            let problem = format!(
+                "limit exceeded: the transforms of route `{}` produced {produced} bytes of events for one event; the limit is {max} (limits.max_output_bytes)",
+                route.config.name
+            );
+            out.dead_letters.push(chain_output_letter(job, route, problem));
+            return;
+        }
         for sink in &route.config.sinks {
             if out.deliveries.iter().any(|d| &d.sink == sink) {
                 continue;
@@ -277,14 +295,17 @@ impl Lane {
     }
 }
 
-/// A dead letter for what a route's chain as a whole produced (attributed to every transform in it).
-fn chain_output_letter(job: &RouteJob, route: &Route, handled_by: &str, error: String) -> NewDeadLetter {
+/// A dead letter for what a route's chain as a whole produced (attributed to every transform in
+/// it: names and versions, comma separated, in chain order).
+fn chain_output_letter(job: &RouteJob, route: &Route, error: String) -> NewDeadLetter {
+    let names: Vec<&str> = route.transforms.iter().map(|t| t.name.as_str()).collect();
+    let versions: Vec<&str> = route.transforms.iter().map(|t| t.version.as_str()).collect();
     NewDeadLetter {
         event_seq: job.stored.seq,
         sink: None,
         route: route.config.name.clone(),
-        plugin: handled_by.to_owned(),
-        plugin_version: String::new(),
+        plugin: names.join(","),
+        plugin_version: versions.join(","),
         error,
         attempts: 1,
     }
@@ -296,18 +317,7 @@ async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> R
     let mut attempt = 0;
     loop {
         match plugin.handle(&input).await {
-            Ok(events) => {
-                let events: Vec<Event> = events.into_iter().map(Event::from).collect();
-                let bytes: usize = events.iter().map(|e| e.to_json_bytes().len()).sum();
-                let max = plugin.limits().max_output_bytes;
-                if bytes > max {
-                    return Err(CallError::Limit(format!(
-                        "plugin `{}` returned {bytes} bytes of events for one event; its limit is {max} (limits.max_output_bytes)",
-                        plugin.name
-                    )));
-                }
-                return Ok(events);
-            }
+            Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
             Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;

@@ -23,8 +23,6 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The pipeline (metrics, replay).
     pub pipeline: Arc<Pipeline>,
-    /// The outbound checkpoint (call counts).
-    pub egress: Arc<Egress>,
     /// The database file.
     pub db_path: PathBuf,
     task: tokio::task::JoinHandle<()>,
@@ -80,7 +78,6 @@ impl Server {
         Ok(Server {
             addr,
             pipeline,
-            egress,
             db_path,
             task,
         })

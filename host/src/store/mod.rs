@@ -11,6 +11,7 @@ pub mod sqlite;
 
 use kaunter_model::Event;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Storage failures. Callers log them with detail and answer clients with an id.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store cannot be opened or used (directory, file, thread or commit failure).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// A plugin's kv write would exceed its quota.
     #[error("kv quota of {quota} bytes exceeded (would use {would_use})")]
     QuotaExceeded {
@@ -301,7 +305,7 @@ pub trait Store: Send + Sync + 'static {
     /// Appends events, deduplicating on (source, id).
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Appended>>;
     /// Records the outcome of routing events, each atomically, and marks them routed.
-    async fn commit_routes(&self, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>>;
+    async fn commit_routes(&self, commits: Arc<Vec<RouteCommit>>) -> StoreResult<Vec<RouteCommitted>>;
     /// Applies delivery outcomes.
     async fn update_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()>;
     /// Events appended but not yet routed (after a restart), oldest first.

@@ -32,7 +32,7 @@ impl SqliteStore {
     /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread.
     pub fn open(dir: &Path, commit_window: Duration, commit_max_ops: usize) -> StoreResult<SqliteStore> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Corrupt(format!("cannot create data dir {}: {e}", dir.display())))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -49,7 +49,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("kaunter-store-writer".into())
             .spawn(move || writer::run(conn, rx, commit_window, commit_max_ops))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -99,7 +99,7 @@ impl SqliteStore {
             out
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 }
 
@@ -118,7 +118,7 @@ fn start_checkpointer(path: &Path) -> StoreResult<()> {
                 }
             }
         })
-        .map_err(|e| StoreError::Corrupt(format!("cannot start checkpoint thread: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
     Ok(())
 }
 
@@ -147,7 +147,10 @@ pub fn read_audit(conn: &Connection, after_seq: i64, limit: usize) -> StoreResul
 pub fn open_read_only(dir: &Path) -> StoreResult<Connection> {
     let path = dir.join(DB_FILE);
     if !path.exists() {
-        return Err(StoreError::Corrupt(format!("no kaunter log at {}", path.display())));
+        return Err(StoreError::Unavailable(format!(
+            "no kaunter log at {}; pass --data with the directory `kaunter serve` used (its data_dir)",
+            path.display()
+        )));
     }
     Ok(Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?)
 }
@@ -221,7 +224,7 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Append(events, reply)).await
     }
 
-    async fn commit_routes(&self, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>> {
+    async fn commit_routes(&self, commits: Arc<Vec<RouteCommit>>) -> StoreResult<Vec<RouteCommitted>> {
         self.write(|reply| WriteOp::Route(commits, reply)).await
     }
 

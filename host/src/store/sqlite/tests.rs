@@ -70,14 +70,14 @@ async fn routing_dead_lettering_and_replay() {
     let store = open(dir.path());
     let seq = store.append(vec![event("a", "k")]).await.unwrap()[0].seq;
     let committed = store
-        .commit_routes(vec![RouteCommit {
+        .commit_routes(std::sync::Arc::new(vec![RouteCommit {
             event_seq: seq,
             event_id: "a".into(),
             received_at_us: 1,
             derived: vec![],
             deliveries: vec![delivery("s1", "k"), delivery("s2", "k")],
             dead_letters: vec![],
-        }])
+        }]))
         .await
         .unwrap();
     assert_eq!(committed[0].deliveries.len(), 2);

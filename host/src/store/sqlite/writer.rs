@@ -20,7 +20,10 @@ use tokio::sync::oneshot;
 /// One unit of work for the writer, with where to send its result.
 pub(crate) enum WriteOp {
     Append(Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Appended>>>),
-    Route(Vec<RouteCommit>, oneshot::Sender<StoreResult<Vec<RouteCommitted>>>),
+    Route(
+        std::sync::Arc<Vec<RouteCommit>>,
+        oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
+    ),
     Update(Vec<DeliveryUpdate>, oneshot::Sender<StoreResult<()>>),
     Replay(
         super::super::ReplaySelector,
@@ -63,7 +66,7 @@ impl Reply {
             ($tx:expr, $result:expr) => {{
                 let result = match commit {
                     Ok(()) => $result,
-                    Err(e) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                    Err(e) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
                 };
                 let _ = $tx.send(result);
             }};
@@ -128,7 +131,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
     }
     match op {
         WriteOp::Append(events, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events))),
-        WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, commits))),
+        WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, &commits))),
         WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
         WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
         WriteOp::KvSet {
@@ -191,7 +194,7 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
     Ok(out)
 }
 
-fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCommitted>> {
+fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommitted>> {
     let now = now_ms();
     let mut out = Vec::with_capacity(commits.len());
     for commit in commits {
@@ -215,7 +218,7 @@ fn route(tx: &Connection, commits: Vec<RouteCommit>) -> StoreResult<Vec<RouteCom
                     d.body
                 ])?;
                 if changed == 1 {
-                    deliveries.push(created_delivery(tx.last_insert_rowid(), &commit, d, now));
+                    deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now));
                 }
             }
         }
