@@ -8,6 +8,7 @@ pub mod demo;
 pub mod egress;
 pub mod engine;
 pub mod ingress;
+pub mod lifecycle;
 pub mod loadgen;
 pub mod pipeline;
 pub mod plugins;

@@ -4,14 +4,6 @@ use crate::harness::*;
 use serde_json::Value;
 use sha2::Digest;
 
-fn audit_records(host: &Host) -> Vec<Value> {
-    let data = host.dir.path().join("data");
-    host.cli(&["audit", "log", "--json", "--data", data.to_str().unwrap()])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn loads_replays_and_resumes_are_recorded_and_an_edit_is_caught() {
     let sink = Sink::start().await;
@@ -24,7 +16,7 @@ async fn loads_replays_and_resumes_are_recorded_and_an_edit_is_caught() {
     host.cli(&["sink", "resume", "erp"]);
     wait_for_state(&host, "aud-1", "erp", "delivered").await;
 
-    let records = audit_records(&host);
+    let records = host.audit_records();
     let actions: Vec<&str> = records.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions[0], "host.start");
     assert!(
@@ -196,30 +188,15 @@ async fn a_version_requesting_more_waits_for_approval() {
         );
     let config_path = host.dir.path().join("kaunter.toml");
     std::fs::write(&config_path, &upgraded).unwrap();
-    let data = host.dir.path().join("data");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config_path.to_str().unwrap(),
-        ])
-        .arg("--data")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr);
-    let wasm = std::fs::read(kaunter_tests::plugins::HOSTILE_EGRESS).unwrap();
-    let version: String = sha2::Sha256::digest(&wasm)
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let version = kaunter_tests::version_of(std::path::Path::new(kaunter_tests::plugins::HOSTILE_EGRESS));
+    let approved = kaunter_tests::version_of(std::path::Path::new(kaunter_tests::plugins::TRANSFORM_SKU_MAP));
+
+    // The host starts, keeps running the approved version, and says what waits and why.
+    host.restart();
+    let said = host.log();
     assert!(
         said.contains(&format!(
-            "plugin `sku-map@{version}` requests more than the approved `sku-map@"
+            "plugin `sku-map@{version}` requests more than the approved `sku-map@{approved}`:"
         )),
         "{said}"
     );
@@ -228,8 +205,29 @@ async fn a_version_requesting_more_waits_for_approval() {
         said.contains(&format!("kaunter plugin approve sku-map@{version}")),
         "{said}"
     );
+    let listed = host.cli(&["plugin", "list"]);
+    assert!(listed.contains(&format!("{version}  pending-approval")), "{listed}");
+    let refused = host.cli_fails(&["plugin", "deploy", "sku-map", &version]);
+    assert!(
+        refused.contains(&format!("sku-map@{version} waits for approval")),
+        "{refused}"
+    );
+    assert_eq!(
+        host.post_json(&sale("still-mapped", "hk-001", "o-1", &[("4891234500017", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    let delivered = wait_for_state(&host, "still-mapped", "erp", "delivered").await;
+    assert_eq!(
+        delivered["handled_by"],
+        serde_json::json!([format!("sku-map@{approved}")])
+    );
 
-    let approved = host.cli(&[
+    // Approved offline (host stopped), the build is deployed at the next start.
+    host.kill();
+    let data = host.dir.path().join("data");
+    let approval = host.cli(&[
         "plugin",
         "approve",
         &format!("sku-map@{version}"),
@@ -239,11 +237,13 @@ async fn a_version_requesting_more_waits_for_approval() {
         data.to_str().unwrap(),
     ]);
     assert!(
-        approved.starts_with(&format!("approved sku-map@{version} (operator:")),
-        "{approved}"
+        approval.starts_with(&format!("approved sku-map@{version} (operator:")),
+        "{approval}"
     );
     host.restart();
-    let records = audit_records(&host);
+    let listed = host.cli(&["plugin", "list"]);
+    assert!(listed.contains(&format!("active {version}")), "{listed}");
+    let records = host.audit_records();
     let actions: Vec<(&str, &str)> = records
         .iter()
         .map(|r| (r["action"].as_str().unwrap(), r["actor"].as_str().unwrap()))
@@ -297,7 +297,7 @@ async fn a_new_build_can_be_approved_through_the_admin_api_before_the_restart() 
     );
     std::fs::write(host.dir.path().join("kaunter.toml"), granted).unwrap();
     host.restart();
-    let records = audit_records(&host);
+    let records = host.audit_records();
     assert!(
         records.iter().any(|r| r["action"] == "plugin.approve"
             && r["actor"] == "api-key:ops"

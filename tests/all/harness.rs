@@ -304,6 +304,53 @@ impl Host {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs JSON to an admin endpoint with the admin key.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads a component as a new version of `plugin`; returns the status and answer.
+    pub async fn upload(&self, plugin: &str, component: &std::path::Path) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/admin/plugins/{plugin}/versions", self.url))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/wasm")
+            .body(std::fs::read(component).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The connector version recorded for an event's delivery to `sink`, once delivered.
+    pub async fn delivered_by(&self, id: &str, sink: &str) -> String {
+        let entry = wait_for_state(self, id, sink, "delivered").await;
+        entry["connector_version"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// The audit log as JSON records.
+    pub fn audit_records(&self) -> Vec<Value> {
+        let out = self.cli(&[
+            "audit",
+            "log",
+            "--json",
+            "--data",
+            self.dir.path().join("data").to_str().unwrap(),
+        ]);
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     /// `GET /v1/events/{id}` with the admin key.
     pub async fn event(&self, id: &str) -> Value {
         let (status, body) = self.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
@@ -327,6 +374,27 @@ impl Host {
             String::from_utf8_lossy(&output.stderr)
         );
         stdout
+    }
+}
+
+impl Host {
+    /// Runs the `kaunter` CLI against this host, expecting it to fail; returns stderr.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+            .args(args)
+            .env("KAUNTER_URL", &self.url)
+            .env("KAUNTER_API_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "kaunter {args:?} should have failed");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// Sends SIGHUP to the host process.
+    pub fn hangup(&self) {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+        assert!(status.success());
     }
 }
 

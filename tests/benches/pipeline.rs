@@ -98,6 +98,7 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
             kaunter::credentials::Credentials::none(),
             Vec::new().into(),
         )),
+        kv_overlay: None,
     });
     LoadedPlugin::new(
         runtime,
@@ -211,6 +212,7 @@ async fn store_throughput(quick: bool) -> Vec<Row> {
                 derived: vec![],
                 deliveries: vec![],
                 dead_letters: vec![],
+                redeliver: false,
             })
             .collect();
         store.commit_routes(std::sync::Arc::new(commits)).await.unwrap();

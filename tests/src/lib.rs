@@ -5,3 +5,44 @@
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
+
+/// A distinct build of a component: the same code with a custom section `kaunter-build`
+/// appended (a valid component with another digest, hence another version). Tests and
+/// benchmarks use it to have several versions of one plugin.
+pub fn variant(component: &str, build: u32, dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(component).unwrap_or_default();
+    let name = b"kaunter-build";
+    let payload = build.to_le_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    bytes.push(0); // custom section id
+    leb128(section.len() as u32, &mut bytes);
+    bytes.extend_from_slice(&section);
+    let stem = std::path::Path::new(component)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = dir.join(format!("{stem}-build{build}.wasm"));
+    let _ = std::fs::write(&path, bytes);
+    path
+}
+
+/// The version kaunter gives a component file: the first 12 hex digits of its SHA-256.
+pub fn version_of(path: &std::path::Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap_or_default());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn leb128(mut value: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}

@@ -1,4 +1,8 @@
-//! Operator endpoints (admin scope): dead letters, replay, sink state, live counters.
+//! Operator endpoints (admin scope): dead letters, replay, sink state, live counters, and (in
+//! [`plugins`]) plugin versions, deployments, shadows, config reload and historic replay.
+//! Every call that changes something is recorded in the audit log, refused ones included.
+
+mod plugins;
 
 use crate::ingress::AppState;
 use crate::ingress::error::ApiError;
@@ -18,8 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/dlq/replay", post(replay))
         .route("/v1/admin/sinks", get(sinks))
         .route("/v1/admin/sinks/{name}/resume", post(resume_sink))
+        .route("/v1/admin/sinks/{name}/pause", post(pause_sink))
         .route("/v1/admin/stats", get(stats))
-        .route("/v1/admin/plugins/approve", post(approve_plugin))
+        .merge(plugins::router())
 }
 
 #[derive(Deserialize)]
@@ -76,7 +81,7 @@ async fn replay(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name.clone();
+    let key = state.authenticate_admin(&headers)?.name;
     let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"
@@ -122,7 +127,7 @@ async fn resume_sink(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name.clone();
+    let key = state.authenticate_admin(&headers)?.name;
     if state.pipeline.resume_sink(&name) {
         record(&state, &key, "sink.resume", name.clone(), json!({})).await?;
         Ok(Json(json!({ "sink": name, "paused": false })))
@@ -131,41 +136,28 @@ async fn resume_sink(
     }
 }
 
-/// Body of `POST /v1/admin/plugins/approve`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveRequest {
-    /// `name@version`, as the refusal printed it.
-    plugin: String,
-}
-
-/// Approves the plugin build now on disk (for the next load), like `kaunter plugin approve`.
-async fn approve_plugin(
+async fn pause_sink(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name.clone();
-    let request: ApproveRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body must be {{\"plugin\": \"name@version\"}}: {e}")))?;
-    let (name, version) = request
-        .plugin
-        .split_once('@')
-        .ok_or_else(|| ApiError::bad_request("`plugin` must be name@version"))?;
-    let requests = crate::plugins::guard::approve_deployed(
-        &state.config,
-        state.pipeline.store(),
-        name,
-        version,
-        &format!("api-key:{key}"),
-    )
-    .await
-    .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
-    Ok(Json(json!({ "approved": request.plugin, "requests": requests })))
+    let key = state.authenticate_admin(&headers)?.name;
+    if state.pipeline.pause_sink(&name) {
+        record(&state, &key, "sink.pause", name.clone(), json!({})).await?;
+        Ok(Json(json!({ "sink": name, "paused": true })))
+    } else {
+        Err(ApiError::not_found(format!("no sink named `{name}`")))
+    }
 }
 
 /// Writes an admin action to the audit log, as done by the API key `key`.
-async fn record(state: &AppState, key: &str, action: &str, subject: String, detail: Value) -> Result<(), ApiError> {
+pub(crate) async fn record(
+    state: &AppState,
+    key: &str,
+    action: &str,
+    subject: String,
+    detail: Value,
+) -> Result<(), ApiError> {
     let entry = AuditEntry::new(format!("api-key:{key}"), action, subject, detail);
     state
         .pipeline

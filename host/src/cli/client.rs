@@ -47,9 +47,32 @@ pub enum SinkCommand {
         /// Sink name.
         name: String,
     },
+    /// Pause a sink: attempts in flight finish, nothing new is sent until it is resumed.
+    Pause {
+        /// Sink name.
+        name: String,
+    },
 }
 
-async fn call(target: &Target, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+/// `kaunter config …` against a running host.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Check a candidate configuration on the running host without applying it: every problem
+    /// with its field, and what applying it would change.
+    Validate {
+        /// The candidate file (default: the file the host was started with).
+        file: Option<std::path::PathBuf>,
+    },
+    /// Re-read the host's configuration file and apply what changed (like SIGHUP).
+    Reload,
+}
+
+pub(super) async fn call(
+    target: &Target,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
     let key = target
         .api_key
         .as_deref()
@@ -57,8 +80,10 @@ async fn call(target: &Target, method: reqwest::Method, path: &str, body: Option
     let url = format!("{}{path}", target.url.trim_end_matches('/'));
     let client = reqwest::Client::new();
     let mut request = client.request(method, &url).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
+    match body {
+        Some(Value::String(text)) => request = request.body(text),
+        Some(body) => request = request.json(&body),
+        None => {}
     }
     #[allow(clippy::disallowed_methods)]
     // Operator CLI talking to kaunter's own API, not plugin egress.
@@ -135,6 +160,16 @@ pub(super) async fn sink(target: &Target, command: SinkCommand) -> anyhow::Resul
                 println!("{:<24} {state}", s["name"].as_str().unwrap_or(""));
             }
         }
+        SinkCommand::Pause { name } => {
+            call(
+                target,
+                reqwest::Method::POST,
+                &format!("/v1/admin/sinks/{name}/pause"),
+                None,
+            )
+            .await?;
+            println!("sink {name} paused");
+        }
         SinkCommand::Resume { name } => {
             call(
                 target,
@@ -153,4 +188,134 @@ pub(super) async fn stats(target: &Target) -> anyhow::Result<ExitCode> {
     let value = call(target, reqwest::Method::GET, "/v1/admin/stats", None).await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn config(target: &Target, command: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConfigCommand::Validate { file } => {
+            let text = match &file {
+                Some(path) => {
+                    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+                }
+                None => String::new(),
+            };
+            let value = call(
+                target,
+                reqwest::Method::POST,
+                "/v1/admin/config/validate",
+                Some(Value::String(text)),
+            )
+            .await?;
+            let valid = value["valid"].as_bool().unwrap_or(false);
+            for e in value["errors"].as_array().into_iter().flatten() {
+                println!(
+                    "error  {}: {}",
+                    e["field"].as_str().unwrap_or(""),
+                    e["message"].as_str().unwrap_or("")
+                );
+            }
+            println!("changes: {}", serde_json::to_string_pretty(&value["changes"])?);
+            if !valid {
+                println!("invalid: nothing was applied");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("valid: apply it with `kaunter config reload` (or SIGHUP)");
+        }
+        ConfigCommand::Reload => {
+            let value = call(target, reqwest::Method::POST, "/v1/admin/config/reload", None).await?;
+            println!("reloaded {}", value["reloaded"].as_str().unwrap_or(""));
+            println!("changes: {}", serde_json::to_string_pretty(&value["changes"])?);
+            for w in value["warnings"].as_array().into_iter().flatten() {
+                println!("warning: {}", w.as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kaunter shadow report [PLUGIN]`.
+pub(super) async fn shadow_report(target: &Target, plugin: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let path = match &plugin {
+        Some(p) => format!("/v1/admin/shadow?plugin={p}"),
+        None => "/v1/admin/shadow".to_owned(),
+    };
+    let value = call(target, reqwest::Method::GET, &path, None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reports = value["shadows"].as_array().cloned().unwrap_or_default();
+    if reports.is_empty() {
+        println!("no shadow comparisons yet (deploy one with `kaunter plugin shadow NAME VERSION`)");
+    }
+    for r in reports {
+        println!(
+            "{}: shadow {} vs live {} since {}\n  compared {}  identical {}  different {}  shadow failed {}",
+            r["plugin"].as_str().unwrap_or(""),
+            r["shadow_version"].as_str().unwrap_or(""),
+            r["live_versions"],
+            r["since"].as_str().unwrap_or(""),
+            r["compared"],
+            r["identical"],
+            r["different"],
+            r["shadow_failed"],
+        );
+        for d in r["recent_differences"].as_array().into_iter().flatten() {
+            println!(
+                "  event {} (live {}):",
+                d["event_id"].as_str().unwrap_or(""),
+                d["live_version"].as_str().unwrap_or("")
+            );
+            for line in d["differences"].as_array().into_iter().flatten() {
+                println!("    {}", line.as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kaunter replay --since T …`: starts a historic replay and shows its progress until done.
+pub(super) async fn replay(
+    target: &Target,
+    since: String,
+    route: Option<String>,
+    through: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let body = serde_json::json!({ "since": since, "route": route, "through": through, "dry_run": dry_run });
+    let started = call(target, reqwest::Method::POST, "/v1/admin/replays", Some(body)).await?;
+    let id = started["replay"].as_str().unwrap_or_default().to_owned();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let p = call(target, reqwest::Method::GET, &format!("/v1/admin/replays/{id}"), None).await?;
+        let (processed, total) = (p["processed"].as_u64().unwrap_or(0), p["total"].as_u64().unwrap_or(0));
+        let secs = p["elapsed_ms"].as_u64().unwrap_or(0) as f64 / 1000.0;
+        let rate = if secs > 0.0 { processed as f64 / secs } else { 0.0 };
+        let line = format!(
+            "replay {id}: {processed}/{total} events  {rate:.0}/s  deliveries {}  failed {}  derived {}",
+            p["deliveries"], p["dead_letters"], p["derived"]
+        );
+        let done = p["done"].as_bool().unwrap_or(false);
+        if interactive {
+            print!("\r{line}   ");
+            let _ = std::io::stdout().flush();
+        } else if done {
+            println!("{line}");
+        }
+        if done {
+            if interactive {
+                println!();
+            }
+            if let Some(e) = p["error"].as_str() {
+                anyhow::bail!("replay stopped: {e}");
+            }
+            if dry_run {
+                println!("dry run: nothing was committed or sent. First events:");
+                println!("{}", serde_json::to_string_pretty(&p["samples"])?);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -8,6 +8,7 @@ mod audit;
 pub mod audit_report;
 mod client;
 mod plugin;
+mod run;
 
 use crate::config::Config;
 use crate::server::Server;
@@ -71,15 +72,62 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Plugin versions: approve one held back by the upgrade guard.
+    /// Plugin versions on a running host (upload, list, deploy, promote, rollback, shadow,
+    /// approve), and sandbox runs of a component (`run`).
     Plugin {
         #[command(subcommand)]
         command: plugin::PluginCommand,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Shadow comparisons of a running host.
+    Shadow {
+        #[command(subcommand)]
+        command: ShadowCommand,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Re-run historic events from the log through their routes, with progress.
+    Replay {
+        /// Events received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// Run them through this plugin version instead of the deployed one (plugin@version).
+        #[arg(long)]
+        through: Option<String>,
+        /// Report what would happen; commit and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// Configuration of a running host: validate a candidate, or reload the file.
+    Config {
+        #[command(subcommand)]
+        command: client::ConfigCommand,
+        #[command(flatten)]
+        target: client::Target,
     },
     /// Live counters of a running host.
     Stats {
         #[command(flatten)]
         target: client::Target,
+    },
+}
+
+/// `kaunter shadow …`.
+#[derive(Subcommand)]
+enum ShadowCommand {
+    /// How the shadow version compares with the live one: counts and recent differences.
+    Report {
+        /// Only this plugin.
+        plugin: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -137,7 +185,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command, target } => client::dlq(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
         Command::Stats { target } => client::stats(&target).await,
-        Command::Plugin { command } => plugin::run(command).await,
+        Command::Plugin { command, target } => plugin::run(command, &target).await,
+        Command::Shadow {
+            command: ShadowCommand::Report { plugin, json },
+            target,
+        } => client::shadow_report(&target, plugin, json).await,
+        Command::Replay {
+            since,
+            route,
+            through,
+            dry_run,
+            target,
+        } => client::replay(&target, since, route, through, dry_run).await,
+        Command::Config { command, target } => client::config(&target, command).await,
         Command::Audit {
             command: Some(command), ..
         } => audit::run(command),

@@ -56,132 +56,206 @@ pub(super) fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> Confi
     }
 }
 
+/// One problem with one part of a configuration: where (a dotted path such as
+/// `sinks.erp.connector`) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldProblem {
+    /// Dotted path of the offending key (`server`, `plugins.sku-map.limits`, ...).
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
 impl Config {
+    /// Fails with the first problem [`Config::problems`] finds.
     pub(super) fn check(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message,
-        };
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some(problem) => Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                message: problem.message,
+            }),
+        }
+    }
+
+    /// Every problem of a parsed configuration, each with the field it is about (what the
+    /// admin API's validate endpoint reports).
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        let mut out = Vec::new();
+        let mut add = |field: String, message: String| out.push(FieldProblem { field, message });
         let s = &self.server;
         if s.max_body_bytes == 0 || s.max_pending == 0 || s.commit_max_ops == 0 || s.router_lanes == 0 {
-            return Err(invalid(
+            add(
+                "server".into(),
                 "[server] max_body_bytes, max_pending, commit_max_ops and router_lanes must be at least 1".into(),
-            ));
+            );
         }
-        unique(self.plugins.iter().map(|p| p.name.as_str()), "[[plugins]]").map_err(&invalid)?;
-        unique(self.sinks.iter().map(|p| p.name.as_str()), "[[sinks]]").map_err(&invalid)?;
-        unique(self.routes.iter().map(|p| p.name.as_str()), "[[routes]]").map_err(&invalid)?;
-        unique(self.api_keys.iter().map(|p| p.name.as_str()), "[[api_keys]]").map_err(&invalid)?;
+        for (names, table) in [
+            (
+                self.plugins.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+                "plugins",
+            ),
+            (self.sinks.iter().map(|p| p.name.as_str()).collect(), "sinks"),
+            (self.routes.iter().map(|p| p.name.as_str()).collect(), "routes"),
+            (self.api_keys.iter().map(|p| p.name.as_str()).collect(), "api_keys"),
+        ] {
+            if let Err((name, message)) = unique(names.into_iter(), &format!("[[{table}]]")) {
+                add(format!("{table}.{name}.name"), message);
+            }
+        }
         for plugin in &self.plugins {
+            let at = |key: &str| format!("plugins.{}.{key}", plugin.name);
             if plugin.limits.deadline_ms == 0 || !(1..=4096).contains(&plugin.limits.memory_mib) {
-                return Err(invalid(format!(
-                    "plugin `{}`: limits.deadline_ms must be at least 1 and limits.memory_mib between 1 and 4096",
-                    plugin.name
-                )));
+                add(
+                    at("limits"),
+                    format!(
+                        "plugin `{}`: limits.deadline_ms must be at least 1 and limits.memory_mib between 1 and 4096",
+                        plugin.name
+                    ),
+                );
             }
             for credential in &plugin.grants.credentials {
                 if !self.credentials.contains_key(credential) {
-                    return Err(invalid(format!(
-                        "plugin `{}` is granted credential `{credential}`, which is not defined; add a [credentials.{credential}] table",
-                        plugin.name
-                    )));
+                    add(
+                        at("grants.credentials"),
+                        format!(
+                            "plugin `{}` is granted credential `{credential}`, which is not defined; add a [credentials.{credential}] table",
+                            plugin.name
+                        ),
+                    );
                 }
             }
             for secret in &plugin.secrets {
                 if !self.secrets.contains_key(secret) {
-                    return Err(invalid(format!(
-                        "plugin `{}` uses secret `{secret}`, which is not defined; add `{secret} = {{ env = \"VAR\" }}` under [secrets]",
-                        plugin.name
-                    )));
+                    add(
+                        at("secrets"),
+                        format!(
+                            "plugin `{}` uses secret `{secret}`, which is not defined; add `{secret} = {{ env = \"VAR\" }}` under [secrets]",
+                            plugin.name
+                        ),
+                    );
                 }
             }
         }
         for (name, c) in &self.credentials {
             if c.grant == super::OAuthGrant::RefreshToken && c.refresh_token.is_none() {
-                return Err(invalid(format!(
-                    "credential `{name}` uses grant = \"refresh_token\" but has no refresh_token; add refresh_token = {{ env = \"VAR\" }}"
-                )));
+                add(
+                    format!("credentials.{name}.refresh_token"),
+                    format!(
+                        "credential `{name}` uses grant = \"refresh_token\" but has no refresh_token; add refresh_token = {{ env = \"VAR\" }}"
+                    ),
+                );
             }
             if !c.token_url.starts_with("http://") {
-                return Err(invalid(format!(
-                    "credential `{name}`: token_url must be http:// in this build (https token endpoints are not supported yet)"
-                )));
+                add(
+                    format!("credentials.{name}.token_url"),
+                    format!(
+                        "credential `{name}`: token_url must be http:// in this build (https token endpoints are not supported yet)"
+                    ),
+                );
             }
         }
         for sink in &self.sinks {
+            let at = |key: &str| format!("sinks.{}.{key}", sink.name);
             match self.plugin(&sink.connector) {
                 Some(p) if p.kind == PluginKind::Connector => {}
-                Some(_) => {
-                    return Err(invalid(format!(
+                Some(_) => add(
+                    at("connector"),
+                    format!(
                         "sink `{}`: plugin `{}` is a transform; a sink needs a plugin with kind = \"connector\"",
                         sink.name, sink.connector
-                    )));
-                }
-                None => {
-                    return Err(invalid(format!(
+                    ),
+                ),
+                None => add(
+                    at("connector"),
+                    format!(
                         "sink `{}` names connector `{}`, but no [[plugins]] entry has that name",
                         sink.name, sink.connector
-                    )));
-                }
+                    ),
+                ),
             }
             if sink.max_attempts == 0 || sink.concurrency == 0 || sink.backoff_base_ms == 0 {
-                return Err(invalid(format!(
-                    "sink `{}`: max_attempts, concurrency and backoff_base_ms must be at least 1",
-                    sink.name
-                )));
+                add(
+                    at("max_attempts"),
+                    format!(
+                        "sink `{}`: max_attempts, concurrency and backoff_base_ms must be at least 1",
+                        sink.name
+                    ),
+                );
             }
         }
         for route in &self.routes {
+            let at = |key: &str| format!("routes.{}.{key}", route.name);
             if route.types.is_empty() || route.sinks.is_empty() {
-                return Err(invalid(format!(
-                    "route `{}` needs at least one entry in `types` and one in `sinks`",
-                    route.name
-                )));
+                add(
+                    at("types"),
+                    format!(
+                        "route `{}` needs at least one entry in `types` and one in `sinks`",
+                        route.name
+                    ),
+                );
             }
             for t in &route.transforms {
                 match self.plugin(t) {
                     Some(p) if p.kind == PluginKind::Transform => {}
-                    Some(_) => {
-                        return Err(invalid(format!(
+                    Some(_) => add(
+                        at("transforms"),
+                        format!(
                             "route `{}`: plugin `{t}` is a connector; list it as a sink's `connector`, not under `transforms`",
                             route.name
-                        )));
-                    }
-                    None => {
-                        return Err(invalid(format!(
+                        ),
+                    ),
+                    None => add(
+                        at("transforms"),
+                        format!(
                             "route `{}` names transform `{t}`, but no [[plugins]] entry has that name",
                             route.name
-                        )));
-                    }
+                        ),
+                    ),
                 }
             }
             for sink in &route.sinks {
                 if !self.sinks.iter().any(|s| &s.name == sink) {
-                    return Err(invalid(format!(
-                        "route `{}` names sink `{sink}`, but no [[sinks]] entry has that name",
-                        route.name
-                    )));
+                    add(
+                        at("sinks"),
+                        format!(
+                            "route `{}` names sink `{sink}`, but no [[sinks]] entry has that name",
+                            route.name
+                        ),
+                    );
                 }
+            }
+        }
+        for (group, globs) in &self.store_groups {
+            if globs.is_empty() {
+                add(
+                    format!("store_groups.{group}"),
+                    format!("store group `{group}` lists no stores; add store ids or globs such as \"hk-0*\""),
+                );
             }
         }
         for key in &self.api_keys {
             if key.stores.is_empty() && !key.admin {
-                return Err(invalid(format!(
-                    "api key `{}` has no `stores` and is not admin, so it could do nothing; add stores = [\"*\"] or a glob",
-                    key.name
-                )));
+                add(
+                    format!("api_keys.{}.stores", key.name),
+                    format!(
+                        "api key `{}` has no `stores` and is not admin, so it could do nothing; add stores = [\"*\"] or a glob",
+                        key.name
+                    ),
+                );
             }
         }
-        Ok(())
+        out
     }
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), String> {
+fn unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), (String, String)> {
     let mut seen = BTreeSet::new();
     for name in names {
         if !seen.insert(name) {
-            return Err(format!(
-                "{table}: the name `{name}` is used twice; names must be unique"
+            return Err((
+                name.to_owned(),
+                format!("{table}: the name `{name}` is used twice; names must be unique"),
             ));
         }
     }

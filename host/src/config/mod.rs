@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use check::ConfigError;
+pub use check::{ConfigError, FieldProblem};
 
 /// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
@@ -40,13 +40,19 @@ pub struct Config {
     /// Which events go through which transforms to which sinks.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Named groups of stores (globs), for staged rollout: `pilot = ["hk-001", "hk-002"]`.
+    #[serde(default)]
+    pub store_groups: BTreeMap<String, Vec<String>>,
     /// Directory the config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file it was read from (`None` for the bundled demo config); what a reload re-reads.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the HTTP API listens on.
@@ -67,6 +73,10 @@ pub struct ServerConfig {
     pub commit_max_ops: usize,
     /// Parallel routing lanes (events of one partition key always share a lane).
     pub router_lanes: usize,
+    /// Whether to watch the plugins' component files and hot-load new builds dropped there.
+    pub watch_plugins: bool,
+    /// How often the watch looks at the files, in milliseconds.
+    pub watch_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -81,12 +91,14 @@ impl Default for ServerConfig {
             commit_window_us: 200,
             commit_max_ops: 2048,
             router_lanes: 4,
+            watch_plugins: true,
+            watch_interval_ms: 1000,
         }
     }
 }
 
 /// `[[api_keys]]`: one credential for the HTTP API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     /// A name for logs and the audit trail.
@@ -102,7 +114,7 @@ pub struct ApiKeyConfig {
 }
 
 /// A secret value: inline (demo only), from an environment variable, or from a file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SecretRef {
     /// The value itself. Fine for demos; use `env` or `file` in production.
@@ -124,7 +136,7 @@ pub enum PluginKind {
 }
 
 /// `[[plugins]]`: one Wasm component and its configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Name routes and sinks refer to.
@@ -159,7 +171,7 @@ pub enum OAuthGrant {
 
 /// `[credentials.NAME]`: an OAuth 2.0 client the host runs. Tokens never enter a plugin: the egress
 /// checkpoint adds `Authorization: Bearer …` to granted requests to the `for` destinations.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// Which grant.
@@ -182,7 +194,7 @@ pub struct CredentialConfig {
 }
 
 /// `[plugins.grants]`: capabilities the operator grants a plugin. Nothing is granted by default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GrantsConfig {
     /// Outbound HTTP destinations, e.g. `"POST https://api.xero.com/api.xro/2.0/"`.
@@ -197,7 +209,7 @@ pub struct GrantsConfig {
 }
 
 /// `[plugins.limits]`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Wall-clock deadline for one call, in milliseconds.
@@ -238,7 +250,7 @@ impl Config {
 }
 
 /// `[[sinks]]`: a destination fed by a connector plugin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// Name routes refer to; part of every idempotency key.
@@ -279,7 +291,7 @@ fn default_backoff_max() -> u64 {
 }
 
 /// `[[routes]]`: which events flow through which transforms to which sinks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Name, for logs and `GET /v1/events/{id}`.
@@ -308,7 +320,9 @@ impl Config {
             reason: e.to_string(),
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &path.display().to_string(), base)
+        let mut config = Config::parse(&text, &path.display().to_string(), base)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// The bundled demo configuration; relative paths resolve against the working directory.

@@ -100,6 +100,18 @@ impl Credentials {
         }))
     }
 
+    /// Which of the `granted` credentials covers a destination, if any (without fetching a token).
+    pub fn credential_for(&self, granted: &[String], destination: &Destination) -> Option<String> {
+        granted
+            .iter()
+            .find(|name| {
+                self.entries
+                    .get(*name)
+                    .is_some_and(|c| c.config.destinations.iter().any(|d| d.allows(destination)))
+            })
+            .cloned()
+    }
+
     /// The bearer token for a request, if one of the `granted` credentials covers its destination.
     pub async fn bearer_for(
         &self,

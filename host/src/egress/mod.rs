@@ -12,8 +12,10 @@
 //! it as an IP literal. Every denial is recorded for the call, so the event fails with the reason.
 //! This module also owns per-call timeouts and size caps; it never decides what to do with an event.
 
+mod capture;
 mod grant;
 
+pub use capture::{CannedResponse, CannedResponses, CapturedRequest};
 pub use grant::{Destination, HttpGrant, split_authority};
 
 use crate::credentials::{CredentialError, Credentials};
@@ -24,7 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -235,6 +237,17 @@ pub enum Problem {
     Credential(String),
 }
 
+/// What happens to a plugin's outbound requests.
+#[derive(Debug, Clone, Default)]
+pub enum EgressMode {
+    /// Checked, then sent (the live path).
+    #[default]
+    Send,
+    /// Checked against the grants, recorded, and answered from canned responses; never sent
+    /// (sandbox runs, shadow versions, smoke calls).
+    Capture(Arc<CannedResponses>),
+}
+
 /// Who is calling out, with what grants; shared by the hooks of one plugin instance.
 pub struct PluginEgress {
     /// Plugin name.
@@ -245,6 +258,10 @@ pub struct PluginEgress {
     pub credentials: Arc<Credentials>,
     /// Which of them this plugin is granted.
     pub credential_grants: Arc<[String]>,
+    /// Send or capture.
+    pub mode: EgressMode,
+    /// Also keep a copy of each live request (while a shadow version is compared with this one).
+    pub record: AtomicBool,
     problems: Mutex<Vec<Problem>>,
 }
 
@@ -261,8 +278,16 @@ impl PluginEgress {
             grants,
             credentials,
             credential_grants,
+            mode: EgressMode::Send,
+            record: AtomicBool::new(false),
             problems: Mutex::default(),
         }
+    }
+
+    /// The same identity, with requests captured instead of sent.
+    pub fn capturing(mut self, canned: Arc<CannedResponses>) -> Self {
+        self.mode = EgressMode::Capture(canned);
+        self
     }
 
     /// Records a problem for the current call (the call then fails with it).
@@ -281,6 +306,7 @@ pub struct EgressHooks {
     who: Arc<PluginEgress>,
     calls: Arc<std::sync::atomic::AtomicU32>,
     max_calls: u32,
+    captured: Arc<Mutex<Vec<CapturedRequest>>>,
 }
 
 impl EgressHooks {
@@ -291,13 +317,23 @@ impl EgressHooks {
             who,
             calls: Arc::default(),
             max_calls,
+            captured: Arc::default(),
         }
+    }
+
+    /// Requests captured (or recorded) since the last call, emptied.
+    pub fn take_captured(&self) -> Vec<CapturedRequest> {
+        self.captured
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
     }
 
     /// Starts counting outbound calls afresh for a new event.
     pub fn begin_call(&self) {
         self.calls.store(0, Ordering::Relaxed);
         self.take_problems();
+        self.take_captured();
     }
 
     /// What went wrong with outbound requests since the last call, emptied.
@@ -331,6 +367,12 @@ impl WasiHttpHooks for EgressHooks {
         let who = self.who.clone();
         let made = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let max_calls = self.max_calls;
+        let captured = self.captured.clone();
+        let keep = move |c: CapturedRequest| {
+            if let Ok(mut list) = captured.lock() {
+                list.push(c);
+            }
+        };
         Box::new(async move {
             if made > max_calls {
                 who.report(Problem::Denied(format!(
@@ -339,7 +381,21 @@ impl WasiHttpHooks for EgressHooks {
                 )));
                 return Err(HttpError::HttpRequestDenied);
             }
-            let response = egress.send(&who, request).await?;
+            let response = match &who.mode {
+                EgressMode::Capture(canned) => {
+                    let (c, response) = capture::capture(&who, canned, request).await?;
+                    keep(c);
+                    response
+                }
+                EgressMode::Send if who.record.load(Ordering::Relaxed) => {
+                    let (mut c, request) = capture::snapshot(request).await?;
+                    let response = egress.send(&who, request).await;
+                    c.status = response.as_ref().ok().map(|r| r.status().as_u16());
+                    keep(c);
+                    response?
+                }
+                EgressMode::Send => egress.send(&who, request).await?,
+            };
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         })

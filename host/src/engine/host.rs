@@ -34,6 +34,54 @@ pub struct PluginContext {
     pub clock_granted: bool,
     /// Who the plugin is to the egress checkpoint: its grants and credentials.
     pub egress: Arc<crate::egress::PluginEgress>,
+    /// For captured runs (sandbox, shadow, smoke call): kv writes land here, not in the store;
+    /// reads see them first, then the store. `None` on the live path.
+    pub kv_overlay: Option<KvOverlay>,
+}
+
+/// kv writes of a captured run: key → value (`None` = deleted).
+pub type KvOverlay = std::sync::Mutex<std::collections::HashMap<String, Option<Vec<u8>>>>;
+
+/// The resource limiter of one instance: the configured caps, plus the high-water mark of
+/// linear memory (reported by sandbox runs).
+pub struct Limiter {
+    inner: StoreLimits,
+    /// Largest linear memory size granted so far, in bytes.
+    pub peak_memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 /// The `T` of every plugin `Store<T>`.
@@ -45,7 +93,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: EgressHooks,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limiter,
 }
 
 impl HostState {
@@ -62,11 +110,14 @@ impl HostState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .instances(64)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                peak_memory: 0,
+            },
         }
     }
 }
@@ -81,6 +132,11 @@ impl HostState {
     /// What went wrong with outbound requests during the last call, emptied.
     pub fn take_problems(&mut self) -> Vec<crate::egress::Problem> {
         self.hooks.take_problems()
+    }
+
+    /// Requests captured or recorded during the last call, emptied.
+    pub fn take_captured(&mut self) -> Vec<crate::egress::CapturedRequest> {
+        self.hooks.take_captured()
     }
 }
 
@@ -185,6 +241,11 @@ fn kv_error(e: StoreError) -> kv::KvError {
 
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::KvError>> {
+        if let Some(overlay) = &self.plugin.kv_overlay
+            && let Some(value) = overlay.lock().ok().and_then(|o| o.get(&key).cloned())
+        {
+            return Ok(Ok(value));
+        }
         Ok(self
             .plugin
             .store
@@ -194,11 +255,23 @@ impl kv::Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
+        if let Some(overlay) = &self.plugin.kv_overlay {
+            if let Ok(mut o) = overlay.lock() {
+                o.insert(key, Some(value));
+            }
+            return Ok(Ok(()));
+        }
         let p = &self.plugin;
         Ok(p.store.kv_set(&p.name, &key, value, p.kv_quota).await.map_err(kv_error))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+        if let Some(overlay) = &self.plugin.kv_overlay {
+            if let Ok(mut o) = overlay.lock() {
+                o.insert(key, None);
+            }
+            return Ok(Ok(()));
+        }
         Ok(self
             .plugin
             .store

@@ -95,6 +95,20 @@ fn describe_delivery_error(e: &DeliveryError) -> String {
     }
 }
 
+/// What one call used and did besides its result (for sandbox runs, shadow comparisons and smoke
+/// calls).
+#[derive(Debug, Clone, Default)]
+pub struct CallReport {
+    /// Outbound requests captured (or recorded, on a live plugin being shadowed).
+    pub requests: Vec<crate::egress::CapturedRequest>,
+    /// Fuel consumed, when the engine counts fuel.
+    pub fuel_used: Option<u64>,
+    /// High-water mark of the instance's linear memory, in bytes.
+    pub peak_memory_bytes: usize,
+    /// Wall-clock time of the call, including instantiation when there was no warm instance.
+    pub elapsed: Duration,
+}
+
 /// A plugin ready to be called.
 pub struct LoadedPlugin {
     /// Name from the config.
@@ -155,6 +169,11 @@ impl LoadedPlugin {
             runtime,
             warm: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Its context (name, version, grants, egress identity).
+    pub fn context(&self) -> &Arc<PluginContext> {
+        &self.ctx
     }
 
     /// `name@version`.
@@ -218,17 +237,32 @@ impl LoadedPlugin {
 
     /// Runs a transform's `handle` on one event.
     pub async fn handle(&self, event: &wit::Event) -> Result<Vec<wit::Event>, CallError> {
-        let mut warm = self.checkout(&event.id).await?;
+        self.handle_reported(event).await.0
+    }
+
+    /// Like [`LoadedPlugin::handle`], also reporting requests, fuel, memory and time.
+    pub async fn handle_reported(&self, event: &wit::Event) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
+        let started = std::time::Instant::now();
+        let mut warm = match self.checkout(&event.id).await {
+            Ok(warm) => warm,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
         let Warm { store, bindings } = &mut warm;
         let Bindings::Transform(b) = bindings else {
-            return Err(CallError::Instantiate(format!(
-                "plugin `{}` is not a transform",
-                self.name
-            )));
+            let e = CallError::Instantiate(format!("plugin `{}` is not a transform", self.name));
+            return (Err(e), CallReport::default());
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
+        let report = self.report(&mut warm.store, started);
         let problems = warm.store.data_mut().take_problems();
-        let events = self.settle(warm, outcome, problems)?.map_err(CallError::Plugin)?;
+        let result = self
+            .settle(warm, outcome, problems)
+            .and_then(|r| r.map_err(CallError::Plugin))
+            .and_then(|events| self.check_output(events));
+        (result, report)
+    }
+
+    fn check_output(&self, events: Vec<wit::Event>) -> Result<Vec<wit::Event>, CallError> {
         if events.len() > self.limits.max_output_events {
             return Err(CallError::Limit(format!(
                 "plugin `{}` returned {} events for one event; its limit is {} (limits.max_output_events)",
@@ -247,18 +281,47 @@ impl LoadedPlugin {
 
     /// Runs a connector's `deliver` for one event.
     pub async fn deliver(&self, event: &wit::Event, context: &DeliveryContext) -> Result<Receipt, CallError> {
-        let mut warm = self.checkout(&event.id).await?;
+        self.deliver_reported(event, context).await.0
+    }
+
+    /// Like [`LoadedPlugin::deliver`], also reporting requests, fuel, memory and time.
+    pub async fn deliver_reported(
+        &self,
+        event: &wit::Event,
+        context: &DeliveryContext,
+    ) -> (Result<Receipt, CallError>, CallReport) {
+        let started = std::time::Instant::now();
+        let mut warm = match self.checkout(&event.id).await {
+            Ok(warm) => warm,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
         let Warm { store, bindings } = &mut warm;
         let Bindings::Connector(b) = bindings else {
-            return Err(CallError::Instantiate(format!(
-                "plugin `{}` is not a connector",
-                self.name
-            )));
+            let e = CallError::Instantiate(format!("plugin `{}` is not a connector", self.name));
+            return (Err(e), CallReport::default());
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
+        let report = self.report(&mut warm.store, started);
         let problems = warm.store.data_mut().take_problems();
-        let result = self.settle(warm, outcome, problems)?;
-        result.map_err(CallError::Delivery)
+        let result = self
+            .settle(warm, outcome, problems)
+            .and_then(|r| r.map_err(CallError::Delivery));
+        (result, report)
+    }
+
+    fn report(&self, store: &mut Store<HostState>, started: std::time::Instant) -> CallReport {
+        let fuel_used = if self.runtime.fuel() {
+            let budget = self.limits.fuel.unwrap_or(u64::MAX);
+            store.get_fuel().ok().map(|left| budget.saturating_sub(left))
+        } else {
+            None
+        };
+        CallReport {
+            requests: store.data_mut().take_captured(),
+            fuel_used,
+            peak_memory_bytes: store.data().limits.peak_memory,
+            elapsed: started.elapsed(),
+        }
     }
 
     /// Keeps the instance if the call returned normally; drops it after a trap or timeout, since

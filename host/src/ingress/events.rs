@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 /// Accepts one event or a batch; answers after the events are durable.
 pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let key = state.authenticate(&headers)?.clone();
+    let key = state.authenticate(&headers)?;
     let limit = state.max_body_bytes();
     if let Some(length) = headers
         .get("content-length")
@@ -83,7 +83,7 @@ pub async fn get_event(
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
-    let key = state.authenticate(&headers)?.clone();
+    let key = state.authenticate(&headers)?;
     let found = state
         .pipeline
         .store()

@@ -11,7 +11,9 @@ mod events;
 pub use events::rfc3339;
 
 use crate::config::{Config, glob_match};
+use crate::lifecycle::Lifecycle;
 use crate::pipeline::Pipeline;
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
@@ -44,15 +46,51 @@ impl ApiKey {
 pub struct AppState {
     /// The pipeline.
     pub pipeline: Arc<Pipeline>,
-    /// The configuration the host runs.
-    pub config: Arc<Config>,
-    keys: Arc<Vec<ApiKey>>,
+    /// Deploy, roll back, reload.
+    pub lifecycle: Arc<Lifecycle>,
+    keys: Arc<ArcSwap<Vec<ApiKey>>>,
     max_body_bytes: usize,
 }
 
 impl AppState {
     /// Resolves the configured API keys (reading env vars and files).
-    pub fn new(config: &Config, pipeline: Arc<Pipeline>) -> anyhow::Result<AppState> {
+    pub fn new(config: &Config, pipeline: Arc<Pipeline>, lifecycle: Arc<Lifecycle>) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            pipeline,
+            lifecycle,
+            keys: Arc::new(ArcSwap::from_pointee(resolve_keys(config)?)),
+            max_body_bytes: config.server.max_body_bytes,
+        })
+    }
+
+    /// Reloads the configuration file and, with it, the API keys.
+    pub async fn reload(&self, actor: &str) -> Result<serde_json::Value, crate::lifecycle::ChangeError> {
+        let current = self.lifecycle.config();
+        // Keys are checked before anything changes, so a bad key leaves the old config running.
+        let candidate = match &current.source {
+            Some(path) => Some(Config::load(path).map_err(|e| crate::lifecycle::ChangeError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        let keys = candidate
+            .as_ref()
+            .map(resolve_keys)
+            .transpose()
+            .map_err(|e| crate::lifecycle::ChangeError::Invalid(format!("{e:#}")))?;
+        let (_, report) = self.lifecycle.reload(actor).await?;
+        if let Some(keys) = keys {
+            self.keys.store(Arc::new(keys));
+        }
+        Ok(report)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.lifecycle.config()
+    }
+}
+
+fn resolve_keys(config: &Config) -> anyhow::Result<Vec<ApiKey>> {
+    {
         let mut keys = Vec::new();
         for k in &config.api_keys {
             let value = k
@@ -72,16 +110,13 @@ impl AppState {
                 admin: k.admin,
             });
         }
-        Ok(AppState {
-            config: Arc::new(config.clone()),
-            pipeline,
-            keys: Arc::new(keys),
-            max_body_bytes: config.server.max_body_bytes,
-        })
+        Ok(keys)
     }
+}
 
+impl AppState {
     /// The key presented in `Authorization: Bearer …` or `X-Api-Key`.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&ApiKey, ApiError> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -93,13 +128,15 @@ impl AppState {
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
         // Comparing digests keeps the comparison time independent of how much of the key matched.
         self.keys
+            .load()
             .iter()
             .find(|k| k.digest == digest)
+            .cloned()
             .ok_or_else(|| ApiError::unauthorized("unknown API key"))
     }
 
     /// Like [`AppState::authenticate`], and the key must have the admin scope.
-    pub fn authenticate_admin(&self, headers: &HeaderMap) -> Result<&ApiKey, ApiError> {
+    pub fn authenticate_admin(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
         let key = self.authenticate(headers)?;
         if key.admin {
             Ok(key)

@@ -8,10 +8,13 @@
 //! `disable` pauses it until resumed.
 
 use super::metrics::Metrics;
+use super::routing::Routing;
+use super::shadow::{Observed, ShadowLog};
 use crate::config::SinkConfig;
 use crate::engine::bindings::{DeliveryContext, DeliveryError};
 use crate::engine::{CallError, LoadedPlugin};
 use crate::store::{Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, Store, now_ms, now_us};
+use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use rand::Rng as _;
 use std::cmp::Reverse;
@@ -46,13 +49,13 @@ impl SinkHandle {
         self.tx.clone()
     }
 
-    pub(crate) fn push(&self, d: Delivery) {
-        self.tx.push(d);
-    }
-
     pub(crate) fn resume(&self) {
         self.paused.store(false, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -77,10 +80,12 @@ struct Finished {
 }
 
 struct Worker {
+    /// The sink's settings as of the latest routing table that has it.
     sink: Arc<SinkConfig>,
-    plugin: Arc<LoadedPlugin>,
+    routing: Arc<ArcSwap<Routing>>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    shadows: Arc<ShadowLog>,
     queues: HashMap<String, VecDeque<Delivery>>,
     ready: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, String)>>,
@@ -90,21 +95,32 @@ struct Worker {
     wake: Arc<Notify>,
 }
 
-/// Starts the worker of one sink.
+/// Starts the worker of one sink. Its settings and connector version are read from the current
+/// routing table for every attempt.
 pub(crate) fn spawn(
-    sink: SinkConfig,
-    plugin: Arc<LoadedPlugin>,
+    name: String,
+    routing: Arc<ArcSwap<Routing>>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    shadows: Arc<ShadowLog>,
 ) -> SinkHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let paused = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     let worker = Worker {
-        sink: Arc::new(sink),
-        plugin,
+        sink: Arc::new(SinkConfig {
+            name,
+            connector: String::new(),
+            concurrency: 1,
+            max_attempts: 1,
+            max_age_secs: 0,
+            backoff_base_ms: 1,
+            backoff_max_ms: 1,
+        }),
+        routing,
         store,
         metrics,
+        shadows,
         queues: HashMap::new(),
         ready: VecDeque::new(),
         timers: BinaryHeap::new(),
@@ -185,6 +201,11 @@ impl Worker {
     }
 
     fn start_ready(&mut self) {
+        if let Some(entry) = self.routing.load().sinks.get(&self.sink.name)
+            && !Arc::ptr_eq(&entry.config, &self.sink)
+        {
+            self.sink = entry.config.clone();
+        }
         if self.paused.load(Ordering::SeqCst) || self.throttled_until > now_ms() {
             return;
         }
@@ -197,9 +218,10 @@ impl Worker {
             };
             let attempt = Attempt {
                 sink: self.sink.clone(),
-                plugin: self.plugin.clone(),
+                routing: self.routing.load_full(),
                 store: self.store.clone(),
                 metrics: self.metrics.clone(),
+                shadows: self.shadows.clone(),
             };
             self.in_flight.spawn(attempt.run(key, head));
         }
@@ -241,12 +263,14 @@ impl Worker {
     }
 }
 
-/// One attempt, run as its own task.
+/// One attempt, run as its own task, on the connector version the routing table picks for the
+/// event's store and route at the time the attempt starts.
 struct Attempt {
     sink: Arc<SinkConfig>,
-    plugin: Arc<LoadedPlugin>,
+    routing: Arc<Routing>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    shadows: Arc<ShadowLog>,
 }
 
 impl Attempt {
@@ -257,8 +281,29 @@ impl Attempt {
             sink: self.sink.name.clone(),
             attempt: attempts,
         };
-        let result = match Event::from_stored(&d.body) {
-            Ok(event) => self.plugin.deliver(&event.into(), &context).await.map(|_| ()),
+        let event = Event::from_stored(&d.body);
+        let store_name = event.as_ref().ok().and_then(Event::store).unwrap_or("");
+        let slot = self.routing.plugins.get(&self.sink.connector);
+        let Some(plugin) = slot.map(|s| s.pick(&self.routing, &d.route, store_name).clone()) else {
+            tracing::error!(sink = %self.sink.name, connector = %self.sink.connector, "the sink's connector is not loaded; retrying later");
+            return self.not_loaded(key, attempts);
+        };
+        let shadow = slot.and_then(|s| s.shadow.clone());
+        let result = match event {
+            Ok(event) => {
+                let input = event.into();
+                let (result, report) = plugin.deliver_reported(&input, &context).await;
+                if let Some(shadow) = shadow {
+                    let live = Observed::of(delivered_json(&result), report.requests);
+                    let (log, live_plugin) = (self.shadows.clone(), plugin.clone());
+                    tokio::spawn(async move {
+                        let (result, report) = shadow.deliver_reported(&input, &context).await;
+                        let observed = Observed::of(delivered_json(&result), report.requests);
+                        log.record(&live_plugin, &shadow, &input.id, live, observed);
+                    });
+                }
+                result.map(|_| ())
+            }
             Err(e) => Err(CallError::Delivery(DeliveryError::Rejected(format!(
                 "stored event unreadable: {e}"
             )))),
@@ -266,21 +311,21 @@ impl Attempt {
         if let Err(e) = &result
             && !matches!(e, CallError::Delivery(DeliveryError::ConflictIsSuccess(_)))
         {
-            self.metrics.count_failure(&self.plugin.label(), e.kind());
+            self.metrics.count_failure(&plugin.label(), e.kind());
         }
         let mut throttle_until = None;
         let mut disable = false;
         let now = now_ms();
         let (retry_hint, error) = match result {
             Ok(()) | Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) => {
-                return self.record_delivered(key, &d, attempts).await;
+                return self.record_delivered(key, &d, attempts, &plugin).await;
             }
             Err(CallError::Credential(reason)) => {
-                super::audit_credential(&self.store, &self.plugin, &d.event_id, &reason).await;
+                super::audit_credential(&self.store, &plugin, &d.event_id, &reason).await;
                 (None, format!("credential refused: {reason}"))
             }
             Err(CallError::Denied(reason)) => {
-                super::audit_denial(&self.store, &self.plugin, &d.event_id, &self.sink.name, &reason).await;
+                super::audit_denial(&self.store, &plugin, &d.event_id, &self.sink.name, &reason).await;
                 (None, format!("capability denied: {reason}"))
             }
             Err(CallError::Delivery(DeliveryError::Retry(h))) => (Some(h.after_ms), h.reason),
@@ -315,8 +360,8 @@ impl Attempt {
                     event_seq: d.event_seq,
                     sink: Some(self.sink.name.clone()),
                     route: d.route.clone(),
-                    plugin: self.plugin.name.clone(),
-                    plugin_version: self.plugin.version.clone(),
+                    plugin: plugin.name.clone(),
+                    plugin_version: plugin.version.clone(),
                     error: reason,
                     attempts,
                 };
@@ -339,7 +384,7 @@ impl Attempt {
                     attempts,
                     next_attempt_at_ms: at,
                     error,
-                    connector_version: self.plugin.version.clone(),
+                    connector_version: plugin.version.clone(),
                 })
                 .await;
                 self.metrics.retried.fetch_add(1, Ordering::Relaxed);
@@ -355,11 +400,23 @@ impl Attempt {
         }
     }
 
-    async fn record_delivered(&self, key: String, d: &Delivery, attempts: u32) -> Finished {
+    /// The connector is missing from the routing table (a config reload removed it while
+    /// deliveries were queued): nothing is recorded, and the key is tried again later.
+    fn not_loaded(&self, key: String, attempts: u32) -> Finished {
+        Finished {
+            key,
+            outcome: Outcome::RetryAt(now_ms() + backoff(&self.sink, attempts) as i64),
+            attempts: attempts - 1,
+            throttle_until: None,
+            disable: false,
+        }
+    }
+
+    async fn record_delivered(&self, key: String, d: &Delivery, attempts: u32, plugin: &LoadedPlugin) -> Finished {
         self.persist(DeliveryUpdate::Delivered {
             id: d.id,
             attempts,
-            connector_version: self.plugin.version.clone(),
+            connector_version: plugin.version.clone(),
         })
         .await;
         self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
@@ -387,6 +444,14 @@ impl Attempt {
             }
         }
     }
+}
+
+/// A delivery result as JSON, for shadow comparisons.
+fn delivered_json<T>(result: &Result<T, CallError>) -> Result<serde_json::Value, CallError> {
+    result
+        .as_ref()
+        .map(|_| serde_json::json!({ "delivered": true }))
+        .map_err(Clone::clone)
 }
 
 /// Exponential backoff with jitter: `base × 2^(attempt-1)`, capped, then scaled by 50–100 %.

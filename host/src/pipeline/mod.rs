@@ -2,37 +2,40 @@
 //!
 //! [`Pipeline`] owns the router lanes and one delivery worker per sink. Ingest hands it events
 //! that are already durable; from then on every state change is written to the [`Store`] before
-//! it is acted on, so a restart picks up exactly where the log says work stopped. This module
-//! never parses HTTP and never touches SQLite directly.
+//! it is acted on, so a restart picks up exactly where the log says work stopped. Which plugin
+//! versions run is read from the current [`routing::Routing`], swapped atomically when operators
+//! change it. This module never parses HTTP and never touches SQLite directly.
 
 mod delivery;
 pub mod metrics;
+pub mod replay;
 mod router;
+pub mod routing;
+pub mod shadow;
 
-use crate::config::{Config, RouteConfig, SinkConfig};
+use crate::config::Config;
 use crate::engine::LoadedPlugin;
-use crate::plugins::PluginSet;
 use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
+use arc_swap::ArcSwap;
 use delivery::SinkHandle;
 use kaunter_model::Event;
 use metrics::Metrics;
 use router::{RouteJob, Router};
+use routing::{Routing, SinkEntry, Slot};
+use shadow::ShadowLog;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-/// A route with its transforms resolved.
-pub(crate) struct Route {
-    pub config: RouteConfig,
-    pub transforms: Vec<Arc<LoadedPlugin>>,
-}
+use std::sync::{Arc, Mutex};
 
 /// The running pipeline.
 pub struct Pipeline {
     store: Arc<dyn Store>,
     router: Router,
-    sinks: BTreeMap<String, SinkHandle>,
+    routing: Arc<ArcSwap<Routing>>,
+    sinks: Mutex<BTreeMap<String, SinkHandle>>,
     metrics: Arc<Metrics>,
+    shadows: Arc<ShadowLog>,
+    replays: replay::ReplayJobs,
     max_pending: usize,
 }
 
@@ -53,65 +56,105 @@ pub enum IngestError {
 }
 
 impl Pipeline {
-    /// Starts router lanes and sink workers, then re-queues whatever the log says is unfinished
-    /// (open deliveries, unrouted events) before returning.
-    pub async fn start(config: &Config, plugins: &PluginSet, store: Arc<dyn Store>) -> anyhow::Result<Arc<Pipeline>> {
+    /// Starts router lanes and sink workers with the given plugin versions, then re-queues
+    /// whatever the log says is unfinished (open deliveries, unrouted events) before returning.
+    pub async fn start(
+        config: &Config,
+        plugins: BTreeMap<String, Slot>,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Arc<Pipeline>> {
         let metrics = Arc::new(Metrics::default());
-        let mut sinks = BTreeMap::new();
-        for sink in &config.sinks {
-            let plugin = lookup(plugins, &sink.connector)?;
-            sinks.insert(
-                sink.name.clone(),
-                delivery::spawn(sink.clone(), plugin, store.clone(), metrics.clone()),
-            );
-        }
-        let routes = config
-            .routes
-            .iter()
-            .map(|r| {
-                let transforms = r
-                    .transforms
-                    .iter()
-                    .map(|t| lookup(plugins, t))
-                    .collect::<anyhow::Result<_>>()?;
-                Ok(Route {
-                    config: r.clone(),
-                    transforms,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let senders: BTreeMap<String, _> = sinks
-            .iter()
-            .map(|(k, v): (&String, &SinkHandle)| (k.clone(), v.sender()))
-            .collect();
+        let shadows = Arc::new(ShadowLog::default());
+        let routing = Arc::new(ArcSwap::from_pointee(Routing {
+            routes: Vec::new(),
+            sinks: BTreeMap::new(),
+            plugins: BTreeMap::new(),
+            groups: BTreeMap::new(),
+        }));
         let router = Router::start(
             config.server.router_lanes,
-            routes,
+            routing.clone(),
             store.clone(),
-            senders,
             metrics.clone(),
+            shadows.clone(),
         );
         let pipeline = Arc::new(Pipeline {
             store,
             router,
-            sinks,
+            routing,
+            sinks: Mutex::default(),
             metrics,
+            shadows,
+            replays: replay::ReplayJobs::default(),
             max_pending: config.server.max_pending,
         });
-        pipeline.recover(&config.sinks).await?;
+        pipeline.install(config, plugins);
+        pipeline.recover().await?;
         Ok(pipeline)
     }
 
-    async fn recover(&self, sinks: &[SinkConfig]) -> StoreResult<()> {
+    /// Swaps in a new routing table for `config` with these plugin versions: starts workers for
+    /// new sinks, then replaces the table atomically. Events already being routed or delivered
+    /// finish on the versions they started with. Workers of sinks no longer configured stop
+    /// taking new deliveries; what they hold stays in the log.
+    pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) {
+        let Ok(mut handles) = self.sinks.lock() else { return };
+        let mut sinks = BTreeMap::new();
+        for sink in &config.sinks {
+            let handle = handles.entry(sink.name.clone()).or_insert_with(|| {
+                delivery::spawn(
+                    sink.name.clone(),
+                    self.routing.clone(),
+                    self.store.clone(),
+                    self.metrics.clone(),
+                    self.shadows.clone(),
+                )
+            });
+            sinks.insert(
+                sink.name.clone(),
+                SinkEntry {
+                    config: Arc::new(sink.clone()),
+                    tx: handle.sender(),
+                },
+            );
+        }
+        self.routing.store(Arc::new(Routing {
+            routes: config.routes.clone(),
+            sinks,
+            plugins,
+            groups: config.store_groups.clone(),
+        }));
+    }
+
+    /// The routing table now in force.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load_full()
+    }
+
+    /// Shadow comparisons.
+    pub fn shadows(&self) -> &Arc<ShadowLog> {
+        &self.shadows
+    }
+
+    /// Historic replay jobs.
+    pub fn replays(&self) -> &replay::ReplayJobs {
+        &self.replays
+    }
+
+    async fn recover(&self) -> StoreResult<()> {
         let mut reopened = 0;
-        for sink in sinks {
-            let open = self.store.open_deliveries(&sink.name).await?;
+        let sinks: Vec<(String, delivery::DeliveryTx)> = self
+            .routing()
+            .sinks
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.tx.clone()))
+            .collect();
+        for (sink, tx) in sinks {
+            let open = self.store.open_deliveries(&sink).await?;
             reopened += open.len();
             self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
-            if let Some(handle) = self.sinks.get(&sink.name) {
-                for d in open {
-                    handle.push(d);
-                }
+            for d in open {
+                tx.push(d);
             }
         }
         let mut after = 0;
@@ -197,10 +240,10 @@ impl Pipeline {
         Ok(replayed.entries)
     }
 
-    fn requeue(&self, d: Delivery) {
-        if let Some(handle) = self.sinks.get(&d.sink) {
+    pub(crate) fn requeue(&self, d: Delivery) {
+        if let Some(entry) = self.routing().sinks.get(&d.sink) {
             self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            handle.push(d);
+            entry.tx.push(d);
         } else {
             tracing::warn!(sink = %d.sink, delivery = d.id, "replayed delivery names a sink that is no longer configured");
         }
@@ -208,20 +251,35 @@ impl Pipeline {
 
     /// Resumes a sink paused by its connector (HTTP 410) or an operator. Returns whether it exists.
     pub fn resume_sink(&self, name: &str) -> bool {
-        match self.sinks.get(name) {
-            Some(handle) => {
-                handle.resume();
+        self.with_sink(name, SinkHandle::resume)
+    }
+
+    /// Pauses a sink: attempts in flight finish, no new ones start until it is resumed.
+    pub fn pause_sink(&self, name: &str) -> bool {
+        self.with_sink(name, SinkHandle::pause)
+    }
+
+    fn with_sink(&self, name: &str, action: impl FnOnce(&SinkHandle)) -> bool {
+        let configured = self.routing().sinks.contains_key(name);
+        match self.sinks.lock().ok().as_ref().and_then(|s| s.get(name)) {
+            Some(handle) if configured => {
+                action(handle);
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
-    /// Names and paused state of every sink.
+    /// Names and paused state of every configured sink.
     pub fn sink_states(&self) -> Vec<(String, bool)> {
-        self.sinks
-            .iter()
-            .map(|(name, h)| (name.clone(), h.is_paused()))
+        let routing = self.routing();
+        let Ok(handles) = self.sinks.lock() else {
+            return Vec::new();
+        };
+        routing
+            .sinks
+            .keys()
+            .map(|name| (name.clone(), handles.get(name).is_some_and(SinkHandle::is_paused)))
             .collect()
     }
 }
@@ -256,11 +314,4 @@ pub(crate) async fn audit_credential(store: &Arc<dyn Store>, plugin: &LoadedPlug
     if let Err(e) = store.audit(vec![entry]).await {
         tracing::error!(error = %e, "cannot record a refused credential in the audit log");
     }
-}
-
-fn lookup(plugins: &PluginSet, name: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
-    plugins
-        .get(name)
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("plugin `{name}` is not loaded"))
 }

@@ -5,14 +5,14 @@
 //! store call (one fsync), then hands new deliveries to sink workers and derived events back to
 //! the lanes.
 
-use super::Route;
-use super::delivery::DeliveryTx;
 use super::metrics::Metrics;
-use crate::config::glob_match;
-use crate::engine::{CallError, bindings::PluginError};
+use super::routing::Routing;
+use super::shadow::{Observed, ShadowLog};
+use crate::config::{RouteConfig, glob_match};
+use crate::engine::{CallError, LoadedPlugin, bindings::PluginError, bindings::wit};
 use crate::store::{NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
+use arc_swap::ArcSwap;
 use kaunter_model::Event;
-use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -52,20 +52,20 @@ pub(crate) struct Router {
 }
 
 struct Lane {
-    routes: Arc<Vec<Route>>,
+    routing: Arc<ArcSwap<Routing>>,
     store: Arc<dyn Store>,
-    sinks: Arc<BTreeMap<String, DeliveryTx>>,
     metrics: Arc<Metrics>,
+    shadows: Arc<ShadowLog>,
     router: Router,
 }
 
 impl Router {
     pub(crate) fn start(
         lanes: usize,
-        routes: Vec<Route>,
+        routing: Arc<ArcSwap<Routing>>,
         store: Arc<dyn Store>,
-        sinks: BTreeMap<String, DeliveryTx>,
         metrics: Arc<Metrics>,
+        shadows: Arc<ShadowLog>,
     ) -> Router {
         let mut senders = Vec::with_capacity(lanes);
         let mut receivers = Vec::with_capacity(lanes);
@@ -77,14 +77,12 @@ impl Router {
         let router = Router {
             lanes: Arc::new(senders),
         };
-        let routes = Arc::new(routes);
-        let sinks = Arc::new(sinks);
         for rx in receivers {
             let lane = Lane {
-                routes: routes.clone(),
+                routing: routing.clone(),
                 store: store.clone(),
-                sinks: sinks.clone(),
                 metrics: metrics.clone(),
+                shadows: shadows.clone(),
                 router: router.clone(),
             };
             tokio::spawn(lane.run(rx));
@@ -104,10 +102,10 @@ impl Router {
 }
 
 /// What running a route's chain produced for one event.
-struct Routed {
-    deliveries: Vec<NewDelivery>,
-    derived: Vec<NewEvent>,
-    dead_letters: Vec<NewDeadLetter>,
+pub(crate) struct Routed {
+    pub(crate) deliveries: Vec<NewDelivery>,
+    pub(crate) derived: Vec<NewEvent>,
+    pub(crate) dead_letters: Vec<NewDeadLetter>,
 }
 
 impl Lane {
@@ -125,9 +123,19 @@ impl Lane {
     }
 
     async fn route_batch(&self, jobs: Vec<RouteJob>) {
+        // One table for the whole batch: a swap takes effect from the next batch.
+        let routing = self.routing.load_full();
         let mut commits = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            let routed = self.route_one(job).await;
+            let chains = Chains {
+                routing: &routing,
+                store: &self.store,
+                metrics: &self.metrics,
+                shadows: Some(&self.shadows),
+            };
+            let routed = chains
+                .route_one(&job.stored, job.depth, job.only_route.as_deref())
+                .await;
             commits.push(RouteCommit {
                 event_seq: job.stored.seq,
                 event_id: job.stored.event.id.clone(),
@@ -135,97 +143,154 @@ impl Lane {
                 derived: routed.derived,
                 deliveries: routed.deliveries,
                 dead_letters: routed.dead_letters,
+                redeliver: false,
             });
         }
-        let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
-        // Shared, not copied: a failed commit is retried with the same batch.
-        let commits = Arc::new(commits);
-        let committed = loop {
-            match self.store.commit_routes(commits.clone()).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::error!(error = %e, events = jobs.len(), "cannot record routing; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        let depths: Vec<u8> = jobs.iter().map(|j| j.depth).collect();
+        commit_and_hand_off(&self.store, &routing, &self.metrics, &self.router, commits, &depths).await;
+        self.metrics.pending.fetch_sub(jobs.len() as i64, Ordering::Relaxed);
+    }
+}
+
+/// Records routing outcomes (retrying while the store fails: the events stay unrouted in the
+/// log until this succeeds), then hands new deliveries to their sinks' workers and derived
+/// events (one level deeper than `depths[i]`) back to the lanes.
+pub(crate) async fn commit_and_hand_off(
+    store: &Arc<dyn Store>,
+    routing: &Routing,
+    metrics: &Metrics,
+    router: &Router,
+    commits: Vec<RouteCommit>,
+    depths: &[u8],
+) {
+    let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
+    // Shared, not copied: a failed commit is retried with the same batch.
+    let commits = Arc::new(commits);
+    let committed = loop {
+        match store.commit_routes(commits.clone()).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::error!(error = %e, events = commits.len(), "cannot record routing; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
+    for ((depth, commit), result) in depths.iter().zip(commits.iter()).zip(committed) {
+        for delivery in result.deliveries {
+            match routing.sinks.get(&delivery.sink) {
+                Some(entry) => {
+                    metrics.pending.fetch_add(1, Ordering::Relaxed);
+                    entry.tx.push(delivery);
+                }
+                None => {
+                    tracing::error!(sink = %delivery.sink, "route names a sink without a worker")
                 }
             }
-        };
-        self.metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
-        for ((job, commit), result) in jobs.into_iter().zip(commits.iter()).zip(committed) {
-            for delivery in result.deliveries {
-                match self.sinks.get(&delivery.sink) {
-                    Some(tx) => {
-                        self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-                        tx.push(delivery);
-                    }
-                    None => {
-                        tracing::error!(sink = %delivery.sink, "route names a sink without a worker")
-                    }
-                }
+        }
+        for (new, appended) in commit.derived.iter().zip(result.derived) {
+            if appended.duplicate {
+                continue;
             }
-            for (new, appended) in commit.derived.iter().zip(result.derived) {
-                if appended.duplicate {
-                    continue;
-                }
-                self.metrics.derived.fetch_add(1, Ordering::Relaxed);
-                self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-                let stored = StoredEvent {
-                    seq: appended.seq,
-                    event: new.event.clone(),
-                    received_at_us: new.received_at_us,
-                    parent_seq: new.parent_seq,
-                };
-                self.router.dispatch(RouteJob {
-                    stored,
-                    depth: job.depth + 1,
-                    only_route: None,
-                });
-            }
-            self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
+            metrics.derived.fetch_add(1, Ordering::Relaxed);
+            metrics.pending.fetch_add(1, Ordering::Relaxed);
+            let stored = StoredEvent {
+                seq: appended.seq,
+                event: new.event.clone(),
+                received_at_us: new.received_at_us,
+                parent_seq: new.parent_seq,
+            };
+            router.dispatch(RouteJob {
+                stored,
+                depth: depth + 1,
+                only_route: None,
+            });
         }
     }
+}
 
-    async fn route_one(&self, job: &RouteJob) -> Routed {
-        let event = &job.stored.event;
+/// Runs routes' transform chains for events, against one routing table. Used by the router
+/// lanes and by historic replays (which may swap in another version and capture side effects).
+pub(crate) struct Chains<'a> {
+    pub(crate) routing: &'a Routing,
+    pub(crate) store: &'a Arc<dyn Store>,
+    pub(crate) metrics: &'a Metrics,
+    /// Where shadow comparisons go; `None` runs no shadows (replays).
+    pub(crate) shadows: Option<&'a Arc<ShadowLog>>,
+}
+
+impl Chains<'_> {
+    /// Runs every matching route (or only `only_route`) for one event.
+    pub(crate) async fn route_one(&self, stored: &StoredEvent, depth: u8, only_route: Option<&str>) -> Routed {
+        let event = &stored.event;
         let store_name = event.store().unwrap_or("");
         let mut out = Routed {
             deliveries: Vec::new(),
             derived: Vec::new(),
             dead_letters: Vec::new(),
         };
-        for route in self.routes.iter() {
-            let c = &route.config;
-            if job.only_route.as_ref().is_some_and(|only| only != &c.name) {
+        for route in &self.routing.routes {
+            if only_route.is_some_and(|only| only != route.name) {
                 continue;
             }
-            if !c.types.iter().any(|t| glob_match(t, &event.ty)) || !c.stores.iter().any(|s| glob_match(s, store_name))
+            if !route.types.iter().any(|t| glob_match(t, &event.ty))
+                || !route.stores.iter().any(|s| glob_match(s, store_name))
             {
                 continue;
             }
-            self.run_chain(route, job, &mut out).await;
+            self.run_chain(route, stored, depth, store_name, &mut out).await;
         }
         out
     }
 
-    async fn run_chain(&self, route: &Route, job: &RouteJob, out: &mut Routed) {
-        let original = &job.stored.event;
+    async fn run_chain(
+        &self,
+        route: &RouteConfig,
+        stored: &StoredEvent,
+        depth: u8,
+        store_name: &str,
+        out: &mut Routed,
+    ) {
+        let original = &stored.event;
+        let resolved: Option<Vec<Arc<LoadedPlugin>>> = route
+            .transforms
+            .iter()
+            .map(|t| self.routing.resolve(t, &route.name, store_name).cloned())
+            .collect();
+        let Some(transforms) = resolved else {
+            out.dead_letters.push(NewDeadLetter {
+                event_seq: stored.seq,
+                sink: None,
+                route: route.name.clone(),
+                plugin: route.transforms.join(","),
+                plugin_version: String::new(),
+                error: format!("route `{}` names a transform that is not loaded", route.name),
+                attempts: 1,
+            });
+            return;
+        };
         let mut current = vec![original.clone()];
         let mut handled_by = Vec::new();
-        for plugin in &route.transforms {
+        for plugin in &transforms {
+            let shadow = self.shadows.and_then(|log| {
+                let slot = self.routing.plugins.get(&plugin.name)?;
+                Some((slot.shadow.clone()?, log.clone()))
+            });
             let mut next = Vec::new();
             for event in current {
-                match call_transform(plugin, event).await {
+                match call_transform(plugin, event, shadow.clone()).await {
                     Ok(events) => next.extend(events),
                     Err(failure) => {
                         self.metrics.count_failure(&plugin.label(), failure.kind());
                         if let CallError::Denied(reason) = &failure {
-                            super::audit_denial(&self.store, plugin, &original.id, &route.config.name, reason).await;
+                            super::audit_denial(self.store, plugin, &original.id, &route.name, reason).await;
                         }
                         let error = format!("{failure} ({})", plugin.label());
-                        tracing::warn!(route = %route.config.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
+                        tracing::warn!(route = %route.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
                         out.dead_letters.push(NewDeadLetter {
-                            event_seq: job.stored.seq,
+                            event_seq: stored.seq,
                             sink: None,
-                            route: route.config.name.clone(),
+                            route: route.name.clone(),
                             plugin: plugin.name.clone(),
                             plugin_version: plugin.version.clone(),
                             error,
@@ -244,20 +309,22 @@ impl Lane {
         for event in current {
             if mapped.is_none() && event.source == original.source && event.id == original.id {
                 mapped = Some(event);
-            } else if let Err(problem) = check_derived(&event, job.depth) {
-                out.dead_letters.push(chain_output_letter(job, route, problem));
+            } else if let Err(problem) = check_derived(&event, depth) {
+                out.dead_letters
+                    .push(chain_output_letter(stored, route, &transforms, problem));
             } else if !out
                 .derived
                 .iter()
                 .any(|d| d.event.source == event.source && d.event.id == event.id)
             {
-                out.derived.push(NewEvent::new(event, Some(job.stored.seq), now_us()));
+                out.derived.push(NewEvent::new(event, Some(stored.seq), now_us()));
             }
         }
         let Some(mapped) = mapped else { return };
         if let Err(errors) = kaunter_model::validate(&mapped) {
             let problem = describe_invalid(&mapped, &errors);
-            out.dead_letters.push(chain_output_letter(job, route, problem));
+            out.dead_letters
+                .push(chain_output_letter(stored, route, &transforms, problem));
             return;
         }
         let body = mapped.to_json_bytes();
@@ -267,18 +334,19 @@ impl Lane {
                 .iter()
                 .map(|d| d.body.len())
                 .sum::<usize>();
-        if let Some(max) = route.transforms.iter().map(|t| t.limits().max_output_bytes).min()
+        if let Some(max) = transforms.iter().map(|t| t.limits().max_output_bytes).min()
             && produced > max
         {
             out.derived.truncate(derived_before);
             let problem = format!(
                 "limit exceeded: the transforms of route `{}` produced {produced} bytes of events for one event; the limit is {max} (limits.max_output_bytes)",
-                route.config.name
+                route.name
             );
-            out.dead_letters.push(chain_output_letter(job, route, problem));
+            out.dead_letters
+                .push(chain_output_letter(stored, route, &transforms, problem));
             return;
         }
-        for sink in &route.config.sinks {
+        for sink in &route.sinks {
             if out.deliveries.iter().any(|d| &d.sink == sink) {
                 continue;
             }
@@ -286,7 +354,7 @@ impl Lane {
             // was chosen by the original key.
             out.deliveries.push(NewDelivery {
                 sink: sink.clone(),
-                route: route.config.name.clone(),
+                route: route.name.clone(),
                 partition_key: original.partition_key.clone(),
                 body: body.clone(),
                 handled_by: handled_by.clone(),
@@ -297,13 +365,18 @@ impl Lane {
 
 /// A dead letter for what a route's chain as a whole produced (attributed to every transform in
 /// it: names and versions, comma separated, in chain order).
-fn chain_output_letter(job: &RouteJob, route: &Route, error: String) -> NewDeadLetter {
-    let names: Vec<&str> = route.transforms.iter().map(|t| t.name.as_str()).collect();
-    let versions: Vec<&str> = route.transforms.iter().map(|t| t.version.as_str()).collect();
+fn chain_output_letter(
+    stored: &StoredEvent,
+    route: &RouteConfig,
+    transforms: &[Arc<LoadedPlugin>],
+    error: String,
+) -> NewDeadLetter {
+    let names: Vec<&str> = transforms.iter().map(|t| t.name.as_str()).collect();
+    let versions: Vec<&str> = transforms.iter().map(|t| t.version.as_str()).collect();
     NewDeadLetter {
-        event_seq: job.stored.seq,
+        event_seq: stored.seq,
         sink: None,
-        route: route.config.name.clone(),
+        route: route.name.clone(),
         plugin: names.join(","),
         plugin_version: versions.join(","),
         error,
@@ -311,21 +384,45 @@ fn chain_output_letter(job: &RouteJob, route: &Route, error: String) -> NewDeadL
     }
 }
 
-/// Runs one transform on one event, retrying transient failures a few times in line.
-async fn call_transform(plugin: &crate::engine::LoadedPlugin, event: Event) -> Result<Vec<Event>, CallError> {
-    let input = event.into();
+/// Runs one transform on one event, retrying transient failures a few times in line. With a
+/// shadow, the shadow version then gets the same input (in its own task, side effects captured)
+/// and the two results are compared.
+async fn call_transform(
+    plugin: &Arc<LoadedPlugin>,
+    event: Event,
+    shadow: Option<(Arc<LoadedPlugin>, Arc<ShadowLog>)>,
+) -> Result<Vec<Event>, CallError> {
+    let input: wit::Event = event.into();
     let mut attempt = 0;
     loop {
-        match plugin.handle(&input).await {
-            Ok(events) => return Ok(events.into_iter().map(Event::from).collect()),
+        let (result, report) = plugin.handle_reported(&input).await;
+        match result {
             Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
                 tokio::time::sleep(Duration::from_millis(TRANSIENT_RETRIES[attempt])).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            result => {
+                let result: Result<Vec<Event>, CallError> =
+                    result.map(|events| events.into_iter().map(Event::from).collect());
+                if let Some((shadow, log)) = shadow {
+                    let live = Observed::of(result.clone().map(|e| events_json(&e)), report.requests);
+                    let plugin = plugin.clone();
+                    tokio::spawn(async move {
+                        let (result, report) = shadow.handle_reported(&input).await;
+                        let result = result.map(|e| events_json(&e.into_iter().map(Event::from).collect::<Vec<_>>()));
+                        log.record(&plugin, &shadow, &input.id, live, Observed::of(result, report.requests));
+                    });
+                }
+                return result;
+            }
         }
     }
+}
+
+/// Events as JSON, for shadow comparisons and dry runs.
+pub(crate) fn events_json(events: &[Event]) -> serde_json::Value {
+    serde_json::json!({ "events": events.iter().map(Event::to_json).collect::<Vec<_>>() })
 }
 
 /// A derived event must be valid like any ingested one, and derivation must not loop.

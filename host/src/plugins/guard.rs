@@ -4,7 +4,6 @@
 //! The first version of a plugin, and any version that requests nothing new, are approved by the
 //! host itself (recorded as such). Approvals and refusals go to the audit log.
 
-use super::LoadRecord;
 use super::manifest::Requests;
 use crate::store::audit::AuditEntry;
 use crate::store::{Approval, Store};
@@ -54,63 +53,47 @@ pub fn escalations(old: &Requests, new: &Requests) -> Vec<String> {
     more
 }
 
-/// Checks every loaded plugin against its approvals; approves what needs no operator; fails
-/// (listing each pending version and its diff) if any version awaits approval.
-pub async fn check(store: &Arc<dyn Store>, loaded: &[LoadRecord], data_dir: &str) -> anyhow::Result<()> {
-    let mut pending = Vec::new();
-    for record in loaded {
-        let (latest, approved) = store.approvals(&record.name, &record.version).await?;
-        if approved {
-            continue;
-        }
-        let previous: Option<Requests> = latest.as_ref().and_then(|a| serde_json::from_str(&a.requests).ok());
-        let diff = previous
-            .as_ref()
-            .map(|old| escalations(old, &record.requests))
-            .unwrap_or_default();
-        if !diff.is_empty() {
-            let from = latest.map(|a| format!("{}@{}", a.name, a.version)).unwrap_or_default();
-            store
-                .audit(vec![AuditEntry::new(
-                    "host",
-                    "plugin.pending",
-                    format!("{}@{}", record.name, record.version),
-                    serde_json::json!({ "approved": from, "requests_more": diff }),
-                )])
-                .await?;
-            pending.push(format!(
-                "plugin `{}@{}` requests more than the approved `{from}`:\n    {}\n  approve it with: kaunter plugin approve {}@{} --config <your kaunter.toml> --data {data_dir}",
-                record.name,
-                record.version,
-                diff.join("\n    "),
-                record.name,
-                record.version
-            ));
-            continue;
-        }
-        let by = if latest.is_none() {
-            "host (first version)"
-        } else {
-            "host (requests nothing new)"
-        };
-        approve(
-            store,
-            &record.name,
-            &record.version,
-            &record.digest,
-            &record.requests,
-            by,
-        )
-        .await?;
+/// Reviews one version against the plugin's approvals: approves it when that needs no operator
+/// (first version, or nothing requested beyond the last approved one) and returns an empty list;
+/// otherwise records it as pending in the audit log and returns what it requests beyond the
+/// approved version, one line each.
+pub async fn review(
+    store: &Arc<dyn Store>,
+    name: &str,
+    version: &str,
+    digest: &str,
+    requests: &Requests,
+) -> anyhow::Result<Vec<String>> {
+    let (latest, approved) = store.approvals(name, version).await?;
+    if approved {
+        return Ok(Vec::new());
     }
-    if !pending.is_empty() {
-        anyhow::bail!(
-            "{} plugin version(s) wait for approval and were not loaded:\n  {}",
-            pending.len(),
-            pending.join("\n  ")
-        );
+    let previous: Option<Requests> = latest.as_ref().and_then(|a| serde_json::from_str(&a.requests).ok());
+    let diff = previous
+        .as_ref()
+        .map(|old| escalations(old, requests))
+        .unwrap_or_default();
+    if !diff.is_empty() {
+        let from = latest.map(|a| format!("{}@{}", a.name, a.version)).unwrap_or_default();
+        store
+            .audit(vec![AuditEntry::new(
+                "host",
+                "plugin.pending",
+                format!("{name}@{version}"),
+                serde_json::json!({ "approved": from, "requests_more": diff }),
+            )])
+            .await?;
+        let mut lines = vec![format!("requests more than the approved `{from}`:")];
+        lines.extend(diff);
+        return Ok(lines);
     }
-    Ok(())
+    let by = if latest.is_none() {
+        "host (first version)"
+    } else {
+        "host (requests nothing new)"
+    };
+    approve(store, name, version, digest, requests, by).await?;
+    Ok(Vec::new())
 }
 
 /// Records an approval of a version, and audits it.
@@ -142,10 +125,12 @@ pub async fn approve(
     Ok(())
 }
 
-/// Approves the component a configuration names for `name`, provided its version is `version`
-/// (the file on disk now, usually a new build about to be loaded). Returns what it requests.
-pub async fn approve_deployed(
+/// Approves version `version` of plugin `name`: the component the configuration names, if that
+/// is the version, else the copy kept in the version store under `data_dir` (uploaded or earlier
+/// builds). Returns what it requests.
+pub async fn approve_version(
     config: &crate::config::Config,
+    data_dir: &std::path::Path,
     store: &Arc<dyn Store>,
     name: &str,
     version: &str,
@@ -155,16 +140,25 @@ pub async fn approve_deployed(
     let entry = config
         .plugin(name)
         .ok_or_else(|| anyhow::anyhow!("no plugin `{name}` in the configuration"))?;
-    let path = config.plugin_path(entry);
-    let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let digest = crate::engine::hex(&sha2::Sha256::digest(&bytes));
-    let actual = crate::engine::version_of(&digest);
-    if actual != version {
-        anyhow::bail!(
-            "{} is version {actual}, not {version}: approve what is actually deployed",
-            path.display()
-        );
+    let configured = config.plugin_path(entry);
+    let kept = super::registry::version_file(data_dir, name, version);
+    let mut found = None;
+    for path in [&configured, &kept] {
+        if let Ok(bytes) = std::fs::read(path) {
+            let digest = crate::engine::hex(&sha2::Sha256::digest(&bytes));
+            if crate::engine::version_of(&digest) == version {
+                found = Some((path.clone(), bytes, digest));
+                break;
+            }
+        }
     }
+    let (path, bytes, digest) = found.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no component of `{name}` is version {version}: not {} nor {}; approve a version `kaunter plugin list` shows",
+            configured.display(),
+            kept.display()
+        )
+    })?;
     let requests = super::manifest::read(&path, &bytes)
         .map_err(anyhow::Error::msg)?
         .unwrap_or_default()

@@ -27,6 +27,30 @@ pub struct Manifest {
     /// What it asks for.
     #[serde(default)]
     pub requests: Requests,
+    /// Sample events, each canonical POS JSON (or a CloudEvent) in a string. The host runs each
+    /// through a new version, with side effects captured, before it can be deployed (the smoke call).
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+impl Manifest {
+    /// The sample events, parsed like ingested canonical JSON.
+    pub fn sample_events(&self) -> Result<Vec<kaunter_model::Event>, String> {
+        self.samples
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let value: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| format!("samples[{i}] is not JSON: {e}"))?;
+                let defaults = kaunter_model::Defaults {
+                    id: format!("sample-{i}"),
+                    now: "2026-01-01T00:00:00Z".into(),
+                };
+                kaunter_model::Event::from_json(value, kaunter_model::Dialect::Canonical, &defaults)
+                    .map_err(|e| format!("samples[{i}]: {e}"))
+            })
+            .collect()
+    }
 }
 
 /// `[plugin]`.

@@ -7,7 +7,9 @@ use crate::config::Config;
 use crate::egress::Egress;
 use crate::engine::Runtime;
 use crate::ingress::{AppState, router};
+use crate::lifecycle::Lifecycle;
 use crate::pipeline::Pipeline;
+use crate::plugins::registry::Registry;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::store::sqlite::SqliteStore;
@@ -23,6 +25,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The pipeline (metrics, replay).
     pub pipeline: Arc<Pipeline>,
+    /// Deploy, roll back, reload.
+    pub lifecycle: Arc<Lifecycle>,
     /// The database file.
     pub db_path: PathBuf,
     task: tokio::task::JoinHandle<()>,
@@ -47,23 +51,25 @@ impl Server {
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let egress = Egress::new(Duration::from_secs(10));
         let credentials = crate::credentials::Credentials::new(config, store.clone())?;
-        let (plugins, loaded) = crate::plugins::load_all(config, &runtime, &store, &egress, &credentials)?;
-        let mut audit = vec![AuditEntry::new(
-            "host",
-            "host.start",
-            config.server.listen.clone(),
-            serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "plugins": plugins.values().map(|p| p.label()).collect::<Vec<_>>(),
-                "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-                "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-            }),
-        )];
-        audit.extend(loaded.iter().map(|l| l.audit.clone()));
-        store.audit(audit).await.context("writing the audit log")?;
-        crate::plugins::guard::check(&store, &loaded, &data_dir.display().to_string()).await?;
-        let pipeline = Pipeline::start(config, &plugins, store).await?;
-        let state = AppState::new(config, pipeline.clone())?;
+        store
+            .audit(vec![AuditEntry::new(
+                "host",
+                "host.start",
+                config.server.listen.clone(),
+                serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "plugins": config.plugins.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                    "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                    "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                }),
+            )])
+            .await
+            .context("writing the audit log")?;
+        let registry = Registry::new(runtime, store.clone(), egress, credentials, data_dir.clone());
+        let (lifecycle, pipeline) = Lifecycle::start(config, registry, store).await?;
+        crate::lifecycle::watch::spawn(lifecycle.clone());
+        let state = AppState::new(config, pipeline.clone(), lifecycle.clone())?;
+        spawn_reload_on_hangup(state.clone());
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
@@ -78,6 +84,7 @@ impl Server {
         Ok(Server {
             addr,
             pipeline,
+            lifecycle,
             db_path,
             task,
         })
@@ -93,4 +100,24 @@ impl Server {
         self.task.await.context("HTTP server task")?;
         Ok(())
     }
+}
+
+/// `SIGHUP` reloads the configuration file, like `POST /v1/admin/config/reload`.
+fn spawn_reload_on_hangup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload through the admin API instead");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match state.reload("signal:SIGHUP").await {
+                Ok(report) => tracing::info!(%report, "configuration reloaded on SIGHUP"),
+                Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running one stays"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }

@@ -234,6 +234,9 @@ pub struct RouteCommit {
     pub deliveries: Vec<NewDelivery>,
     /// Transform failures.
     pub dead_letters: Vec<NewDeadLetter>,
+    /// A replay of an event routed before: a sink that already holds the event (delivered or
+    /// dead-lettered) gets its delivery reset to pending with the new body; open ones are left.
+    pub redeliver: bool,
 }
 
 /// What a [`RouteCommit`] created.
@@ -334,6 +337,15 @@ pub trait Store: Send + Sync + 'static {
     async fn audit(&self, entries: Vec<audit::AuditEntry>) -> StoreResult<()>;
     /// Audit records after `after_seq`, in order.
     async fn audit_log(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<audit::AuditRecord>>;
+    /// A host setting (JSON text), such as which plugin versions are deployed.
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Writes a host setting.
+    async fn put_setting(&self, key: &str, value: String) -> StoreResult<()>;
+    /// Events received (not derived) at or after `since_us`, after log position `after_seq`,
+    /// oldest first: what `kaunter replay --since` re-runs.
+    async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
+    /// How many events [`Store::events_since`] would return in all.
+    async fn count_events_since(&self, since_us: i64) -> StoreResult<u64>;
 }
 
 /// Microseconds since the Unix epoch.

@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS plugin_approvals (
     PRIMARY KEY (name, version)
 );
 
+CREATE TABLE IF NOT EXISTS settings (
+    key           TEXT    PRIMARY KEY,
+    value         TEXT    NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS kv (
     plugin TEXT NOT NULL,
     key    TEXT NOT NULL,

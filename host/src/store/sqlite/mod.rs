@@ -302,6 +302,46 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Replay(selector, reply)).await
     }
 
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_setting(&self, key: &str, value: String) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(|reply| WriteOp::Setting { key, value, reply }).await
+    }
+
+    async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, body, received_at_us, parent_seq FROM events
+                 WHERE seq > ?1 AND received_at_us >= ?2 AND parent_seq IS NULL ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![after_seq, since_us, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.map(|row| decode_event(row?)).collect()
+        })
+        .await
+    }
+
+    async fn count_events_since(&self, since_us: i64) -> StoreResult<u64> {
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT count(*) FROM events WHERE received_at_us >= ?1 AND parent_seq IS NULL")?
+                .query_row(params![since_us], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn kv_get(&self, plugin: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
         self.read(move |conn| {

@@ -77,6 +77,7 @@ async fn routing_dead_lettering_and_replay() {
             derived: vec![],
             deliveries: vec![delivery("s1", "k"), delivery("s2", "k")],
             dead_letters: vec![],
+            redeliver: false,
         }]))
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use super::super::{
     Appended, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, NewDelivery, NewEvent, RouteCommit,
     RouteCommitted, StoreError, StoreResult, now_ms,
 };
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -41,6 +41,11 @@ pub(crate) enum WriteOp {
     KvDelete {
         plugin: String,
         key: String,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
+    Setting {
+        key: String,
+        value: String,
         reply: oneshot::Sender<StoreResult<()>>,
     },
 }
@@ -153,6 +158,17 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
                 Ok(())
             }),
         ),
+        WriteOp::Setting { key, value, reply } => Reply::Unit(
+            reply,
+            scoped(tx, |t| {
+                t.execute(
+                    "INSERT INTO settings (key, value, updated_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+                    params![key, value, now_ms()],
+                )?;
+                Ok(())
+            }),
+        ),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
             reply,
             scoped(tx, |t| {
@@ -207,6 +223,13 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
                  VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, ?6, ?7)
                  ON CONFLICT (sink, event_seq) DO NOTHING",
             )?;
+            let mut reopen = tx.prepare_cached(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
+                     updated_at_ms = ?3, last_error = NULL, delivered_at_ms = NULL, route = ?4,
+                     handled_by = ?5, body = ?6
+                 WHERE event_seq = ?1 AND sink = ?2 AND state IN ('delivered', 'dead_lettered')
+                 RETURNING id",
+            )?;
             for d in &commit.deliveries {
                 let changed = insert.execute(params![
                     commit.event_seq,
@@ -219,6 +242,15 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
                 ])?;
                 if changed == 1 {
                     deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now));
+                } else if commit.redeliver
+                    && let Some(id) = reopen
+                        .query_row(
+                            params![commit.event_seq, d.sink, now, d.route, d.handled_by, d.body],
+                            |r| r.get::<_, i64>(0),
+                        )
+                        .optional()?
+                {
+                    deliveries.push(created_delivery(id, commit, d, now));
                 }
             }
         }

@@ -1,0 +1,330 @@
+//! `kaunter plugin run FILE.wasm --event sample.json`: the sandbox. Runs a transform or
+//! connector once per sample event, exactly as the host would (same engine, limits, grants and
+//! egress checkpoint), but outbound HTTP is captured instead of sent (answered from canned
+//! responses) and kv writes stay in memory. Prints the outputs, the captured requests (injected
+//! credentials redacted), time, fuel and memory. `--live` sends for real, still through the
+//! checkpoint.
+//!
+//! Grants come from the component's manifest (plus `--allow`), or, with `--host-config FILE --as
+//! NAME`, from that plugin's entry in a host configuration (grants, secrets, credentials,
+//! config and limits), so an operator can try a new build exactly as it would be deployed.
+
+use crate::config::{Config, GrantsConfig, LimitsConfig, PluginConfig, PluginKind, SecretRef};
+use crate::credentials::Credentials;
+use crate::egress::{CannedResponses, Egress, HttpGrant};
+use crate::engine::bindings::DeliveryContext;
+use crate::engine::{CallReport, Runtime};
+use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
+use crate::plugins::registry::Registry;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Context as _;
+use clap::Args;
+use kaunter_model::{Defaults, Dialect, Event};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `kaunter plugin run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The component (.wasm).
+    file: PathBuf,
+    /// Sample event(s): one event or a JSON array (canonical POS JSON or CloudEvents).
+    #[arg(long)]
+    event: PathBuf,
+    /// The plugin's own configuration (TOML or JSON object), as `[plugins.config]` would give it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Canned responses for captured requests: a JSON array of {"match", "status", "headers", "body"}.
+    #[arg(long)]
+    responses: Option<PathBuf>,
+    /// Grant an outbound destination, as in grants.http (repeatable), e.g. "POST http://erp.example/hooks".
+    #[arg(long = "allow")]
+    allow: Vec<String>,
+    /// A secret value, NAME=VALUE (repeatable).
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+    /// World, when the manifest does not say.
+    #[arg(long, value_parser = ["transform", "connector"])]
+    kind: Option<String>,
+    /// Take grants, secrets, credentials, config and limits from this host configuration...
+    #[arg(long, requires = "as_plugin")]
+    host_config: Option<PathBuf>,
+    /// ...for this plugin entry.
+    #[arg(long = "as", requires = "host_config")]
+    as_plugin: Option<String>,
+    /// Send requests for real (through the egress checkpoint) instead of capturing them.
+    #[arg(long)]
+    live: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the sandbox.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let manifest = manifest::read(&args.file, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: the manifest is invalid: {e}", args.file.display()))?
+        .unwrap_or_default();
+    let events = read_events(&args.event)?;
+    let config = match (&args.host_config, &args.as_plugin) {
+        (Some(path), Some(name)) => host_plugin_config(path, name, &args)?,
+        _ => standalone_config(&args, &manifest)?,
+    };
+    let name = config.plugins[0].name.clone();
+    let work = tempfile::tempdir().context("creating a scratch directory")?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(work.path(), Duration::from_micros(200), 64)?);
+    let cache = std::env::temp_dir().join("kaunter-sandbox-cache");
+    let runtime = Runtime::new(cache, true)?;
+    let credentials = Credentials::new(&config, store.clone())?;
+    let registry = Registry::new(
+        runtime,
+        store.clone(),
+        Egress::new(Duration::from_secs(10)),
+        credentials,
+        work.path().to_path_buf(),
+    );
+    let version = registry
+        .register(&config, &name, bytes, None, "sandbox")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let plugin = if args.live {
+        registry.instantiate(&config, &version, false)?
+    } else {
+        let canned = match &args.responses {
+            Some(path) => CannedResponses::parse(
+                &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            None => CannedResponses::default(),
+        };
+        registry.sandbox(&config, &version, canned)?
+    };
+    let mode = if args.live {
+        "live: requests are sent, through the egress checkpoint"
+    } else {
+        "sandbox: requests are captured, not sent"
+    };
+    let mut runs = Vec::new();
+    for event in events {
+        let id = event.id.clone();
+        let ty = event.ty.clone();
+        let input = event.into();
+        let (outcome, report) = match plugin.kind {
+            PluginKind::Transform => {
+                let (result, report) = plugin.handle_reported(&input).await;
+                let outcome = result.map(
+                    |out| json!({ "events": out.into_iter().map(|e| Event::from(e).to_json()).collect::<Vec<_>>() }),
+                );
+                (outcome, report)
+            }
+            PluginKind::Connector => {
+                let context = DeliveryContext {
+                    idempotency_key: format!("{id}:sandbox"),
+                    sink: "sandbox".into(),
+                    attempt: 1,
+                };
+                let (result, report) = plugin.deliver_reported(&input, &context).await;
+                let outcome = result.map(|r| json!({ "delivered": { "status": r.status, "remote_id": r.remote_id } }));
+                (outcome, report)
+            }
+        };
+        runs.push(json!({
+            "event": { "id": id, "type": ty },
+            "outcome": match &outcome {
+                Ok(v) => v.clone(),
+                Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
+            },
+            "requests": report.requests,
+            "stats": stats(&report),
+        }));
+    }
+    let failed = runs.iter().any(|r| r["outcome"].get("error").is_some());
+    if args.json {
+        let out = json!({ "plugin": version.label(), "kind": plugin.kind, "mode": mode, "runs": runs });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{} ({:?}) — {mode}", version.label(), plugin.kind);
+        for line in &version.smoke {
+            println!("manifest sample: {line}");
+        }
+        for r in &runs {
+            print_run(r);
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn stats(report: &CallReport) -> Value {
+    json!({
+        "time_ms": report.elapsed.as_secs_f64() * 1000.0,
+        "fuel": report.fuel_used,
+        "memory_bytes": report.peak_memory_bytes,
+    })
+}
+
+fn print_run(r: &Value) {
+    println!(
+        "\nevent {} ({})",
+        r["event"]["id"].as_str().unwrap_or(""),
+        r["event"]["type"].as_str().unwrap_or("")
+    );
+    let outcome = &r["outcome"];
+    if let Some(kind) = outcome["error"].as_str() {
+        println!("  failed ({kind}): {}", outcome["message"].as_str().unwrap_or(""));
+    } else if let Some(events) = outcome["events"].as_array() {
+        println!("  output: {} event(s)", events.len());
+        for e in events {
+            let pretty = serde_json::to_string_pretty(e).unwrap_or_default();
+            println!("    {}", pretty.replace('\n', "\n    "));
+        }
+    } else {
+        println!("  delivered: {}", outcome["delivered"]);
+    }
+    let requests = r["requests"].as_array().cloned().unwrap_or_default();
+    println!("  requests: {}", requests.len());
+    for q in requests {
+        println!(
+            "    {} {} → {}",
+            q["method"].as_str().unwrap_or(""),
+            q["url"].as_str().unwrap_or(""),
+            q["status"]
+        );
+        for h in q["headers"].as_array().into_iter().flatten() {
+            println!("      {}: {}", h[0].as_str().unwrap_or(""), h[1].as_str().unwrap_or(""));
+        }
+        println!("      {}", q["body"].as_str().unwrap_or(""));
+    }
+    let s = &r["stats"];
+    println!(
+        "  time {:.2} ms  fuel {}  memory {:.1} MiB",
+        s["time_ms"].as_f64().unwrap_or(0.0),
+        s["fuel"].as_u64().map(|f| f.to_string()).unwrap_or_else(|| "-".into()),
+        s["memory_bytes"].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0)
+    );
+}
+
+fn read_events(path: &std::path::Path) -> anyhow::Result<Vec<Event>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
+    let list = match value {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let dialect = if v.get("specversion").is_some() {
+                Dialect::CloudEvents
+            } else {
+                Dialect::Canonical
+            };
+            let defaults = Defaults {
+                id: format!("sandbox-{i}"),
+                now: chrono::Utc::now().to_rfc3339(),
+            };
+            Event::from_json(v, dialect, &defaults).map_err(|e| anyhow::anyhow!("{} event {i}: {e}", path.display()))
+        })
+        .collect()
+}
+
+fn plugin_config(path: &std::path::Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let value: Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::Table::try_from(value).map_err(|e| anyhow::anyhow!("{}: must be a JSON object: {e}", path.display()))
+    } else {
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+    }
+}
+
+/// The plugin as the manifest describes it, granted what it requests plus `--allow`.
+fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::Result<Config> {
+    let r = &manifest.requests;
+    let kind = match (&args.kind, &manifest.plugin) {
+        (Some(k), _) if k == "connector" => PluginKind::Connector,
+        (Some(_), _) => PluginKind::Transform,
+        (None, Some(p)) => p.kind,
+        (None, None) => {
+            anyhow::bail!("the component has no manifest saying what it is; pass --kind transform|connector")
+        }
+    };
+    let name = manifest
+        .plugin
+        .as_ref()
+        .map(|p| p.name.clone())
+        .or_else(|| args.file.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "plugin".into());
+    let mut http: Vec<HttpGrant> = r
+        .http
+        .iter()
+        .filter(|h| *h != OPERATOR_CHOSEN)
+        .map(|h| h.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("the manifest's http request: {e}"))?;
+    for a in &args.allow {
+        http.push(a.parse().map_err(|e| anyhow::anyhow!("--allow {a:?}: {e}"))?);
+    }
+    let mut secrets = std::collections::BTreeMap::new();
+    for s in &args.secrets {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--secret takes NAME=VALUE, got {s:?}"))?;
+        secrets.insert(k.to_owned(), SecretRef::Value(v.to_owned()));
+    }
+    for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
+        secrets
+            .entry(want.clone())
+            .or_insert_with(|| SecretRef::Value(format!("sandbox-secret-{want}")));
+    }
+    let mut limits = LimitsConfig::default();
+    limits.deadline_ms = limits.deadline_ms.max(r.limits.deadline_ms.unwrap_or(0));
+    limits.memory_mib = limits.memory_mib.max(r.limits.memory_mib.unwrap_or(0));
+    limits.kv_quota_bytes = limits.kv_quota_bytes.max(r.limits.kv_quota_bytes.unwrap_or(0));
+    limits.max_http_calls = limits.max_http_calls.max(r.limits.max_http_calls.unwrap_or(0));
+    let plugin = PluginConfig {
+        name,
+        kind,
+        path: args.file.clone(),
+        config: args.config.as_deref().map(plugin_config).transpose()?.unwrap_or_default(),
+        secrets: secrets.keys().cloned().collect(),
+        grants: GrantsConfig {
+            http,
+            credentials: Vec::new(),
+            clock: r.clock,
+        },
+        limits,
+    };
+    let mut config = Config::parse("", "sandbox", PathBuf::from("."))?;
+    config.secrets = secrets;
+    config.plugins = vec![plugin];
+    Ok(config)
+}
+
+/// The plugin entry `name` of a host configuration, running `args.file` instead of its path.
+fn host_plugin_config(path: &std::path::Path, name: &str, args: &RunArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(path)?;
+    let mut plugin = config
+        .plugin(name)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{} has no plugin `{name}`", path.display()))?;
+    plugin.path = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+    if let Some(c) = &args.config {
+        plugin.config = plugin_config(c)?;
+    }
+    for a in &args.allow {
+        plugin
+            .grants
+            .http
+            .push(a.parse().map_err(|e| anyhow::anyhow!("--allow {a:?}: {e}"))?);
+    }
+    config.plugins = vec![plugin];
+    config.sinks.clear();
+    config.routes.clear();
+    Ok(config)
+}

@@ -1,0 +1,528 @@
+//! Operator changes to a running host: upload, deploy, pin per store group, promote, roll back,
+//! shadow, approve, reload the configuration, replay history — each validated before it takes
+//! effect, applied by swapping the routing table atomically, persisted, and audited.
+//!
+//! [`Lifecycle`] is the one place such changes happen; the admin API, `SIGHUP` and the directory
+//! watch ([`watch`]) all call it. Changes are serialised by one lock. A change that fails
+//! validation leaves everything as it was.
+
+pub mod watch;
+
+use crate::config::{Config, FieldProblem};
+use crate::pipeline::Pipeline;
+use crate::pipeline::replay::ReplaySpec;
+use crate::pipeline::routing::Routing;
+use crate::plugins::deploy::{Deployments, SETTING, Scope};
+use crate::plugins::registry::{Registry, VersionInfo};
+use crate::plugins::{guard, manifest};
+use crate::store::Store;
+use crate::store::audit::AuditEntry;
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why a change was refused. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The plugin, version, route or group does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request or the new version/config is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The version waits for an operator's approval.
+    #[error("{0}")]
+    NeedsApproval(String),
+    /// The host could not apply or record it (store failure).
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(e: impl std::fmt::Display) -> ChangeError {
+    ChangeError::Failed(e.to_string())
+}
+
+/// The operator side of a running host.
+pub struct Lifecycle {
+    config: ArcSwap<Config>,
+    registry: Arc<Registry>,
+    pipeline: Arc<Pipeline>,
+    store: Arc<dyn Store>,
+    deployments: tokio::sync::Mutex<Deployments>,
+}
+
+/// Reads the persisted deployments (empty on a new data directory).
+pub async fn load_deployments(store: &Arc<dyn Store>) -> anyhow::Result<Deployments> {
+    match store.setting(SETTING).await? {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("the stored plugin deployments are unreadable: {e}")),
+        None => Ok(Deployments::default()),
+    }
+}
+
+async fn save_deployments(store: &Arc<dyn Store>, deployments: &Deployments) -> Result<(), ChangeError> {
+    let text = serde_json::to_string(deployments).map_err(failed)?;
+    store.put_setting(SETTING, text).await.map_err(failed)
+}
+
+impl Lifecycle {
+    /// Brings up the plugin versions for `config` (registering each configured build and
+    /// restoring deployed ones), starts the pipeline with them, and returns both.
+    pub async fn start(
+        config: &Config,
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<(Arc<Lifecycle>, Arc<Pipeline>)> {
+        let mut deployments = load_deployments(&store).await?;
+        for warning in registry.reconcile(config, &mut deployments).await? {
+            tracing::warn!("{warning}");
+        }
+        save_deployments(&store, &deployments).await?;
+        let slots = registry.slots(config, &deployments, false)?;
+        let pipeline = Pipeline::start(config, slots, store.clone()).await?;
+        let lifecycle = Arc::new(Lifecycle {
+            config: ArcSwap::from_pointee(config.clone()),
+            registry,
+            pipeline: pipeline.clone(),
+            store,
+            deployments: tokio::sync::Mutex::new(deployments),
+        });
+        Ok((lifecycle, pipeline))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// The version registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    async fn audit(&self, actor: &str, action: &str, subject: String, detail: Value) -> Result<(), ChangeError> {
+        self.store
+            .audit(vec![AuditEntry::new(actor, action, subject, detail)])
+            .await
+            .map_err(failed)
+    }
+
+    /// Registers an uploaded build of a configured plugin (validated and smoke-tested; not yet
+    /// deployed).
+    pub async fn upload(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        manifest_text: Option<String>,
+        actor: &str,
+    ) -> Result<Value, ChangeError> {
+        let config = self.config();
+        if config.plugin(name).is_none() {
+            return Err(ChangeError::NotFound(format!(
+                "no plugin `{name}` in the configuration; add a [[plugins]] entry (with its grants) and reload the config first"
+            )));
+        }
+        let version = self
+            .registry
+            .register(&config, name, bytes, manifest_text, &format!("upload by {actor}"))
+            .await
+            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        self.audit(
+            actor,
+            "plugin.upload",
+            version.label(),
+            json!({ "sha256": version.digest, "pending_approval": version.pending(), "smoke": version.smoke }),
+        )
+        .await?;
+        Ok(json!({
+            "plugin": name,
+            "version": version.version,
+            "sha256": version.digest,
+            "approved": version.approved(),
+            "pending_approval": version.pending(),
+            "smoke": version.smoke,
+        }))
+    }
+
+    /// Checks that `version` of `name` exists and may run, and that `scope` names real things.
+    fn check_deployable(&self, config: &Config, name: &str, version: &str, scope: &Scope) -> Result<(), ChangeError> {
+        self.check_scope(config, name, scope)?;
+        let registered = self.registry.get(name, version).ok_or_else(|| {
+            let known: Vec<String> = self
+                .registry
+                .list(config, &Deployments::default())
+                .remove(name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.version)
+                .collect();
+            ChangeError::NotFound(format!(
+                "plugin `{name}` has no version {version} (registered: {}); upload it first with `kaunter plugin upload {name} FILE.wasm`",
+                known.join(", ")
+            ))
+        })?;
+        if !registered.approved() {
+            return Err(ChangeError::NeedsApproval(format!(
+                "{} waits for approval: it {}; approve it with `kaunter plugin approve {}`",
+                registered.label(),
+                registered.pending().join(" "),
+                registered.label()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_scope(&self, config: &Config, name: &str, scope: &Scope) -> Result<(), ChangeError> {
+        if config.plugin(name).is_none() {
+            return Err(ChangeError::NotFound(format!(
+                "no plugin `{name}` in the configuration"
+            )));
+        }
+        if let Some(group) = &scope.group
+            && !config.store_groups.contains_key(group)
+        {
+            let known: Vec<&String> = config.store_groups.keys().collect();
+            return Err(ChangeError::Invalid(format!(
+                "no store group `{group}` (defined: {known:?}); add `{group} = [\"hk-001\", ...]` under [store_groups] and reload the config"
+            )));
+        }
+        if let Some(route) = &scope.route
+            && !config.routes.iter().any(|r| &r.name == route)
+        {
+            return Err(ChangeError::Invalid(format!("no route `{route}` in the configuration")));
+        }
+        Ok(())
+    }
+
+    /// Applies `next` (building every version it needs first), persists it, and audits
+    /// `action`. On any error the running table and the stored deployments stay as they were.
+    async fn commit(
+        &self,
+        current: &mut Deployments,
+        next: Deployments,
+        actor: &str,
+        action: &str,
+        subject: String,
+        detail: Value,
+    ) -> Result<(), ChangeError> {
+        let config = self.config();
+        let slots = self
+            .registry
+            .slots(&config, &next, false)
+            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        save_deployments(&self.store, &next).await?;
+        self.pipeline.install(&config, slots);
+        *current = next;
+        tracing::info!(%actor, %action, %subject, "plugin deployment changed");
+        self.audit(actor, action, subject, detail).await
+    }
+
+    /// Runs `version` of `name` in `scope` (everywhere, a store group and/or a route).
+    pub async fn deploy(&self, name: &str, version: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        self.check_deployable(&config, name, version, scope)?;
+        let mut current = self.deployments.lock().await;
+        let mut next = current.clone();
+        let d = next
+            .plugins
+            .get_mut(name)
+            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
+        d.deploy(version, scope);
+        if next == *current {
+            return Ok(json!({ "plugin": name, "version": version, "scope": scope.to_string(), "unchanged": true }));
+        }
+        let detail = json!({ "version": version, "scope": scope });
+        self.commit(
+            &mut current,
+            next,
+            actor,
+            "plugin.deploy",
+            format!("{name}@{version}"),
+            detail,
+        )
+        .await?;
+        Ok(json!({ "plugin": name, "version": version, "scope": scope.to_string() }))
+    }
+
+    /// Returns `scope` to the version that ran there before.
+    pub async fn rollback(&self, name: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        self.check_scope(&config, name, scope)?;
+        let mut current = self.deployments.lock().await;
+        let mut next = current.clone();
+        let d = next
+            .plugins
+            .get_mut(name)
+            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
+        let now = d.rollback(scope).map_err(|e| ChangeError::Invalid(e.0))?;
+        let detail = json!({ "now_running": now, "scope": scope });
+        self.commit(&mut current, next, actor, "plugin.rollback", name.to_owned(), detail)
+            .await?;
+        Ok(json!({ "plugin": name, "version": now, "scope": scope.to_string() }))
+    }
+
+    /// Makes the version pinned for `scope` the default everywhere.
+    pub async fn promote(&self, name: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        self.check_scope(&config, name, scope)?;
+        let mut current = self.deployments.lock().await;
+        let mut next = current.clone();
+        let d = next
+            .plugins
+            .get_mut(name)
+            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
+        let version = d.promote(scope).map_err(|e| ChangeError::Invalid(e.0))?;
+        let detail = json!({ "version": version, "from_scope": scope });
+        self.commit(
+            &mut current,
+            next,
+            actor,
+            "plugin.promote",
+            format!("{name}@{version}"),
+            detail,
+        )
+        .await?;
+        Ok(json!({ "plugin": name, "version": version, "scope": Scope::default().to_string() }))
+    }
+
+    /// Starts (`Some(version)`) or stops (`None`) shadowing `name` with a version.
+    pub async fn shadow(&self, name: &str, version: Option<&str>, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        if let Some(version) = version {
+            self.check_deployable(&config, name, version, &Scope::default())?;
+        } else {
+            self.check_scope(&config, name, &Scope::default())?;
+        }
+        let mut current = self.deployments.lock().await;
+        let mut next = current.clone();
+        let d = next
+            .plugins
+            .get_mut(name)
+            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
+        d.shadow = version.map(str::to_owned);
+        self.pipeline.shadows().reset(name);
+        let (action, subject) = match version {
+            Some(v) => ("plugin.shadow", format!("{name}@{v}")),
+            None => ("plugin.unshadow", name.to_owned()),
+        };
+        self.commit(&mut current, next, actor, action, subject, json!({}))
+            .await?;
+        Ok(json!({ "plugin": name, "shadow": version }))
+    }
+
+    /// Approves a registered version held back by the upgrade guard.
+    pub async fn approve(&self, name: &str, version: &str, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        let requests = guard::approve_version(&config, self.registry.data_dir(), &self.store, name, version, actor)
+            .await
+            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        self.registry.mark_approved(name, version);
+        Ok(json!({ "approved": format!("{name}@{version}"), "requests": requests }))
+    }
+
+    /// Every configured plugin: its versions with their state, and its deployment.
+    pub async fn list(&self) -> Value {
+        let config = self.config();
+        let deployments = self.deployments.lock().await.clone();
+        let versions: BTreeMap<String, Vec<VersionInfo>> = self.registry.list(&config, &deployments);
+        let plugins: Vec<Value> = config
+            .plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "kind": p.kind,
+                    "deployment": deployments.plugins.get(&p.name),
+                    "versions": versions.get(&p.name),
+                })
+            })
+            .collect();
+        json!({ "plugins": plugins, "store_groups": config.store_groups })
+    }
+
+    /// Checks a candidate configuration without applying it: every problem with its field, and
+    /// what applying it would change.
+    pub fn validate(&self, text: &str) -> Value {
+        let current = self.config();
+        let candidate = match toml::from_str::<Config>(text) {
+            Ok(mut c) => {
+                c.base_dir = current.base_dir.clone();
+                c
+            }
+            Err(e) => {
+                let error = Config::parse(text, "config", current.base_dir.clone())
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                return json!({ "valid": false, "errors": [FieldProblem { field: "(syntax)".into(), message: error }], "changes": null });
+            }
+        };
+        let mut errors = candidate.problems();
+        errors.extend(plugin_problems(&candidate));
+        json!({
+            "valid": errors.is_empty(),
+            "errors": errors,
+            "changes": config_diff(&current, &candidate),
+        })
+    }
+
+    /// Re-reads the configuration file the host was started with and applies what changed.
+    pub async fn reload(&self, actor: &str) -> Result<(Arc<Config>, Value), ChangeError> {
+        let current = self.config();
+        let path = current.source.clone().ok_or_else(|| {
+            ChangeError::Invalid(
+                "this host runs the bundled demo configuration; start it with --config FILE to reload a file".into(),
+            )
+        })?;
+        let candidate = Config::load(&path).map_err(|e| ChangeError::Invalid(e.to_string()))?;
+        if let Some(problem) = plugin_problems(&candidate).into_iter().next() {
+            return Err(ChangeError::Invalid(format!("{}: {}", problem.field, problem.message)));
+        }
+        let mut deployments = self.deployments.lock().await;
+        let mut next = deployments.clone();
+        let warnings = self
+            .registry
+            .reconcile(&candidate, &mut next)
+            .await
+            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        let slots = self
+            .registry
+            .slots(&candidate, &next, false)
+            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        save_deployments(&self.store, &next).await?;
+        let changes = config_diff(&current, &candidate);
+        let candidate = Arc::new(candidate);
+        self.pipeline.install(&candidate, slots);
+        self.config.store(candidate.clone());
+        *deployments = next;
+        tracing::info!(%actor, %changes, "configuration reloaded");
+        self.audit(
+            actor,
+            "config.reload",
+            path.display().to_string(),
+            json!({ "changes": changes, "warnings": warnings }),
+        )
+        .await?;
+        Ok((
+            candidate,
+            json!({ "reloaded": path.display().to_string(), "changes": changes, "warnings": warnings }),
+        ))
+    }
+
+    /// Starts a historic replay; `through` is `plugin@version`. A dry run captures every side
+    /// effect and commits nothing.
+    pub async fn replay(&self, spec: ReplaySpec, actor: &str) -> Result<Value, ChangeError> {
+        let config = self.config();
+        if let Some(route) = &spec.route
+            && !config.routes.iter().any(|r| &r.name == route)
+        {
+            return Err(ChangeError::NotFound(format!(
+                "no route `{route}` in the configuration"
+            )));
+        }
+        let routing = if spec.through.is_none() && !spec.dry_run {
+            self.pipeline.routing()
+        } else {
+            let mut deployments = self.deployments.lock().await.clone();
+            for d in deployments.plugins.values_mut() {
+                d.shadow = None;
+            }
+            if let Some(through) = &spec.through {
+                let (name, version) = through
+                    .split_once('@')
+                    .ok_or_else(|| ChangeError::Invalid("--through takes plugin@version".into()))?;
+                self.check_deployable(&config, name, version, &Scope::default())?;
+                if let Some(d) = deployments.plugins.get_mut(name) {
+                    d.active = version.to_owned();
+                    d.pins.clear();
+                }
+            }
+            let slots = self
+                .registry
+                .slots(&config, &deployments, spec.dry_run)
+                .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+            let live = self.pipeline.routing();
+            Arc::new(Routing {
+                routes: live.routes.clone(),
+                sinks: live.sinks.clone(),
+                plugins: slots,
+                groups: live.groups.clone(),
+            })
+        };
+        let detail = json!(spec);
+        let id = self.pipeline.start_replay(spec, routing).await.map_err(failed)?;
+        self.audit(actor, "replay.start", id.clone(), detail).await?;
+        Ok(json!({ "replay": id }))
+    }
+}
+
+/// Problems only visible with the plugin files: a missing component, or a manifest asking for
+/// more than the candidate grants.
+fn plugin_problems(config: &Config) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    for plugin in &config.plugins {
+        let path = config.plugin_path(plugin);
+        let field = format!("plugins.{}.path", plugin.name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                out.push(FieldProblem {
+                    field,
+                    message: format!("cannot read component {}: {e}", path.display()),
+                });
+                continue;
+            }
+        };
+        match manifest::read(&path, &bytes) {
+            Err(e) => out.push(FieldProblem {
+                field,
+                message: format!("plugin `{}`: its manifest is invalid: {e}", plugin.name),
+            }),
+            Ok(m) => {
+                if let Err(message) = manifest::check(plugin, &m.unwrap_or_default()) {
+                    out.push(FieldProblem {
+                        field: format!("plugins.{}.grants", plugin.name),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What applying `new` over `old` changes, by section; `needs_restart` lists what only a
+/// restart applies.
+pub fn config_diff(old: &Config, new: &Config) -> Value {
+    fn named<'a, T: PartialEq + 'a>(
+        old: impl Iterator<Item = (&'a String, &'a T)>,
+        new: impl Iterator<Item = (&'a String, &'a T)>,
+    ) -> Value {
+        let old: BTreeMap<&String, &T> = old.collect();
+        let new: BTreeMap<&String, &T> = new.collect();
+        json!({
+            "added": new.keys().filter(|k| !old.contains_key(*k)).collect::<Vec<_>>(),
+            "removed": old.keys().filter(|k| !new.contains_key(*k)).collect::<Vec<_>>(),
+            "changed": new.iter().filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v)).map(|(k, _)| k).collect::<Vec<_>>(),
+        })
+    }
+    let mut needs_restart = Vec::new();
+    if old.server != new.server {
+        needs_restart.push("server");
+    }
+    if old.secrets != new.secrets {
+        needs_restart.push("secrets");
+    }
+    if old.credentials != new.credentials {
+        needs_restart.push("credentials");
+    }
+    json!({
+        "plugins": named(old.plugins.iter().map(|p| (&p.name, p)), new.plugins.iter().map(|p| (&p.name, p))),
+        "sinks": named(old.sinks.iter().map(|s| (&s.name, s)), new.sinks.iter().map(|s| (&s.name, s))),
+        "routes": named(old.routes.iter().map(|r| (&r.name, r)), new.routes.iter().map(|r| (&r.name, r))),
+        "store_groups": named(old.store_groups.iter(), new.store_groups.iter()),
+        "api_keys": named(old.api_keys.iter().map(|k| (&k.name, k)), new.api_keys.iter().map(|k| (&k.name, k))),
+        "needs_restart": needs_restart,
+    })
+}

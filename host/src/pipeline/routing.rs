@@ -1,0 +1,81 @@
+//! The routing table: routes, sinks and the plugin versions that run for each store and route.
+//!
+//! A [`Routing`] is immutable. Changes (deploy, rollback, config reload, hot-load) build a new
+//! one and swap it in atomically (`arc-swap`); router lanes take one snapshot per batch and
+//! delivery attempts one per attempt, and keep their `Arc<LoadedPlugin>` to the end of the call,
+//! so in-flight events finish on the version they started with.
+
+use super::delivery::DeliveryTx;
+use crate::config::{RouteConfig, SinkConfig, glob_match};
+use crate::engine::LoadedPlugin;
+use crate::plugins::deploy::Scope;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One routing table.
+pub struct Routing {
+    /// Routes, in configuration order.
+    pub routes: Vec<RouteConfig>,
+    /// Sinks by name, with their worker's queue.
+    pub sinks: BTreeMap<String, SinkEntry>,
+    /// Plugins by name.
+    pub plugins: BTreeMap<String, Slot>,
+    /// `[store_groups]`: group → store globs.
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+/// A sink's settings and queue.
+#[derive(Clone)]
+pub struct SinkEntry {
+    /// Settings.
+    pub config: Arc<SinkConfig>,
+    pub(crate) tx: DeliveryTx,
+}
+
+/// The versions of one plugin in this table.
+#[derive(Clone)]
+pub struct Slot {
+    /// Runs wherever no pin applies.
+    pub default: Arc<LoadedPlugin>,
+    /// Pinned versions, most specific first.
+    pub pins: Vec<(Scope, Arc<LoadedPlugin>)>,
+    /// Receives live events with side effects captured, compared with the live version.
+    pub shadow: Option<Arc<LoadedPlugin>>,
+}
+
+impl Routing {
+    /// The version of plugin `name` that handles an event of `store` on `route`: the most
+    /// specific pin that matches (route and group, then route, then group), else the default.
+    pub fn resolve(&self, name: &str, route: &str, store: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.get(name).map(|slot| slot.pick(self, route, store))
+    }
+
+    /// Whether `store` belongs to the store group `group`.
+    pub fn in_group(&self, group: &str, store: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|globs| globs.iter().any(|g| glob_match(g, store)))
+    }
+}
+
+impl Slot {
+    /// The version for an event of `store` on `route`.
+    pub fn pick(&self, routing: &Routing, route: &str, store: &str) -> &Arc<LoadedPlugin> {
+        self.pins
+            .iter()
+            .find(|(scope, _)| {
+                scope.route.as_ref().is_none_or(|r| r == route)
+                    && scope.group.as_ref().is_none_or(|g| routing.in_group(g, store))
+            })
+            .map(|(_, plugin)| plugin)
+            .unwrap_or(&self.default)
+    }
+}
+
+/// Orders pins most specific first (route and group, route, group), keeping the given order
+/// among equals.
+pub fn order_pins(pins: &mut [(Scope, Arc<LoadedPlugin>)]) {
+    pins.sort_by_key(|(scope, _)| {
+        std::cmp::Reverse(u8::from(scope.route.is_some()) * 2 + u8::from(scope.group.is_some()))
+    });
+}

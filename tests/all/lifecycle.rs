@@ -1,0 +1,556 @@
+//! Operating a running host: upload, deploy, staged rollout per store group, promote, roll back,
+//! hot-load from the plugins directory, config reload, shadow mode, sandbox runs and historic
+//! replay — and no acknowledged event lost while any of it happens.
+
+use crate::harness::*;
+use kaunter_tests::{plugins, variant, version_of};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The test config with a pilot store group, and the webhook connector's component at `webhook`.
+fn rollout_config(sink: &Sink, webhook: &std::path::Path) -> String {
+    let mut o = ConfigOptions::new(&sink.url);
+    o.extra = "[store_groups]\npilot = [\"hk-001\", \"hk-002\"]\n".into();
+    config(&o).replace(
+        &format!("path = {:?}", plugins::CONNECTOR_WEBHOOK),
+        &format!("path = {webhook:?}"),
+    )
+}
+
+fn one_line_sale(id: &str, store: &str) -> Value {
+    sale(id, store, id, &[("4891234500017", 1, 3990)])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load() {
+    let sink = Sink::start().await;
+    let builds = tempfile::tempdir().unwrap();
+    let v1 = version_of(std::path::Path::new(plugins::CONNECTOR_WEBHOOK));
+    let b2 = variant(plugins::CONNECTOR_WEBHOOK, 2, builds.path());
+    let b3 = variant(plugins::CONNECTOR_WEBHOOK, 3, builds.path());
+    let (v2, v3) = (version_of(&b2), version_of(&b3));
+    let broken = builds.path().join("broken.wasm");
+    let mut bytes = std::fs::read(plugins::CONNECTOR_WEBHOOK).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&broken, bytes).unwrap();
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+
+    // A steady stream: 12 stores, ~150 events/s, every acknowledged id remembered.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (url, acknowledged, stop) = (host.url.clone(), acknowledged.clone(), stop.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<Value> = (0..3)
+                    .map(|i| {
+                        n += 1;
+                        one_line_sale(&format!("swap-{n}"), &format!("hk-{:03}", 1 + (n + i) % 12))
+                    })
+                    .collect();
+                let response = http
+                    .post(format!("{url}/v1/events"))
+                    .bearer_auth(POS_KEY)
+                    .json(&batch)
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status().as_u16() == 202 {
+                    let body: Value = response.json().await.unwrap();
+                    let mut acked = acknowledged.lock().unwrap();
+                    for r in body["results"].as_array().unwrap() {
+                        acked.push(r["id"].as_str().unwrap().to_owned());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(700));
+    pause().await;
+    assert_eq!(host.upload("webhook", &b2).await.0, 201);
+    assert_eq!(host.upload("webhook", &b3).await.0, 201);
+    let deploy = |version: &str, group: Option<&str>| json!({ "version": version, "group": group });
+    let (status, _) = host
+        .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v2, None))
+        .await;
+    assert_eq!(status, 200);
+    pause().await;
+    let (status, _) = host
+        .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v3, Some("pilot")))
+        .await;
+    assert_eq!(status, 200);
+    pause().await;
+    // A build that fails validation is refused; what runs keeps running.
+    let (status, refused) = host.upload("webhook", &broken).await;
+    assert_eq!(status, 400, "{refused}");
+    pause().await;
+    let (status, _) = host
+        .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v3, None))
+        .await;
+    assert_eq!(status, 200);
+    pause().await;
+    let (status, back) = host.admin_post("/v1/admin/plugins/webhook/rollback", &json!({})).await;
+    assert_eq!((status, back["version"].as_str()), (200, Some(v2.as_str())));
+    pause().await;
+    let (status, _) = host
+        .admin_post("/v1/admin/plugins/webhook/rollback", &json!({ "group": "pilot" }))
+        .await;
+    assert_eq!(status, 200);
+    pause().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.await.unwrap();
+
+    let acked: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    assert!(acked.len() > 300, "only {} events were sent", acked.len());
+    let expected: BTreeSet<String> = acked.iter().map(|id| format!("{id}:erp")).collect();
+    let keys = wait_for("every acknowledged event at the sink", 60, || async {
+        let keys: Vec<String> = sink
+            .requests()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        let distinct: BTreeSet<String> = keys.iter().cloned().collect();
+        (distinct == expected).then_some(keys)
+    })
+    .await;
+    assert_eq!(keys.len(), expected.len(), "some idempotency keys were delivered twice");
+    // Each delivery records the connector version that handled it; all three versions did.
+    let mut by_version: BTreeMap<String, usize> = BTreeMap::new();
+    for id in acked.iter().step_by(7) {
+        *by_version.entry(host.delivered_by(id, "erp").await).or_default() += 1;
+    }
+    let known: BTreeSet<&str> = [v1.as_str(), v2.as_str(), v3.as_str()].into();
+    assert!(by_version.keys().all(|v| known.contains(v.as_str())), "{by_version:?}");
+    assert!(by_version.len() >= 2, "deliveries should span versions: {by_version:?}");
+    let actions: Vec<String> = host
+        .audit_records()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap().to_owned())
+        .collect();
+    for action in [
+        "plugin.upload",
+        "plugin.deploy",
+        "plugin.upload.refused",
+        "plugin.rollback",
+    ] {
+        assert!(actions.iter().any(|a| a == action), "{action} not audited: {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pilot_stores_run_the_new_version_until_it_is_promoted_or_rolled_back() {
+    let sink = Sink::start().await;
+    let builds = tempfile::tempdir().unwrap();
+    let v1 = version_of(std::path::Path::new(plugins::CONNECTOR_WEBHOOK));
+    let b2 = variant(plugins::CONNECTOR_WEBHOOK, 2, builds.path());
+    let mut host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    let uploaded = host.cli(&["plugin", "upload", "webhook", b2.to_str().unwrap()]);
+    let v2 = version_of(&b2);
+    assert!(
+        uploaded.starts_with(&format!("uploaded webhook@{v2} (approved)")),
+        "{uploaded}"
+    );
+    let said = host.cli(&["plugin", "deploy", "webhook", &v2, "--group", "pilot"]);
+    assert_eq!(said.trim(), format!("webhook@{v2} now runs for store group `pilot`"));
+
+    assert_eq!(round(&host, 1).await, (v2.clone(), v1.clone()));
+    let listed = host.cli(&["plugin", "list"]);
+    assert!(listed.contains(&format!("pinned {v2} for group pilot")), "{listed}");
+    assert!(listed.contains(&format!("{v1}  active")), "{listed}");
+
+    let said = host.cli(&["plugin", "promote", "webhook", "--group", "pilot"]);
+    assert_eq!(said.trim(), format!("webhook@{v2} now runs for all stores"));
+    assert_eq!(round(&host, 2).await, (v2.clone(), v2.clone()));
+
+    let said = host.cli(&["plugin", "rollback", "webhook"]);
+    assert_eq!(said.trim(), format!("rolled back: webhook@{v1} runs for all stores"));
+    assert_eq!(round(&host, 3).await, (v1.clone(), v1.clone()));
+
+    // Deployments survive a restart.
+    let error = host.cli_fails(&["plugin", "deploy", "webhook", &v2, "--group", "nowhere"]);
+    assert!(error.contains("no store group `nowhere`"), "{error}");
+    host.cli(&["plugin", "deploy", "webhook", &v2, "--group", "pilot"]);
+    host.restart();
+    assert_eq!(round(&host, 4).await, (v2.clone(), v1.clone()));
+    let error = host.cli_fails(&["plugin", "deploy", "webhook", "000000000000"]);
+    assert!(
+        error.contains("plugin `webhook` has no version 000000000000 (registered: "),
+        "{error}"
+    );
+}
+
+/// One sale from a pilot store and one from another; the connector versions that delivered them.
+async fn round(host: &Host, n: u32) -> (String, String) {
+    let pilot = format!("pilot-{n}");
+    let other = format!("other-{n}");
+    assert_eq!(host.post_json(&one_line_sale(&pilot, "hk-001")).await.0, 202);
+    assert_eq!(host.post_json(&one_line_sale(&other, "hk-050")).await.0, 202);
+    (
+        host.delivered_by(&pilot, "erp").await,
+        host.delivered_by(&other, "erp").await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_dropped_into_the_plugins_directory_is_hot_loaded_and_a_broken_one_is_not() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let deployed = dir.path().join("webhook.wasm");
+    std::fs::copy(plugins::CONNECTOR_WEBHOOK, &deployed).unwrap();
+    let text = rollout_config(&sink, &deployed).replace("[server]\n", "[server]\nwatch_interval_ms = 100\n");
+    let host = Host::start(&text);
+    let b2 = variant(plugins::CONNECTOR_WEBHOOK, 2, dir.path());
+    let v2 = version_of(&b2);
+    // Written under another name, then renamed into place, as a deploy script would.
+    let staging = dir.path().join("incoming.tmp");
+    std::fs::copy(&b2, &staging).unwrap();
+    std::fs::rename(&staging, &deployed).unwrap();
+    wait_for("the new build to be hot-loaded", 30, || async {
+        let (_, list) = host.get("/v1/admin/plugins", ADMIN_KEY).await;
+        let webhook = list["plugins"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "webhook")?
+            .clone();
+        (webhook["deployment"]["active"] == v2.as_str()).then_some(())
+    })
+    .await;
+    assert_eq!(host.post_json(&one_line_sale("after-hot-load", "hk-003")).await.0, 202);
+    assert_eq!(host.delivered_by("after-hot-load", "erp").await, v2);
+
+    std::fs::write(&deployed, b"\0asm this is not a component").unwrap();
+    wait_for("the broken build to be reported", 30, || async {
+        host.audit_records()
+            .iter()
+            .any(|r| r["action"] == "plugin.rejected" && r["actor"] == "watch")
+            .then_some(())
+    })
+    .await;
+    assert!(host.log().contains("new build rejected; the running version stays"));
+    assert_eq!(host.post_json(&one_line_sale("after-broken", "hk-003")).await.0, 202);
+    assert_eq!(host.delivered_by("after-broken", "erp").await, v2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_reload_applies_what_changed_and_keeps_the_old_config_when_invalid() {
+    let sink = Sink::start().await;
+    let second = Sink::start().await;
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    let path = host.dir.path().join("kaunter.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+
+    // Validation reports every problem with its field, and applies nothing.
+    let broken = original
+        .replace("sinks = [\"erp\"]", "sinks = [\"erp\", \"nowhere\"]")
+        .replace("pilot = [\"hk-001\", \"hk-002\"]", "pilot = []");
+    let response = host
+        .http
+        .post(format!("{}/v1/admin/config/validate", host.url))
+        .bearer_auth(ADMIN_KEY)
+        .body(broken.clone())
+        .send()
+        .await
+        .unwrap();
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["valid"], false);
+    let fields: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["routes.sales.sinks", "store_groups.pilot"], "{report}");
+
+    // A second sink on its own route: reloaded with SIGHUP, only that is added.
+    let grown = format!(
+        "{original}\n[[plugins]]\nname = \"webhook-2\"\nkind = \"connector\"\npath = {:?}\nsecrets = [\"erp-signing\"]\n[plugins.config]\nurl = \"{}\"\nsecret = \"erp-signing\"\n[plugins.grants]\nhttp = [\"POST {}\"]\nclock = true\n\n[[sinks]]\nname = \"crm\"\nconnector = \"webhook-2\"\n\n[[routes]]\nname = \"to-crm\"\ntypes = [\"pos.sale.*\"]\nsinks = [\"crm\"]\n",
+        plugins::CONNECTOR_WEBHOOK,
+        second.url,
+        second.url
+    );
+    std::fs::write(&path, &grown).unwrap();
+    let validated = host.cli(&["config", "validate"]);
+    assert!(validated.contains("valid: apply it with"), "{validated}");
+    host.hangup();
+    wait_for("the reload", 30, || async {
+        host.log().contains("configuration reloaded on SIGHUP").then_some(())
+    })
+    .await;
+    assert_eq!(host.post_json(&one_line_sale("to-both", "hk-001")).await.0, 202);
+    wait_for_state(&host, "to-both", "crm", "delivered").await;
+    wait_for_state(&host, "to-both", "erp", "delivered").await;
+    let reload = host
+        .audit_records()
+        .into_iter()
+        .find(|r| r["action"] == "config.reload")
+        .unwrap();
+    assert_eq!(reload["actor"], "signal:SIGHUP");
+    let detail: Value = match &reload["detail"] {
+        Value::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(detail["changes"]["sinks"]["added"], json!(["crm"]), "{detail}");
+    assert_eq!(detail["changes"]["routes"]["changed"], json!([]), "{detail}");
+
+    // An invalid file is refused; the running configuration stays.
+    std::fs::write(&path, &broken).unwrap();
+    let error = host.cli_fails(&["config", "reload"]);
+    assert!(
+        error.contains("route `sales` names sink `nowhere`, but no [[sinks]] entry has that name"),
+        "{error}"
+    );
+    assert_eq!(host.post_json(&one_line_sale("still-both", "hk-001")).await.0, 202);
+    wait_for_state(&host, "still-both", "crm", "delivered").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shadow_version_sees_live_events_with_its_side_effects_captured() {
+    let sink = Sink::start().await;
+    let builds = tempfile::tempdir().unwrap();
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    // The connector shadowed by a rebuild: same requests, and none of them sent twice.
+    let b2 = variant(plugins::CONNECTOR_WEBHOOK, 2, builds.path());
+    let v2 = version_of(&b2);
+    host.cli(&["plugin", "upload", "webhook", b2.to_str().unwrap()]);
+    host.cli(&["plugin", "shadow", "webhook", &v2]);
+    // The SKU map shadowed by a version that traps on every event.
+    let trapping = version_of(std::path::Path::new(plugins::HOSTILE_TRAP));
+    assert_eq!(
+        host.upload("sku-map", std::path::Path::new(plugins::HOSTILE_TRAP))
+            .await
+            .0,
+        201
+    );
+    host.cli(&["plugin", "shadow", "sku-map", &trapping]);
+
+    for n in 0..5 {
+        assert_eq!(
+            host.post_json(&one_line_sale(&format!("shadowed-{n}"), "hk-001"))
+                .await
+                .0,
+            202
+        );
+    }
+    let reports = wait_for("five comparisons of each plugin", 30, || async {
+        let (_, body) = host.get("/v1/admin/shadow", ADMIN_KEY).await;
+        let reports = body["shadows"].as_array()?.clone();
+        (reports.len() == 2 && reports.iter().all(|r| r["compared"] == 5)).then_some(reports)
+    })
+    .await;
+    let sku = reports.iter().find(|r| r["plugin"] == "sku-map").unwrap();
+    assert_eq!(
+        (sku["different"].as_u64(), sku["shadow_failed"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let first = &sku["recent_differences"][0];
+    assert_eq!(first["shadow"]["outcome"]["error"], "trap", "{first}");
+    assert!(
+        first["differences"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("$.outcome.events: "),
+        "{first}"
+    );
+    let webhook = reports.iter().find(|r| r["plugin"] == "webhook").unwrap();
+    assert_eq!(webhook["identical"], 5, "{webhook}");
+    // Live deliveries only: five events, five requests.
+    wait_for("five deliveries", 30, || async {
+        (sink.requests().len() == 5).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.requests().len(), 5);
+    let text = host.cli(&["shadow", "report", "sku-map"]);
+    assert!(
+        text.contains("compared 5  identical 0  different 5  shadow failed 5"),
+        "{text}"
+    );
+    host.cli(&["plugin", "shadow", "sku-map", "--stop"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_that_fail_validation_or_ask_for_more_are_refused_with_the_reason() {
+    let sink = Sink::start().await;
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    // A transform offered as the connector: the world check fails.
+    let (status, body) = host
+        .upload("webhook", std::path::Path::new(plugins::TRANSFORM_SKU_MAP))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the component is a transform but the config says kind = \"connector\""),
+        "{body}"
+    );
+    // A build asking for network access the operator has not granted.
+    let (status, body) = host
+        .upload("sku-map", std::path::Path::new(plugins::HOSTILE_EGRESS))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requests outbound HTTP to destinations you choose, but none is granted"),
+        "{body}"
+    );
+    let (status, body) = host
+        .upload("nonexistent", std::path::Path::new(plugins::CONNECTOR_WEBHOOK))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = host.upload("webhook", std::path::Path::new("/dev/null")).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_is_replayed_through_the_routes_with_a_dry_run_first() {
+    let sink = Sink::start().await;
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    let since = chrono_now();
+    for n in 0..4 {
+        assert_eq!(
+            host.post_json(&one_line_sale(&format!("old-{n}"), "hk-001")).await.0,
+            202
+        );
+    }
+    wait_for("four deliveries", 30, || async {
+        (sink.requests().len() == 4).then_some(())
+    })
+    .await;
+
+    let dry = host.cli(&["replay", "--since", &since, "--dry-run"]);
+    assert!(dry.contains("4/4 events"), "{dry}");
+    assert!(dry.contains("dry run: nothing was committed or sent"), "{dry}");
+    assert!(
+        dry.contains("PANADOL-500-20"),
+        "the dry run shows what would be sent: {dry}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.requests().len(), 4);
+
+    let real = host.cli(&["replay", "--since", &since, "--route", "sales"]);
+    assert!(real.contains("4/4 events"), "{real}");
+    assert!(real.contains("{\"erp\":4}"), "{real}");
+    wait_for("four more deliveries", 30, || async {
+        (sink.requests().len() == 8).then_some(())
+    })
+    .await;
+    // The same idempotency key each time: the target can tell it is a replay.
+    let keys: BTreeSet<String> = sink
+        .requests()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(keys.len(), 4);
+    let error = host.cli_fails(&["replay", "--since", &since, "--through", "sku-map@000000000000"]);
+    assert!(
+        error.contains("plugin `sku-map` has no version 000000000000"),
+        "{error}"
+    );
+}
+
+fn chrono_now() -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Runs `kaunter plugin run …`; returns (success, stdout, stderr).
+fn sandbox(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["plugin", "run"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plugin_run_captures_requests_and_reports_time_fuel_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/sale.json");
+    let config = dir.path().join("webhook.json");
+    std::fs::write(&config, r#"{"url": "http://erp.example/hooks", "secret": "erp"}"#).unwrap();
+    let common = [
+        plugins::CONNECTOR_WEBHOOK,
+        "--event",
+        sample,
+        "--config",
+        config.to_str().unwrap(),
+        "--secret",
+        &format!("erp={WEBHOOK_SECRET}"),
+    ];
+    let (ok, out, err) = sandbox(&[&common[..], &["--allow", "POST http://erp.example/hooks"]].concat());
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("sandbox: requests are captured, not sent"), "{out}");
+    assert!(out.contains("POST http://erp.example/hooks → 200"), "{out}");
+    assert!(out.contains("webhook-id: 01JDEMO0SALE000000000000001:sandbox"), "{out}");
+    assert!(out.contains("webhook-signature: v1,"), "{out}");
+    assert!(out.contains("\"type\":\"pos.sale.completed.v1\""), "{out}");
+    assert!(
+        out.contains("  time ") && out.contains("  fuel ") && out.contains(" MiB"),
+        "{out}"
+    );
+
+    // Canned answers exercise the connector's error handling.
+    let responses = dir.path().join("responses.json");
+    std::fs::write(
+        &responses,
+        r#"[{"match": "POST http://erp.example/", "status": 429, "headers": {"retry-after": "7"}, "body": {"error": "slow down"}}]"#,
+    )
+    .unwrap();
+    let (ok, out, _) = sandbox(
+        &[
+            &common[..],
+            &[
+                "--allow",
+                "POST http://erp.example/hooks",
+                "--responses",
+                responses.to_str().unwrap(),
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(!ok);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(run["outcome"]["error"], "delivery_error", "{run}");
+    assert!(
+        run["outcome"]["message"].as_str().unwrap().starts_with("throttled"),
+        "{run}"
+    );
+    assert_eq!(run["requests"][0]["status"], 429);
+    assert!(run["stats"]["fuel"].as_u64().unwrap() > 0);
+
+    // Nothing is granted that the operator would not grant.
+    let (ok, _, err) = sandbox(&common);
+    assert!(!ok);
+    assert!(
+        err.contains("requests outbound HTTP to destinations you choose, but none is granted"),
+        "{err}"
+    );
+
+    // A transform: its output events.
+    let table = dir.path().join("sku.toml");
+    std::fs::write(&table, "[table]\n\"4891234500017\" = \"PANADOL-500-20\"\n").unwrap();
+    let (ok, out, err) = sandbox(&[
+        plugins::TRANSFORM_SKU_MAP,
+        "--event",
+        sample,
+        "--config",
+        table.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("output: 1 event(s)"), "{out}");
+    assert!(out.contains("\"sku\": \"PANADOL-500-20\""), "{out}");
+}
