@@ -6,7 +6,10 @@
 //! 3. durable ingest, batched and single-event, vs an HTTP endpoint that parses and validates the
 //!    same requests but stores nothing;
 //! 4. ingest → transform → delivered latency at 2,000 events/s vs posting the same events straight
-//!    to the sink.
+//!    to the sink;
+//! 5. the same latency while the connector is swapped between two versions twice a second, vs the
+//!    same run without swaps;
+//! 6. start-up of a host with 20 plugins from the compile cache vs compiling them.
 //!
 //! Results print as a Markdown table for `docs/benchmarks.md`.
 
@@ -54,6 +57,8 @@ fn main() {
         rows.extend(store_throughput(quick).await);
         rows.extend(ingest_throughput(quick).await);
         rows.extend(end_to_end_latency(quick).await);
+        rows.extend(swap_latency(quick).await);
+        rows.extend(startup(quick).await);
     });
     println!("\n| measurement | kaunter | baseline | ratio |\n|---|---|---|---|");
     for r in rows {
@@ -408,6 +413,13 @@ async fn paced(url: &str, events: Vec<Value>, rate: u64) {
 
 /// One run: a fresh host delivering `n` paced events to a fresh sink; returns (p50, p99) in µs.
 async fn one_latency_run(n: usize, rate: u64) -> (u64, u64) {
+    let (p50, p99, _, _) = latency_run(n, rate, None).await;
+    (p50, p99)
+}
+
+/// Like [`one_latency_run`]; with `swap_every`, the connector is redeployed alternately as
+/// itself and as another build at that interval while events flow. Returns (p50, p99, max, swaps).
+async fn latency_run(n: usize, rate: u64, swap_every: Option<Duration>) -> (u64, u64, u64, usize) {
     let (sink_url, hist, count) = latency_sink().await;
     let dir = tempfile::tempdir().unwrap();
     let routes = format!(
@@ -436,14 +448,106 @@ sinks = ["local"]
         webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
     );
     let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
+    let swapper = swap_every.map(|every| {
+        let lifecycle = server.lifecycle.clone();
+        let builds = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            let first = kaunter_tests::version_of(std::path::Path::new(kaunter_tests::plugins::CONNECTOR_WEBHOOK));
+            let other = kaunter_tests::variant(kaunter_tests::plugins::CONNECTOR_WEBHOOK, 2, &builds);
+            let bytes = std::fs::read(&other).unwrap();
+            let second = lifecycle.upload("webhook", bytes, None, "bench").await.unwrap()["version"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let mut swaps = 0;
+            loop {
+                tokio::time::sleep(every).await;
+                let to = if swaps % 2 == 0 { &second } else { &first };
+                let scope = kaunter::plugins::deploy::Scope::default();
+                if lifecycle.deploy("webhook", to, &scope, "bench").await.is_err() {
+                    return swaps;
+                }
+                swaps += 1;
+            }
+        })
+    });
     paced(&server.url(), events(n, 4), rate).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while count.load(Ordering::Relaxed) < n as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let swaps = match swapper {
+        Some(task) => {
+            task.abort();
+            // Swaps made: every `every` since the upload finished, counted from the audit trail.
+            let records = server.pipeline.store().audit_log(0, 100_000).await.unwrap();
+            records.iter().filter(|r| r.action == "plugin.deploy").count()
+        }
+        None => 0,
+    };
     assert_eq!(count.load(Ordering::Relaxed), n as u64, "not every event was delivered");
     let h = hist.lock().unwrap();
-    (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max(), swaps)
+}
+
+async fn swap_latency(quick: bool) -> Vec<Row> {
+    let rate = 2_000;
+    let n = if quick { 4_000 } else { 20_000 };
+    let (_, steady_p99, steady_max, _) = latency_run(n, rate, None).await;
+    let (_, swap_p99, swap_max, swaps) = latency_run(n, rate, Some(Duration::from_millis(500))).await;
+    let ms = |us: u64| format!("{:.2} ms", us as f64 / 1000.0);
+    vec![Row {
+        what: format!("p99 at {rate} events/s while the connector is swapped {swaps}× (every 0.5 s)"),
+        kaunter: format!("{} (max {})", ms(swap_p99), ms(swap_max)),
+        baseline: format!("{} (max {}) without swaps", ms(steady_p99), ms(steady_max)),
+        ratio: format!("bump {:+.2} ms", (swap_p99 as f64 - steady_p99 as f64) / 1000.0),
+    }]
+}
+
+/// A configuration with `count` transform plugins, each a distinct build (its own version).
+fn many_plugins_config(dir: &std::path::Path, count: u32) -> Config {
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nwatch_plugins = false\n",
+        dir.join("data").display().to_string()
+    );
+    for i in 1..=count {
+        let build = kaunter_tests::variant(kaunter_tests::plugins::TRANSFORM_SKU_MAP, i, dir);
+        text.push_str(&format!(
+            "[[plugins]]\nname = \"sku-{i}\"\nkind = \"transform\"\npath = {:?}\n",
+            build.display().to_string()
+        ));
+    }
+    Config::parse(&text, "bench", dir.to_path_buf()).unwrap()
+}
+
+async fn startup(quick: bool) -> Vec<Row> {
+    let count = 20;
+    let runs = if quick { 1 } else { 3 };
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let config = many_plugins_config(dir.path(), count);
+        let started = Instant::now();
+        let first = Server::start(&config).await.unwrap();
+        cold.push(started.elapsed());
+        drop(first);
+        let started = Instant::now();
+        let _again = Server::start(&config).await.unwrap();
+        warm.push(started.elapsed());
+    }
+    cold.sort();
+    warm.sort();
+    let (c, w) = (cold[runs / 2], warm[runs / 2]);
+    vec![Row {
+        what: format!("start serving with {count} plugins, restart from the compile cache"),
+        kaunter: format!("{:.0} ms", w.as_secs_f64() * 1000.0),
+        baseline: format!(
+            "{:.0} ms (first start: compiling all {count})",
+            c.as_secs_f64() * 1000.0
+        ),
+        ratio: format!("{:.3}×", w.as_secs_f64() / c.as_secs_f64()),
+    }]
 }
 
 async fn end_to_end_latency(quick: bool) -> Vec<Row> {

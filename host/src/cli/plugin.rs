@@ -200,7 +200,12 @@ pub async fn run(command: PluginCommand, target: &Target) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload(target: &Target, name: &str, file: &std::path::Path, manifest: Option<PathBuf>) -> anyhow::Result<Value> {
+async fn upload(
+    target: &Target,
+    name: &str,
+    file: &std::path::Path,
+    manifest: Option<PathBuf>,
+) -> anyhow::Result<Value> {
     use base64::Engine as _;
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let manifest = match manifest {

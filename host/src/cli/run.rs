@@ -291,7 +291,12 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
         name,
         kind,
         path: args.file.clone(),
-        config: args.config.as_deref().map(plugin_config).transpose()?.unwrap_or_default(),
+        config: args
+            .config
+            .as_deref()
+            .map(plugin_config)
+            .transpose()?
+            .unwrap_or_default(),
         secrets: secrets.keys().cloned().collect(),
         grants: GrantsConfig {
             http,

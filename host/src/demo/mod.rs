@@ -58,7 +58,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.rate
     );
     println!(
-        "  try: curl -H 'Authorization: Bearer demo-admin-key' {}/v1/admin/dlq",
+        "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; kaunter plugin list (docs/operators.md)",
         server.url()
     );
     let stores = stores::start(server.url(), args.stores, args.rate);
