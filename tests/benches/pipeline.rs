@@ -466,7 +466,11 @@ sinks = ["local"]
             let scope = kaunter::plugins::deploy::Scope::default();
             loop {
                 tokio::time::sleep(every).await;
-                let to = if swaps.load(Ordering::Relaxed) % 2 == 0 { &second } else { &first };
+                let to = if swaps.load(Ordering::Relaxed) % 2 == 0 {
+                    &second
+                } else {
+                    &first
+                };
                 lifecycle.deploy("webhook", to, &scope, "bench").await.unwrap();
                 swaps.fetch_add(1, Ordering::Relaxed);
             }

@@ -25,7 +25,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/sinks/{name}/pause", post(pause_sink))
         .route("/v1/admin/stats", get(stats))
         .merge(plugins::router())
+        // Admin bodies are small JSON or TOML; uploads read their own (larger) limit.
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }
+
+/// Largest admin request body (JSON or TOML) read before it is rejected with 413.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Deserialize)]
 struct DlqQuery {

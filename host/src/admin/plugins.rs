@@ -107,6 +107,7 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let (bytes, manifest) = if json {
+        // (JSON: the component arrives base64-encoded.)
         let upload: UploadJson = parse(&body, r#"{"component": "<base64>", "manifest": "<toml>"}"#)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(upload.component.trim())

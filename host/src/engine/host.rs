@@ -256,9 +256,24 @@ impl kv::Host for HostState {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
         if let Some(overlay) = &self.plugin.kv_overlay {
-            if let Ok(mut o) = overlay.lock() {
-                o.insert(key, Some(value));
+            let Ok(mut o) = overlay.lock() else {
+                return Ok(Err(kv::KvError::Unavailable("kv overlay poisoned".into())));
+            };
+            // The same quota as live kv, over what the captured run has written.
+            let used: u64 = o
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+                .sum();
+            let would_use = used + (key.len() + value.len()) as u64;
+            if would_use > self.plugin.kv_quota {
+                let e = StoreError::QuotaExceeded {
+                    quota: self.plugin.kv_quota,
+                    would_use,
+                };
+                return Ok(Err(kv_error(e)));
             }
+            o.insert(key, Some(value));
             return Ok(Ok(()));
         }
         let p = &self.plugin;

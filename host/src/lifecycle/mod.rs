@@ -8,6 +8,22 @@
 
 pub mod watch;
 
+/// The hot-load path of the directory watch.
+impl Lifecycle {
+    /// Deploys a build found at a plugin's configured path everywhere.
+    pub async fn deploy_configured_build(&self, name: &str, version: &str, actor: &str) -> Result<Value, ChangeError> {
+        self.deploy_build(name, version, &Scope::default(), actor, true).await
+    }
+
+    /// Records a change that was refused where no API caller can be told (watch, signal).
+    pub async fn audit_refusal(&self, actor: &str, action: &str, subject: &str, error: &str) {
+        let entry = AuditEntry::new(actor, &format!("{action}.refused"), subject, json!({ "error": error }));
+        if let Err(e) = self.store.audit(vec![entry]).await {
+            tracing::error!(error = %e, "cannot record a refused change in the audit log");
+        }
+    }
+}
+
 use crate::config::{Config, FieldProblem};
 use crate::pipeline::Pipeline;
 use crate::pipeline::replay::ReplaySpec;
@@ -195,8 +211,9 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Applies `next` (building every version it needs first), persists it, and audits
-    /// `action`. On any error the running table and the stored deployments stay as they were.
+    /// Applies `next` (building every version it needs first), persists it, audits `action`,
+    /// then swaps it in. On any error the running table, the stored deployments and the audit
+    /// log stay as they were.
     async fn commit(
         &self,
         current: &mut Deployments,
@@ -212,14 +229,34 @@ impl Lifecycle {
             .slots(&config, &next, false)
             .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
         save_deployments(&self.store, &next).await?;
+        if let Err(e) = self.audit(actor, action, subject.clone(), detail).await {
+            // Not applied without its record: put the stored deployments back.
+            if let Err(undo) = save_deployments(&self.store, current).await {
+                tracing::error!(error = %undo, "cannot restore the stored deployments after a failed audit write");
+            }
+            return Err(e);
+        }
         self.pipeline.install(&config, slots);
         *current = next;
         tracing::info!(%actor, %action, %subject, "plugin deployment changed");
-        self.audit(actor, action, subject, detail).await
+        Ok(())
     }
 
     /// Runs `version` of `name` in `scope` (everywhere, a store group and/or a route).
     pub async fn deploy(&self, name: &str, version: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
+        self.deploy_build(name, version, scope, actor, false).await
+    }
+
+    /// Like [`Lifecycle::deploy`]; `configured` says the version is the build now at the plugin's
+    /// configured path (hot-loaded), so a later reload does not take it for a new build.
+    async fn deploy_build(
+        &self,
+        name: &str,
+        version: &str,
+        scope: &Scope,
+        actor: &str,
+        configured: bool,
+    ) -> Result<Value, ChangeError> {
         let config = self.config();
         self.check_deployable(&config, name, version, scope)?;
         let mut current = self.deployments.lock().await;
@@ -229,6 +266,9 @@ impl Lifecycle {
             .get_mut(name)
             .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
         d.deploy(version, scope);
+        if configured {
+            d.config_version = version.to_owned();
+        }
         if next == *current {
             return Ok(json!({ "plugin": name, "version": version, "scope": scope.to_string(), "unchanged": true }));
         }
@@ -301,13 +341,13 @@ impl Lifecycle {
             .get_mut(name)
             .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
         d.shadow = version.map(str::to_owned);
-        self.pipeline.shadows().reset(name);
         let (action, subject) = match version {
             Some(v) => ("plugin.shadow", format!("{name}@{v}")),
             None => ("plugin.unshadow", name.to_owned()),
         };
         self.commit(&mut current, next, actor, action, subject, json!({}))
             .await?;
+        self.pipeline.shadows().reset(name);
         Ok(json!({ "plugin": name, "shadow": version }))
     }
 
@@ -393,9 +433,11 @@ impl Lifecycle {
         save_deployments(&self.store, &next).await?;
         let changes = config_diff(&current, &candidate);
         let candidate = Arc::new(candidate);
-        self.pipeline.install(&candidate, slots);
+        let started = self.pipeline.install(&candidate, slots);
         self.config.store(candidate.clone());
         *deployments = next;
+        // A sink configured again may have deliveries left in the log from before.
+        self.pipeline.queue_open_deliveries(&started).await.map_err(failed)?;
         tracing::info!(%actor, %changes, "configuration reloaded");
         self.audit(
             actor,

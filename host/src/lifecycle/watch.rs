@@ -8,7 +8,6 @@
 //! time have held still for one interval, so a copy in progress is never loaded half-written.
 
 use super::Lifecycle;
-use crate::plugins::deploy::Scope;
 use crate::store::audit::AuditEntry;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -95,11 +94,13 @@ async fn hot_load(lifecycle: &Lifecycle, name: &str, path: PathBuf) {
         );
         return;
     }
-    match lifecycle
-        .deploy(name, &version.version, &Scope::default(), "watch")
-        .await
-    {
+    match lifecycle.deploy_configured_build(name, &version.version, "watch").await {
         Ok(_) => tracing::info!(plugin = %name, version = %version.version, "hot-loaded from the plugins directory"),
-        Err(e) => tracing::error!(plugin = %name, version = %version.version, error = %e, "new build not deployed"),
+        Err(e) => {
+            tracing::error!(plugin = %name, version = %version.version, error = %e, "new build not deployed");
+            lifecycle
+                .audit_refusal("watch", "plugin.deploy", &version.label(), &e.to_string())
+                .await;
+        }
     }
 }

@@ -293,10 +293,13 @@ impl Attempt {
             Ok(event) => {
                 let input = event.into();
                 let (result, report) = plugin.deliver_reported(&input, &context).await;
-                if let Some(shadow) = shadow {
+                if let Some(shadow) = shadow
+                    && let Some(permit) = self.shadows.permit(&plugin, &shadow)
+                {
                     let live = Observed::of(delivered_json(&result), report.requests);
                     let (log, live_plugin) = (self.shadows.clone(), plugin.clone());
                     tokio::spawn(async move {
+                        let _permit = permit;
                         let (result, report) = shadow.deliver_reported(&input, &context).await;
                         let observed = Observed::of(delivered_json(&result), report.requests);
                         log.record(&live_plugin, &shadow, &input.id, live, observed);

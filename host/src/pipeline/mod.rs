@@ -93,14 +93,39 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// Queues the open deliveries the log holds for `sinks` (after start-up, or when a reload
+    /// starts a worker for a sink that was configured before). Returns how many.
+    pub async fn queue_open_deliveries(&self, sinks: &[String]) -> StoreResult<usize> {
+        let routing = self.routing();
+        let mut queued = 0;
+        for sink in sinks {
+            let Some(entry) = routing.sinks.get(sink) else { continue };
+            let open = self.store.open_deliveries(sink).await?;
+            queued += open.len();
+            self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
+            for d in open {
+                entry.tx.push(d);
+            }
+        }
+        Ok(queued)
+    }
+
     /// Swaps in a new routing table for `config` with these plugin versions: starts workers for
     /// new sinks, then replaces the table atomically. Events already being routed or delivered
     /// finish on the versions they started with. Workers of sinks no longer configured stop
-    /// taking new deliveries; what they hold stays in the log.
-    pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) {
-        let Ok(mut handles) = self.sinks.lock() else { return };
+    /// taking new deliveries and finish what they hold. Returns the sinks whose workers were
+    /// started now (their open deliveries in the log are not queued yet; see
+    /// [`Pipeline::queue_open_deliveries`]).
+    pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) -> Vec<String> {
+        let Ok(mut handles) = self.sinks.lock() else {
+            return Vec::new();
+        };
         let mut sinks = BTreeMap::new();
+        let mut started = Vec::new();
         for sink in &config.sinks {
+            if !handles.contains_key(&sink.name) {
+                started.push(sink.name.clone());
+            }
             let handle = handles.entry(sink.name.clone()).or_insert_with(|| {
                 delivery::spawn(
                     sink.name.clone(),
@@ -118,12 +143,14 @@ impl Pipeline {
                 },
             );
         }
+        crate::pipeline::routing::mark_recording(&plugins);
         self.routing.store(Arc::new(Routing {
             routes: config.routes.clone(),
             sinks,
             plugins,
             groups: config.store_groups.clone(),
         }));
+        started
     }
 
     /// The routing table now in force.
@@ -142,21 +169,8 @@ impl Pipeline {
     }
 
     async fn recover(&self) -> StoreResult<()> {
-        let mut reopened = 0;
-        let sinks: Vec<(String, delivery::DeliveryTx)> = self
-            .routing()
-            .sinks
-            .iter()
-            .map(|(name, entry)| (name.clone(), entry.tx.clone()))
-            .collect();
-        for (sink, tx) in sinks {
-            let open = self.store.open_deliveries(&sink).await?;
-            reopened += open.len();
-            self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
-            for d in open {
-                tx.push(d);
-            }
-        }
+        let sinks: Vec<String> = self.routing().sinks.keys().cloned().collect();
+        let reopened = self.queue_open_deliveries(&sinks).await?;
         let mut after = 0;
         let mut rerouted = 0;
         loop {
@@ -259,14 +273,14 @@ impl Pipeline {
         self.with_sink(name, SinkHandle::pause)
     }
 
+    /// Acts on a sink's worker, configured or (after a reload removed it) still draining.
     fn with_sink(&self, name: &str, action: impl FnOnce(&SinkHandle)) -> bool {
-        let configured = self.routing().sinks.contains_key(name);
         match self.sinks.lock().ok().as_ref().and_then(|s| s.get(name)) {
-            Some(handle) if configured => {
+            Some(handle) => {
                 action(handle);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 

@@ -9,9 +9,9 @@
 //! again with the same idempotency key. A dry run commits nothing and reports what would happen.
 
 use super::Pipeline;
-use super::router::{Chains, commit_and_hand_off};
+use super::router::{Chains, MAX_DERIVATION_DEPTH, commit_and_hand_off};
 use super::routing::Routing;
-use crate::store::{RouteCommit, StoreResult};
+use crate::store::{RouteCommit, StoreResult, StoredEvent};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -141,51 +141,97 @@ impl Pipeline {
             store: &self.store,
             metrics: &self.metrics,
             shadows: None,
+            dry_run,
         };
         let mut after = 0;
         loop {
             let page = self.store.events_since(since_us, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            let mut commits = Vec::with_capacity(page.len());
-            for stored in &page {
-                let routed = chains.route_one(stored, 0, only_route.as_deref()).await;
-                if let Ok(mut p) = progress.lock() {
-                    p.processed += 1;
-                    for d in &routed.deliveries {
-                        *p.deliveries.entry(d.sink.clone()).or_default() += 1;
-                    }
-                    p.dead_letters += routed.dead_letters.len() as u64;
-                    p.derived += routed.derived.len() as u64;
-                    if dry_run && p.samples.len() < DRY_RUN_SAMPLES {
-                        p.samples.push(json!({
-                            "event_id": stored.event.id,
-                            "deliveries": routed.deliveries.iter().map(|d| json!({
-                                "sink": d.sink, "route": d.route, "handled_by": d.handled_by,
-                                "body": serde_json::from_slice::<Value>(&d.body).unwrap_or(Value::Null),
-                            })).collect::<Vec<_>>(),
-                            "derived": routed.derived.iter().map(|d| d.event.to_json()).collect::<Vec<_>>(),
-                            "dead_letters": routed.dead_letters.iter().map(|l| l.error.clone()).collect::<Vec<_>>(),
-                        }));
-                    }
-                    p.elapsed_ms = started.elapsed().as_millis() as u64;
+            // Received events first; derived ones (re-derived by the transforms) are routed
+            // again right after their parents, on every route, like the lanes do.
+            let mut work: Vec<(StoredEvent, u8)> = page.into_iter().map(|e| (e, 0)).collect();
+            while !work.is_empty() {
+                let replayed = self
+                    .replay_batch(&chains, progress, std::mem::take(&mut work), &only_route, started)
+                    .await;
+                if !dry_run {
+                    work = replayed
+                        .into_iter()
+                        .filter(|(_, depth)| *depth < MAX_DERIVATION_DEPTH)
+                        .collect();
                 }
-                commits.push(RouteCommit {
-                    event_seq: stored.seq,
-                    event_id: stored.event.id.clone(),
-                    received_at_us: stored.received_at_us,
-                    derived: routed.derived,
-                    deliveries: routed.deliveries,
-                    dead_letters: routed.dead_letters,
-                    redeliver: true,
-                });
-            }
-            if !dry_run {
-                let depths = vec![0; commits.len()];
-                let live = self.routing();
-                commit_and_hand_off(&self.store, &live, &self.metrics, &self.router, commits, &depths).await;
             }
         }
         Ok(())
+    }
+
+    /// Routes one batch for a replay and (unless a dry run) commits it; returns the derived
+    /// events to route next.
+    async fn replay_batch(
+        &self,
+        chains: &Chains<'_>,
+        progress: &Mutex<ReplayProgress>,
+        batch: Vec<(StoredEvent, u8)>,
+        only_route: &Option<String>,
+        started: std::time::Instant,
+    ) -> Vec<(StoredEvent, u8)> {
+        let dry_run = chains.dry_run;
+        let mut commits = Vec::with_capacity(batch.len());
+        let mut depths = Vec::with_capacity(batch.len());
+        for (stored, depth) in &batch {
+            // Only received events are limited to one route; derived ones go wherever they match.
+            let only = if *depth == 0 { only_route.as_deref() } else { None };
+            let routed = chains.route_one(stored, *depth, only).await;
+            if let Ok(mut p) = progress.lock() {
+                if *depth == 0 {
+                    p.processed += 1;
+                }
+                for d in &routed.deliveries {
+                    *p.deliveries.entry(d.sink.clone()).or_default() += 1;
+                }
+                p.dead_letters += routed.dead_letters.len() as u64;
+                p.derived += routed.derived.len() as u64;
+                if dry_run && p.samples.len() < DRY_RUN_SAMPLES {
+                    p.samples.push(json!({
+                        "event_id": stored.event.id,
+                        "deliveries": routed.deliveries.iter().map(|d| json!({
+                            "sink": d.sink, "route": d.route, "handled_by": d.handled_by,
+                            "body": serde_json::from_slice::<Value>(&d.body).unwrap_or(Value::Null),
+                        })).collect::<Vec<_>>(),
+                        "derived": routed.derived.iter().map(|d| d.event.to_json()).collect::<Vec<_>>(),
+                        "dead_letters": routed.dead_letters.iter().map(|l| l.error.clone()).collect::<Vec<_>>(),
+                    }));
+                }
+                p.elapsed_ms = started.elapsed().as_millis() as u64;
+            }
+            commits.push(RouteCommit {
+                event_seq: stored.seq,
+                event_id: stored.event.id.clone(),
+                received_at_us: stored.received_at_us,
+                derived: routed.derived,
+                deliveries: routed.deliveries,
+                dead_letters: routed.dead_letters,
+                redeliver: true,
+            });
+            depths.push(*depth);
+        }
+        let mut derived = Vec::new();
+        if !dry_run {
+            // Handed to the workers of the replay's own table: a sink a reload removed since
+            // still has its worker, so nothing committed here is left unqueued.
+            let (store, metrics, router) = (&self.store, &self.metrics, &self.router);
+            commit_and_hand_off(
+                store,
+                chains.routing,
+                metrics,
+                router,
+                commits,
+                &depths,
+                Some(&mut derived),
+            )
+            .await;
+        }
+        derived
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// How deep transforms may derive events from derived events before kaunter calls it a loop.
-const MAX_DERIVATION_DEPTH: u8 = 8;
+pub(crate) const MAX_DERIVATION_DEPTH: u8 = 8;
 /// Most jobs a lane commits together.
 const LANE_BATCH: usize = 512;
 /// In-line retries of a transform that reports a transient failure.
@@ -132,6 +132,7 @@ impl Lane {
                 store: &self.store,
                 metrics: &self.metrics,
                 shadows: Some(&self.shadows),
+                dry_run: false,
             };
             let routed = chains
                 .route_one(&job.stored, job.depth, job.only_route.as_deref())
@@ -147,14 +148,25 @@ impl Lane {
             });
         }
         let depths: Vec<u8> = jobs.iter().map(|j| j.depth).collect();
-        commit_and_hand_off(&self.store, &routing, &self.metrics, &self.router, commits, &depths).await;
+        commit_and_hand_off(
+            &self.store,
+            &routing,
+            &self.metrics,
+            &self.router,
+            commits,
+            &depths,
+            None,
+        )
+        .await;
         self.metrics.pending.fetch_sub(jobs.len() as i64, Ordering::Relaxed);
     }
 }
 
 /// Records routing outcomes (retrying while the store fails: the events stay unrouted in the
 /// log until this succeeds), then hands new deliveries to their sinks' workers and derived
-/// events (one level deeper than `depths[i]`) back to the lanes.
+/// events (one level deeper than `depths[i]`) back to the lanes. A replay passes `replayed`:
+/// every derived event, new or already in the log, is put there (with its depth) for the replay
+/// to route again itself, instead of going to the lanes.
 pub(crate) async fn commit_and_hand_off(
     store: &Arc<dyn Store>,
     routing: &Routing,
@@ -162,6 +174,7 @@ pub(crate) async fn commit_and_hand_off(
     router: &Router,
     commits: Vec<RouteCommit>,
     depths: &[u8],
+    mut replayed: Option<&mut Vec<(StoredEvent, u8)>>,
 ) {
     let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
     // Shared, not copied: a failed commit is retried with the same batch.
@@ -189,17 +202,21 @@ pub(crate) async fn commit_and_hand_off(
             }
         }
         for (new, appended) in commit.derived.iter().zip(result.derived) {
-            if appended.duplicate {
-                continue;
-            }
-            metrics.derived.fetch_add(1, Ordering::Relaxed);
-            metrics.pending.fetch_add(1, Ordering::Relaxed);
             let stored = StoredEvent {
                 seq: appended.seq,
                 event: new.event.clone(),
                 received_at_us: new.received_at_us,
                 parent_seq: new.parent_seq,
             };
+            if let Some(replayed) = replayed.as_deref_mut() {
+                replayed.push((stored, depth + 1));
+                continue;
+            }
+            if appended.duplicate {
+                continue;
+            }
+            metrics.derived.fetch_add(1, Ordering::Relaxed);
+            metrics.pending.fetch_add(1, Ordering::Relaxed);
             router.dispatch(RouteJob {
                 stored,
                 depth: depth + 1,
@@ -217,6 +234,8 @@ pub(crate) struct Chains<'a> {
     pub(crate) metrics: &'a Metrics,
     /// Where shadow comparisons go; `None` runs no shadows (replays).
     pub(crate) shadows: Option<&'a Arc<ShadowLog>>,
+    /// A dry run: failures are reported in the result only (no failure counters, no audit).
+    pub(crate) dry_run: bool,
 }
 
 impl Chains<'_> {
@@ -281,8 +300,12 @@ impl Chains<'_> {
                 match call_transform(plugin, event, shadow.clone()).await {
                     Ok(events) => next.extend(events),
                     Err(failure) => {
-                        self.metrics.count_failure(&plugin.label(), failure.kind());
-                        if let CallError::Denied(reason) = &failure {
+                        if !self.dry_run {
+                            self.metrics.count_failure(&plugin.label(), failure.kind());
+                        }
+                        if let CallError::Denied(reason) = &failure
+                            && !self.dry_run
+                        {
                             super::audit_denial(self.store, plugin, &original.id, &route.name, reason).await;
                         }
                         let error = format!("{failure} ({})", plugin.label());
@@ -405,10 +428,13 @@ async fn call_transform(
             result => {
                 let result: Result<Vec<Event>, CallError> =
                     result.map(|events| events.into_iter().map(Event::from).collect());
-                if let Some((shadow, log)) = shadow {
+                if let Some((shadow, log)) = shadow
+                    && let Some(permit) = log.permit(plugin, &shadow)
+                {
                     let live = Observed::of(result.clone().map(|e| events_json(&e)), report.requests);
                     let plugin = plugin.clone();
                     tokio::spawn(async move {
+                        let _permit = permit;
                         let (result, report) = shadow.handle_reported(&input).await;
                         let result = result.map(|e| events_json(&e.into_iter().map(Event::from).collect::<Vec<_>>()));
                         log.record(&plugin, &shadow, &input.id, live, Observed::of(result, report.requests));

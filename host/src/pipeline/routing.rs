@@ -79,3 +79,17 @@ pub fn order_pins(pins: &mut [(Scope, Arc<LoadedPlugin>)]) {
         std::cmp::Reverse(u8::from(scope.route.is_some()) * 2 + u8::from(scope.group.is_some()))
     });
 }
+
+/// Live versions keep a copy of their outbound requests while a shadow is compared with them.
+/// Called only for the table that goes live (not for replay tables).
+pub fn mark_recording(plugins: &BTreeMap<String, Slot>) {
+    for slot in plugins.values() {
+        let recording = slot.shadow.is_some();
+        for live in std::iter::once(&slot.default).chain(slot.pins.iter().map(|(_, p)| p)) {
+            live.context()
+                .egress
+                .record
+                .store(recording, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

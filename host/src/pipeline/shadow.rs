@@ -9,10 +9,13 @@ use crate::engine::{CallError, LoadedPlugin};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Differences kept per plugin.
 const KEPT_DIFFERENCES: usize = 20;
+/// Shadow calls running at once, host-wide; beyond it comparisons are skipped (and counted), so
+/// a slow shadow cannot pile up work on the live path's host.
+const MAX_SHADOW_CALLS: usize = 64;
 /// Paths listed per difference.
 const MAX_PATHS: usize = 40;
 
@@ -92,36 +95,68 @@ pub struct ShadowReport {
     pub different: u64,
     /// Of those, how many the shadow failed (trap, deadline, denial, ...) while live did not.
     pub shadow_failed: u64,
+    /// Events not compared because too many shadow calls were already running.
+    pub skipped_busy: u64,
     /// The most recent differences, newest last.
     pub recent_differences: VecDeque<ShadowDifference>,
 }
 
 /// Comparisons of every shadowed plugin.
-#[derive(Default)]
 pub struct ShadowLog {
-    reports: Mutex<BTreeMap<String, ShadowReport>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    /// By (plugin, shadow version): comparisons still in flight from a replaced shadow cannot
+    /// mix with the new one's.
+    reports: Mutex<BTreeMap<(String, String), ShadowReport>>,
+}
+
+impl Default for ShadowLog {
+    fn default() -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_CALLS)),
+            reports: Mutex::default(),
+        }
+    }
 }
 
 impl ShadowLog {
+    /// A slot for one shadow call, or `None` (counted as skipped) when too many are running.
+    pub fn permit(&self, live: &LoadedPlugin, shadow: &LoadedPlugin) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.permits.clone().try_acquire_owned().ok();
+        if permit.is_none()
+            && let Ok(mut reports) = self.reports.lock()
+        {
+            Self::report(&mut reports, live, shadow).skipped_busy += 1;
+        }
+        permit
+    }
+
+    fn report<'a>(
+        reports: &'a mut BTreeMap<(String, String), ShadowReport>,
+        live: &LoadedPlugin,
+        shadow: &LoadedPlugin,
+    ) -> &'a mut ShadowReport {
+        reports
+            .entry((live.name.clone(), shadow.version.clone()))
+            .or_insert_with(|| ShadowReport {
+                plugin: live.name.clone(),
+                shadow_version: shadow.version.clone(),
+                live_versions: Vec::new(),
+                since: crate::ingress::rfc3339(Some(crate::store::now_ms())),
+                compared: 0,
+                identical: 0,
+                different: 0,
+                shadow_failed: 0,
+                skipped_busy: 0,
+                recent_differences: VecDeque::new(),
+            })
+    }
+
     /// Records one comparison.
     pub fn record(&self, live: &LoadedPlugin, shadow: &LoadedPlugin, event_id: &str, a: Observed, b: Observed) {
         let mut differences = Vec::new();
         diff("$", &a.comparable(), &b.comparable(), &mut differences);
         let Ok(mut reports) = self.reports.lock() else { return };
-        let report = reports.entry(live.name.clone()).or_insert_with(|| ShadowReport {
-            plugin: live.name.clone(),
-            shadow_version: shadow.version.clone(),
-            live_versions: Vec::new(),
-            since: crate::ingress::rfc3339(Some(crate::store::now_ms())),
-            compared: 0,
-            identical: 0,
-            different: 0,
-            shadow_failed: 0,
-            recent_differences: VecDeque::new(),
-        });
-        if report.shadow_version != shadow.version {
-            return; // a comparison started before the shadow was replaced
-        }
+        let report = Self::report(&mut reports, live, shadow);
         if !report.live_versions.contains(&live.version) {
             report.live_versions.push(live.version.clone());
         }
@@ -159,10 +194,10 @@ impl ShadowLog {
             .collect()
     }
 
-    /// Forgets a plugin's comparison (its shadow was removed or replaced).
+    /// Forgets a plugin's comparisons (its shadow was removed or replaced).
     pub fn reset(&self, plugin: &str) {
         if let Ok(mut reports) = self.reports.lock() {
-            reports.remove(plugin);
+            reports.retain(|(name, _), _| name != plugin);
         }
     }
 }

@@ -517,14 +517,6 @@ impl Registry {
                 continue;
             }
             let shadow = d.shadow.as_deref().map(|v| ready(v, true)).transpose()?;
-            // Live versions keep a copy of their requests while a shadow is compared with them.
-            let recording = shadow.is_some();
-            for live in std::iter::once(&default).chain(pins.iter().map(|(_, p)| p)) {
-                live.context()
-                    .egress
-                    .record
-                    .store(recording, std::sync::atomic::Ordering::Relaxed);
-            }
             slots.insert(plugin.name.clone(), Slot { default, pins, shadow });
         }
         Ok(slots)

@@ -114,7 +114,13 @@ fn spawn_reload_on_hangup(state: AppState) {
         while hangups.recv().await.is_some() {
             match state.reload("signal:SIGHUP").await {
                 Ok(report) => tracing::info!(%report, "configuration reloaded on SIGHUP"),
-                Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running one stays"),
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration not reloaded; the running one stays");
+                    state
+                        .lifecycle
+                        .audit_refusal("signal:SIGHUP", "config.reload", "config", &e.to_string())
+                        .await;
+                }
             }
         }
     });
