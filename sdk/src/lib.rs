@@ -4,28 +4,60 @@
 //! bindings for the `kaunter:plugin` worlds (once, here), converts them to the typed event model
 //! ([`Event`], [`Payload`], [`Money`], ...) and wraps the host imports in plain functions.
 //!
-//! A transform:
+//! A transform is a function marked `#[kaunter_sdk::transform]`:
 //!
 //! ```ignore
-//! struct Upper;
-//! impl kaunter_sdk::Transform for Upper {
-//!     fn handle(event: kaunter_sdk::Event) -> Result<Vec<kaunter_sdk::Event>, kaunter_sdk::PluginError> {
-//!         Ok(vec![event])
-//!     }
+//! use kaunter_sdk::{Event, PluginError};
+//!
+//! #[kaunter_sdk::transform]
+//! fn handle(mut event: Event) -> Result<Event, PluginError> {
+//!     event.extensions.push(("checked".into(), "yes".into()));
+//!     Ok(event)
 //! }
-//! kaunter_sdk::export_transform!(Upper);
 //! ```
 //!
-//! A connector implements [`Connector`] and calls [`export_connector!`]; it reaches the network
-//! with [`http`], which speaks standard `wasi:http` and so passes the host's egress checkpoint.
+//! It may return `Event`, `Option<Event>` (`None` drops the event) or `Vec<Event>` (split, or
+//! derive new events). A connector is a function marked `#[kaunter_sdk::connector]`, taking the
+//! event and its [`DeliveryContext`] and returning a [`Receipt`] or a [`DeliveryError`]; it
+//! reaches the network with [`http`], which speaks standard `wasi:http` and so passes the host's
+//! egress checkpoint. The functions stay ordinary Rust functions, so plugin logic is unit-tested
+//! natively with `cargo test`. (The traits [`Transform`] and [`Connector`] with
+//! [`export_transform!`] and [`export_connector!`] are the same thing spelled out.)
 
 pub mod bindings;
 pub mod host;
 pub mod http;
+pub mod testing;
 pub mod webhooks;
 
 pub use bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, RetryHint};
+pub use host::PluginConfig;
 pub use kaunter_model::*;
+pub use kaunter_sdk_macros::{connector, transform};
+
+/// What a `#[transform]` function may return (inside `Ok`): the events to pass on.
+pub trait IntoEvents {
+    /// The events, in order.
+    fn into_events(self) -> Vec<Event>;
+}
+
+impl IntoEvents for Vec<Event> {
+    fn into_events(self) -> Vec<Event> {
+        self
+    }
+}
+
+impl IntoEvents for Event {
+    fn into_events(self) -> Vec<Event> {
+        vec![self]
+    }
+}
+
+impl IntoEvents for Option<Event> {
+    fn into_events(self) -> Vec<Event> {
+        self.into_iter().collect()
+    }
+}
 
 /// A transform: reshape one event into zero or more events.
 pub trait Transform {

@@ -554,3 +554,44 @@ fn plugin_run_captures_requests_and_reports_time_fuel_and_memory() {
     assert!(out.contains("output: 1 event(s)"), "{out}");
     assert!(out.contains("\"sku\": \"PANADOL-500-20\""), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_sink_holds_its_deliveries_and_admin_changes_need_the_admin_scope() {
+    let sink = Sink::start().await;
+    let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    assert_eq!(host.cli(&["sink", "pause", "erp"]).trim(), "sink erp paused");
+    assert!(host.cli(&["sink", "list"]).contains("paused"));
+    assert_eq!(host.post_json(&one_line_sale("held", "hk-001")).await.0, 202);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.requests().is_empty(), "a paused sink must not be sent to");
+    wait_for_state(&host, "held", "erp", "pending").await;
+    assert_eq!(host.cli(&["sink", "resume", "erp"]).trim(), "sink erp resumed");
+    wait_for_state(&host, "held", "erp", "delivered").await;
+
+    // Changing plugins takes the admin scope; a till's key cannot, and no key is no entry.
+    let deploy = format!("{}/v1/admin/plugins/webhook/rollback", host.url);
+    let as_pos = host.http.post(&deploy).bearer_auth(POS_KEY).send().await.unwrap();
+    assert_eq!(as_pos.status().as_u16(), 403);
+    let anonymous = host.http.post(&deploy).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let upload = host
+        .http
+        .post(format!("{}/v1/admin/plugins/webhook/versions", host.url))
+        .bearer_auth(POS_KEY)
+        .body(vec![0u8; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 403);
+    // Nothing to roll back to: refused with the reason, and the refusal is audited.
+    let (status, body) = host.admin_post("/v1/admin/plugins/webhook/rollback", &json!({})).await;
+    assert_eq!(status, 400);
+    let v1 = version_of(std::path::Path::new(plugins::CONNECTOR_WEBHOOK));
+    assert_eq!(
+        body["error"]["message"],
+        format!("nothing to roll back to: version {v1} is the only one ever deployed for all stores")
+    );
+    let records = host.audit_records();
+    assert!(records.iter().any(|r| r["action"] == "plugin.rollback.refused"));
+    assert!(records.iter().any(|r| r["action"] == "sink.pause"));
+}

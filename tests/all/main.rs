@@ -17,6 +17,7 @@ mod ingest;
 mod lifecycle;
 mod recovery;
 mod sandbox;
+mod wit;
 
 /// Every plugin in `plugins/` is exercised by some test here.
 #[test]

@@ -124,8 +124,8 @@ impl PluginDeployment {
         if scope.is_default() {
             let previous = self.history.pop().ok_or_else(|| {
                 DeployError(format!(
-                    "nothing to roll back to: {} has run only version {}",
-                    scope, self.active
+                    "nothing to roll back to: version {} is the only one ever deployed for {scope}",
+                    self.active
                 ))
             })?;
             self.active = previous;
@@ -198,7 +198,10 @@ mod tests {
         assert_eq!(d.rollback(&Scope::default()).unwrap(), "v2");
         assert_eq!(d.rollback(&Scope::default()).unwrap(), "v1");
         let e = d.rollback(&Scope::default()).unwrap_err();
-        assert_eq!(e.0, "nothing to roll back to: all stores has run only version v1");
+        assert_eq!(
+            e.0,
+            "nothing to roll back to: version v1 is the only one ever deployed for all stores"
+        );
     }
 
     #[test]

@@ -10,10 +10,9 @@
 //! the missing mapping. Sales, refunds, stock adjustments and restock suggestions are mapped;
 //! other events pass through untouched.
 
-use kaunter_sdk::{Event, Payload, PluginError, SaleLine, Transform, host};
+use kaunter_sdk::{Event, Payload, PluginConfig, PluginError, SaleLine, host};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// The plugin's configuration.
 #[derive(Debug, Deserialize)]
@@ -83,30 +82,18 @@ impl SkuMapConfig {
     }
 }
 
-struct SkuMap;
-
 /// The configuration, parsed on the first event and kept for the life of the instance.
-static CONFIG: OnceLock<SkuMapConfig> = OnceLock::new();
+static CONFIG: PluginConfig<SkuMapConfig> = PluginConfig::new();
 
-fn config() -> Result<&'static SkuMapConfig, PluginError> {
-    if let Some(config) = CONFIG.get() {
-        return Ok(config);
+/// Maps the SKUs of one event; the event always passes on.
+#[kaunter_sdk::transform]
+fn handle(mut event: Event) -> Result<Event, PluginError> {
+    let unmapped = CONFIG.get()?.map_event(&mut event);
+    if unmapped > 0 {
+        host::debug(&format!("{unmapped} SKU(s) without a mapping in event {}", event.id));
     }
-    let parsed: SkuMapConfig = host::config()?;
-    Ok(CONFIG.get_or_init(|| parsed))
+    Ok(event)
 }
-
-impl Transform for SkuMap {
-    fn handle(mut event: Event) -> Result<Vec<Event>, PluginError> {
-        let unmapped = config()?.map_event(&mut event);
-        if unmapped > 0 {
-            host::debug(&format!("{unmapped} SKU(s) without a mapping in event {}", event.id));
-        }
-        Ok(vec![event])
-    }
-}
-
-kaunter_sdk::export_transform!(SkuMap);
 kaunter_sdk::manifest!("../kaunter-plugin.toml");
 
 #[cfg(test)]
@@ -118,6 +105,31 @@ mod tests {
             "table": {"111": "PANADOL-500"}, "prefix_strip": ["LEGACY-"]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_exported_function_maps_with_the_configured_table() {
+        let fake = kaunter_sdk::testing::FakeHost::new()
+            .config(serde_json::json!({ "table": {"4891234500017": "PANADOL-500-20"} }))
+            .install();
+        let text = include_str!("../../../samples/sale.json");
+        let defaults = kaunter_sdk::Defaults {
+            id: "unused".into(),
+            now: "2026-11-25T00:00:00Z".into(),
+        };
+        let event = Event::from_json(
+            serde_json::from_str(text).unwrap(),
+            kaunter_sdk::Dialect::Canonical,
+            &defaults,
+        )
+        .unwrap();
+        let mapped = handle(event).unwrap();
+        let Payload::Sale(sale) = &mapped.payload else {
+            panic!("not a sale")
+        };
+        assert_eq!(sale.lines[0].sku, "PANADOL-500-20");
+        assert_eq!(sale.lines[0].attribute("sku.original"), Some("4891234500017"));
+        assert!(fake.logs().is_empty());
     }
 
     #[test]
