@@ -17,6 +17,7 @@ mod ingest;
 mod lifecycle;
 mod recovery;
 mod sandbox;
+mod templates;
 mod wit;
 
 /// Every plugin in `plugins/` is exercised by some test here.

@@ -7,6 +7,7 @@
 mod audit;
 pub mod audit_report;
 mod client;
+mod new;
 mod plugin;
 mod run;
 
@@ -41,6 +42,8 @@ enum Command {
     },
     /// Run the demo: host, simulated stores, a local signed-webhook sink and a live progress line.
     Demo(crate::demo::DemoArgs),
+    /// Write a new plugin project: code, manifest, sample event, tests, README.
+    New(new::NewArgs),
     /// Check a configuration file without starting anything.
     Check {
         /// Configuration file.
@@ -171,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::New(args) => new::run(args),
         Command::Check { config } => {
             let config = Config::load(&config)?;
             println!(
