@@ -10,6 +10,7 @@
 
 mod convert;
 mod envelope;
+mod money;
 mod payload;
 mod validate;
 

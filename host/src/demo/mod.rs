@@ -38,12 +38,27 @@ pub struct DemoArgs {
     /// Keep the data directory's previous contents.
     #[arg(long)]
     pub keep_data: bool,
+    /// Run with this configuration file instead of the bundled one (start from
+    /// `kaunter demo --print-config > kaunter.toml`); then `kaunter config reload` and `SIGHUP`
+    /// apply edits to it while the demo runs.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the bundled demo configuration and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Runs the demo until Ctrl-C or `--duration`.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.print_config {
+        print!("{}", crate::config::DEMO_CONFIG);
+        return Ok(ExitCode::SUCCESS);
+    }
     crate::telemetry::init("warn,plugin=error");
-    let mut config = Config::demo()?;
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::demo()?,
+    };
     config.server.data_dir = args.data.clone();
     if !args.keep_data && args.data.exists() {
         std::fs::remove_dir_all(&args.data)?;
