@@ -14,6 +14,7 @@ mod credentials;
 mod delivery;
 mod harness;
 mod ingest;
+mod languages;
 mod lifecycle;
 mod recovery;
 mod sandbox;
