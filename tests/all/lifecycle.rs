@@ -296,6 +296,8 @@ async fn a_config_reload_applies_what_changed_and_keeps_the_old_config_when_inva
     };
     assert_eq!(detail["changes"]["sinks"]["added"], json!(["crm"]), "{detail}");
     assert_eq!(detail["changes"]["routes"]["changed"], json!([]), "{detail}");
+    // The host runs with --listen and --data overrides; an unchanged [server] is not a change.
+    assert_eq!(detail["changes"]["needs_restart"], json!([]), "{detail}");
 
     // An invalid file is refused; the running configuration stays.
     std::fs::write(&path, &broken).unwrap();

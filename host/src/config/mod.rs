@@ -49,6 +49,10 @@ pub struct Config {
     /// The file it was read from (`None` for the bundled demo config); what a reload re-reads.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// `[server]` as the file says, before command-line overrides (`--listen`, `--data`): what a
+    /// reload compares to tell whether `[server]` changed.
+    #[serde(skip)]
+    pub file_server: Option<ServerConfig>,
 }
 
 /// `[server]`.
@@ -322,6 +326,7 @@ impl Config {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut config = Config::parse(&text, &path.display().to_string(), base)?;
         config.source = Some(path.to_path_buf());
+        config.file_server = Some(config.server.clone());
         Ok(config)
     }
 

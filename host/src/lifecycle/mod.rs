@@ -415,7 +415,7 @@ impl Lifecycle {
                 "this host runs the bundled demo configuration; start it with --config FILE to reload a file".into(),
             )
         })?;
-        let candidate = Config::load(&path).map_err(|e| ChangeError::Invalid(e.to_string()))?;
+        let mut candidate = Config::load(&path).map_err(|e| ChangeError::Invalid(e.to_string()))?;
         if let Some(problem) = plugin_problems(&candidate).into_iter().next() {
             return Err(ChangeError::Invalid(format!("{}: {}", problem.field, problem.message)));
         }
@@ -432,6 +432,9 @@ impl Lifecycle {
             .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
         save_deployments(&self.store, &next).await?;
         let changes = config_diff(&current, &candidate);
+        // `[server]` applies at the next start; the running values (with command-line
+        // overrides) stay.
+        candidate.server = current.server.clone();
         let candidate = Arc::new(candidate);
         let started = self.pipeline.install(&candidate, slots);
         self.config.store(candidate.clone());
@@ -550,7 +553,8 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
         })
     }
     let mut needs_restart = Vec::new();
-    if old.server != new.server {
+    let server = |c: &Config| c.file_server.clone().unwrap_or_else(|| c.server.clone());
+    if server(old) != server(new) {
         needs_restart.push("server");
     }
     if old.secrets != new.secrets {
