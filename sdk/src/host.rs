@@ -72,9 +72,21 @@ pub fn config<T: serde::de::DeserializeOwned>() -> Result<T, PluginError> {
 /// A plugin's configuration, parsed from the host on first use and kept for the life of the
 /// instance. Declare it as a `static`:
 ///
-/// ```ignore
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct MyConfig {
+///     table: std::collections::BTreeMap<String, String>,
+/// }
+///
 /// static CONFIG: kaunter_sdk::PluginConfig<MyConfig> = kaunter_sdk::PluginConfig::new();
-/// let table = &CONFIG.get()?.table;
+///
+/// fn lookup(sku: &str) -> Result<Option<String>, kaunter_sdk::PluginError> {
+///     Ok(CONFIG.get()?.table.get(sku).cloned())
+/// }
+/// # let _host = kaunter_sdk::testing::FakeHost::new()
+/// #     .config(serde_json::json!({ "table": { "111": "PANADOL-500" } }))
+/// #     .install();
+/// assert_eq!(lookup("111").unwrap().as_deref(), Some("PANADOL-500"));
 /// ```
 pub struct PluginConfig<T>(std::sync::OnceLock<T>);
 

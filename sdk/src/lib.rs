@@ -6,7 +6,7 @@
 //!
 //! A transform is a function marked `#[kaunter_sdk::transform]`:
 //!
-//! ```ignore
+//! ```no_run
 //! use kaunter_sdk::{Event, PluginError};
 //!
 //! #[kaunter_sdk::transform]
@@ -20,7 +20,20 @@
 //! derive new events). A connector is a function marked `#[kaunter_sdk::connector]`, taking the
 //! event and its [`DeliveryContext`] and returning a [`Receipt`] or a [`DeliveryError`]; it
 //! reaches the network with [`http`], which speaks standard `wasi:http` and so passes the host's
-//! egress checkpoint. The functions stay ordinary Rust functions, so plugin logic is unit-tested
+//! egress checkpoint:
+//!
+//! ```no_run
+//! use kaunter_sdk::{DeliveryContext, DeliveryError, Event, Receipt, host, http};
+//!
+//! #[kaunter_sdk::connector]
+//! fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError> {
+//!     let request = http::Request::post_json("http://erp.example/orders", &event)
+//!         .map_err(|e| DeliveryError::Rejected(e.to_string()))?
+//!         .header("idempotency-key", &context.idempotency_key);
+//!     http::delivery_outcome(http::send(&request), host::now_ms())
+//! }
+//! ```
+//! The functions stay ordinary Rust functions, so plugin logic is unit-tested
 //! natively with `cargo test`. (The traits [`Transform`] and [`Connector`] with
 //! [`export_transform!`] and [`export_connector!`] are the same thing spelled out.)
 
