@@ -94,6 +94,11 @@ pub struct HostState {
     table: ResourceTable,
     hooks: EgressHooks,
     pub(crate) limits: Limiter,
+    /// Wall-clock values read during the current call (a shadow replays them).
+    clock_reads: Vec<i64>,
+    /// Values the next clock reads return, in order, before real time (a shadow call gets the
+    /// live call's reads, so time-stamped output compares equal).
+    clock_script: std::collections::VecDeque<i64>,
 }
 
 impl HostState {
@@ -118,15 +123,24 @@ impl HostState {
                     .build(),
                 peak_memory: 0,
             },
+            clock_reads: Vec::new(),
+            clock_script: std::collections::VecDeque::new(),
         }
     }
 }
 
 impl HostState {
     /// Resets per-call state before a call for `event_id`.
-    pub fn begin_call(&mut self, event_id: &str) {
+    pub fn begin_call(&mut self, event_id: &str, clock_script: Vec<i64>) {
         self.event_id = event_id.to_owned();
         self.hooks.begin_call();
+        self.clock_reads.clear();
+        self.clock_script = clock_script.into();
+    }
+
+    /// The wall-clock values the last call read, emptied.
+    pub fn take_clock_reads(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.clock_reads)
     }
 
     /// What went wrong with outbound requests during the last call, emptied.
@@ -207,7 +221,9 @@ impl clock::Host for HostState {
             clock_denied(&self.plugin.egress);
             return Ok(0);
         }
-        Ok(crate::store::now_ms())
+        let now = self.clock_script.pop_front().unwrap_or_else(crate::store::now_ms);
+        self.clock_reads.push(now);
+        Ok(now)
     }
 }
 

@@ -107,6 +107,8 @@ pub struct CallReport {
     pub peak_memory_bytes: usize,
     /// Wall-clock time of the call, including instantiation when there was no warm instance.
     pub elapsed: Duration,
+    /// The values the plugin read from the wall clock (`kaunter:plugin/clock`), in order.
+    pub clock_reads: Vec<i64>,
 }
 
 /// A plugin ready to be called.
@@ -185,7 +187,7 @@ impl LoadedPlugin {
         Duration::from_millis(self.limits.deadline_ms)
     }
 
-    async fn checkout(&self, event_id: &str) -> Result<Warm, CallError> {
+    async fn checkout(&self, event_id: &str, clock_script: Vec<i64>) -> Result<Warm, CallError> {
         let pooled = self.warm.lock().ok().and_then(|mut pool| pool.pop());
         let mut warm = match pooled {
             Some(warm) => warm,
@@ -199,7 +201,7 @@ impl LoadedPlugin {
                 .set_fuel(fuel)
                 .map_err(|e| CallError::Instantiate(e.to_string()))?;
         }
-        warm.store.data_mut().begin_call(event_id);
+        warm.store.data_mut().begin_call(event_id, clock_script);
         Ok(warm)
     }
 
@@ -242,8 +244,18 @@ impl LoadedPlugin {
 
     /// Like [`LoadedPlugin::handle`], also reporting requests, fuel, memory and time.
     pub async fn handle_reported(&self, event: &wit::Event) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
+        self.handle_replaying(event, Vec::new()).await
+    }
+
+    /// Like [`LoadedPlugin::handle_reported`], with the wall clock returning `clock` (the reads
+    /// of another call, in order) before real time: how a shadow sees the live call's time.
+    pub async fn handle_replaying(
+        &self,
+        event: &wit::Event,
+        clock: Vec<i64>,
+    ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
         let started = std::time::Instant::now();
-        let mut warm = match self.checkout(&event.id).await {
+        let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
             Err(e) => return (Err(e), CallReport::default()),
         };
@@ -290,8 +302,19 @@ impl LoadedPlugin {
         event: &wit::Event,
         context: &DeliveryContext,
     ) -> (Result<Receipt, CallError>, CallReport) {
+        self.deliver_replaying(event, context, Vec::new()).await
+    }
+
+    /// Like [`LoadedPlugin::deliver_reported`], with the wall clock replaying `clock` first (see
+    /// [`LoadedPlugin::handle_replaying`]).
+    pub async fn deliver_replaying(
+        &self,
+        event: &wit::Event,
+        context: &DeliveryContext,
+        clock: Vec<i64>,
+    ) -> (Result<Receipt, CallError>, CallReport) {
         let started = std::time::Instant::now();
-        let mut warm = match self.checkout(&event.id).await {
+        let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
             Err(e) => return (Err(e), CallReport::default()),
         };
@@ -321,6 +344,7 @@ impl LoadedPlugin {
             fuel_used,
             peak_memory_bytes: store.data().limits.peak_memory,
             elapsed: started.elapsed(),
+            clock_reads: store.data_mut().take_clock_reads(),
         }
     }
 

@@ -298,9 +298,10 @@ impl Attempt {
                 {
                     let live = Observed::of(delivered_json(&result), report.requests);
                     let (log, live_plugin) = (self.shadows.clone(), plugin.clone());
+                    let clock = report.clock_reads;
                     tokio::spawn(async move {
                         let _permit = permit;
-                        let (result, report) = shadow.deliver_reported(&input, &context).await;
+                        let (result, report) = shadow.deliver_replaying(&input, &context, clock).await;
                         let observed = Observed::of(delivered_json(&result), report.requests);
                         log.record(&live_plugin, &shadow, &input.id, live, observed);
                     });

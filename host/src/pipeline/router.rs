@@ -433,9 +433,10 @@ async fn call_transform(
                 {
                     let live = Observed::of(result.clone().map(|e| events_json(&e)), report.requests);
                     let plugin = plugin.clone();
+                    let clock = report.clock_reads;
                     tokio::spawn(async move {
                         let _permit = permit;
-                        let (result, report) = shadow.handle_reported(&input).await;
+                        let (result, report) = shadow.handle_replaying(&input, clock).await;
                         let result = result.map(|e| events_json(&e.into_iter().map(Event::from).collect::<Vec<_>>()));
                         log.record(&plugin, &shadow, &input.id, live, Observed::of(result, report.requests));
                     });
