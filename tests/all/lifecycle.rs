@@ -379,29 +379,25 @@ async fn a_shadow_version_sees_live_events_with_its_side_effects_captured() {
 async fn uploads_that_fail_validation_or_ask_for_more_are_refused_with_the_reason() {
     let sink = Sink::start().await;
     let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
+    let refusal = |plugin: &'static str, component: &'static str| {
+        let host = &host;
+        async move {
+            let (status, body) = host.upload(plugin, std::path::Path::new(component)).await;
+            assert_eq!(status, 400, "{body}");
+            body["error"]["message"].as_str().unwrap().to_owned()
+        }
+    };
     // A transform offered as the connector: the world check fails.
-    let (status, body) = host
-        .upload("webhook", std::path::Path::new(plugins::TRANSFORM_SKU_MAP))
-        .await;
-    assert_eq!(status, 400);
+    let said = refusal("webhook", plugins::TRANSFORM_SKU_MAP).await;
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("the component is a transform but the config says kind = \"connector\""),
-        "{body}"
+        said.contains("the component is a transform but the config says kind = \"connector\""),
+        "{said}"
     );
     // A build asking for network access the operator has not granted.
-    let (status, body) = host
-        .upload("sku-map", std::path::Path::new(plugins::HOSTILE_EGRESS))
-        .await;
-    assert_eq!(status, 400);
+    let said = refusal("sku-map", plugins::HOSTILE_EGRESS).await;
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("requests outbound HTTP to destinations you choose, but none is granted"),
-        "{body}"
+        said.contains("requests outbound HTTP to destinations you choose, but none is granted"),
+        "{said}"
     );
     let (status, body) = host
         .upload("nonexistent", std::path::Path::new(plugins::CONNECTOR_WEBHOOK))

@@ -28,7 +28,7 @@ use crate::config::{Config, FieldProblem};
 use crate::pipeline::Pipeline;
 use crate::pipeline::replay::ReplaySpec;
 use crate::pipeline::routing::Routing;
-use crate::plugins::deploy::{Deployments, SETTING, Scope};
+use crate::plugins::deploy::{DeployError, Deployments, PluginDeployment, SETTING, Scope};
 use crate::plugins::registry::{Registry, VersionInfo};
 use crate::plugins::{guard, manifest};
 use crate::store::Store;
@@ -211,6 +211,23 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Takes the deployments lock (changes are serialised) and returns the current deployments
+    /// with a copy in which `name`'s deployment was changed by `change`, for [`Lifecycle::commit`].
+    async fn edit<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut PluginDeployment) -> Result<T, DeployError>,
+    ) -> Result<(tokio::sync::MutexGuard<'_, Deployments>, Deployments, T), ChangeError> {
+        let current = self.deployments.lock().await;
+        let mut next = current.clone();
+        let d = next
+            .plugins
+            .get_mut(name)
+            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
+        let outcome = change(d).map_err(|e| ChangeError::Invalid(e.0))?;
+        Ok((current, next, outcome))
+    }
+
     /// Applies `next` (building every version it needs first), persists it, audits `action`,
     /// then swaps it in. On any error the running table, the stored deployments and the audit
     /// log stay as they were.
@@ -259,16 +276,15 @@ impl Lifecycle {
     ) -> Result<Value, ChangeError> {
         let config = self.config();
         self.check_deployable(&config, name, version, scope)?;
-        let mut current = self.deployments.lock().await;
-        let mut next = current.clone();
-        let d = next
-            .plugins
-            .get_mut(name)
-            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
-        d.deploy(version, scope);
-        if configured {
-            d.config_version = version.to_owned();
-        }
+        let (mut current, next, ()) = self
+            .edit(name, |d| {
+                d.deploy(version, scope);
+                if configured {
+                    d.config_version = version.to_owned();
+                }
+                Ok(())
+            })
+            .await?;
         if next == *current {
             return Ok(json!({ "plugin": name, "version": version, "scope": scope.to_string(), "unchanged": true }));
         }
@@ -289,13 +305,7 @@ impl Lifecycle {
     pub async fn rollback(&self, name: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
         let config = self.config();
         self.check_scope(&config, name, scope)?;
-        let mut current = self.deployments.lock().await;
-        let mut next = current.clone();
-        let d = next
-            .plugins
-            .get_mut(name)
-            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
-        let now = d.rollback(scope).map_err(|e| ChangeError::Invalid(e.0))?;
+        let (mut current, next, now) = self.edit(name, |d| d.rollback(scope)).await?;
         let detail = json!({ "now_running": now, "scope": scope });
         self.commit(&mut current, next, actor, "plugin.rollback", name.to_owned(), detail)
             .await?;
@@ -306,13 +316,7 @@ impl Lifecycle {
     pub async fn promote(&self, name: &str, scope: &Scope, actor: &str) -> Result<Value, ChangeError> {
         let config = self.config();
         self.check_scope(&config, name, scope)?;
-        let mut current = self.deployments.lock().await;
-        let mut next = current.clone();
-        let d = next
-            .plugins
-            .get_mut(name)
-            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
-        let version = d.promote(scope).map_err(|e| ChangeError::Invalid(e.0))?;
+        let (mut current, next, version) = self.edit(name, |d| d.promote(scope)).await?;
         let detail = json!({ "version": version, "from_scope": scope });
         self.commit(
             &mut current,
@@ -334,13 +338,12 @@ impl Lifecycle {
         } else {
             self.check_scope(&config, name, &Scope::default())?;
         }
-        let mut current = self.deployments.lock().await;
-        let mut next = current.clone();
-        let d = next
-            .plugins
-            .get_mut(name)
-            .ok_or_else(|| ChangeError::NotFound(format!("plugin `{name}` has no deployment")))?;
-        d.shadow = version.map(str::to_owned);
+        let (mut current, next, ()) = self
+            .edit(name, |d| {
+                d.shadow = version.map(str::to_owned);
+                Ok(())
+            })
+            .await?;
         let (action, subject) = match version {
             Some(v) => ("plugin.shadow", format!("{name}@{v}")),
             None => ("plugin.unshadow", name.to_owned()),
