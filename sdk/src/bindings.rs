@@ -33,7 +33,27 @@ pub mod connector {
     });
 }
 
+/// World `source`, sharing the interfaces generated for `transform`.
+pub mod source {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "source",
+        pub_export_macro: true,
+        export_macro_name: "__export_source_world",
+        default_bindings_module: "kaunter_sdk::bindings::source",
+        with: {
+            "kaunter:plugin/types@0.1.0": crate::bindings::transform::kaunter::plugin::types,
+            "kaunter:plugin/log@0.1.0": crate::bindings::transform::kaunter::plugin::log,
+            "kaunter:plugin/config@0.1.0": crate::bindings::transform::kaunter::plugin::config,
+            "kaunter:plugin/kv@0.1.0": crate::bindings::transform::kaunter::plugin::kv,
+            "kaunter:plugin/clock@0.1.0": crate::bindings::transform::kaunter::plugin::clock,
+            "kaunter:plugin/crypto@0.1.0": crate::bindings::transform::kaunter::plugin::crypto,
+        },
+    });
+}
+
 pub use connector::kaunter::plugin::delivery::{DeliveryContext, DeliveryError, Receipt, RetryHint};
+pub use source::kaunter::plugin::webhook::{DecodeError, WebhookRequest};
 pub use transform::kaunter::plugin::errors::PluginError;
 pub use transform::kaunter::plugin::types;
 

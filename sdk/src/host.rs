@@ -37,6 +37,9 @@ mod imports {
     pub fn verify_hmac_sha256(secret: &str, data: &[u8], mac: &[u8]) -> Result<bool, CryptoError> {
         crypto::verify_hmac_sha256(secret, data, mac)
     }
+    pub fn sha256(data: &[u8]) -> Vec<u8> {
+        crypto::sha256(data)
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -148,4 +151,9 @@ pub fn hmac_sha256(secret: &str, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
 /// Constant-time check of an HMAC-SHA256 under a named secret.
 pub fn verify_hmac_sha256(secret: &str, data: &[u8], mac: &[u8]) -> Result<bool, CryptoError> {
     imports::verify_hmac_sha256(secret, data, mac)
+}
+
+/// SHA-256 of `data` (computed by the host).
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    imports::sha256(data)
 }

@@ -25,6 +25,43 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with no headers and an empty body.
+    pub fn new(method: &str, url: &str) -> Request {
+        Request {
+            method: method.to_ascii_uppercase(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `GET`.
+    pub fn get(url: &str) -> Request {
+        Request::new("GET", url).header("accept", "application/json")
+    }
+
+    /// A request of any method with a JSON body (`PUT`, `PATCH`, ...).
+    pub fn json(method: &str, url: &str, body: &impl serde::Serialize) -> Result<Request, HttpError> {
+        let mut request = Request::post_json(url, body)?;
+        request.method = method.to_ascii_uppercase();
+        Ok(request)
+    }
+
+    /// A `POST` of an `application/x-www-form-urlencoded` body.
+    pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Request {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        Request {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
+            body: body.into_bytes(),
+        }
+    }
+
     /// A `POST` of a JSON body (anything serde can serialise: an [`crate::Event`], a
     /// `serde_json::Value`, the plugin's own types).
     pub fn post_json(url: &str, body: &impl serde::Serialize) -> Result<Request, HttpError> {
@@ -64,6 +101,17 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body parsed as JSON into the plugin's own type.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            HttpError(format!(
+                "HTTP {}: the response is not the JSON expected: {e}: {}",
+                self.status,
+                self.body_snippet(200)
+            ))
+        })
+    }
+
     /// The body as text, lossily, cut to `max` bytes for error messages.
     pub fn body_snippet(&self, max: usize) -> String {
         let text = String::from_utf8_lossy(&self.body);
@@ -73,6 +121,19 @@ impl Response {
         }
         text[..cut].to_owned()
     }
+}
+
+/// Percent-encodes `text` for a URL query or form body (`application/x-www-form-urlencoded`:
+/// unreserved characters stay, space becomes `%20`).
+pub fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// Why a request got no response.

@@ -33,6 +33,24 @@
 //!     http::delivery_outcome(http::send(&request), host::now_ms())
 //! }
 //! ```
+//! A source is a function marked `#[kaunter_sdk::source]`, turning one inbound webhook (served by
+//! the host at `/v1/webhooks/{source}`) into events; it checks the vendor's signature with
+//! [`host::verify_hmac_sha256`], so the webhook secret never enters the plugin:
+//!
+//! ```no_run
+//! use kaunter_sdk::{DecodeError, Event, WebhookRequest, host};
+//!
+//! #[kaunter_sdk::source]
+//! fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
+//!     let mac = request.header("x-signature").unwrap_or_default();
+//!     let mac = kaunter_sdk::hex_decode(mac).ok_or_else(|| DecodeError::Unauthorized("bad signature".into()))?;
+//!     match host::verify_hmac_sha256("vendor", &request.body, &mac) {
+//!         Ok(true) => Ok(Vec::new()),
+//!         _ => Err(DecodeError::Unauthorized("signature does not match".into())),
+//!     }
+//! }
+//! ```
+//!
 //! The functions stay ordinary Rust functions, so plugin logic is unit-tested
 //! natively with `cargo test`. (The traits [`Transform`] and [`Connector`] with
 //! [`export_transform!`] and [`export_connector!`] are the same thing spelled out.)
@@ -43,10 +61,10 @@ pub mod http;
 pub mod testing;
 pub mod webhooks;
 
-pub use bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, RetryHint};
+pub use bindings::{DecodeError, DeliveryContext, DeliveryError, PluginError, Receipt, RetryHint, WebhookRequest};
 pub use host::PluginConfig;
 pub use kaunter_model::*;
-pub use kaunter_sdk_macros::{connector, transform};
+pub use kaunter_sdk_macros::{connector, source, transform};
 
 /// What a `#[transform]` function may return (inside `Ok`): the events to pass on.
 pub trait IntoEvents {
@@ -85,6 +103,48 @@ pub trait Connector {
     fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError>;
 }
 
+/// A source: turn one inbound webhook into zero or more events.
+pub trait Source {
+    /// Decodes one webhook. Check its signature first; answer [`DecodeError::Unauthorized`] when
+    /// it does not match and [`DecodeError::Malformed`] when the body is not what the vendor
+    /// documents. Give each event a stable `id` (the vendor's event or object id) so a webhook the
+    /// vendor sends twice is stored once.
+    fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError>;
+}
+
+impl WebhookRequest {
+    /// First value of a header (name case-insensitive; the host gives names lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, or [`DecodeError::Malformed`] saying why not.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| DecodeError::Malformed(format!("the body is not the JSON this source expects: {e}")))
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes of a hex string (either case); `None` when it is not hex.
+pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Exports a type implementing [`Transform`] as the component's `transform` world.
 #[macro_export]
 macro_rules! export_transform {
@@ -114,6 +174,22 @@ macro_rules! export_connector {
             }
         }
         $crate::bindings::connector::__export_connector_world!($ty with_types_in $crate::bindings::connector);
+    };
+}
+
+/// Exports a type implementing [`Source`] as the component's `source` world.
+#[macro_export]
+macro_rules! export_source {
+    ($ty:ident) => {
+        impl $crate::bindings::source::Guest for $ty {
+            fn decode(
+                request: $crate::WebhookRequest,
+            ) -> ::core::result::Result<::std::vec::Vec<$crate::bindings::types::Event>, $crate::DecodeError> {
+                <$ty as $crate::Source>::decode(request)
+                    .map(|events| events.into_iter().map(::core::convert::Into::into).collect())
+            }
+        }
+        $crate::bindings::source::__export_source_world!($ty with_types_in $crate::bindings::source);
     };
 }
 

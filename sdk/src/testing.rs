@@ -216,4 +216,8 @@ pub(crate) mod imports {
     pub fn verify_hmac_sha256(name: &str, data: &[u8], mac: &[u8]) -> Result<bool, CryptoError> {
         Ok(hmac(&secret(name)?, data).verify_slice(mac).is_ok())
     }
+    pub fn sha256(data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        Sha256::digest(data).to_vec()
+    }
 }

@@ -1,5 +1,5 @@
 //! Attribute macros re-exported by `kaunter-sdk` as `#[kaunter_sdk::transform]` and
-//! `#[kaunter_sdk::connector]`. Each keeps the function as written (so it can be unit-tested
+//! `#[kaunter_sdk::connector]` and `#[kaunter_sdk::source]`. Each keeps the function as written (so it can be unit-tested
 //! natively like any function) and adds the export of the component's world around it.
 
 use proc_macro::TokenStream;
@@ -73,6 +73,41 @@ pub fn connector(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
 
         ::kaunter_sdk::export_connector!(#exported);
+    }
+    .into()
+}
+
+/// Exports `fn NAME(request: WebhookRequest) -> Result<Vec<Event>, DecodeError>` as the `source`
+/// world.
+#[proc_macro_attribute]
+pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let function = parse_macro_input!(item as ItemFn);
+    if let Some(problem) = check(
+        &attr,
+        &function,
+        1,
+        "fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError>",
+    ) {
+        return problem;
+    }
+    let name = &function.sig.ident;
+    let exported = format_ident!("__KaunterSource_{}", name);
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub struct #exported;
+
+        impl ::kaunter_sdk::Source for #exported {
+            fn decode(
+                request: ::kaunter_sdk::WebhookRequest,
+            ) -> ::core::result::Result<::std::vec::Vec<::kaunter_sdk::Event>, ::kaunter_sdk::DecodeError> {
+                #name(request).map(::kaunter_sdk::IntoEvents::into_events)
+            }
+        }
+
+        ::kaunter_sdk::export_source!(#exported);
     }
     .into()
 }
