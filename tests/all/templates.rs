@@ -61,6 +61,19 @@ fn new_projects_test_build_and_run_in_the_sandbox() {
             vec!["--config", "config.json", "--allow", "POST http://erp.example/orders"],
             "idempotency-key: 01JDEMO0SALE000000000000001:sandbox",
         ),
+        (
+            "source",
+            "vendor-hooks",
+            vec![
+                "--webhook",
+                "samples/webhook.json",
+                "--config",
+                "config.json",
+                "--secret",
+                "vendor-signing=demo-secret",
+            ],
+            "\"type\": \"pos.sale.completed.v1\"",
+        ),
     ] {
         let created = kaunter(dir.path(), &["new", kind, name]);
         assert!(created.starts_with(&format!("created {kind} `{name}`")), "{created}");
@@ -73,11 +86,31 @@ fn new_projects_test_build_and_run_in_the_sandbox() {
         let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../plugins/target/wasm32-wasip2/release")
             .join(format!("{}.wasm", name.replace('-', "_")));
-        let mut args = vec!["plugin", "run", wasm.to_str().unwrap(), "--event", "samples/sale.json"];
+        let mut args = vec!["plugin", "run", wasm.to_str().unwrap()];
+        if kind != "source" {
+            args.extend(["--event", "samples/sale.json"]);
+        }
         args.extend(run_args);
         let ran = kaunter(&project, &args);
         assert!(ran.contains(expect), "{ran}");
-        assert!(ran.contains("manifest sample: sample 0"), "{ran}");
+        if kind == "source" {
+            // A wrong secret: the sandbox shows the refusal the vendor would get as a 401.
+            let mut wrong = args.clone();
+            *wrong.last_mut().unwrap() = "vendor-signing=another-secret";
+            let refused = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+                .args(&wrong)
+                .current_dir(&project)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&refused.stdout);
+            assert!(!refused.status.success());
+            assert!(
+                text.contains("failed (unauthorized): unauthorized: the signature does not match the body"),
+                "{text}"
+            );
+        } else {
+            assert!(ran.contains("manifest sample: sample 0"), "{ran}");
+        }
     }
     let refused = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
         .args(["new", "connector", "Bad_Name"])

@@ -1,6 +1,6 @@
-//! `kaunter new transform|connector NAME`: writes a plugin project that builds to a component
-//! with one command and runs in the sandbox with one more — manifest (with a sample event), a
-//! sample event file, the plugin's code using `kaunter-sdk`, passing native unit tests, and a
+//! `kaunter new transform|connector|source NAME`: writes a plugin project that builds to a
+//! component with one command and runs in the sandbox with one more — manifest (with a sample
+//! event), a sample event file (and, for a source, a signed sample webhook), the plugin's code using `kaunter-sdk`, passing native unit tests, and a
 //! README with the commands.
 
 use clap::{Args, ValueEnum};
@@ -29,11 +29,16 @@ enum Kind {
     Transform,
     /// Delivers events to a system (world `connector`).
     Connector,
+    /// Turns a vendor's signed webhooks into events (world `source`).
+    Source,
 }
 
 const CARGO: &str = include_str!("templates/Cargo.toml.tmpl");
 const TRANSFORM: &str = include_str!("templates/transform.rs.tmpl");
 const CONNECTOR: &str = include_str!("templates/connector.rs.tmpl");
+const SOURCE: &str = include_str!("templates/source.rs.tmpl");
+/// The secret the source template's sample webhook is signed with (a sandbox value).
+const SOURCE_SAMPLE_SECRET: &str = "demo-secret";
 const MANIFEST: &str = include_str!("templates/manifest.toml.tmpl");
 const README: &str = include_str!("templates/README.md.tmpl");
 const SAMPLE: &str = include_str!("../../../samples/sale.json");
@@ -72,7 +77,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             TRANSFORM,
             "Marks sales whose total reaches a threshold.",
             "event_types = [\"pos.sale.*\"]\n\n[requests.config]\nthreshold_minor = \"sales at or over this total (minor units) get bigsale = true\"",
-            "--config config.json",
+            "--event samples/sale.json --config config.json",
             "[plugins.config]\nthreshold_minor = 100000",
         ),
         Kind::Connector => (
@@ -80,8 +85,16 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             CONNECTOR,
             "POSTs each event as JSON to one URL with its idempotency key.",
             "# The URL is chosen by the operator: grant exactly the one in the config.\nhttp = [\"operator-chosen\"]\n# Retry-After may be an HTTP date, read against the clock.\nclock = true\nevent_types = [\"*\"]\n\n[requests.config]\nurl = \"where to POST (also granted in grants.http)\"",
-            "--config config.json --allow \"POST http://erp.example/orders\"",
+            "--event samples/sale.json --config config.json --allow \"POST http://erp.example/orders\"",
             "[plugins.config]\nurl = \"https://erp.example/orders\"\n[plugins.grants]\nhttp = [\"POST https://erp.example/orders\"]\nclock = true",
+        ),
+        Kind::Source => (
+            "source",
+            SOURCE,
+            "Turns a vendor's signed webhooks (a POS event as JSON, HMAC-SHA256 in x-signature) into events.",
+            "# The signing secret, named by the operator in the plugin's config.\nsecrets = [\"operator-chosen\"]\n\n[requests.config]\nsecret = \"name of the host secret the vendor signs with\"\nstore = \"store id the vendor's events belong to\"",
+            "--webhook samples/webhook.json --config config.json --secret vendor-signing=demo-secret",
+            "secrets = [\"vendor-signing\"]\n[plugins.config]\nsecret = \"vendor-signing\"\nstore = \"online\"\n# and in [secrets]: vendor-signing = { env = \"VENDOR_SIGNING_SECRET\", encoding = \"text\" }",
         ),
     };
     let fill = |template: &str| {
@@ -99,6 +112,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     let config_json = match args.kind {
         Kind::Transform => "{\"threshold_minor\": 5000}\n",
         Kind::Connector => "{\"url\": \"http://erp.example/orders\"}\n",
+        Kind::Source => "{\"secret\": \"vendor-signing\", \"store\": \"online\"}\n",
     };
     std::fs::create_dir_all(root.join("src"))?;
     std::fs::create_dir_all(root.join("samples"))?;
@@ -108,14 +122,31 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(root.join("README.md"), fill(README))?;
     std::fs::write(root.join("samples/sale.json"), SAMPLE)?;
     std::fs::write(root.join("config.json"), config_json)?;
+    if let Kind::Source = args.kind {
+        std::fs::write(root.join("samples/webhook.json"), sample_webhook(name)?)?;
+    }
     std::fs::write(root.join(".gitignore"), "/target\n")?;
     println!("created {kind} `{name}` in {}", root.display());
     println!("  cd {}", root.display());
     println!("  cargo test");
     println!("  cargo build --release --target wasm32-wasip2");
     println!(
-        "  kaunter plugin run target/wasm32-wasip2/release/{}.wasm --event samples/sale.json {run_args}",
+        "  kaunter plugin run target/wasm32-wasip2/release/{}.wasm {run_args}",
         name.replace('-', "_")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A webhook as the vendor would send it: the sample sale, signed with the sandbox secret.
+fn sample_webhook(name: &str) -> anyhow::Result<String> {
+    let body = SAMPLE.trim_end();
+    let signature = crate::engine::hmac_sha256(SOURCE_SAMPLE_SECRET.as_bytes(), body.as_bytes());
+    let hex: String = signature.iter().map(|b| format!("{b:02x}")).collect();
+    let request = serde_json::json!({
+        "method": "POST",
+        "path": format!("/v1/webhooks/{name}"),
+        "headers": { "content-type": "application/json", "x-signature": format!("sha256={hex}") },
+        "body": body,
+    });
+    Ok(format!("{}\n", serde_json::to_string_pretty(&request)?))
 }

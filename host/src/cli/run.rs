@@ -1,5 +1,5 @@
 //! `kaunter plugin run FILE.wasm --event sample.json`: the sandbox. Runs a transform or
-//! connector once per sample event, exactly as the host would (same engine, limits, grants and
+//! connector once per sample event (a source once per `--webhook` request), exactly as the host would (same engine, limits, grants and
 //! egress checkpoint), but outbound HTTP is captured instead of sent (answered from canned
 //! responses) and kv writes stay in memory. Prints the outputs, the captured requests (injected
 //! credentials redacted), time, fuel and memory. `--live` sends for real, still through the
@@ -12,7 +12,7 @@
 use crate::config::{Config, GrantsConfig, LimitsConfig, PluginConfig, PluginKind, SecretRef};
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, HttpGrant};
-use crate::engine::bindings::DeliveryContext;
+use crate::engine::bindings::{DeliveryContext, WebhookRequest};
 use crate::engine::{CallReport, Runtime};
 use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
 use crate::plugins::registry::Registry;
@@ -33,8 +33,12 @@ pub struct RunArgs {
     /// The component (.wasm).
     file: PathBuf,
     /// Sample event(s): one event or a JSON array (canonical POS JSON or CloudEvents).
+    #[arg(long, required_unless_present = "webhook", conflicts_with = "webhook")]
+    event: Option<PathBuf>,
+    /// For a source: the inbound webhook(s), a JSON object or array of
+    /// {"method", "path", "headers", "body" | "body_base64"}.
     #[arg(long)]
-    event: PathBuf,
+    webhook: Option<PathBuf>,
     /// The plugin's own configuration (TOML or JSON object), as `[plugins.config]` would give it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -48,7 +52,7 @@ pub struct RunArgs {
     #[arg(long = "secret")]
     secrets: Vec<String>,
     /// World, when the manifest does not say.
-    #[arg(long, value_parser = ["transform", "connector"])]
+    #[arg(long, value_parser = ["transform", "connector", "source"])]
     kind: Option<String>,
     /// Take grants, secrets, credentials, config and limits from this host configuration...
     #[arg(long, requires = "as_plugin")]
@@ -70,7 +74,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest::read(&args.file, &bytes)
         .map_err(|e| anyhow::anyhow!("{}: the manifest is invalid: {e}", args.file.display()))?
         .unwrap_or_default();
-    let events = read_events(&args.event)?;
+    let inputs = match (&args.event, &args.webhook) {
+        (Some(path), _) => read_events(path)?.into_iter().map(Input::Event).collect(),
+        (None, Some(path)) => read_webhooks(path)?.into_iter().map(Input::Webhook).collect::<Vec<_>>(),
+        (None, None) => anyhow::bail!("pass --event FILE (transforms, connectors) or --webhook FILE (sources)"),
+    };
     let config = match (&args.host_config, &args.as_plugin) {
         (Some(path), Some(name)) => host_plugin_config(path, name, &args)?,
         _ => standalone_config(&args, &manifest)?,
@@ -110,38 +118,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "sandbox: requests are captured, not sent"
     };
     let mut runs = Vec::new();
-    for event in events {
-        let id = event.id.clone();
-        let ty = event.ty.clone();
-        let input = event.into();
-        let (outcome, report) = match plugin.kind {
-            PluginKind::Transform => {
-                let (result, report) = plugin.handle_reported(&input).await;
-                let outcome = result.map(
-                    |out| json!({ "events": out.into_iter().map(|e| Event::from(e).to_json()).collect::<Vec<_>>() }),
-                );
-                (outcome, report)
+    let as_events = |out: Vec<crate::engine::bindings::wit::Event>| json!({ "events": out.into_iter().map(|e| Event::from(e).to_json()).collect::<Vec<_>>() });
+    for (i, input) in inputs.into_iter().enumerate() {
+        let (label, (outcome, report)) = match (input, plugin.kind) {
+            (Input::Webhook(request), PluginKind::Source) => {
+                let label = format!("webhook {i} ({} {})", request.method, request.path);
+                let (result, report) = plugin.decode_reported(&request, &label).await;
+                (
+                    json!({ "id": label, "type": "webhook" }),
+                    (result.map(as_events), report),
+                )
             }
-            PluginKind::Connector => {
+            (Input::Event(event), PluginKind::Transform) => {
+                let label = json!({ "id": event.id, "type": event.ty });
+                let (result, report) = plugin.handle_reported(&event.into()).await;
+                (label, (result.map(as_events), report))
+            }
+            (Input::Event(event), PluginKind::Connector) => {
+                let label = json!({ "id": event.id, "type": event.ty });
                 let context = DeliveryContext {
-                    idempotency_key: format!("{id}:sandbox"),
+                    idempotency_key: format!("{}:sandbox", event.id),
                     sink: "sandbox".into(),
                     attempt: 1,
                 };
-                let (result, report) = plugin.deliver_reported(&input, &context).await;
+                let (result, report) = plugin.deliver_reported(&event.into(), &context).await;
                 let outcome = result.map(|r| json!({ "delivered": { "status": r.status, "remote_id": r.remote_id } }));
-                (outcome, report)
+                (label, (outcome, report))
             }
+            (Input::Event(_), PluginKind::Source) => anyhow::bail!(
+                "{} is a source: give it inbound webhooks with --webhook FILE, not --event",
+                version.label()
+            ),
+            (Input::Webhook(_), kind) => anyhow::bail!(
+                "{} is a {}: --webhook is for sources; give it events with --event FILE",
+                version.label(),
+                manifest::kind_name(kind)
+            ),
         };
-        runs.push(json!({
-            "event": { "id": id, "type": ty },
-            "outcome": match &outcome {
-                Ok(v) => v.clone(),
-                Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
-            },
-            "requests": report.requests,
-            "stats": stats(&report),
-        }));
+        runs.push(run_json(label, &outcome, &report));
     }
     let failed = runs.iter().any(|r| r["outcome"].get("error").is_some());
     if args.json {
@@ -159,6 +173,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// What one sandbox call is given.
+enum Input {
+    /// An event, for a transform or connector.
+    Event(Event),
+    /// An inbound webhook, for a source.
+    Webhook(WebhookRequest),
+}
+
+fn run_json(input: Value, outcome: &Result<Value, crate::engine::CallError>, report: &CallReport) -> Value {
+    json!({
+        "event": input,
+        "outcome": match outcome {
+            Ok(v) => v.clone(),
+            Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
+        },
+        "requests": report.requests,
+        "stats": stats(report),
+    })
+}
+
+/// Reads `--webhook`: one request or an array, as `{"method", "path", "headers", "body"}`.
+fn read_webhooks(path: &std::path::Path) -> anyhow::Result<Vec<WebhookRequest>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
+    let list = match value {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            crate::ingress::webhook_request_from_json(v)
+                .map_err(|e| anyhow::anyhow!("{} request {i}: {e}", path.display()))
+        })
+        .collect()
+}
+
 fn stats(report: &CallReport) -> Value {
     json!({
         "time_ms": report.elapsed.as_secs_f64() * 1000.0,
@@ -168,11 +220,15 @@ fn stats(report: &CallReport) -> Value {
 }
 
 fn print_run(r: &Value) {
-    println!(
-        "\nevent {} ({})",
+    let (id, ty) = (
         r["event"]["id"].as_str().unwrap_or(""),
-        r["event"]["type"].as_str().unwrap_or("")
+        r["event"]["type"].as_str().unwrap_or(""),
     );
+    if ty == "webhook" {
+        println!("\n{id}");
+    } else {
+        println!("\nevent {id} ({ty})");
+    }
     let outcome = &r["outcome"];
     if let Some(kind) = outcome["error"].as_str() {
         println!("  failed ({kind}): {}", outcome["message"].as_str().unwrap_or(""));
@@ -248,10 +304,11 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
     let r = &manifest.requests;
     let kind = match (&args.kind, &manifest.plugin) {
         (Some(k), _) if k == "connector" => PluginKind::Connector,
+        (Some(k), _) if k == "source" => PluginKind::Source,
         (Some(_), _) => PluginKind::Transform,
         (None, Some(p)) => p.kind,
         (None, None) => {
-            anyhow::bail!("the component has no manifest saying what it is; pass --kind transform|connector")
+            anyhow::bail!("the component has no manifest saying what it is; pass --kind transform|connector|source")
         }
     };
     let name = manifest
@@ -275,12 +332,12 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
         let (k, v) = s
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("--secret takes NAME=VALUE, got {s:?}"))?;
-        secrets.insert(k.to_owned(), SecretRef::Value(v.to_owned()));
+        secrets.insert(k.to_owned(), SecretRef::Value(v.to_owned()).into());
     }
     for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
         secrets
             .entry(want.clone())
-            .or_insert_with(|| SecretRef::Value(format!("sandbox-secret-{want}")));
+            .or_insert_with(|| SecretRef::Value(format!("sandbox-secret-{want}")).into());
     }
     let mut limits = LimitsConfig::default();
     limits.deadline_ms = limits.deadline_ms.max(r.limits.deadline_ms.unwrap_or(0));

@@ -27,7 +27,7 @@ pub struct Config {
     pub api_keys: Vec<ApiKeyConfig>,
     /// Named secrets plugins may use through the `crypto` interface, by name only.
     #[serde(default)]
-    pub secrets: BTreeMap<String, SecretRef>,
+    pub secrets: BTreeMap<String, NamedSecret>,
     /// OAuth 2.0 credentials the host maintains and injects into granted plugins' requests.
     #[serde(default)]
     pub credentials: BTreeMap<String, CredentialConfig>,
@@ -129,6 +129,117 @@ pub enum SecretRef {
     File(PathBuf),
 }
 
+/// A `[secrets]` entry: where the value comes from (`value`, `env` or `file`, exactly one) and how
+/// its text becomes the key bytes (`encoding`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(try_from = "NamedSecretFields")]
+pub struct NamedSecret {
+    /// Where the value comes from.
+    pub source: SecretRef,
+    /// How the value's text becomes key bytes.
+    pub encoding: SecretEncoding,
+}
+
+impl From<SecretRef> for NamedSecret {
+    fn from(source: SecretRef) -> Self {
+        NamedSecret {
+            source,
+            encoding: SecretEncoding::Auto,
+        }
+    }
+}
+
+/// How a secret's text becomes the bytes HMACs are keyed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretEncoding {
+    /// `whsec_<base64>` (Standard Webhooks, Svix) is base64-decoded after the prefix; anything else
+    /// is used as its UTF-8 text.
+    #[default]
+    Auto,
+    /// The UTF-8 text as written, prefix and all (Stripe's `whsec_…` endpoint secrets, Shopify
+    /// client secrets, Square signature keys, DingTalk `SEC…` secrets).
+    Text,
+    /// Standard base64.
+    Base64,
+    /// Hexadecimal.
+    Hex,
+}
+
+/// The fields of a `[secrets]` entry as written, before checking that exactly one source is set.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedSecretFields {
+    value: Option<String>,
+    env: Option<String>,
+    file: Option<PathBuf>,
+    #[serde(default)]
+    encoding: SecretEncoding,
+}
+
+impl TryFrom<NamedSecretFields> for NamedSecret {
+    type Error = String;
+
+    fn try_from(f: NamedSecretFields) -> Result<Self, String> {
+        let source = match (f.value, f.env, f.file) {
+            (Some(v), None, None) => SecretRef::Value(v),
+            (None, Some(e), None) => SecretRef::Env(e),
+            (None, None, Some(p)) => SecretRef::File(p),
+            _ => {
+                return Err(
+                    "a secret takes exactly one of `value`, `env` or `file` (and optionally `encoding`)".into(),
+                );
+            }
+        };
+        Ok(NamedSecret {
+            source,
+            encoding: f.encoding,
+        })
+    }
+}
+
+impl NamedSecret {
+    /// The key bytes: the value read from its source and decoded per `encoding`.
+    pub fn bytes(&self, base_dir: &Path) -> Result<Vec<u8>, String> {
+        let text = self.source.read(base_dir)?;
+        decode_secret(&text, self.encoding)
+    }
+}
+
+/// Turns a secret's text into key bytes per `encoding`.
+pub fn decode_secret(text: &str, encoding: SecretEncoding) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let b64 = |t: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(t.trim())
+            .map_err(|e| format!("the value is not base64 ({e}); set `encoding = \"text\"` to use it as written"))
+    };
+    match encoding {
+        SecretEncoding::Auto => match text.strip_prefix("whsec_") {
+            Some(rest) => b64(rest).map_err(|e| {
+                format!("a `whsec_` secret is read as Standard Webhooks base64 after the prefix, but {e} (Stripe endpoint secrets need `encoding = \"text\"`)")
+            }),
+            None => Ok(text.as_bytes().to_vec()),
+        },
+        SecretEncoding::Text => Ok(text.as_bytes().to_vec()),
+        SecretEncoding::Base64 => b64(text),
+        SecretEncoding::Hex => {
+            let t = text.trim();
+            if !t.len().is_multiple_of(2) {
+                return Err("the value is not hex (odd length)".into());
+            }
+            (0..t.len())
+                .step_by(2)
+                .map(|i| {
+                    t.get(i..i + 2)
+                        .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                        .ok_or_else(|| format!("the value is not hex (at character {i})"))
+                })
+                .collect()
+        }
+    }
+}
+
 /// What a plugin component is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,6 +248,8 @@ pub enum PluginKind {
     Transform,
     /// Exports `deliver` (world `connector`).
     Connector,
+    /// Exports `decode` (world `source`): served at `POST /v1/webhooks/{name}`.
+    Source,
 }
 
 /// `[[plugins]]`: one Wasm component and its configuration.

@@ -2,7 +2,7 @@
 //! Standard Webhooks signature with the demo secret, as a real receiver would.
 
 use crate::config::Config;
-use crate::engine::{hmac_sha256, secret_bytes};
+use crate::engine::hmac_sha256;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -34,13 +34,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<DemoSink>> {
         .unwrap_or_default()
         .to_owned();
     let secret_name = plugin.config.get("secret").and_then(|v| v.as_str()).unwrap_or_default();
-    let secret = config
+    let key = config
         .secrets
         .get(secret_name)
         .ok_or_else(|| anyhow::anyhow!("demo secret `{secret_name}` missing"))?
-        .read(&config.base_dir)
+        .bytes(&config.base_dir)
         .map_err(anyhow::Error::msg)?;
-    let key = secret_bytes(&secret).map_err(anyhow::Error::msg)?;
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow::anyhow!("demo sink URL must be http://"))?;

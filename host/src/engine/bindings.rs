@@ -54,8 +54,27 @@ pub mod connector {
     });
 }
 
+/// World `source`.
+pub mod source {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "source",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "kaunter:plugin/types": super::services::kaunter::plugin::types,
+            "kaunter:plugin/log": super::services::kaunter::plugin::log,
+            "kaunter:plugin/config": super::services::kaunter::plugin::config,
+            "kaunter:plugin/kv": super::services::kaunter::plugin::kv,
+            "kaunter:plugin/clock": super::services::kaunter::plugin::clock,
+            "kaunter:plugin/crypto": super::services::kaunter::plugin::crypto,
+        },
+    });
+}
+
 pub use connector::kaunter::plugin::delivery::{DeliveryContext, DeliveryError, Receipt};
 pub use services::kaunter::plugin::types as wit;
+pub use source::kaunter::plugin::webhook::{DecodeError, WebhookRequest};
 pub use transform::kaunter::plugin::errors::PluginError;
 
 kaunter_model::wit_conversions!(wit);

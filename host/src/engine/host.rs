@@ -341,6 +341,20 @@ impl crypto::Host for HostState {
         }))
     }
 
+    fn hmac_sha256_templated(
+        &mut self,
+        secret: String,
+        prefix: Vec<u8>,
+        suffix: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, crypto::CryptoError>> {
+        Ok(self.secret(&secret).map(|key| {
+            let mut data = prefix;
+            data.extend_from_slice(key);
+            data.extend_from_slice(&suffix);
+            hmac_sha256(key, &data)
+        }))
+    }
+
     fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
         Ok(Sha256::digest(&data).to_vec())
     }
@@ -358,14 +372,8 @@ fn unreachable_hmac() -> Hmac<Sha256> {
     <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default())
 }
 
-/// Decodes a configured secret: `whsec_<base64>` (Standard Webhooks) becomes its bytes; anything
-/// else is used as its UTF-8 bytes.
+/// Decodes a configured secret with the default (`auto`) encoding: `whsec_<base64>` (Standard
+/// Webhooks) becomes its bytes; anything else is used as its UTF-8 bytes.
 pub fn secret_bytes(value: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    match value.strip_prefix("whsec_") {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| format!("a `whsec_` secret must be base64 after the prefix: {e}")),
-        None => Ok(value.as_bytes().to_vec()),
-    }
+    crate::config::decode_secret(value, crate::config::SecretEncoding::Auto)
 }

@@ -1,6 +1,9 @@
 //! A loaded plugin: its pre-instantiated component, a pool of warm instances, and typed calls.
 
-use super::bindings::{DeliveryContext, DeliveryError, PluginError, Receipt, connector, transform, wit};
+use super::bindings::{
+    DecodeError, DeliveryContext, DeliveryError, PluginError, Receipt, WebhookRequest, connector, source, transform,
+    wit,
+};
 use super::host::{HostState, PluginContext};
 use super::{EPOCH_TICK, Runtime};
 use crate::config::{LimitsConfig, PluginKind};
@@ -16,11 +19,14 @@ pub enum PluginKindPre {
     Transform(transform::TransformPre<HostState>),
     /// World `connector`.
     Connector(connector::ConnectorPre<HostState>),
+    /// World `source`.
+    Source(source::SourcePre<HostState>),
 }
 
 enum Bindings {
     Transform(transform::Transform),
     Connector(connector::Connector),
+    Source(source::Source),
 }
 
 /// A live instance kept between calls.
@@ -57,6 +63,9 @@ pub enum CallError {
     /// The connector returned a delivery error.
     #[error("{}", describe_delivery_error(.0))]
     Delivery(DeliveryError),
+    /// The source refused the webhook.
+    #[error("{}", describe_decode_error(.0))]
+    Decode(DecodeError),
 }
 
 impl CallError {
@@ -71,6 +80,8 @@ impl CallError {
             CallError::Limit(_) => "limit",
             CallError::Plugin(_) => "plugin_error",
             CallError::Delivery(_) => "delivery_error",
+            CallError::Decode(DecodeError::Unauthorized(_)) => "unauthorized",
+            CallError::Decode(DecodeError::Malformed(_)) => "malformed",
         }
     }
 }
@@ -80,6 +91,13 @@ fn describe_plugin_error(e: &PluginError) -> String {
         PluginError::Rejected(m) => format!("rejected by plugin: {m}"),
         PluginError::InvalidConfig(m) => format!("plugin configuration invalid: {m}"),
         PluginError::Transient(m) => format!("transient plugin failure: {m}"),
+    }
+}
+
+fn describe_decode_error(e: &DecodeError) -> String {
+    match e {
+        DecodeError::Unauthorized(m) => format!("unauthorized: {m}"),
+        DecodeError::Malformed(m) => format!("malformed: {m}"),
     }
 }
 
@@ -159,6 +177,12 @@ impl LoadedPlugin {
                     )
                 })?)
             }
+            PluginKind::Source => PluginKindPre::Source(source::SourcePre::new(instance_pre).map_err(|e| {
+                anyhow::anyhow!(
+                    "plugin `{}` is not a source (world `source` exports `decode`): {e}",
+                    ctx.name
+                )
+            })?),
         };
         Ok(LoadedPlugin {
             name: ctx.name.clone(),
@@ -232,6 +256,7 @@ impl LoadedPlugin {
         let bindings = match &self.pre {
             PluginKindPre::Transform(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Transform),
             PluginKindPre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Connector),
+            PluginKindPre::Source(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Source),
         }
         .map_err(|e| CallError::Instantiate(describe_trap(&e)))?;
         Ok(Warm { store, bindings })
@@ -329,6 +354,33 @@ impl LoadedPlugin {
         let result = self
             .settle(warm, outcome, problems)
             .and_then(|r| r.map_err(CallError::Delivery));
+        (result, report)
+    }
+
+    /// Runs a source's `decode` on one inbound webhook. `label` names the request in logs (the
+    /// plugin's events do not exist yet).
+    pub async fn decode_reported(
+        &self,
+        request: &WebhookRequest,
+        label: &str,
+    ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
+        let started = std::time::Instant::now();
+        let mut warm = match self.checkout(label, Vec::new()).await {
+            Ok(warm) => warm,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
+        let Warm { store, bindings } = &mut warm;
+        let Bindings::Source(b) = bindings else {
+            let e = CallError::Instantiate(format!("plugin `{}` is not a source", self.name));
+            return (Err(e), CallReport::default());
+        };
+        let outcome = tokio::time::timeout(self.deadline(), b.call_decode(&mut *store, request)).await;
+        let report = self.report(&mut warm.store, started);
+        let problems = warm.store.data_mut().take_problems();
+        let result = self
+            .settle(warm, outcome, problems)
+            .and_then(|r| r.map_err(CallError::Decode))
+            .and_then(|events| self.check_output(events));
         (result, report)
     }
 

@@ -76,6 +76,14 @@ impl ApiError {
         }
     }
 
+    /// The same error under another status, with `context` before its message (a source plugin's
+    /// invalid events are its fault, not the vendor's: 500 instead of 400).
+    pub fn restated(mut self, status: StatusCode, context: impl std::fmt::Display) -> Self {
+        self.status = status;
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     /// 503 with `Retry-After`.
     pub fn overloaded(message: impl Into<String>) -> Self {
         Self {

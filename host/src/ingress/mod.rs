@@ -1,4 +1,4 @@
-//! The HTTP API: event ingest, event lookup, health, and (in [`crate::admin`]) operations.
+//! The HTTP API: event ingest, inbound vendor webhooks (through source plugins), event lookup, health, and (in [`crate::admin`]) operations.
 //!
 //! This module owns authentication (API keys, scoped to store globs; admin is a separate scope),
 //! body limits and content negotiation. It answers `202` only after the pipeline reports the
@@ -7,8 +7,10 @@
 mod decode;
 pub mod error;
 mod events;
+mod webhooks;
 
 pub use events::rfc3339;
+pub use webhooks::webhook_request_from_json;
 
 use crate::config::{Config, glob_match};
 use crate::lifecycle::Lifecycle;
@@ -158,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/events", post(events::post_events))
         .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/webhooks/{source}", post(webhooks::post_webhook))
         .merge(crate::admin::router())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

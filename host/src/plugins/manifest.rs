@@ -252,10 +252,12 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
     Ok(GrantCheck { over_grants: over })
 }
 
-fn kind_name(kind: PluginKind) -> &'static str {
+/// The world's name of a plugin kind.
+pub fn kind_name(kind: PluginKind) -> &'static str {
     match kind {
         PluginKind::Transform => "transform",
         PluginKind::Connector => "connector",
+        PluginKind::Source => "source",
     }
 }
 

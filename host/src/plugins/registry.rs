@@ -14,7 +14,7 @@ use crate::config::{Config, PluginConfig, PluginKind};
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, PluginEgress};
 use crate::engine::bindings::DeliveryContext;
-use crate::engine::{CallError, LoadedPlugin, PluginContext, Runtime, hex, secret_bytes, version_of};
+use crate::engine::{CallError, LoadedPlugin, PluginContext, Runtime, hex, version_of};
 use crate::pipeline::routing::{Slot, order_pins};
 use crate::store::audit::AuditEntry;
 use crate::store::{Store, now_ms};
@@ -255,6 +255,12 @@ impl Registry {
             .manifest
             .sample_events()
             .map_err(|e| anyhow::anyhow!("plugin `{}`: manifest samples: {e}", version.name))?;
+        let kind = config.plugin(&version.name).map(|p| p.kind);
+        if kind == Some(PluginKind::Source) {
+            return Ok(vec![
+                "a source is not smoke-called (its input is a signed webhook, not an event)".into(),
+            ]);
+        }
         if samples.is_empty() {
             return Ok(vec!["no sample events in the manifest; smoke call skipped".into()]);
         }
@@ -264,6 +270,7 @@ impl Registry {
             let id = event.id.clone();
             let input = event.into();
             let outcome = match plugin.kind {
+                PluginKind::Source => continue,
                 PluginKind::Transform => plugin
                     .handle(&input)
                     .await
@@ -334,10 +341,9 @@ impl Registry {
                 .secrets
                 .get(name)
                 .with_context(|| format!("secret `{name}` is not defined"))?;
-            let value = reference
-                .read(&config.base_dir)
+            let bytes = reference
+                .bytes(&config.base_dir)
                 .map_err(|e| anyhow::anyhow!("plugin `{}`, secret `{name}`: {e}", plugin.name))?;
-            let bytes = secret_bytes(&value).map_err(|e| anyhow::anyhow!("secret `{name}`: {e}"))?;
             secrets.insert(name.clone(), bytes);
         }
         let mut egress = PluginEgress::new(

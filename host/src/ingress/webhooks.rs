@@ -1,0 +1,195 @@
+//! `POST /v1/webhooks/{source}`: inbound vendor webhooks (Shopify, Stripe, Square, ...), turned
+//! into events by the source plugin of that name.
+//!
+//! No API key is asked for: the vendor signs its webhooks, and the source plugin checks the
+//! signature through the host's `crypto` interface (the secret stays in the host). The plugin's
+//! events are validated like ingested ones and stored through the same durable path, deduplicated
+//! on `source` + `id` (a vendor redelivering a webhook gets `202` and a duplicate count), and only
+//! then is the vendor answered `202`. A refused signature answers `401`, a body the plugin cannot
+//! read `400`, and a plugin that traps or runs out of time `500`, so the vendor retries later;
+//! nothing is stored in those cases.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::PluginKind;
+use crate::engine::CallError;
+use crate::engine::bindings::{DecodeError, WebhookRequest};
+use crate::pipeline::IngestError;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use kaunter_model::Event;
+use serde_json::{Value, json};
+
+/// Decodes one webhook with the named source plugin and stores its events.
+pub async fn post_webhook(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let routing = state.pipeline.routing();
+    let plugin = match routing.plugins.get(&name) {
+        Some(slot) if slot.default.kind == PluginKind::Source => slot.default.clone(),
+        Some(slot) => {
+            return Err(ApiError::not_found(format!(
+                "plugin `{name}` is a {}, not a source; webhooks go to plugins with kind = \"source\"",
+                crate::plugins::manifest::kind_name(slot.default.kind)
+            )));
+        }
+        None => {
+            return Err(ApiError::not_found(format!(
+                "no source plugin named `{name}`; configure a [[plugins]] entry with kind = \"source\" and name = \"{name}\""
+            )));
+        }
+    };
+    drop(routing);
+    let limit = state.max_body_bytes();
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the webhook body exceeds the {limit}-byte limit (server.max_body_bytes)"),
+        )
+    })?;
+    let request = WebhookRequest {
+        method: method.as_str().to_ascii_uppercase(),
+        path: uri.path().to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: bytes.to_vec(),
+    };
+    let label = format!("webhook:{name}");
+    let (result, _) = plugin.decode_reported(&request, &label).await;
+    let events = match result {
+        Ok(events) => events,
+        Err(CallError::Decode(DecodeError::Unauthorized(reason))) => {
+            tracing::warn!(source = %name, %reason, "webhook refused: signature or credentials did not check out");
+            return Err(ApiError::unauthorized(format!(
+                "source `{name}` refused the webhook: {reason}"
+            )));
+        }
+        Err(CallError::Decode(DecodeError::Malformed(reason))) => {
+            tracing::warn!(source = %name, %reason, "webhook refused: malformed");
+            return Err(ApiError::bad_request(format!(
+                "source `{name}` cannot read the webhook: {reason}"
+            )));
+        }
+        Err(e) => {
+            tracing::error!(source = %name, plugin = %plugin.label(), error = %e, "source plugin failed on a webhook");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "source_failed",
+                format!(
+                    "source `{name}` ({}) failed: {e}; nothing was stored, so the vendor's retry is safe",
+                    plugin.label()
+                ),
+            ));
+        }
+    };
+    let mut checked = Vec::with_capacity(events.len());
+    let mut problems = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let event = Event::from(event);
+        match kaunter_model::validate(&event) {
+            Ok(()) => checked.push(event),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(i), e))),
+        }
+    }
+    if !problems.is_empty() {
+        tracing::error!(source = %name, plugin = %plugin.label(), "source plugin produced invalid events");
+        return Err(ApiError::invalid_events(problems).restated(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format_args!(
+                "source `{name}` ({}) produced events that break the event rules (a plugin bug; nothing was stored)",
+                plugin.label()
+            ),
+        ));
+    }
+    let ids: Vec<String> = checked.iter().map(|e| e.id.clone()).collect();
+    let appended = if checked.is_empty() {
+        Vec::new()
+    } else {
+        state.pipeline.ingest(checked).await.map_err(|e| match e {
+            IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+            IngestError::Store(e) => ApiError::internal(e),
+        })?
+    };
+    let duplicates = appended.iter().filter(|a| a.duplicate).count();
+    let body: Value = json!({
+        "status": "accepted",
+        "accepted": appended.len() - duplicates,
+        "duplicates": duplicates,
+        "ids": ids,
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Reads a webhook request written as JSON (`kaunter plugin run --webhook`, recorded requests):
+/// `{"method": "POST", "path": "/v1/webhooks/shopify", "headers": {"name": "value"} | [["name",
+/// "value"]], "body": "raw text" | any JSON value (sent compact) , "body_base64": "..."}`.
+pub fn webhook_request_from_json(value: &Value) -> Result<WebhookRequest, String> {
+    let object = value
+        .as_object()
+        .ok_or("a webhook request is a JSON object with `headers` and `body`")?;
+    let method = object
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("POST")
+        .to_ascii_uppercase();
+    let path = object
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("/v1/webhooks/sandbox")
+        .to_owned();
+    let headers = match object.get("headers") {
+        None => Vec::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.to_ascii_lowercase(),
+                    v.as_str().ok_or(format!("header `{k}` is not a string"))?.to_owned(),
+                ))
+            })
+            .collect::<Result<_, String>>()?,
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), Value::String(v)]) => Ok((k.to_ascii_lowercase(), v.clone())),
+                _ => Err(format!("`headers` entries are [\"name\", \"value\"] pairs, got {pair}")),
+            })
+            .collect::<Result<_, String>>()?,
+        Some(other) => return Err(format!("`headers` is an object or a list of pairs, got {other}")),
+    };
+    let body = match (object.get("body"), object.get("body_base64")) {
+        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".into()),
+        (Some(Value::String(text)), None) => text.as_bytes().to_vec(),
+        (Some(json), None) => json.to_string().into_bytes(),
+        (None, Some(Value::String(b64))) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("`body_base64` is not base64: {e}"))?
+        }
+        (None, Some(_)) => return Err("`body_base64` is a string".into()),
+        (None, None) => Vec::new(),
+    };
+    Ok(WebhookRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
