@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+mod loyalty;
+
 /// One request a fake received.
 #[derive(Debug, Clone)]
 pub struct Call {

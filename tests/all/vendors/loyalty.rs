@@ -1,0 +1,199 @@
+//! `transform-loyalty` in the real host: member sales and refunds run through the component on a
+//! route before a `connector-webhook` sink pointing at a recording receiver, which must get the
+//! loyalty extensions on the delivered events, the derived tier changes (routed to the same sink
+//! by their type), and a non-member sale untouched. A first delivery answered 503 is retried with
+//! the same body: the points were counted once, before the outbox.
+
+use super::{Call, Reply, VendorFake, host_config};
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const HOOK: &str = "/hooks/loyalty";
+
+/// A webhook receiver: `204 No Content` for every signed POST to the hook, `404` elsewhere;
+/// the first delivery of the member sale is answered `503` (the receiver is briefly down).
+fn receiver() -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
+    let down_once = AtomicBool::new(true);
+    move |call: &Call| {
+        if call.method != "POST" || call.path != HOOK || !call.header("webhook-signature").starts_with("v1,") {
+            return Reply::json(404, &json!({"error": "no such hook"}));
+        }
+        if call.json()["id"] == "loy-sale-1" && down_once.swap(false, Ordering::SeqCst) {
+            return Reply::text(503, "upstream unavailable");
+        }
+        Reply::text(204, "")
+    }
+}
+
+fn config(fake: &VendorFake) -> String {
+    host_config(&format!(
+        r#"
+[secrets]
+crm-signing = {{ value = "{WEBHOOK_SECRET}" }}
+
+[[plugins]]
+name = "loyalty"
+kind = "transform"
+path = {loyalty:?}
+[plugins.config]
+currency = "HKD"
+exclude_tenders = ["voucher"]
+emit_tier_changes = true
+[plugins.config.category_multipliers_percent]
+beauty = 200
+[[plugins.config.tiers]]
+name = "Classic"
+threshold = 0
+[[plugins.config.tiers]]
+name = "Gold"
+threshold = 100
+multiplier_percent = 150
+
+[[plugins]]
+name = "crm-hook"
+kind = "connector"
+path = {webhook:?}
+secrets = ["crm-signing"]
+[plugins.config]
+url = "{url}{HOOK}"
+secret = "crm-signing"
+[plugins.grants]
+http = ["POST {url}{HOOK}"]
+clock = true
+
+[[sinks]]
+name = "crm"
+connector = "crm-hook"
+backoff_base_ms = 50
+backoff_max_ms = 200
+
+[[routes]]
+name = "members"
+types = ["pos.sale.*", "pos.refund.*", "pos.member.*"]
+transforms = ["loyalty"]
+sinks = ["crm"]
+"#,
+        loyalty = kaunter_tests::plugins::TRANSFORM_LOYALTY,
+        webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
+        url = fake.url,
+    ))
+}
+
+/// A member sale: 2 × Panadol HK$39.90 and a beauty-category lipstick HK$12.35.
+fn member_sale() -> Value {
+    let mut sale = sale(
+        "loy-sale-1",
+        "hk-001",
+        "HK001-LOY-1",
+        &[("4891234500017", 2, 3990), ("BTY-LIP-01", 1, 1235)],
+    );
+    sale["data"]["member_id"] = json!("M-000042");
+    sale["data"]["lines"][1]["attributes"] = json!({"category": "beauty"});
+    sale
+}
+
+/// One Panadol back, restocked.
+fn partial_refund() -> Value {
+    let line = json!({"line_no": 1, "sku": "4891234500017", "quantity_milli": -1000, "unit_price": hkd(3990),
+                      "gross": hkd(-3990), "discount": hkd(0), "net": hkd(-3990), "taxes": []});
+    json!({
+        "id": "loy-refund-1",
+        "source": "/t/acme/s/hk-001/p/till-1",
+        "type": "pos.refund.completed.v1",
+        "time": "2026-11-26T12:00:00+08:00",
+        "data": {
+            "refund_id": "HK001-R-0001", "original_order_id": "HK001-LOY-1", "business_date": "2026-11-26",
+            "time_zone": "Asia/Hong_Kong", "tax_mode": "inclusive",
+            "lines": [{"line": line, "original_line_no": 1, "restock": true}],
+            "tenders": [{"method": "octopus", "amount": hkd(-3990)}],
+            "totals": {"gross": hkd(-3990), "discount": hkd(0), "net": hkd(-3990), "tax": hkd(0),
+                       "total": hkd(-3990), "tendered": hkd(-3990), "change": hkd(0)},
+            "member_id": "M-000042"
+        }
+    })
+}
+
+/// The bodies the receiver got for one event id, in arrival order.
+fn received(fake: &VendorFake, id: &str) -> Vec<Call> {
+    fake.calls_to("POST", HOOK)
+        .into_iter()
+        .filter(|c| c.json()["id"] == id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn member_sales_and_refunds_reach_the_sink_with_points_balance_and_tier() {
+    // The sale's first delivery meets a 503; the retry must carry the same points.
+    let fake = VendorFake::start(receiver()).await;
+    let host = Host::start(&config(&fake));
+
+    assert_eq!(host.post_json(&member_sale()).await.0, 202);
+    wait_for_state(&host, "loy-sale-1", "crm", "delivered").await;
+    // The refund goes after the sale is counted (same order, so the same partition anyway).
+    assert_eq!(host.post_json(&partial_refund()).await.0, 202);
+    let plain = sale("loy-sale-2", "hk-001", "HK001-LOY-2", &[("4891234500017", 1, 3990)]);
+    assert_eq!(host.post_json(&plain).await.0, 202);
+    for id in ["loy-refund-1", "loy-sale-2", "loy-sale-1:tier", "loy-refund-1:tier"] {
+        wait_for_state(&host, id, "crm", "delivered").await;
+    }
+
+    // 79.80 + 12.35 × 200 % = 104.50 points, floored once: 104, and Gold from 100.
+    let sale_calls = received(&fake, "loy-sale-1");
+    assert_eq!(sale_calls.len(), 2, "one 503, one delivery");
+    assert_eq!(
+        sale_calls[0].body, sale_calls[1].body,
+        "the retry carries the same points"
+    );
+    assert_eq!(sale_calls[1].header("webhook-id"), "loy-sale-1:crm");
+    let delivered = sale_calls[1].json();
+    assert_eq!(
+        (
+            &delivered["loyaltypoints"],
+            &delivered["loyaltybalance"],
+            &delivered["loyaltytier"]
+        ),
+        (&json!("104"), &json!("104"), &json!("Gold"))
+    );
+    assert_eq!(delivered["data"], member_sale()["data"], "the sale itself is untouched");
+
+    // One of two Panadol back: the order stands at floor(39.90 + 24.70) = 64, so -40; Classic again.
+    let refund = received(&fake, "loy-refund-1");
+    assert_eq!(refund.len(), 1);
+    let refund = refund[0].json();
+    assert_eq!(
+        (
+            &refund["loyaltypoints"],
+            &refund["loyaltybalance"],
+            &refund["loyaltytier"]
+        ),
+        (&json!("-40"), &json!("64"), &json!("Classic"))
+    );
+
+    // Each tier change is derived, routed by its type to the same sink, and points at its cause.
+    for (id, cause, tier, balance) in [
+        ("loy-sale-1:tier", "loy-sale-1", "Gold", 104),
+        ("loy-refund-1:tier", "loy-refund-1", "Classic", 64),
+    ] {
+        let calls = received(&fake, id);
+        assert_eq!(calls.len(), 1, "{id}");
+        let update = calls[0].json();
+        assert_eq!(update["type"], "pos.member.updated.v1");
+        assert_eq!(update["source"], "/t/acme/s/hk-001/p/till-1");
+        assert_eq!(update["causationid"], cause);
+        assert_eq!(
+            update["data"],
+            json!({"member_id": "M-000042", "tier": tier, "points_balance": balance})
+        );
+        assert_eq!(calls[0].header("webhook-id"), format!("{id}:crm"));
+    }
+
+    // A sale without a member passes through with no loyalty extensions.
+    let plain = received(&fake, "loy-sale-2");
+    assert_eq!(plain.len(), 1);
+    let plain = plain[0].json();
+    for name in ["loyaltypoints", "loyaltybalance", "loyaltytier"] {
+        assert!(plain.get(name).is_none(), "{name} on a non-member sale: {plain}");
+    }
+    assert_eq!(fake.calls_to("POST", HOOK).len(), 6);
+}
