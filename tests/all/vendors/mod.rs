@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 mod loyalty;
+mod restock;
 
 /// One request a fake received.
 #[derive(Debug, Clone)]
