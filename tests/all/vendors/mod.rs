@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 mod loyalty;
 mod restock;
+mod shopify_inventory;
 
 /// One request a fake received.
 #[derive(Debug, Clone)]
