@@ -41,6 +41,10 @@ pub struct LoyaltyConfig {
     /// Most order records kept per member (the oldest go first).
     #[serde(default = "default_max_orders_per_member")]
     pub max_orders_per_member: usize,
+    /// Events remembered per member with their results, so a replay of an event whose order
+    /// record was not written (a crash or a full quota between the two writes) is recognised.
+    #[serde(default = "default_remember_events")]
+    pub remember_events: usize,
     /// Derive a `pos.member.updated.v1` event when a member's tier changes.
     #[serde(default)]
     pub emit_tier_changes: bool,
@@ -85,6 +89,9 @@ fn default_refund_window_days() -> i64 {
 fn default_max_orders_per_member() -> usize {
     100
 }
+fn default_remember_events() -> usize {
+    16
+}
 fn default_tiers() -> Vec<Tier> {
     vec![Tier {
         name: "member".into(),
@@ -113,6 +120,12 @@ impl LoyaltyConfig {
             return bad(format!(
                 "refund_window_days must not be negative, got {}",
                 self.refund_window_days
+            ));
+        }
+        if !(1..=1024).contains(&self.remember_events) {
+            return bad(format!(
+                "remember_events must be 1 to 1024, got {}",
+                self.remember_events
             ));
         }
         for (category, percent) in &self.category_multipliers_percent {

@@ -155,7 +155,7 @@ pub fn sale(config: &LoyaltyConfig, event_id: &str, sale: &Sale) -> Result<Optio
                 tier: config.tier_at(lifetime(config, &member)).name.clone(),
                 previous_tier: before.name.clone(),
             };
-            member.remember(counted.clone());
+            member.remember(counted.clone(), config.remember_events);
             let pruned = keep_orders(config, &mut member, &sale.order_id, &sale.business_date);
             records::put(&member_key, &member)?;
             for order in pruned {
@@ -306,7 +306,7 @@ fn reverse(
                 tier: config.tier_at(lifetime(config, &member)).name.clone(),
                 previous_tier: before,
             };
-            member.remember(counted.clone());
+            member.remember(counted.clone(), config.remember_events);
             records::put(&member_key, &member)?;
             counted
         }

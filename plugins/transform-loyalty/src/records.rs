@@ -2,16 +2,13 @@
 //! every byte counts against the plugin's kv quota.
 //!
 //! - `m/{member}` ([`Member`]): balance, lifetime points and spend, the member's orders still
-//!   refundable, and the last [`RECENT_PER_MEMBER`] events counted with their results.
+//!   refundable, and the last `remember_events` events counted with their results.
 //! - `o/{order}` ([`Order`]): what each line of a member sale earned, how much of each line was
 //!   refunded since, and the result of the sale and of each refund or void against it.
 
 use kaunter_sdk::{PluginError, host};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// Events remembered per member (with their results), so a replay right after a crash between
-/// the member write and the order write is recognised.
-pub const RECENT_PER_MEMBER: usize = 16;
 /// Refunds and voids remembered per order.
 pub const REVERSALS_PER_ORDER: usize = 32;
 
@@ -61,10 +58,10 @@ impl Member {
         self.recent.iter().find(|c| c.event == event)
     }
 
-    /// Remembers a counted event, forgetting the oldest beyond the bound.
-    pub fn remember(&mut self, counted: Counted) {
+    /// Remembers a counted event, forgetting the oldest beyond `bound`.
+    pub fn remember(&mut self, counted: Counted, bound: usize) {
         self.recent.push(counted);
-        let excess = self.recent.len().saturating_sub(RECENT_PER_MEMBER);
+        let excess = self.recent.len().saturating_sub(bound);
         self.recent.drain(..excess);
     }
 }
