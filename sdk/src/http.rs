@@ -2,8 +2,10 @@
 //!
 //! [`send`] makes one request and reads the whole response. [`delivery_outcome`] maps a response
 //! to what the host should do, following the conventions every connector should share:
-//! 2xx delivered, 409 already there, 410 endpoint gone, 429 throttled, 408/5xx retry, other 4xx
-//! rejected for good; `Retry-After` (seconds or HTTP date) becomes the retry hint.
+//! 2xx delivered, 409 already there, 410 endpoint gone, 429 throttled, 408/5xx retry, 401 retry
+//! (when the host holds an OAuth credential for the destination it drops the token the target
+//! refused and fetches a new one for the next attempt; the retry budget ends in the dead-letter
+//! queue), other 4xx rejected for good; `Retry-After` (seconds or HTTP date) becomes the retry hint.
 
 use crate::{DeliveryError, Receipt, RetryHint};
 #[cfg(target_arch = "wasm32")]
@@ -313,6 +315,13 @@ pub fn delivery_outcome(result: Result<Response, HttpError>, now_ms: i64) -> Res
         ))),
         429 => Err(DeliveryError::Throttled(hint())),
         408 | 425 | 500..=599 => Err(DeliveryError::Retry(hint())),
+        401 => Err(DeliveryError::Retry(RetryHint {
+            after_ms: None,
+            reason: format!(
+                "HTTP 401 (the credential was refused; the host fetches a new token for the next attempt): {}",
+                response.body_snippet(200)
+            ),
+        })),
         _ => Err(DeliveryError::Rejected(format!(
             "HTTP {status}: {}",
             response.body_snippet(500)

@@ -13,6 +13,7 @@ mod audit;
 mod credentials;
 mod delivery;
 mod harness;
+mod https;
 mod ingest;
 mod languages;
 mod lifecycle;

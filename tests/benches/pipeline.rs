@@ -110,7 +110,10 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
         component,
         PluginKind::Transform,
         ctx,
-        Egress::new(Duration::from_secs(5)),
+        Egress::new(
+            Duration::from_secs(5),
+            kaunter::egress::tls::client_config(&[], std::path::Path::new(".")).unwrap(),
+        ),
         LimitsConfig::default(),
         version,
     )

@@ -92,7 +92,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::new(
         runtime,
         store.clone(),
-        Egress::new(Duration::from_secs(10)),
+        Egress::new(
+            Duration::from_secs(10),
+            crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?,
+        ),
         credentials,
         work.path().to_path_buf(),
     );

@@ -146,13 +146,33 @@ impl Config {
                     ),
                 );
             }
-            if !c.token_url.starts_with("http://") {
+            if !(c.token_url.starts_with("https://") || c.token_url.starts_with("http://")) {
                 add(
                     format!("credentials.{name}.token_url"),
-                    format!(
-                        "credential `{name}`: token_url must be http:// in this build (https token endpoints are not supported yet)"
-                    ),
+                    format!("credential `{name}`: token_url must be an https:// (or http://) URL"),
                 );
+            }
+            match (&c.client_secret, &c.client_assertion) {
+                (None, None) => add(
+                    format!("credentials.{name}.client_secret"),
+                    format!(
+                        "credential `{name}` has neither client_secret nor client_assertion; add client_secret = {{ env = \"VAR\" }}, or a [credentials.{name}.client_assertion] table for a signed-JWT client"
+                    ),
+                ),
+                (Some(_), Some(_)) => add(
+                    format!("credentials.{name}.client_assertion"),
+                    format!(
+                        "credential `{name}` has both client_secret and client_assertion; keep the one the authorization server expects"
+                    ),
+                ),
+                (None, Some(a)) if !["PS256", "RS256", "ES256"].contains(&a.algorithm.as_str()) => add(
+                    format!("credentials.{name}.client_assertion.algorithm"),
+                    format!(
+                        "credential `{name}`: client_assertion algorithm `{}` is not supported; use PS256, RS256 or ES256",
+                        a.algorithm
+                    ),
+                ),
+                _ => {}
             }
         }
         for sink in &self.sinks {

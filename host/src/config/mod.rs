@@ -81,6 +81,9 @@ pub struct ServerConfig {
     pub watch_plugins: bool,
     /// How often the watch looks at the files, in milliseconds.
     pub watch_interval_ms: u64,
+    /// PEM files of certificate authorities trusted for outbound https besides the public web PKI
+    /// (a TLS-inspecting proxy, a vendor's sandbox, a private token endpoint).
+    pub extra_ca_files: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +100,7 @@ impl Default for ServerConfig {
             router_lanes: 4,
             watch_plugins: true,
             watch_interval_ms: 1000,
+            extra_ca_files: Vec::new(),
         }
     }
 }
@@ -293,12 +297,16 @@ pub enum OAuthGrant {
 pub struct CredentialConfig {
     /// Which grant.
     pub grant: OAuthGrant,
-    /// The authorization server's token endpoint (http:// for now; see the operator guide).
+    /// The authorization server's token endpoint.
     pub token_url: String,
     /// Client id.
     pub client_id: SecretRef,
-    /// Client secret (sent with HTTP Basic authentication).
-    pub client_secret: SecretRef,
+    /// Client secret (sent with HTTP Basic authentication). Give this or `client_assertion`.
+    #[serde(default)]
+    pub client_secret: Option<SecretRef>,
+    /// Authenticate with a signed JWT instead of a secret (RFC 7523; NetSuite machine-to-machine).
+    #[serde(default)]
+    pub client_assertion: Option<ClientAssertionConfig>,
     /// Scope to ask for, if any.
     #[serde(default)]
     pub scope: Option<String>,
@@ -308,6 +316,30 @@ pub struct CredentialConfig {
     /// Destinations (grant syntax) whose requests get the token.
     #[serde(rename = "for")]
     pub destinations: Vec<crate::egress::HttpGrant>,
+}
+
+/// `[credentials.NAME.client_assertion]`: the client authenticates to the token endpoint with a
+/// JWT it signs (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertionConfig {
+    /// `PS256`, `RS256` (RSA keys) or `ES256` (P-256 keys).
+    pub algorithm: String,
+    /// The key id the authorization server knows the key by (NetSuite: the certificate id); sent
+    /// as the JWT header `kid`.
+    pub key_id: String,
+    /// The private key, PEM (PKCS#8 or PKCS#1 for RSA, PKCS#8 for EC).
+    pub private_key: SecretRef,
+    /// The JWT `aud`; default the token URL.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How long each assertion is valid, in seconds (default 300; NetSuite allows at most 3600).
+    #[serde(default = "default_assertion_lifetime")]
+    pub lifetime_secs: u64,
+}
+
+fn default_assertion_lifetime() -> u64 {
+    300
 }
 
 /// `[plugins.grants]`: capabilities the operator grants a plugin. Nothing is granted by default.

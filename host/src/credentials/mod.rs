@@ -1,5 +1,8 @@
-//! OAuth 2.0 credentials run by the host: client-credentials and refresh-token grants, token
-//! caching with refresh a minute before expiry, refresh-token rotation kept durably in the store.
+//! OAuth 2.0 credentials run by the host: client-credentials and refresh-token grants, the client
+//! authenticated by its secret (HTTP Basic) or by a signed JWT assertion (RFC 7523: NetSuite
+//! machine-to-machine), token caching with refresh a minute before expiry, a token dropped as soon
+//! as a destination answers 401 with it, refresh-token rotation kept durably in the store. Token
+//! endpoints are reached over https (or http) through this module's own client.
 //!
 //! Tokens never enter a plugin. The egress checkpoint asks [`Credentials::bearer_for`] for each
 //! allowed request and adds `Authorization: Bearer …` when the plugin is granted a credential whose
@@ -12,6 +15,7 @@ use crate::store::Store;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -51,16 +55,34 @@ struct Credential {
     name: String,
     config: CredentialConfig,
     client_id: String,
-    client_secret: String,
+    client_auth: ClientAuth,
     first_refresh_token: Option<String>,
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
+
+/// How the client proves who it is to the token endpoint.
+enum ClientAuth {
+    /// HTTP Basic with the client secret.
+    Secret(String),
+    /// A JWT signed with the client's private key, made fresh for each token request.
+    Assertion(Assertion),
+}
+
+struct Assertion {
+    algorithm: jsonwebtoken::Algorithm,
+    key: jsonwebtoken::EncodingKey,
+    key_id: String,
+    audience: String,
+    lifetime_secs: u64,
+}
+
+type TokenClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Every configured credential.
 pub struct Credentials {
     entries: BTreeMap<String, Credential>,
     store: Option<Arc<dyn Store>>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: TokenClient,
 }
 
 impl Credentials {
@@ -69,7 +91,13 @@ impl Credentials {
         Arc::new(Credentials {
             entries: BTreeMap::new(),
             store: None,
-            client: client(),
+            client: client(Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap_or_else(|_| unreachable_tls())
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )),
         })
     }
 
@@ -81,22 +109,31 @@ impl Credentials {
                 r.read(&config.base_dir)
                     .map_err(|e| anyhow::anyhow!("credential `{name}`, {what}: {e}"))
             };
+            let client_auth = match (&c.client_secret, &c.client_assertion) {
+                (Some(secret), _) => ClientAuth::Secret(read("client_secret", secret)?),
+                (None, Some(a)) => {
+                    let pem = read("client_assertion.private_key", &a.private_key)?;
+                    ClientAuth::Assertion(assertion(name, a, &pem, &c.token_url)?)
+                }
+                (None, None) => anyhow::bail!("credential `{name}` has neither client_secret nor client_assertion"),
+            };
             entries.insert(
                 name.clone(),
                 Credential {
                     name: name.clone(),
                     config: c.clone(),
                     client_id: read("client_id", &c.client_id)?,
-                    client_secret: read("client_secret", &c.client_secret)?,
+                    client_auth,
                     first_refresh_token: c.refresh_token.as_ref().map(|r| read("refresh_token", r)).transpose()?,
                     cache: tokio::sync::Mutex::new(None),
                 },
             );
         }
+        let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
         Ok(Arc::new(Credentials {
             entries,
             store: Some(store),
-            client: client(),
+            client: client(tls),
         }))
     }
 
@@ -112,21 +149,35 @@ impl Credentials {
             .cloned()
     }
 
-    /// The bearer token for a request, if one of the `granted` credentials covers its destination.
+    /// The bearer token for a request, with the credential's name, if one of the `granted`
+    /// credentials covers its destination.
     pub async fn bearer_for(
         &self,
         granted: &[String],
         destination: &Destination,
-    ) -> Result<Option<String>, CredentialError> {
+    ) -> Result<Option<(String, String)>, CredentialError> {
         for name in granted {
             let Some(credential) = self.entries.get(name) else {
                 continue;
             };
             if credential.config.destinations.iter().any(|d| d.allows(destination)) {
-                return self.token(credential).await.map(Some);
+                return self.token(credential).await.map(|t| Some((name.clone(), t)));
             }
         }
         Ok(None)
+    }
+
+    /// Forgets the cached access token of credential `name` if it is still `token`: the
+    /// destination answered 401 with it (revoked, or expired early), so the next request fetches a
+    /// new one instead of failing until the cached one would have expired.
+    pub async fn invalidate(&self, name: &str, token: &str) {
+        if let Some(credential) = self.entries.get(name) {
+            let mut cache = credential.cache.lock().await;
+            if cache.as_ref().is_some_and(|c| c.token == token) {
+                *cache = None;
+                tracing::warn!(credential = %name, "a destination answered 401 with the access token; a new one will be fetched");
+            }
+        }
     }
 
     async fn token(&self, c: &Credential) -> Result<String, CredentialError> {
@@ -165,16 +216,31 @@ impl Credentials {
         if let Some(scope) = &c.config.scope {
             form.push(("scope", scope.clone()));
         }
-        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            form_encode(&c.client_id),
-            form_encode(&c.client_secret)
-        ));
-        let request = http::Request::post(&c.config.token_url)
+        let mut request = http::Request::post(&c.config.token_url)
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Basic {basic}"))
+            .header(http::header::ACCEPT, "application/json");
+        match &c.client_auth {
+            ClientAuth::Secret(secret) => {
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    form_encode(&c.client_id),
+                    form_encode(secret)
+                ));
+                request = request.header(http::header::AUTHORIZATION, format!("Basic {basic}"));
+            }
+            ClientAuth::Assertion(a) => {
+                let jwt = a
+                    .sign(&c.client_id, c.config.scope.as_deref())
+                    .map_err(|e| transient(format!("cannot sign the client assertion: {e}")))?;
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push(("client_assertion", jwt));
+            }
+        }
+        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
+        let request = request
             .body(Full::new(Bytes::from(body.join("&"))))
             .map_err(|e| transient(format!("bad token_url: {e}")))?;
         #[allow(clippy::disallowed_methods)] // The host's own call to a token endpoint, not plugin egress.
@@ -200,7 +266,12 @@ impl Credentials {
                 "invalid_grant" => {
                     "the refresh token is revoked or expired: authorize kaunter again and put the new refresh_token in the config"
                 }
-                "invalid_client" | "unauthorized_client" => "check client_id and client_secret",
+                "invalid_client" | "unauthorized_client" => match c.client_auth {
+                    ClientAuth::Secret(_) => "check client_id and client_secret",
+                    ClientAuth::Assertion(_) => {
+                        "check client_id, client_assertion.key_id and that the authorization server has the certificate of client_assertion.private_key"
+                    }
+                },
                 _ => "",
             };
             if !action.is_empty() {
@@ -236,8 +307,82 @@ impl Credentials {
     }
 }
 
-fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+fn client(tls: Arc<rustls::ClientConfig>) -> TokenClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// The ring provider supports the safe default protocol versions; this only satisfies the types.
+#[allow(clippy::panic)]
+fn unreachable_tls() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
+    panic!("the ring TLS provider rejected the default protocol versions")
+}
+
+/// Reads a client-assertion key and settings, failing with what to fix.
+fn assertion(
+    name: &str,
+    a: &crate::config::ClientAssertionConfig,
+    pem: &str,
+    token_url: &str,
+) -> anyhow::Result<Assertion> {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let (algorithm, key) = match a.algorithm.as_str() {
+        "PS256" => (Algorithm::PS256, EncodingKey::from_rsa_pem(pem.as_bytes())),
+        "RS256" => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem.as_bytes())),
+        "ES256" => (Algorithm::ES256, EncodingKey::from_ec_pem(pem.as_bytes())),
+        other => anyhow::bail!(
+            "credential `{name}`: client_assertion algorithm `{other}` is not supported; use PS256, RS256 or ES256"
+        ),
+    };
+    let key = key.map_err(|e| {
+        anyhow::anyhow!(
+            "credential `{name}`: client_assertion.private_key is not a PEM {} private key: {e}",
+            if algorithm == Algorithm::ES256 {
+                "P-256 (PKCS#8)"
+            } else {
+                "RSA"
+            }
+        )
+    })?;
+    let assertion = Assertion {
+        algorithm,
+        key,
+        key_id: a.key_id.clone(),
+        audience: a.audience.clone().unwrap_or_else(|| token_url.to_owned()),
+        lifetime_secs: a.lifetime_secs.clamp(1, 3600),
+    };
+    // Sign once now, so a key that cannot sign fails at start-up rather than on the first event.
+    assertion
+        .sign("start-up-check", None)
+        .map_err(|e| anyhow::anyhow!("credential `{name}`: cannot sign with client_assertion.private_key: {e}"))?;
+    Ok(assertion)
+}
+
+impl Assertion {
+    /// A fresh assertion: `iss` and `sub` the client id, `aud`, `scope`, `iat`, `exp`, a random `jti`.
+    fn sign(&self, client_id: &str, scope: Option<&str>) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let mut header = jsonwebtoken::Header::new(self.algorithm);
+        header.kid = Some(self.key_id.clone());
+        let mut claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.lifetime_secs as i64,
+            "jti": ulid::Ulid::new().to_string(),
+        });
+        if let Some(scope) = scope {
+            claims["scope"] = scope.into();
+        }
+        jsonwebtoken::encode(&header, &claims, &self.key)
+    }
 }
 
 /// `application/x-www-form-urlencoded` for one value.
@@ -251,4 +396,60 @@ fn form_encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientAssertionConfig, SecretRef};
+
+    /// A throwaway RSA key made for these tests only.
+    const RSA_KEY: &str = include_str!("testdata/rsa-test-key.pem");
+    const RSA_PUBLIC: &str = include_str!("testdata/rsa-test-key.pub.pem");
+
+    fn config(algorithm: &str) -> ClientAssertionConfig {
+        ClientAssertionConfig {
+            algorithm: algorithm.into(),
+            key_id: "cert-42".into(),
+            private_key: SecretRef::Value(String::new()),
+            audience: None,
+            lifetime_secs: 600,
+        }
+    }
+
+    #[test]
+    fn a_ps256_assertion_carries_the_key_id_and_the_rfc_7523_claims() -> anyhow::Result<()> {
+        let token_url = "https://1234567.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token";
+        let a = assertion("netsuite", &config("PS256"), RSA_KEY, token_url)?;
+        let jwt = a.sign("client-1", Some("rest_webservices"))?;
+        let header = jsonwebtoken::decode_header(&jwt)?;
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::PS256);
+        assert_eq!(header.kid.as_deref(), Some("cert-42"));
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::PS256);
+        validation.set_audience(&[token_url]);
+        validation.set_issuer(&["client-1"]);
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(RSA_PUBLIC.as_bytes())?;
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation)?.claims;
+        assert_eq!(claims["sub"], "client-1");
+        assert_eq!(claims["scope"], "rest_webservices");
+        assert_eq!(
+            claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0),
+            600
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_that_does_not_fit_the_algorithm_is_refused_at_start_up() {
+        let error = assertion("netsuite", &config("ES256"), RSA_KEY, "https://t.example/token")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "credential `netsuite`: client_assertion.private_key is not a PEM P-256 (PKCS#8) private key"
+            ),
+            "{error}"
+        );
+    }
 }

@@ -14,6 +14,7 @@
 
 mod capture;
 mod grant;
+pub mod tls;
 
 pub use capture::{CannedResponse, CannedResponses, CapturedRequest};
 pub use grant::{Destination, HttpGrant, split_authority};
@@ -22,6 +23,7 @@ use crate::credentials::{CredentialError, Credentials};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -36,18 +38,24 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest response body handed back to a plugin.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// The shared outbound client and its policy.
+/// The shared outbound client (http and https, pooled per destination) and its policy.
 pub struct Egress {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<tls::CheckedResolver>>, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Egress {
-    /// A checkpoint whose calls each time out after `timeout`.
-    pub fn new(timeout: Duration) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
+    /// A checkpoint whose calls each time out after `timeout`, trusting `tls` for https.
+    pub fn new(timeout: Duration, tls: Arc<rustls::ClientConfig>) -> Arc<Self> {
+        let mut http = HttpConnector::new_with_resolver(tls::CheckedResolver);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
@@ -64,7 +72,7 @@ impl Egress {
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let plugin = who.plugin.as_str();
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        let (target, destination) = match authorize(plugin, &who.grants, &method, &uri).await {
+        let destination = match authorize(plugin, &who.grants, &method, &uri).await {
             Ok(allowed) => allowed,
             Err(reason) => {
                 tracing::warn!(plugin, %reason, "outbound request denied");
@@ -72,11 +80,13 @@ impl Egress {
                 return Err(HttpError::HttpRequestDenied);
             }
         };
+        let mut injected = None;
         match who.credentials.bearer_for(&who.credential_grants, &destination).await {
-            Ok(Some(token)) => match http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(Some((credential, token))) => match http::HeaderValue::from_str(&format!("Bearer {token}")) {
                 Ok(mut value) => {
                     value.set_sensitive(true);
                     request.headers_mut().insert(http::header::AUTHORIZATION, value);
+                    injected = Some((credential, token));
                 }
                 Err(_) => {
                     return Err(HttpError::InternalError(Some(
@@ -95,20 +105,23 @@ impl Egress {
                 return Err(HttpError::InternalError(Some(e.to_string())));
             }
         }
-        // Connect to the address that was checked, not to whatever the name resolves to next.
-        let mut parts = request.uri().clone().into_parts();
-        parts.authority = target.to_string().parse().ok();
-        match http::Uri::from_parts(parts) {
-            Ok(uri) => *request.uri_mut() = uri,
-            Err(_) => return Err(HttpError::HttpRequestUriInvalid),
-        }
+        // The connection resolves the name again through `tls::CheckedResolver`, which refuses
+        // internal addresses, so re-pointing the name after the check above gains nothing; https
+        // verifies the certificate against the name.
         let result = tokio::time::timeout(self.timeout, self.send_inner(request)).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => Err(HttpError::ConnectionTimeout),
         };
-        if let Err(e) = &result {
-            tracing::debug!(plugin, error = %e, "outbound call failed");
+        let unauthorized = match &result {
+            Err(e) => {
+                tracing::debug!(plugin, error = %e, "outbound call failed");
+                false
+            }
+            Ok(response) => response.status() == http::StatusCode::UNAUTHORIZED,
+        };
+        if unauthorized && let Some((credential, token)) = &injected {
+            who.credentials.invalidate(credential, token).await;
         }
         result
     }
@@ -134,13 +147,13 @@ impl Egress {
     }
 }
 
-/// The destination of a request, if a grant allows it, as the socket address to connect to.
+/// The destination of a request, if a grant allows it and it does not lead inside the network.
 async fn authorize(
     plugin: &str,
     grants: &[HttpGrant],
     method: &http::Method,
     uri: &http::Uri,
-) -> Result<(std::net::SocketAddr, Destination), String> {
+) -> Result<Destination, String> {
     let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
     let (host, port) = uri
         .authority()
@@ -170,14 +183,9 @@ async fn authorize(
             destination.path
         ));
     }
-    if destination.scheme == "https" {
-        return Err(format!(
-            "plugin `{plugin}` tried {destination}: https is not supported by this build's egress checkpoint yet"
-        ));
-    }
-    if let Ok(ip) = destination.host.parse::<IpAddr>() {
+    if destination.host.parse::<IpAddr>().is_ok() {
         // An IP literal reached this point only because a grant names it exactly.
-        return Ok((std::net::SocketAddr::new(ip, port), destination));
+        return Ok(destination);
     }
     let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((destination.host.as_str(), port))
         .await
@@ -189,16 +197,17 @@ async fn authorize(
             bad.ip()
         ));
     }
-    let address = resolved
-        .first()
-        .copied()
-        .ok_or_else(|| format!("plugin `{plugin}` tried {destination}: the host has no address"))?;
-    Ok((address, destination))
+    if resolved.is_empty() {
+        return Err(format!(
+            "plugin `{plugin}` tried {destination}: the host has no address"
+        ));
+    }
+    Ok(destination)
 }
 
 /// Loopback, link-local (incl. 169.254.169.254 cloud metadata), unspecified, private, CGNAT and
 /// unique-local addresses: reachable only when granted as IP literals.
-fn is_internal(ip: IpAddr) -> bool {
+pub(crate) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
@@ -220,7 +229,28 @@ fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+/// The wasi-http error code for a failed call; TLS failures keep their kind (the operator log has
+/// the detail: which certificate, which alert).
 fn classify(e: hyper_util::client::legacy::Error) -> HttpError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            tracing::warn!(error = %tls, "outbound TLS failed");
+            return match tls {
+                rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
+                rustls::Error::AlertReceived(alert) => HttpError::TlsAlertReceived {
+                    alert_id: Some(u8::from(*alert)),
+                    alert_message: Some(format!("{alert:?}")),
+                },
+                _ => HttpError::TlsProtocolError,
+            };
+        }
+        // An I/O error wrapping another error hides it from `source()`: descend into it.
+        source = match cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
     if e.is_connect() {
         HttpError::ConnectionRefused
     } else {

@@ -49,7 +49,8 @@ impl Server {
         let db_path = sqlite.path().to_path_buf();
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
-        let egress = Egress::new(Duration::from_secs(10));
+        let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
+        let egress = Egress::new(Duration::from_secs(10), tls);
         let credentials = crate::credentials::Credentials::new(config, store.clone())?;
         store
             .audit(vec![AuditEntry::new(

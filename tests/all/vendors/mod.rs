@@ -10,9 +10,17 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+mod anomaly;
 mod loyalty;
+mod netsuite;
+mod quickbooks;
+mod redact;
 mod restock;
 mod shopify_inventory;
+mod shopify_source;
+mod square_source;
+mod stripe_source;
+mod xero;
 
 /// One request a fake received.
 #[derive(Debug, Clone)]
@@ -99,10 +107,26 @@ pub struct VendorFake {
 impl VendorFake {
     /// Starts a fake whose unscripted answers come from `handler`.
     pub async fn start(handler: impl Fn(&Call) -> Reply + Send + Sync + 'static) -> VendorFake {
+        VendorFake::start_with(handler, None).await
+    }
+
+    /// Like [`VendorFake::start`], serving https with `tls` (see [`TestCa`]).
+    pub async fn start_tls(
+        handler: impl Fn(&Call) -> Reply + Send + Sync + 'static,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> VendorFake {
+        VendorFake::start_with(handler, Some(tls)).await
+    }
+
+    async fn start_with(
+        handler: impl Fn(&Call) -> Reply + Send + Sync + 'static,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> VendorFake {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let fake = VendorFake {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             calls: Arc::default(),
             script: Arc::default(),
         };
@@ -113,7 +137,28 @@ impl VendorFake {
             let handler = handler.clone();
             async move { state.handle(request, &handler).await }
         });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        match tls {
+            None => {
+                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            }
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                tokio::spawn(async move {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else { break };
+                        let (acceptor, app) = (acceptor.clone(), app.clone());
+                        tokio::spawn(async move {
+                            // A client that does not trust the certificate fails the handshake here.
+                            let Ok(stream) = acceptor.accept(tcp).await else { return };
+                            let service = hyper_util::service::TowerToHyperService::new(app);
+                            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                });
+            }
+        }
         fake
     }
 
@@ -157,6 +202,43 @@ impl VendorFake {
             .into_iter()
             .filter(|c| c.method == method && c.path.starts_with(prefix))
             .collect()
+    }
+}
+
+/// A certificate authority made for one test, and a server certificate it issued for 127.0.0.1.
+pub struct TestCa {
+    /// The CA certificate, PEM (what `[server] extra_ca_files` names).
+    pub ca_pem: String,
+    /// TLS settings for a server presenting the issued certificate.
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kaunter test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+            .unwrap();
+        TestCa {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
     }
 }
 
