@@ -10,7 +10,7 @@
 //! | 200, `inventoryAdjustmentGroup` | delivered; `remote_id` = the group's id |
 //! | 200, `errors` with `THROTTLED` | throttled, for the time the bucket needs to refill |
 //! | 200, `errors` with `ACCESS_DENIED` | rejected (a missing scope will not fix itself) |
-//! | 200, other `errors` | retry |
+//! | 200, other `errors`, or no mutation result | retry |
 //! | 200, `userErrors` `IDEMPOTENCY_CONCURRENT_REQUEST`, `ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE` | retry |
 //! | 200, `userErrors` `INVALID_INVENTORY_ITEM` for a cached item id | cache entries dropped, retry |
 //! | 200, other `userErrors` | rejected with Shopify's messages |
@@ -175,6 +175,9 @@ pub fn adjust_body(version: &str, adjustment: &Adjustment) -> Value {
 pub fn adjust(endpoint: &str, version: &str, adjustment: &Adjustment, items: &Items) -> Result<Receipt, DeliveryError> {
     let (status, data) = call(endpoint, &adjust_body(version, adjustment))?;
     let payload = &data["inventoryAdjustQuantities"];
+    if !payload.is_object() {
+        return Err(retry(None, "Shopify answered without the mutation's result".into()));
+    }
     let errors = payload["userErrors"].as_array().cloned().unwrap_or_default();
     if errors.is_empty() {
         return Ok(Receipt {

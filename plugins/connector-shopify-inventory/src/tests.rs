@@ -340,9 +340,10 @@ fn http_statuses_and_top_level_errors_map_to_what_the_host_should_do() {
         .respond(200, &[], &other_error.to_string())
         .respond(200, &[], &denied.to_string())
         .fail_request("connection refused")
+        .respond(200, &[], r#"{"data":null}"#)
         .install();
     let mut outcomes = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..8 {
         outcomes.push(deliver(stock("A", 1000), context()));
     }
     assert!(matches!(&outcomes[0], Err(DeliveryError::Retry(h)) if h.reason.starts_with("HTTP 401")));
@@ -352,6 +353,7 @@ fn http_statuses_and_top_level_errors_map_to_what_the_host_should_do() {
     assert!(matches!(&outcomes[4], Err(DeliveryError::Retry(h)) if h.reason.contains("Internal error")));
     assert!(matches!(&outcomes[5], Err(DeliveryError::Rejected(m)) if m.contains("Access denied")));
     assert!(matches!(&outcomes[6], Err(DeliveryError::Retry(h)) if h.reason.contains("connection refused")));
+    assert!(matches!(&outcomes[7], Err(DeliveryError::Retry(h)) if h.reason.contains("without the mutation's result")));
 }
 
 #[test]
