@@ -297,7 +297,7 @@ pub fn error_details(response: &Response) -> Vec<(String, String)> {
 /// | 204 (or 200/201) with `Location: …/cashSale/{id}` | delivered; `remote_id` = `{id}` |
 /// | 202 with `Location: …/async/v1/job/{id}` (`respond_async`) | delivered; `remote_id` = `job/{id}` |
 /// | `IDEMPOTENCY_ERROR` (same key already submitted) | conflict-is-success |
-/// | `DUP_RCRD` or a detail saying the record already exists (same `externalId`) | conflict-is-success |
+/// | `DUP_RCRD` or a detail saying the record already exists (same `externalId`), any 409 | conflict-is-success |
 /// | 401 | retry (the host renews its token) |
 /// | 429 (concurrency limit) | throttled (`Retry-After` if sent) |
 /// | 408, 5xx, no answer | retry |
@@ -335,7 +335,7 @@ pub fn outcome(result: Result<Response, http::HttpError>) -> Result<Receipt, Del
     let duplicate = details.iter().any(|(code, detail)| {
         code == "IDEMPOTENCY_ERROR" || code == "DUP_RCRD" || detail.to_ascii_lowercase().contains("already exists")
     });
-    if duplicate && status < 500 {
+    if status == 409 || (duplicate && status < 500) {
         return Err(DeliveryError::ConflictIsSuccess(Some(format!(
             "NetSuite already has it (HTTP {status}): {text}"
         ))));

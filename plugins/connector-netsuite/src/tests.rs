@@ -205,8 +205,9 @@ fn answers_map_to_what_the_host_should_do() {
         .respond(429, &[("retry-after", "3")], &error(429, "CONCURRENCY_LIMIT_EXCEEDED", "Request blocked."))
         .respond(503, &[], "<html>Service Unavailable</html>")
         .fail_request("timed out")
+        .respond(409, &[], &error(409, "CONFLICT", "Conflict"))
         .install();
-    let outcomes: Vec<_> = (0..10).map(|_| deliver(sale(), context())).collect();
+    let outcomes: Vec<_> = (0..11).map(|_| deliver(sale(), context())).collect();
     assert!(matches!(&outcomes[0], Err(DeliveryError::ConflictIsSuccess(Some(m))) if m.contains("IDEMPOTENCY_ERROR")));
     assert!(matches!(&outcomes[1], Err(DeliveryError::ConflictIsSuccess(Some(m))) if m.contains("already exists")));
     assert!(matches!(&outcomes[2], Err(DeliveryError::Rejected(m))
@@ -222,6 +223,7 @@ fn answers_map_to_what_the_host_should_do() {
     assert!(matches!(&outcomes[7], Err(DeliveryError::Throttled(h)) if h.after_ms == Some(3000)));
     assert!(matches!(&outcomes[8], Err(DeliveryError::Retry(h)) if h.reason.starts_with("HTTP 503")));
     assert!(matches!(&outcomes[9], Err(DeliveryError::Retry(h)) if h.reason.contains("timed out")));
+    assert!(matches!(&outcomes[10], Err(DeliveryError::ConflictIsSuccess(_))));
 }
 
 #[test]
