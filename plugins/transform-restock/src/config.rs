@@ -30,6 +30,10 @@ pub struct RestockConfig {
     /// Events remembered per store and SKU, so a replay does not count a sale twice.
     #[serde(default = "default_remember_events")]
     pub remember_events: usize,
+    /// SKUs that are not stock (gift cards, bag levies, services): exact codes, or prefixes
+    /// ending in `*`. Nothing is kept or suggested for them.
+    #[serde(default)]
+    pub ignore_skus: Vec<String>,
     /// Per-SKU overrides of the rules; fields left out take the defaults.
     #[serde(default)]
     pub skus: BTreeMap<String, Override>,
@@ -137,6 +141,14 @@ impl RestockConfig {
             self.rule(sku).check(&format!("skus.{sku}: "))?;
         }
         Ok(())
+    }
+
+    /// Whether a SKU is not tracked.
+    pub fn ignores(&self, sku: &str) -> bool {
+        self.ignore_skus.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => sku.starts_with(prefix),
+            None => sku == pattern,
+        })
     }
 
     /// The rules for SKUs without an override.

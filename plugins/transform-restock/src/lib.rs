@@ -45,7 +45,8 @@ enum Change {
 fn handle(event: Event) -> Result<Vec<Event>, PluginError> {
     let config = CONFIG.get()?;
     config.check()?;
-    let (date, changes) = changes(&event);
+    let (date, mut changes) = changes(&event);
+    changes.retain(|(sku, _)| !config.ignores(sku));
     if changes.is_empty() {
         return Ok(vec![event]);
     }

@@ -267,6 +267,21 @@ fn other_events_pass_through_and_keep_nothing() {
 }
 
 #[test]
+fn ignored_skus_keep_nothing() {
+    let mut config = config();
+    config["ignore_skus"] = json!(["GIFTCARD-*", "BAG-LEVY"]);
+    let host = FakeHost::new().config(config).install();
+    run(stock("c-1", 1, "GIFTCARD-500", Some(1), 0));
+    assert!(run(sale("s-1", 1, &[("GIFTCARD-500", 1), ("BAG-LEVY", 1), ("TEA", 1)])).is_empty());
+    assert!(host.kv("s/hk-001/GIFTCARD-500").is_none());
+    assert!(host.kv("s/hk-001/BAG-LEVY").is_none());
+    assert_eq!(
+        record(&host, "TEA")["d"],
+        json!([[day_number("2026-11-01").unwrap(), 1000]])
+    );
+}
+
+#[test]
 fn a_bad_configuration_is_named() {
     let mut config = config();
     config["skus"] = json!({"TEA": {"target_days": 2}});
