@@ -281,7 +281,7 @@ async fn sales_and_refunds_become_cash_sales_and_refunds_under_the_hosts_m2m_tok
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn concurrency_limits_are_retried_duplicates_count_as_delivered_and_invalid_records_dead_letter() {
+async fn throttles_and_refused_tokens_are_retried_duplicates_count_as_delivered_and_invalid_records_dead_letter() {
     let (fake, host, _keys) = start().await;
     host.post_json(&sale("ns-a", "hk-001", "HK001-1", &[("4891234500017", 1, 3990)]))
         .await;
@@ -309,6 +309,20 @@ async fn concurrency_limits_are_retried_duplicates_count_as_delivered_and_invali
         tries[0].header("x-netsuite-idempotency-key"),
         tries[1].header("x-netsuite-idempotency-key")
     );
+
+    // NetSuite refuses the token once (revoked, say): the host drops it, gets a new one with a
+    // fresh assertion, and the retry goes through.
+    fake.script([ns_error(
+        401,
+        "Unauthorized",
+        "INVALID_LOGIN",
+        "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.",
+    )]);
+    host.post_json(&sale("ns-d", "hk-001", "HK001-4", &[("4891234500017", 1, 3990)]))
+        .await;
+    let entry = wait_for_state(&host, "ns-d", "netsuite", "delivered").await;
+    assert_eq!(entry["attempts"], 2);
+    assert_eq!(fake.calls_to("POST", TOKEN_PATH).len(), 2, "a new token after the 401");
 
     // The POS sends order HK001-1 again as a new event: NetSuite already has it, so it is delivered.
     host.post_json(&sale("ns-a-again", "hk-001", "HK001-1", &[("4891234500017", 1, 3990)]))
