@@ -312,7 +312,7 @@ pub fn is_json_content_type(content_type: &str) -> bool {
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
-fn is_attribute_name(name: &str) -> bool {
+pub(crate) fn is_attribute_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 20
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())

@@ -9,6 +9,7 @@ use crate::payload::{Money, Payload, SaleLine, Tender, Totals};
 /// Checks the rules for the event's type; returns every broken rule, each naming its field.
 pub fn validate(event: &Event) -> Result<(), Vec<EventError>> {
     let mut errors = Errors::default();
+    errors.envelope(event);
     match &event.payload {
         Payload::Sale(sale) => {
             errors.date("data.business_date", &sale.business_date);
@@ -70,6 +71,34 @@ pub fn validate(event: &Event) -> Result<(), Vec<EventError>> {
         Payload::AnomalyDetected(_) | Payload::Alert(_) | Payload::Custom(_) => {}
     }
     errors.finish()
+}
+
+impl Errors {
+    /// The CloudEvents attributes. Parsed events already meet these; events made by plugins
+    /// (transform outputs, source decodes) are checked here.
+    fn envelope(&mut self, event: &Event) {
+        if event.id.is_empty() {
+            self.push("id", "is required: a non-empty string");
+        }
+        if event.source.is_empty() || event.source.contains(char::is_whitespace) {
+            self.push("source", "is required: a URI-reference without spaces, e.g. /t/acme/s/hk-001/p/till-1");
+        }
+        if event.ty.is_empty() {
+            self.push("type", "is required: e.g. pos.sale.completed.v1");
+        } else if let Some(expected) = event.payload.event_type()
+            && expected != event.ty
+        {
+            self.push("type", format!("is `{}` but the data is a {expected} payload", event.ty));
+        }
+        for (name, _) in &event.extensions {
+            if !crate::envelope::is_attribute_name(name) {
+                self.push(
+                    name.clone(),
+                    "attribute names must be 1-20 lower-case letters or digits (CloudEvents 1.0)",
+                );
+            }
+        }
+    }
 }
 
 #[derive(Default)]
