@@ -1,0 +1,176 @@
+//! `source-shopify`: turns Shopify webhooks into kaunter events.
+//!
+//! - `orders/create` → `pos.sale.completed.v1`: each line item becomes a sale line (SKU, quantity
+//!   × 1000, unit price, discounts and taxes in minor units read exactly from Shopify's decimal
+//!   strings), shipping lines become lines with SKU `shipping`, `taxes_included` gives the tax
+//!   mode, transactions (or, when the payload has none, `payment_gateway_names` with the order
+//!   total) give the tenders, and the customer id becomes `member_id`.
+//! - `refunds/create` → `pos.refund.completed.v1`: each refund line item becomes a refund line with
+//!   negative quantity and amounts, `restock` from `restock_type`, and the refund transactions
+//!   become negative tenders. A refund of no line (shipping or an adjustment only) stores nothing.
+//! - Any other topic is acknowledged and stores nothing (`Ok(vec![])`), so Shopify does not retry
+//!   it; subscribe only to the two topics above.
+//!
+//! Every webhook is checked first: `X-Shopify-Hmac-Sha256` must be the base64 HMAC-SHA256 of the
+//! raw body under the app's client secret, which the host holds (the plugin names it, in
+//! constant time through [`host::verify_hmac_sha256`]). The event id is Shopify's
+//! `X-Shopify-Event-Id` (else `X-Shopify-Webhook-Id`), so a redelivery of the same webhook is
+//! dropped by the host's de-duplication on source and id. The event source is
+//! `/t/{tenant}/s/{store}/p/shopify`, the store being the configured one for the Shopify POS
+//! location, or `store` for online orders.
+
+mod decimal;
+mod order;
+
+use base64::Engine as _;
+use kaunter_sdk::{
+    DecodeError, Event, Payload, PluginConfig, REFUND_COMPLETED, SALE_COMPLETED, TaxMode, WebhookRequest, host,
+};
+use order::{Order, ShopifyRefund};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The plugin's configuration (`[plugins.config]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopifyConfig {
+    /// Tenant in the event source.
+    tenant: String,
+    /// Store id for online orders and for POS locations not listed in `locations`.
+    store: String,
+    /// Shopify POS location id → store id.
+    #[serde(default)]
+    locations: BTreeMap<String, String>,
+    /// The shop's IANA time zone (Shopify writes times in it; the business date is their date).
+    time_zone: String,
+    /// Name of the host secret holding the app's client secret.
+    #[serde(default = "default_secret")]
+    secret: String,
+    /// Whether the shop's prices include tax (refund bodies do not say; orders do).
+    #[serde(default)]
+    prices_include_tax: bool,
+    /// The shop currency, used for a refund whose body names none.
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+fn default_secret() -> String {
+    "shopify".into()
+}
+
+/// The configuration, parsed on the first webhook and kept for the life of the instance.
+static CONFIG: PluginConfig<ShopifyConfig> = PluginConfig::new();
+
+/// Verifies the webhook, then maps `orders/create` and `refunds/create`; other topics store nothing.
+#[kaunter_sdk::source]
+fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
+    let config = CONFIG
+        .get()
+        .map_err(|e| DecodeError::Malformed(format!("source-shopify is misconfigured: {e:?}")))?;
+    verify(&request, &config.secret)?;
+    let topic = request
+        .header("x-shopify-topic")
+        .ok_or_else(|| DecodeError::Malformed("the X-Shopify-Topic header is missing".into()))?;
+    if topic != "orders/create" && topic != "refunds/create" {
+        host::debug(&format!("topic `{topic}` is not mapped; acknowledged without events"));
+        return Ok(Vec::new());
+    }
+    let id = request
+        .header("x-shopify-event-id")
+        .or_else(|| request.header("x-shopify-webhook-id"))
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| DecodeError::Malformed("neither X-Shopify-Event-Id nor X-Shopify-Webhook-Id is present".into()))?
+        .to_owned();
+    let malformed = |e: String| DecodeError::Malformed(format!("{topic}: {e}"));
+    let mut event = if topic == "orders/create" {
+        let order: Order = request.json()?;
+        let sale = order.to_sale(&config.time_zone).map_err(malformed)?;
+        let location = order.location_id.as_ref().map(ToString::to_string);
+        let store = store_for(config, location.as_deref());
+        new_event(
+            config,
+            store,
+            id,
+            SALE_COMPLETED,
+            &order.created_at,
+            Payload::Sale(sale),
+        )
+    } else {
+        let refund: ShopifyRefund = request.json()?;
+        let mode = if config.prices_include_tax {
+            TaxMode::Inclusive
+        } else {
+            TaxMode::Exclusive
+        };
+        let Some(mapped) = refund
+            .to_refund(&config.time_zone, mode, config.currency.as_deref())
+            .map_err(malformed)?
+        else {
+            host::info(&format!(
+                "refund {} of order {} refunds no line item; acknowledged without events",
+                refund.id, refund.order_id
+            ));
+            return Ok(Vec::new());
+        };
+        let store = store_for(config, refund.location().as_deref());
+        new_event(
+            config,
+            store,
+            id,
+            REFUND_COMPLETED,
+            &refund.created_at,
+            Payload::Refund(mapped),
+        )
+    };
+    if let Some(shop) = request.header("x-shopify-shop-domain") {
+        event.extensions.push(("shopifyshop".into(), shop.to_owned()));
+    }
+    Ok(vec![event])
+}
+
+/// Checks `X-Shopify-Hmac-Sha256` against the raw body, in the host, in constant time.
+fn verify(request: &WebhookRequest, secret: &str) -> Result<(), DecodeError> {
+    let header = request
+        .header("x-shopify-hmac-sha256")
+        .ok_or_else(|| DecodeError::Unauthorized("the X-Shopify-Hmac-Sha256 header is missing".into()))?;
+    let mac = base64::engine::general_purpose::STANDARD
+        .decode(header.trim())
+        .map_err(|_| DecodeError::Unauthorized("X-Shopify-Hmac-Sha256 is not base64".into()))?;
+    match host::verify_hmac_sha256(secret, &request.body, &mac) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DecodeError::Unauthorized(
+            "X-Shopify-Hmac-Sha256 does not match the body (is the secret the app's client secret?)".into(),
+        )),
+        Err(host::CryptoError::UnknownSecret(reason)) => Err(DecodeError::Unauthorized(format!(
+            "cannot check the signature: {reason}"
+        ))),
+    }
+}
+
+/// The store of a POS location, or the configured store.
+fn store_for<'a>(config: &'a ShopifyConfig, location: Option<&str>) -> &'a str {
+    location.and_then(|l| config.locations.get(l)).unwrap_or(&config.store)
+}
+
+/// An event from this source: source `/t/{tenant}/s/{store}/p/shopify`, subject the order id.
+fn new_event(config: &ShopifyConfig, store: &str, id: String, ty: &str, time: &str, payload: Payload) -> Event {
+    let mut event = Event {
+        id,
+        source: format!("/t/{}/s/{store}/p/shopify", config.tenant),
+        ty: ty.to_owned(),
+        time: time.to_owned(),
+        subject: None,
+        partition_key: String::new(),
+        extensions: Vec::new(),
+        payload,
+    };
+    event.subject = event.order_id().map(str::to_owned);
+    event.partition_key = event.default_partition_key();
+    event
+}
+
+kaunter_sdk::manifest!("../kaunter-plugin.toml");
+
+#[cfg(test)]
+mod tests;
