@@ -114,3 +114,45 @@ async fn a_revoked_refresh_token_dead_letters_with_what_to_do_and_is_audited() {
     let log = host.cli(&["audit", "log", "--data", data.to_str().unwrap()]);
     assert!(log.contains("credential.refused"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_can_go_in_a_vendor_header_and_the_secret_in_the_form_body() {
+    use crate::vendors::{Reply, VendorFake};
+    // Shopify's client-credentials grant: client_id and client_secret as form fields, and the
+    // Admin API reads the token from `X-Shopify-Access-Token`, without a `Bearer ` prefix.
+    let shop = VendorFake::start(|call| {
+        if call.path == "/admin/oauth/access_token" {
+            let form = call.text();
+            let ok = call.header("authorization").is_empty()
+                && form.contains("grant_type=client_credentials")
+                && form.contains("client_id=shop-app")
+                && form.contains("client_secret=shpss_s3cret");
+            return if ok {
+                Reply::json(
+                    200,
+                    &json!({"access_token": "shpat_token_1", "scope": "write_inventory", "expires_in": 86399}),
+                )
+            } else {
+                Reply::json(400, &json!({"error": "invalid_client", "error_description": form}))
+            };
+        }
+        Reply::text(204, "")
+    })
+    .await;
+    let url = format!("{}/hooks", shop.url);
+    let credential = format!(
+        "\n[credentials.erp-oauth]\ngrant = \"client_credentials\"\ntoken_url = \"{}/admin/oauth/access_token\"\nclient_id = {{ value = \"shop-app\" }}\nclient_secret = {{ value = \"shpss_s3cret\" }}\nclient_auth = \"form\"\nheader = \"X-Shopify-Access-Token\"\nprefix = \"\"\nfor = [\"POST {url}\"]\n",
+        shop.url
+    );
+    let mut options = ConfigOptions::new(&url);
+    options.extra = credential;
+    let granted = format!("http = [\"POST {url}\"]\n");
+    let text = config(&options).replacen(&granted, &format!("{granted}credentials = [\"erp-oauth\"]\n"), 1);
+    let host = Host::start(&text);
+    host.post_json(&sale("shp-1", "hk-001", "SHP-1", &[("1", 1, 100)]))
+        .await;
+    wait_for_state(&host, "shp-1", "erp", "delivered").await;
+    let delivered = shop.calls_to("POST", "/hooks");
+    assert_eq!(delivered[0].header("x-shopify-access-token"), "shpat_token_1");
+    assert_eq!(delivered[0].header("authorization"), "");
+}

@@ -307,6 +307,17 @@ pub struct CredentialConfig {
     /// Authenticate with a signed JWT instead of a secret (RFC 7523; NetSuite machine-to-machine).
     #[serde(default)]
     pub client_assertion: Option<ClientAssertionConfig>,
+    /// How the client secret is sent: `basic` (HTTP Basic, the OAuth 2.0 default) or `form`
+    /// (`client_id` and `client_secret` in the form body, as Shopify's token endpoint expects).
+    #[serde(default)]
+    pub client_auth: ClientAuthStyle,
+    /// The request header the token goes in (default `authorization`; Shopify's Admin API reads
+    /// `x-shopify-access-token`).
+    #[serde(default = "default_token_header")]
+    pub header: String,
+    /// What comes before the token in that header (default `"Bearer "`; `""` for Shopify).
+    #[serde(default = "default_token_prefix")]
+    pub prefix: String,
     /// Scope to ask for, if any.
     #[serde(default)]
     pub scope: Option<String>,
@@ -316,6 +327,25 @@ pub struct CredentialConfig {
     /// Destinations (grant syntax) whose requests get the token.
     #[serde(rename = "for")]
     pub destinations: Vec<crate::egress::HttpGrant>,
+}
+
+/// How a client secret reaches the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthStyle {
+    /// HTTP Basic authentication (RFC 6749 §2.3.1's recommended way).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` as form fields.
+    Form,
+}
+
+fn default_token_header() -> String {
+    "authorization".into()
+}
+
+fn default_token_prefix() -> String {
+    "Bearer ".into()
 }
 
 /// `[credentials.NAME.client_assertion]`: the client authenticates to the token endpoint with a

@@ -9,7 +9,7 @@
 //! `for` destinations include the request. This module talks only to token endpoints, through its
 //! own client; it never sends plugin traffic.
 
-use crate::config::{Config, CredentialConfig, OAuthGrant};
+use crate::config::{ClientAuthStyle, Config, CredentialConfig, OAuthGrant};
 use crate::egress::Destination;
 use crate::store::Store;
 use base64::Engine as _;
@@ -22,6 +22,18 @@ use hyper_util::rt::TokioExecutor;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A token to add to one request.
+pub struct Injected {
+    /// The credential it comes from.
+    pub credential: String,
+    /// Header name, lower case.
+    pub header: String,
+    /// Header value (prefix and token).
+    pub value: String,
+    /// The token alone.
+    pub token: String,
+}
 
 /// The kv namespace holding rotated refresh tokens (not a valid plugin name).
 const STATE_NAMESPACE: &str = "kaunter:credentials";
@@ -137,31 +149,39 @@ impl Credentials {
         }))
     }
 
-    /// Which of the `granted` credentials covers a destination, if any (without fetching a token).
-    pub fn credential_for(&self, granted: &[String], destination: &Destination) -> Option<String> {
-        granted
-            .iter()
-            .find(|name| {
-                self.entries
-                    .get(*name)
-                    .is_some_and(|c| c.config.destinations.iter().any(|d| d.allows(destination)))
+    /// Which of the `granted` credentials covers a destination, if any (without fetching a token):
+    /// its name, the header its token goes in (lower case) and the prefix before the token.
+    pub fn credential_for(&self, granted: &[String], destination: &Destination) -> Option<(String, String, String)> {
+        granted.iter().find_map(|name| {
+            let c = self.entries.get(name)?;
+            c.config.destinations.iter().any(|d| d.allows(destination)).then(|| {
+                (
+                    name.clone(),
+                    c.config.header.to_ascii_lowercase(),
+                    c.config.prefix.clone(),
+                )
             })
-            .cloned()
+        })
     }
 
-    /// The bearer token for a request, with the credential's name, if one of the `granted`
-    /// credentials covers its destination.
+    /// The token for a request, if one of the `granted` credentials covers its destination.
     pub async fn bearer_for(
         &self,
         granted: &[String],
         destination: &Destination,
-    ) -> Result<Option<(String, String)>, CredentialError> {
+    ) -> Result<Option<Injected>, CredentialError> {
         for name in granted {
             let Some(credential) = self.entries.get(name) else {
                 continue;
             };
             if credential.config.destinations.iter().any(|d| d.allows(destination)) {
-                return self.token(credential).await.map(|t| Some((name.clone(), t)));
+                let token = self.token(credential).await?;
+                return Ok(Some(Injected {
+                    credential: name.clone(),
+                    header: credential.config.header.to_ascii_lowercase(),
+                    value: format!("{}{token}", credential.config.prefix),
+                    token,
+                }));
             }
         }
         Ok(None)
@@ -220,6 +240,10 @@ impl Credentials {
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(http::header::ACCEPT, "application/json");
         match &c.client_auth {
+            ClientAuth::Secret(secret) if c.config.client_auth == ClientAuthStyle::Form => {
+                form.push(("client_id", c.client_id.clone()));
+                form.push(("client_secret", secret.clone()));
+            }
             ClientAuth::Secret(secret) => {
                 let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                     "{}:{}",
@@ -297,7 +321,11 @@ impl Credentials {
                 .await
                 .map_err(|e| transient(format!("cannot store the rotated refresh token: {e}")))?;
         }
-        let lifetime = json["expires_in"].as_u64().unwrap_or(300);
+        // A number by RFC 6749; some servers send it as a string.
+        let lifetime = json["expires_in"]
+            .as_u64()
+            .or_else(|| json["expires_in"].as_str().and_then(|s| s.trim().parse().ok()))
+            .unwrap_or(300);
         let refresh_in = Duration::from_secs(lifetime.saturating_sub(60).max(lifetime / 2).max(1));
         tracing::info!(credential = %c.name, expires_in = lifetime, "OAuth access token obtained");
         Ok(Cached {

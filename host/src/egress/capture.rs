@@ -139,13 +139,11 @@ pub(super) async fn capture(
         .inspect_err(|reason| who.report(Problem::Denied(reason.clone())))
         .map_err(|_| HttpError::HttpRequestDenied)?;
     let (mut captured, _) = snapshot(request).await?;
-    if let Some(name) = who.credentials.credential_for(&who.credential_grants, &destination) {
+    if let Some((name, header, prefix)) = who.credentials.credential_for(&who.credential_grants, &destination) {
+        captured.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&header));
         captured
             .headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-        captured
-            .headers
-            .push(("authorization".into(), format!("Bearer [redacted: credential {name}]")));
+            .push((header, format!("{prefix}[redacted: credential {name}]")));
     }
     let (status, headers, body) = canned.answer(&captured.method, &captured.url);
     captured.status = Some(status);

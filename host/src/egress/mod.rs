@@ -82,18 +82,23 @@ impl Egress {
         };
         let mut injected = None;
         match who.credentials.bearer_for(&who.credential_grants, &destination).await {
-            Ok(Some((credential, token))) => match http::HeaderValue::from_str(&format!("Bearer {token}")) {
-                Ok(mut value) => {
-                    value.set_sensitive(true);
-                    request.headers_mut().insert(http::header::AUTHORIZATION, value);
-                    injected = Some((credential, token));
+            Ok(Some(token)) => {
+                let name = http::HeaderName::from_bytes(token.header.as_bytes());
+                let value = http::HeaderValue::from_str(&token.value);
+                match (name, value) {
+                    (Ok(name), Ok(mut value)) => {
+                        value.set_sensitive(true);
+                        request.headers_mut().insert(name, value);
+                        injected = Some((token.credential, token.token));
+                    }
+                    _ => {
+                        return Err(HttpError::InternalError(Some(format!(
+                            "credential `{}`: the access token does not fit in header `{}`",
+                            token.credential, token.header
+                        ))));
+                    }
                 }
-                Err(_) => {
-                    return Err(HttpError::InternalError(Some(
-                        "the access token is not a valid header".into(),
-                    )));
-                }
-            },
+            }
             Ok(None) => {}
             Err(e @ CredentialError::Refused { .. }) => {
                 tracing::error!(plugin, error = %e, "OAuth credential refused; the event fails until an operator acts");
