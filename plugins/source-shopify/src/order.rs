@@ -398,7 +398,8 @@ fn totals(lines: &[&SaleLine], tenders: &[Tender], mode: TaxMode, currency: &Cur
     })
 }
 
-/// Tenders from successful transactions of the given kinds; `sign` −1 for money going back.
+/// Tenders from successful transactions of the given kinds in the event's currency; `sign` −1
+/// for money going back.
 fn transaction_tenders(
     transactions: &[Transaction],
     kinds: &[&str],
@@ -409,6 +410,12 @@ fn transaction_tenders(
         .iter()
         .enumerate()
         .filter(|(_, t)| kinds.contains(&t.kind.as_str()) && t.status.as_deref().is_none_or(|s| s == "success"))
+        // A transaction in another (presentment) currency cannot be a tender of this event.
+        .filter(|(_, t)| {
+            t.currency
+                .as_deref()
+                .is_none_or(|c| c.trim().eq_ignore_ascii_case(&currency.code))
+        })
         .map(|(i, t)| {
             let amount = currency.money(&t.amount, &format!("transactions[{i}].amount"))?;
             Ok(Tender {

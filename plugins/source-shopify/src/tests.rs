@@ -255,7 +255,8 @@ fn pos_orders_take_their_store_from_the_location_and_tenders_from_transactions()
     order["transactions"] = serde_json::json!([
         { "id": 1001, "kind": "sale", "status": "success", "gateway": "gift_card", "amount": "50.00" },
         { "id": 1002, "kind": "sale", "status": "success", "gateway": "Cash", "amount": "164.80" },
-        { "id": 1003, "kind": "sale", "status": "failure", "gateway": "shopify_payments", "amount": "164.80" }
+        { "id": 1003, "kind": "sale", "status": "failure", "gateway": "shopify_payments", "amount": "164.80" },
+        { "id": 1004, "kind": "authorization", "status": "success", "gateway": "shopify_payments", "amount": "164.80" }
     ]);
     let events = decode(webhook("orders/create", &order.to_string(), SECRET)).unwrap();
     assert_eq!(events[0].source, "/t/acme/s/hk-001/p/shopify");
@@ -282,6 +283,27 @@ fn pos_orders_take_their_store_from_the_location_and_tenders_from_transactions()
     // Tax-inclusive: the total is the net, tax already inside it.
     assert_eq!(sale.totals.total, hkd(21480));
     assert_eq!(sale.totals.tendered, hkd(21480));
+}
+
+#[test]
+fn transactions_in_another_currency_fall_back_to_the_gateway_tender() {
+    let _fake = host().install();
+    let mut order: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    order["transactions"] = serde_json::json!([
+        { "id": 2001, "kind": "sale", "status": "success", "gateway": "shopify_payments", "amount": "29.73", "currency": "USD" }
+    ]);
+    let events = decode(webhook("orders/create", &order.to_string(), SECRET)).unwrap();
+    let Payload::Sale(sale) = &events[0].payload else {
+        panic!()
+    };
+    assert_eq!(
+        sale.tenders,
+        vec![Tender {
+            method: TenderMethod::Card,
+            amount: hkd(23209),
+            processor_ref: None,
+        }]
+    );
 }
 
 #[test]
