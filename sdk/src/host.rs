@@ -37,6 +37,9 @@ mod imports {
     pub fn verify_hmac_sha256(secret: &str, data: &[u8], mac: &[u8]) -> Result<bool, CryptoError> {
         crypto::verify_hmac_sha256(secret, data, mac)
     }
+    pub fn hmac_sha256_templated(secret: &str, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        crypto::hmac_sha256_templated(secret, prefix, suffix)
+    }
     pub fn sha256(data: &[u8]) -> Vec<u8> {
         crypto::sha256(data)
     }
@@ -146,6 +149,14 @@ pub fn kv_delete(key: &str) -> Result<(), KvError> {
 /// HMAC-SHA256 under a named secret; the secret itself never enters the plugin.
 pub fn hmac_sha256(secret: &str, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     imports::hmac_sha256(secret, data)
+}
+
+/// HMAC-SHA256 under a named secret of `prefix`, then the secret's own bytes, then `suffix`, for
+/// schemes whose string-to-sign contains the secret (a DingTalk robot signs `"{timestamp}\n{secret}"`:
+/// `hmac_sha256_with_secret_in_data("dingtalk", format!("{ts}\n").as_bytes(), b"")`). The host
+/// splices the secret in; it never enters the plugin.
+pub fn hmac_sha256_with_secret_in_data(secret: &str, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    imports::hmac_sha256_templated(secret, prefix, suffix)
 }
 
 /// Constant-time check of an HMAC-SHA256 under a named secret.

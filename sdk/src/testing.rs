@@ -213,6 +213,11 @@ pub(crate) mod imports {
     pub fn hmac_sha256(name: &str, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Ok(hmac(&secret(name)?, data).finalize().into_bytes().to_vec())
     }
+    pub fn hmac_sha256_templated(name: &str, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = secret(name)?;
+        let data = [prefix, &key, suffix].concat();
+        Ok(hmac(&key, &data).finalize().into_bytes().to_vec())
+    }
     pub fn verify_hmac_sha256(name: &str, data: &[u8], mac: &[u8]) -> Result<bool, CryptoError> {
         Ok(hmac(&secret(name)?, data).verify_slice(mac).is_ok())
     }
