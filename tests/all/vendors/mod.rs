@@ -18,6 +18,7 @@ mod redact;
 mod restock;
 mod shopify_inventory;
 mod shopify_source;
+mod slack;
 mod square_source;
 mod stripe_source;
 mod xero;
