@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 mod anomaly;
+mod hubspot;
 mod loyalty;
 mod netsuite;
 mod quickbooks;
