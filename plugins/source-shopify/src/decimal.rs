@@ -141,6 +141,28 @@ mod tests {
     }
 
     #[test]
+    fn every_written_amount_reads_back_and_junk_never_panics() {
+        // Money::to_decimal writes amounts the way Shopify does; reading them back is exact.
+        let mut value: i64 = 1;
+        for step in 0..2000 {
+            value = value
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let amount = (value >> (step % 40)) % 1_000_000_000_000;
+            for exponent in 0..=4 {
+                let text = kaunter_sdk::Money::new(amount, "XXX", exponent).to_decimal();
+                assert_eq!(Decimal::Text(text.clone()).minor_units(exponent), Ok(amount), "{text}");
+            }
+        }
+        for junk in [
+            "-", ".", "-.", "1.2.3", "--1", "+-1", "1_000", "١٢", "NaN", "inf", "0x10", "1e2", "1 000",
+        ] {
+            assert!(Decimal::Text(junk.into()).minor_units(2).is_err(), "{junk}");
+        }
+        assert_eq!(Decimal::Text(" 1.5 ".into()).minor_units(2), Ok(150));
+    }
+
+    #[test]
     fn exponents_follow_iso_4217() {
         assert_eq!(exponent("HKD"), 2);
         assert_eq!(exponent("JPY"), 0);
