@@ -75,7 +75,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: the manifest is invalid: {e}", args.file.display()))?
         .unwrap_or_default();
     let inputs = match (&args.event, &args.webhook) {
-        (Some(path), _) => read_events(path)?.into_iter().map(Input::Event).collect(),
+        (Some(path), _) => read_events(path)?.into_iter().map(|e| Input::Event(Box::new(e))).collect(),
         (None, Some(path)) => read_webhooks(path)?.into_iter().map(Input::Webhook).collect::<Vec<_>>(),
         (None, None) => anyhow::bail!("pass --event FILE (transforms, connectors) or --webhook FILE (sources)"),
     };
@@ -134,7 +134,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             (Input::Event(event), PluginKind::Transform) => {
                 let label = json!({ "id": event.id, "type": event.ty });
-                let (result, report) = plugin.handle_reported(&event.into()).await;
+                let (result, report) = plugin.handle_reported(&(*event).into()).await;
                 (label, (result.map(as_events), report))
             }
             (Input::Event(event), PluginKind::Connector) => {
@@ -144,7 +144,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     sink: "sandbox".into(),
                     attempt: 1,
                 };
-                let (result, report) = plugin.deliver_reported(&event.into(), &context).await;
+                let (result, report) = plugin.deliver_reported(&(*event).into(), &context).await;
                 let outcome = result.map(|r| json!({ "delivered": { "status": r.status, "remote_id": r.remote_id } }));
                 (label, (outcome, report))
             }
@@ -179,7 +179,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// What one sandbox call is given.
 enum Input {
     /// An event, for a transform or connector.
-    Event(Event),
+    Event(Box<Event>),
     /// An inbound webhook, for a source.
     Webhook(WebhookRequest),
 }

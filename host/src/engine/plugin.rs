@@ -143,6 +143,8 @@ pub struct LoadedPlugin {
     limits: LimitsConfig,
     runtime: Arc<Runtime>,
     warm: Mutex<Vec<Warm>>,
+    /// Held for the length of each call when the manifest asks for one call at a time.
+    one_at_a_time: Option<tokio::sync::Mutex<()>>,
 }
 
 impl LoadedPlugin {
@@ -194,7 +196,23 @@ impl LoadedPlugin {
             limits,
             runtime,
             warm: Mutex::new(Vec::new()),
+            one_at_a_time: None,
         })
+    }
+
+    /// Calls this instance one event at a time (the manifest's `serial = true`: state in kv that
+    /// concurrent calls would race on).
+    pub fn serial(mut self, serial: bool) -> Self {
+        self.one_at_a_time = serial.then(|| tokio::sync::Mutex::new(()));
+        self
+    }
+
+    /// Waits for this plugin's turn when it is called one event at a time.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.one_at_a_time {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
     }
 
     /// Its context (name, version, grants, egress identity).
@@ -279,6 +297,7 @@ impl LoadedPlugin {
         event: &wit::Event,
         clock: Vec<i64>,
     ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
+        let _turn = self.turn().await;
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
@@ -338,6 +357,7 @@ impl LoadedPlugin {
         context: &DeliveryContext,
         clock: Vec<i64>,
     ) -> (Result<Receipt, CallError>, CallReport) {
+        let _turn = self.turn().await;
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
@@ -364,6 +384,7 @@ impl LoadedPlugin {
         request: &WebhookRequest,
         label: &str,
     ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
+        let _turn = self.turn().await;
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(label, Vec::new()).await {
             Ok(warm) => warm,

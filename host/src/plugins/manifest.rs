@@ -91,6 +91,11 @@ pub struct Requests {
     /// Limits the plugin needs to work (each must be granted at least this much).
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// The plugin keeps state in kv that two concurrent calls could both read and overwrite
+    /// (running totals, windows, balances): the host then calls it for one event at a time.
+    /// Not a capability; nothing to grant.
+    #[serde(default)]
+    pub serial: bool,
 }
 
 /// `[requests.limits]`.

@@ -366,15 +366,18 @@ impl Registry {
             egress: Arc::new(egress),
             kv_overlay: capture.then(Default::default),
         });
-        let ready = Arc::new(LoadedPlugin::new(
-            self.runtime.clone(),
-            version.component.clone(),
-            plugin.kind,
-            ctx,
-            self.egress.clone(),
-            plugin.limits.clone(),
-            version.version.clone(),
-        )?);
+        let ready = Arc::new(
+            LoadedPlugin::new(
+                self.runtime.clone(),
+                version.component.clone(),
+                plugin.kind,
+                ctx,
+                self.egress.clone(),
+                plugin.limits.clone(),
+                version.version.clone(),
+            )?
+            .serial(version.manifest.requests.serial),
+        );
         if !capture && let Ok(mut built) = self.built.lock() {
             built.insert(key, (plugin.clone(), ready.clone()));
         }
