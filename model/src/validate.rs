@@ -81,14 +81,20 @@ impl Errors {
             self.push("id", "is required: a non-empty string");
         }
         if event.source.is_empty() || event.source.contains(char::is_whitespace) {
-            self.push("source", "is required: a URI-reference without spaces, e.g. /t/acme/s/hk-001/p/till-1");
+            self.push(
+                "source",
+                "is required: a URI-reference without spaces, e.g. /t/acme/s/hk-001/p/till-1",
+            );
         }
         if event.ty.is_empty() {
             self.push("type", "is required: e.g. pos.sale.completed.v1");
         } else if let Some(expected) = event.payload.event_type()
             && expected != event.ty
         {
-            self.push("type", format!("is `{}` but the data is a {expected} payload", event.ty));
+            self.push(
+                "type",
+                format!("is `{}` but the data is a {expected} payload", event.ty),
+            );
         }
         for (name, _) in &event.extensions {
             if !crate::envelope::is_attribute_name(name) {

@@ -19,6 +19,7 @@ mod languages;
 mod lifecycle;
 mod recovery;
 mod sandbox;
+mod sources;
 mod templates;
 mod vendors;
 mod wit;

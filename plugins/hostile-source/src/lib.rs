@@ -1,0 +1,29 @@
+//! TEST ONLY. A source that misbehaves as the webhook's `x-misbehave` header says: `trap` panics,
+//! `invalid` returns an event that breaks the event rules (no type), `loop` never returns; without
+//! the header it returns nothing.
+
+use kaunter_sdk::{DecodeError, Event, Payload, WebhookRequest};
+
+#[kaunter_sdk::source]
+fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
+    match request.header("x-misbehave") {
+        Some("trap") => {
+            let nothing: Vec<Event> = Vec::new();
+            Ok(vec![nothing[std::hint::black_box(request.body.len())].clone()])
+        }
+        Some("invalid") => Ok(vec![Event {
+            id: "bad-1".into(),
+            source: "/t/acme/s/hk-001/p/web".into(),
+            ty: String::new(),
+            time: "2026-11-25T10:15:00+08:00".into(),
+            subject: None,
+            partition_key: "k".into(),
+            extensions: Vec::new(),
+            payload: Payload::Custom(b"{}".to_vec()),
+        }]),
+        Some("loop") => loop {
+            std::hint::black_box(&request);
+        },
+        _ => Ok(Vec::new()),
+    }
+}
