@@ -179,9 +179,21 @@ fn outcome(result: Result<Response, http::HttpError>, now_ms: i64) -> Result<Rec
         Ok(r) if (200..300).contains(&r.status) => r,
         other => return http::delivery_outcome(other, now_ms),
     };
-    let answer: Answer = response
-        .json()
-        .map_err(|e| DeliveryError::Rejected(format!("robot/send: {e}")))?;
+    // A 2xx whose body is not the documented answer: DingTalk took the request, so it is not
+    // refused (that would dead-letter a message that was most likely sent).
+    let answer: Answer = match response.json() {
+        Ok(answer) => answer,
+        Err(e) => {
+            host::warn(&format!(
+                "robot/send answered {} without an errcode: {e}",
+                response.status
+            ));
+            return Ok(Receipt {
+                status: Some(response.status),
+                remote_id: None,
+            });
+        }
+    };
     errcode_outcome(&answer).map(|()| Receipt {
         status: Some(response.status),
         remote_id: None,

@@ -201,6 +201,11 @@ fn errcodes_map_to_what_the_host_should_do() {
         Err(DeliveryError::Rejected(m)) => assert_eq!(m, "DingTalk answered errcode 400105: 不支持的消息类型"),
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        answer(200, "{}").unwrap().status,
+        Some(200),
+        "a 2xx without errcode is not refused"
+    );
     assert!(matches!(answer(503, "busy"), Err(DeliveryError::Retry(_))));
     assert!(matches!(answer(429, ""), Err(DeliveryError::Throttled(_))));
     let _fake = host().fail_request("timed out").install();

@@ -155,12 +155,15 @@ fn update_for(config: &HubSpotConfig, event: &Event) -> Result<Option<Update>, D
             if let Some(lifetime) = spend::count(member, &event.id, total)? {
                 put(&mut properties, format!("{p}lifetime_spend"), lifetime.to_decimal());
             }
+            let lines = match sale.lines.len() {
+                1 => "1 line".to_owned(),
+                n => format!("{n} lines"),
+            };
             let note = format!(
-                "Purchase at store {store}: order {}, {} {} ({} lines)",
+                "Purchase at store {store}: order {}, {} {} ({lines})",
                 sale.order_id,
                 total.currency,
                 total.to_decimal(),
-                sale.lines.len()
             );
             (member.clone(), Some(note))
         }

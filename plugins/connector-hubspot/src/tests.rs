@@ -226,7 +226,7 @@ fn notes_are_added_to_the_timeline_once_per_event() {
         body(&requests[1]),
         json!({
             "properties": {"hs_timestamp": "2026-11-25T10:15:00+08:00",
-                           "hs_note_body": "Purchase at store hk-001: order HK001-000123, HKD 79.80 (1 lines)"},
+                           "hs_note_body": "Purchase at store hk-001: order HK001-000123, HKD 79.80 (1 line)"},
             "associations": [{"to": {"id": "5101"},
                               "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}]
         })

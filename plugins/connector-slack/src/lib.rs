@@ -210,9 +210,18 @@ fn post_message_outcome(result: Result<Response, http::HttpError>, now_ms: i64) 
         }
         _ => {}
     }
-    let answer: PostMessageAnswer = response
-        .json()
-        .map_err(|e| DeliveryError::Rejected(format!("chat.postMessage: {e}")))?;
+    // A 2xx whose body is not the documented answer: Slack took the request, so it is not refused
+    // (that would dead-letter a message that was most likely posted).
+    let answer: PostMessageAnswer = match response.json() {
+        Ok(answer) => answer,
+        Err(e) => {
+            host::warn(&format!("chat.postMessage answered {status} without `ok`: {e}"));
+            return Ok(Receipt {
+                status: Some(status),
+                remote_id: None,
+            });
+        }
+    };
     if answer.ok {
         let remote_id = match (answer.channel, answer.ts) {
             (Some(channel), Some(ts)) => Some(format!("{channel}/{ts}")),

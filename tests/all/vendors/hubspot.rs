@@ -265,7 +265,7 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     assert_eq!(
         *notes[0],
         json!({"properties": {"hs_timestamp": "2026-11-25T10:15:00+08:00",
-                              "hs_note_body": "Purchase at store hk-001: order HK001-000201, HKD 79.80 (1 lines)"},
+                              "hs_note_body": "Purchase at store hk-001: order HK001-000201, HKD 79.80 (1 line)"},
                "associations": [{"to": {"id": "5101"},
                                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}]})
     );
