@@ -2,6 +2,8 @@
 //! the typed model; they rarely need the raw modules.
 
 #![allow(missing_docs)]
+// Generated code: the raw ABI of a function with several lists takes many pointer/length pairs.
+#![allow(clippy::too_many_arguments)]
 
 /// World `transform` (also generates the shared host interfaces).
 pub mod transform {
