@@ -75,7 +75,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: the manifest is invalid: {e}", args.file.display()))?
         .unwrap_or_default();
     let inputs = match (&args.event, &args.webhook) {
-        (Some(path), _) => read_events(path)?.into_iter().map(|e| Input::Event(Box::new(e))).collect(),
+        (Some(path), _) => read_events(path)?
+            .into_iter()
+            .map(|e| Input::Event(Box::new(e)))
+            .collect(),
         (None, Some(path)) => read_webhooks(path)?.into_iter().map(Input::Webhook).collect::<Vec<_>>(),
         (None, None) => anyhow::bail!("pass --event FILE (transforms, connectors) or --webhook FILE (sources)"),
     };
