@@ -201,3 +201,50 @@ sinks = ["slack-ops", "slack-gone"]
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_webhook_pauses_the_sink_and_keeps_the_alert_queued() {
+    let fake = VendorFake::start(slack).await;
+    // A webhook Slack no longer knows (the app was removed): `404 no_service`.
+    let hook = format!("{}/services/T0KAUNTER/B0REMOVED/aaaaaaaaaaaaaaaaaaaaaaaa", fake.url);
+    let host = Host::start(&host_config(&format!(
+        r#"
+[[plugins]]
+name = "slack"
+kind = "connector"
+path = {path:?}
+[plugins.config]
+webhook_url = "{hook}"
+[plugins.grants]
+http = ["POST {hook}"]
+clock = true
+
+[[sinks]]
+name = "chat"
+connector = "slack"
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 400
+
+[[routes]]
+name = "alerts"
+types = ["pos.anomaly.*"]
+sinks = ["chat"]
+"#,
+        path = kaunter_tests::plugins::CONNECTOR_SLACK,
+    )));
+    host.post_json(&anomaly("sl-3")).await;
+    wait_for("the sink to be paused", 30, || async {
+        let (_, sinks) = host.get("/v1/admin/sinks", ADMIN_KEY).await;
+        let chat = sinks["sinks"].as_array()?.iter().find(|s| s["name"] == "chat")?.clone();
+        (chat["paused"] == true).then_some(())
+    })
+    .await;
+    let entry = wait_for_state(&host, "sl-3", "chat", "retrying").await;
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("Slack answered HTTP 404 no_service: the incoming webhook is disabled, removed or archived"),
+        "{error}"
+    );
+    assert_eq!(fake.calls().len(), 1, "a paused sink is not called again");
+}
