@@ -6,9 +6,9 @@
 //! each of the member's last [`REMEMBERED`] counted events. An event already fingerprinted is not
 //! counted again, so retries, redeliveries and replays of recent events leave the total alone.
 //!
-//! The entry is read, changed and written back without a lock: two events of one member delivered
-//! at the same moment (different orders, so different partition keys) can lose one addition. Give
-//! the sink `concurrency = 1` where the total must be exact.
+//! The entry is read, changed and written back, and kv has no compare-and-swap, so the manifest
+//! asks the host for serial calls (`serial = true`): two purchases by one member (different orders,
+//! so different partition keys) are never counted at the same moment.
 
 use kaunter_sdk::{DeliveryError, Money, RetryHint, host};
 use serde::{Deserialize, Serialize};
