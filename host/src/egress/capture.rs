@@ -139,6 +139,10 @@ pub(super) async fn capture(
         .inspect_err(|reason| who.report(Problem::Denied(reason.clone())))
         .map_err(|_| HttpError::HttpRequestDenied)?;
     let (mut captured, _) = snapshot(request).await?;
+    if let Err(reason) = super::check_secret_markers(&captured.url, &captured.headers, who) {
+        who.report(Problem::Denied(reason));
+        return Err(HttpError::HttpRequestDenied);
+    }
     if let Some((name, header, prefix)) = who.credentials.credential_for(&who.credential_grants, &destination) {
         captured.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&header));
         captured

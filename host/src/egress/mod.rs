@@ -27,6 +27,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,6 +111,11 @@ impl Egress {
                 return Err(HttpError::InternalError(Some(e.to_string())));
             }
         }
+        if let Err(reason) = put_secrets_in(&mut request, who) {
+            tracing::warn!(plugin, %reason, "outbound request denied");
+            who.report(Problem::Denied(reason));
+            return Err(HttpError::HttpRequestDenied);
+        }
         // The connection resolves the name again through `tls::CheckedResolver`, which refuses
         // internal addresses, so re-pointing the name after the check above gains nothing; https
         // verifies the certificate against the name.
@@ -150,6 +156,79 @@ impl Egress {
         let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
+}
+
+/// Where a plugin wants a granted secret's text: `$SECRET(name)` in the URL or a header value.
+/// Static credentials that vendors put in URLs or headers (a Slack incoming-webhook path, a
+/// DingTalk robot's `access_token`, an API key header) stay in the host this way: the plugin's
+/// configuration and every captured or recorded request show only the marker, and the checkpoint
+/// fills it in on the way out, after the grant check.
+pub const SECRET_MARKER: &str = "$SECRET(";
+
+/// `text` with every `$SECRET(name)` replaced by that secret's text; `None` when it has none.
+pub fn fill_secrets(text: &str, who: &PluginEgress) -> Result<Option<String>, String> {
+    if !text.contains(SECRET_MARKER) {
+        return Ok(None);
+    }
+    let mut filled = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(SECRET_MARKER) {
+        filled.push_str(&rest[..start]);
+        let after = &rest[start + SECRET_MARKER.len()..];
+        let end = after
+            .find(')')
+            .ok_or_else(|| format!("plugin `{}` sent an unclosed `$SECRET(` in a request", who.plugin))?;
+        let name = &after[..end];
+        let value = who.secrets.get(name).ok_or_else(|| {
+            format!(
+                "plugin `{}` asked for secret `{name}` in a request, which it is not granted; add \"{name}\" to the plugin's `secrets` (and define it under [secrets])",
+                who.plugin
+            )
+        })?;
+        let value = std::str::from_utf8(value).map_err(|_| {
+            format!("secret `{name}` is not text, so it cannot go in a URL or header; give it `encoding = \"text\"`")
+        })?;
+        filled.push_str(value);
+        rest = &after[end + 1..];
+    }
+    filled.push_str(rest);
+    Ok(Some(filled))
+}
+
+/// Fills `$SECRET(name)` markers in the request's path, query and header values.
+fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress) -> Result<(), String> {
+    if let Some(path) = request.uri().path_and_query().map(|p| p.as_str().to_owned())
+        && let Some(filled) = fill_secrets(&path, who)?
+    {
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = Some(filled.parse().map_err(|_| {
+            format!(
+                "plugin `{}`: a secret put in the URL makes it invalid; store it URL-safe",
+                who.plugin
+            )
+        })?);
+        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("plugin `{}`: {e}", who.plugin))?;
+    }
+    for value in request.headers_mut().values_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        if let Some(filled) = fill_secrets(text, who)? {
+            let mut header = http::HeaderValue::from_str(&filled)
+                .map_err(|_| format!("plugin `{}`: a secret put in a header makes it invalid", who.plugin))?;
+            header.set_sensitive(true);
+            *value = header;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every `$SECRET(name)` in a captured request names a granted secret, without
+/// filling anything in (captured requests show the marker).
+pub fn check_secret_markers(url: &str, headers: &[(String, String)], who: &PluginEgress) -> Result<(), String> {
+    fill_secrets(url, who)?;
+    for (_, value) in headers {
+        fill_secrets(value, who)?;
+    }
+    Ok(())
 }
 
 /// The destination of a request, if a grant allows it and it does not lead inside the network.
@@ -297,6 +376,8 @@ pub struct PluginEgress {
     pub mode: EgressMode,
     /// Also keep a copy of each live request (while a shadow version is compared with this one).
     pub record: AtomicBool,
+    /// Granted secrets, for `$SECRET(name)` in request URLs and headers (see [`fill_secrets`]).
+    secrets: Arc<BTreeMap<String, Vec<u8>>>,
     problems: Mutex<Vec<Problem>>,
 }
 
@@ -315,8 +396,15 @@ impl PluginEgress {
             credential_grants,
             mode: EgressMode::Send,
             record: AtomicBool::new(false),
+            secrets: Arc::default(),
             problems: Mutex::default(),
         }
+    }
+
+    /// The same identity, with the plugin's granted secrets available as `$SECRET(name)`.
+    pub fn with_secrets(mut self, secrets: Arc<BTreeMap<String, Vec<u8>>>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// The same identity, with requests captured instead of sent.
@@ -434,5 +522,39 @@ impl WasiHttpHooks for EgressHooks {
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin_with(secret: &[u8]) -> PluginEgress {
+        let secrets = BTreeMap::from([("robot-token".to_owned(), secret.to_vec())]);
+        PluginEgress::new("dingtalk".into(), Arc::from([]), Credentials::none(), Arc::from([]))
+            .with_secrets(Arc::new(secrets))
+    }
+
+    #[test]
+    fn secret_markers_are_filled_only_with_granted_text_secrets() {
+        let who = plugin_with(b"2f1c9e");
+        let url = "/robot/send?access_token=$SECRET(robot-token)&timestamp=1";
+        assert_eq!(
+            fill_secrets(url, &who),
+            Ok(Some("/robot/send?access_token=2f1c9e&timestamp=1".to_owned()))
+        );
+        assert_eq!(fill_secrets("/robot/send", &who), Ok(None));
+        assert_eq!(
+            fill_secrets("$SECRET(other)", &who),
+            Err("plugin `dingtalk` asked for secret `other` in a request, which it is not granted; add \"other\" to the plugin's `secrets` (and define it under [secrets])".to_owned())
+        );
+        assert_eq!(
+            fill_secrets("$SECRET(robot-token", &who),
+            Err("plugin `dingtalk` sent an unclosed `$SECRET(` in a request".to_owned())
+        );
+        assert!(
+            fill_secrets("$SECRET(robot-token)", &plugin_with(&[0xff, 0xfe]))
+                .is_err_and(|e| e.contains("encoding = \"text\""))
+        );
     }
 }

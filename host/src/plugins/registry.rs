@@ -351,7 +351,8 @@ impl Registry {
             plugin.grants.http.clone().into(),
             self.credentials.clone(),
             plugin.grants.credentials.clone().into(),
-        );
+        )
+        .with_secrets(Arc::new(secrets.clone()));
         if let Some(canned) = canned {
             egress = egress.capturing(canned);
         }

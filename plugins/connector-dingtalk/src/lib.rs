@@ -38,7 +38,8 @@ struct DingTalkConfig {
     /// API base.
     #[serde(default = "default_base_url")]
     base_url: String,
-    /// The robot's `access_token` (from its webhook URL).
+    /// The robot's `access_token` (from its webhook URL), or — so the token stays in the host —
+    /// `$SECRET(name)` naming a granted host secret that holds it.
     access_token: String,
     /// Name of the host secret holding the robot's signing secret (`SEC…`); unsigned without it.
     #[serde(default)]
@@ -124,10 +125,13 @@ fn skipped() -> Receipt {
 /// `{base_url}/robot/send?access_token=…`, with `&timestamp=…&sign=…` when a secret is configured.
 fn robot_url(config: &DingTalkConfig, now_ms: i64) -> Result<String, DeliveryError> {
     let base = config.base_url.trim_end_matches('/');
-    let mut url = format!(
-        "{base}/robot/send?access_token={}",
+    // A `$SECRET(name)` marker goes as written: the host's egress checkpoint fills it in.
+    let token = if config.access_token.starts_with("$SECRET(") {
+        config.access_token.clone()
+    } else {
         http::form_encode(&config.access_token)
-    );
+    };
+    let mut url = format!("{base}/robot/send?access_token={token}");
     if let Some(secret) = &config.secret {
         let sign = sign(secret, now_ms)?;
         url.push_str(&format!("&timestamp={now_ms}&sign={}", http::form_encode(&sign)));

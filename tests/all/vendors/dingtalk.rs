@@ -112,10 +112,10 @@ async fn a_signed_message_reaches_the_robot_and_a_stale_secret_dead_letters_with
 name = "{name}"
 kind = "connector"
 path = {path:?}
-secrets = ["{secret}"]
+secrets = ["{secret}", "dingtalk-token"]
 [plugins.config]
 base_url = "{base}"
-access_token = "{TOKEN}"
+access_token = "$SECRET(dingtalk-token)"
 secret = "{secret}"
 [plugins.grants]
 http = ["POST {base}/robot/send"]
@@ -136,6 +136,7 @@ backoff_max_ms = 400
         r#"
 [secrets]
 dingtalk-robot = {{ value = "{SECRET}", encoding = "text" }}
+dingtalk-token = {{ value = "{TOKEN}", encoding = "text" }}
 dingtalk-stale = {{ value = "SEC0000000000000000000000000000000000000000000000000000000000000000", encoding = "text" }}
 {live}
 {stale}
