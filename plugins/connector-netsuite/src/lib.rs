@@ -1,22 +1,26 @@
 //! `connector-netsuite`: books POS sales in NetSuite as **cash sales** and POS refunds as **cash
-//! refunds**, with the SuiteTalk REST record API (`POST {base}/services/rest/record/v1/cashSale`
-//! and `…/cashRefund`).
+//! refunds**, with the SuiteTalk REST record API's upsert:
+//! `PUT {base}/services/rest/record/v1/cashSale/eid:{externalId}?replace=item` (and `…/cashRefund/…`).
 //!
 //! What it maps ([`transaction`]):
-//! - `externalId`: the POS order id (sale) or refund id (refund), so NetSuite refuses a second
-//!   record for the same document; `memo` names the POS document (and, for a refund, the order).
-//! - `tranDate`: the business date; `entity`, `subsidiary`, `account`: from the config;
-//!   `location`: the store's NetSuite location (`locations`).
+//! - the external id ([`external_id`]): `{store}-{order}` by default (the store from the event
+//!   source, the POS order id for a sale or refund id for a refund), from the `external_id`
+//!   template; it names the record in the URL, so NetSuite keeps one cash sale per POS order.
+//! - `memo` names the POS document (and, for a refund, the order); `tranDate`: the business date;
+//!   `entity`, `subsidiary`, `account`: from the config; `location`: the store's NetSuite location.
 //! - `item.items[]`: one line per receipt line: `item.id` from the SKU (`items`), `quantity` as a
-//!   decimal (thousandths kept), `rate` the unit price and `amount` the line net of discount,
-//!   excluding tax, both decimal numbers written from minor units (never a float). Refund lines
-//!   are sent as positive quantities and amounts.
+//!   decimal (thousandths kept) and `amount`, the line net of discount, excluding tax, written from
+//!   minor units (never a float). No `rate` is sent: the POS unit price is before discount (and,
+//!   in inclusive mode, includes tax), so it would not match `amount`. Refund lines are sent as
+//!   positive quantities and amounts.
 //! - Other event types are skipped on purpose: `Ok` with no status and no remote id, and a debug log.
 //!
-//! Every request carries `X-NetSuite-Idempotency-Key`, a UUID derived from the delivery's
-//! idempotency key ([`idempotency_uuid`]). NetSuite honours that key on asynchronous requests
-//! (`respond_async = true`, `Prefer: respond-async`); on synchronous ones the `externalId` is what
-//! stops a duplicate. [`outcome`] maps NetSuite's answers to what the host should do. The plugin
+//! Idempotency: NetSuite's upsert creates the record the first time and updates the same record
+//! on every later request with the same external id, and `replace=item` makes the item lines
+//! exactly the request's; so a retry, a replay or a resent POS document leaves one record as the
+//! POS describes it. The delivery's idempotency key is not sent: NetSuite's
+//! `X-NetSuite-Idempotency-Key` applies to asynchronous requests only and is ignored on
+//! synchronous ones. [`outcome`] maps NetSuite's answers to what the host should do. The plugin
 //! sends no credentials: the host's OAuth 2.0 client (client credentials with a JWT assertion)
 //! adds `Authorization`.
 
@@ -50,10 +54,11 @@ pub struct NetSuiteConfig {
     pub locations: BTreeMap<String, String>,
     /// POS SKU → NetSuite item internal id.
     pub items: BTreeMap<String, String>,
-    /// Send `Prefer: respond-async` so NetSuite applies the idempotency key (the receipt then
-    /// names the async job, not the record).
+    /// The external id template: `{store}`, `{tenant}` and `{order}` (the POS order id, or the
+    /// refund id for a refund); default `{store}-{order}`. `{order}` alone is right only when
+    /// order ids are unique across stores.
     #[serde(default)]
-    pub respond_async: bool,
+    pub external_id: Option<String>,
 }
 
 impl NetSuiteConfig {
@@ -75,31 +80,40 @@ impl NetSuiteConfig {
 /// The configuration, parsed on the first event and kept for the life of the instance.
 static CONFIG: PluginConfig<NetSuiteConfig> = PluginConfig::new();
 
-/// Books a sale as a cash sale, a refund as a cash refund.
+/// Books a sale as a cash sale, a refund as a cash refund, by upsert on the external id.
 #[kaunter_sdk::connector]
-fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryError> {
+fn deliver(event: Event, _context: DeliveryContext) -> Result<Receipt, DeliveryError> {
     let config = CONFIG
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid netsuite config: {e:?}")))?;
-    let Some((record, body)) = transaction(&event, config)? else {
+    let Some(upsert) = transaction(&event, config)? else {
         host::debug(&format!("`{}` is not booked in NetSuite; skipped", event.ty));
         return Ok(Receipt {
             status: None,
             remote_id: None,
         });
     };
-    let url = format!("{}/services/rest/record/v1/{record}", config.base()?);
-    let mut request = Request::post_json(&url, &body)
+    let url = format!(
+        "{}/services/rest/record/v1/{}/eid:{}?replace=item",
+        config.base()?,
+        upsert.record,
+        upsert.external_id
+    );
+    let request = Request::json("PUT", &url, &upsert.body)
         .map_err(|e| DeliveryError::Rejected(e.to_string()))?
-        .header("accept", "application/json")
-        .header(
-            "x-netsuite-idempotency-key",
-            &idempotency_uuid(&context.idempotency_key),
-        );
-    if config.respond_async {
-        request = request.header("prefer", "respond-async");
-    }
-    outcome(http::send(&request))
+        .header("accept", "application/json");
+    outcome(http::send(&request), &upsert.external_id)
+}
+
+/// What one event becomes: the record type, its external id and the body to upsert.
+#[derive(Debug)]
+pub struct Upsert {
+    /// `cashSale` or `cashRefund`.
+    pub record: &'static str,
+    /// The external id the record is upserted on (letters, digits, `_` and `-` only).
+    pub external_id: String,
+    /// The record's fields.
+    pub body: Transaction,
 }
 
 /// A reference to another record by internal id.
@@ -113,8 +127,6 @@ pub struct Ref {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
-    /// The POS document id.
-    pub external_id: String,
     /// What the record is, in words.
     pub memo: String,
     /// `YYYY-MM-DD`.
@@ -147,24 +159,20 @@ pub struct Line {
     pub item: Ref,
     /// Quantity, decimal.
     pub quantity: Box<RawValue>,
-    /// Unit price, decimal.
-    pub rate: Box<RawValue>,
-    /// Line amount excluding tax, decimal.
+    /// The line's amount: net of discount, excluding tax, decimal. No `rate` goes with it (the
+    /// POS unit price is before discount, so rate × quantity would not be this amount).
     pub amount: Box<RawValue>,
     /// The POS item name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-/// The record type and body for the event, or `None` for events not booked in NetSuite.
-pub fn transaction(
-    event: &Event,
-    config: &NetSuiteConfig,
-) -> Result<Option<(&'static str, Transaction)>, DeliveryError> {
-    let (record, external_id, memo, date, mode, lines) = match &event.payload {
+/// The record to upsert for the event, or `None` for events not booked in NetSuite.
+pub fn transaction(event: &Event, config: &NetSuiteConfig) -> Result<Option<Upsert>, DeliveryError> {
+    let (record, document, memo, date, mode, lines) = match &event.payload {
         Payload::Sale(s) => (
             "cashSale",
-            s.order_id.clone(),
+            &s.order_id,
             format!("POS order {}", s.order_id),
             &s.business_date,
             s.tax_mode,
@@ -172,7 +180,7 @@ pub fn transaction(
         ),
         Payload::Refund(r) => (
             "cashRefund",
-            r.refund_id.clone(),
+            &r.refund_id,
             match &r.reason {
                 Some(reason) => format!("POS refund {} of order {} ({reason})", r.refund_id, r.original_order_id),
                 None => format!("POS refund {} of order {}", r.refund_id, r.original_order_id),
@@ -189,14 +197,20 @@ pub fn transaction(
             "no NetSuite location for store `{store}`: add it to `locations` in the plugin config"
         ))
     })?;
+    let external_id = external_id(
+        config.external_id.as_deref().unwrap_or(DEFAULT_EXTERNAL_ID),
+        event.tenant().unwrap_or_default(),
+        store,
+        document,
+    )?;
     let items = lines
         .into_iter()
         .map(|l| line(l, mode, config, record == "cashRefund"))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some((
+    Ok(Some(Upsert {
         record,
-        Transaction {
-            external_id,
+        external_id,
+        body: Transaction {
             memo,
             tran_date: date.clone(),
             entity: Ref {
@@ -207,7 +221,46 @@ pub fn transaction(
             account: config.account.clone().map(|id| Ref { id }),
             item: Sublist { items },
         },
-    )))
+    }))
+}
+
+/// The default external id template: order ids are often unique only within a store.
+pub const DEFAULT_EXTERNAL_ID: &str = "{store}-{order}";
+
+/// Fills the external id template (`{tenant}`, `{store}`, `{order}`; `{order}` is required).
+/// NetSuite takes letters, digits, `_` and `-` in an external id, so anything else is rejected
+/// rather than changed (a changed id could name another document's record).
+pub fn external_id(template: &str, tenant: &str, store: &str, order: &str) -> Result<String, DeliveryError> {
+    let invalid = |why: String| DeliveryError::Rejected(format!("invalid netsuite config: `external_id` {why}"));
+    if !template.contains("{order}") {
+        return Err(invalid(format!("`{template}` must contain `{{order}}`")));
+    }
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| invalid(format!("`{template}` has an unclosed `{{`")))?;
+        out.push_str(match &rest[open + 1..open + close] {
+            "tenant" => tenant,
+            "store" => store,
+            "order" => order,
+            other => {
+                return Err(invalid(format!(
+                    "`{template}` names `{{{other}}}`; use {{tenant}}, {{store}}, {{order}}"
+                )));
+            }
+        });
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    if out.is_empty() || !out.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(DeliveryError::Rejected(format!(
+            "external id `{out}` (from `{template}`) has characters NetSuite does not take in an external id (letters, digits, `_` and `-` only): change `external_id` in the plugin config"
+        )));
+    }
+    Ok(out)
 }
 
 fn line(l: &SaleLine, mode: TaxMode, config: &NetSuiteConfig, positive: bool) -> Result<Line, DeliveryError> {
@@ -228,7 +281,6 @@ fn line(l: &SaleLine, mode: TaxMode, config: &NetSuiteConfig, positive: bool) ->
     Ok(Line {
         item: Ref { id: item.clone() },
         quantity: number(milli_to_decimal(sign(l.quantity_milli)))?,
-        rate: number(money(&l.unit_price))?,
         amount: number(money(&amount))?,
         description: l.name.clone(),
     })
@@ -251,27 +303,6 @@ pub fn milli_to_decimal(milli: i64) -> String {
     format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
 }
 
-/// A stable UUID for an idempotency key (NetSuite asks for an RFC 4122 UUID): the first 16
-/// bytes of the key's SHA-256, with the version-5 (name-based) and RFC 4122 variant bits set.
-pub fn idempotency_uuid(key: &str) -> String {
-    let digest = host::sha256(key.as_bytes());
-    let mut b = [0u8; 16];
-    for (slot, byte) in b.iter_mut().zip(digest) {
-        *slot = byte;
-    }
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = kaunter_sdk::hex_encode(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 /// NetSuite's error details (`o:errorDetails[]`) as (`o:errorCode`, `detail`).
 pub fn error_details(response: &Response) -> Vec<(String, String)> {
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
@@ -290,19 +321,20 @@ pub fn error_details(response: &Response) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Maps NetSuite's answer to what the host should do:
+/// Maps NetSuite's answer to an upsert to what the host should do:
 ///
 /// | NetSuite answers | host does |
 /// |---|---|
-/// | 204 (or 200/201) with `Location: …/cashSale/{id}` | delivered; `remote_id` = `{id}` |
-/// | 202 with `Location: …/async/v1/job/{id}` (`respond_async`) | delivered; `remote_id` = `job/{id}` |
-/// | `IDEMPOTENCY_ERROR` (same key already submitted) | conflict-is-success |
-/// | `DUP_RCRD` or a detail saying the record already exists (same `externalId`), any 409 | conflict-is-success |
+/// | 2xx (204 on create and on update) with `Location: …/cashSale/{id}` | delivered; `remote_id` = `{id}` |
+/// | 2xx without `Location` | delivered; `remote_id` = `eid:{externalId}` (works wherever the id does) |
 /// | 401 | retry (the host renews its token) |
 /// | 429 (concurrency limit) | throttled (`Retry-After` if sent) |
-/// | 408, 5xx, no answer | retry |
-/// | 400 `USER_ERROR`, `INVALID_*`, 403, other 4xx | rejected with NetSuite's details |
-pub fn outcome(result: Result<Response, http::HttpError>) -> Result<Receipt, DeliveryError> {
+/// | 408, 409, 5xx, no answer | retry (upserting again is safe) |
+/// | 400 `USER_ERROR`, `INVALID_*`, 403, other 4xx | rejected with NetSuite's codes and details |
+///
+/// Nothing counts as "already there": the upsert itself makes a second request land on the same
+/// record, so no answer needs reading as a duplicate.
+pub fn outcome(result: Result<Response, http::HttpError>, external_id: &str) -> Result<Receipt, DeliveryError> {
     let response = result.map_err(|e| retry(None, format!("no response from NetSuite: {e}")))?;
     let status = response.status;
     if (200..300).contains(&status) {
@@ -310,16 +342,10 @@ pub fn outcome(result: Result<Response, http::HttpError>) -> Result<Receipt, Del
             .header("location")
             .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
             .filter(|id| !id.is_empty())
-            .map(|id| {
-                if status == 202 {
-                    format!("job/{id}")
-                } else {
-                    id.to_owned()
-                }
-            });
+            .map_or_else(|| format!("eid:{external_id}"), str::to_owned);
         return Ok(Receipt {
             status: Some(status),
-            remote_id: id,
+            remote_id: Some(id),
         });
     }
     let details = error_details(&response);
@@ -332,14 +358,6 @@ pub fn outcome(result: Result<Response, http::HttpError>) -> Result<Receipt, Del
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let duplicate = details.iter().any(|(code, detail)| {
-        code == "IDEMPOTENCY_ERROR" || code == "DUP_RCRD" || detail.to_ascii_lowercase().contains("already exists")
-    });
-    if status == 409 || (duplicate && status < 500) {
-        return Err(DeliveryError::ConflictIsSuccess(Some(format!(
-            "NetSuite already has it (HTTP {status}): {text}"
-        ))));
-    }
     let after = response
         .header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -353,7 +371,7 @@ pub fn outcome(result: Result<Response, http::HttpError>) -> Result<Receipt, Del
             after_ms: after,
             reason: format!("HTTP 429: {text}"),
         })),
-        408 | 500..=599 => Err(retry(after, format!("HTTP {status}: {text}"))),
+        408 | 409 | 500..=599 => Err(retry(after, format!("HTTP {status}: {text}"))),
         _ => Err(DeliveryError::Rejected(format!("HTTP {status}: {text}"))),
     }
 }

@@ -96,7 +96,7 @@ fn error(status: u16, code: &str, detail: &str) -> String {
 }
 
 #[test]
-fn a_sale_becomes_a_cash_sale_with_the_idempotency_key_and_the_record_id_from_location() {
+fn a_sale_is_upserted_as_a_cash_sale_on_store_and_order_with_the_record_id_from_location() {
     let (status, location) = created("647", "cashSale");
     let fake = host().respond(status, &[("location", &location[0].1)], "").install();
     let receipt = deliver(sale(), context()).unwrap();
@@ -105,31 +105,55 @@ fn a_sale_becomes_a_cash_sale_with_the_idempotency_key_and_the_record_id_from_lo
     let sent = &fake.requests()[0];
     assert_eq!(
         (sent.method.as_str(), sent.url.as_str()),
-        ("POST", "http://netsuite.example/services/rest/record/v1/cashSale")
+        (
+            "PUT",
+            "http://netsuite.example/services/rest/record/v1/cashSale/eid:hk-001-HK001-000123?replace=item"
+        )
     );
     assert_eq!(header(sent, "content-type"), Some("application/json"));
-    assert_eq!(
-        header(sent, "x-netsuite-idempotency-key"),
-        Some(idempotency_uuid("e1:netsuite").as_str())
-    );
+    assert_eq!(header(sent, "accept"), Some("application/json"));
+    // Only asynchronous requests use NetSuite's idempotency key; the upsert is what makes this one safe.
+    assert_eq!(header(sent, "x-netsuite-idempotency-key"), None);
     assert_eq!(header(sent, "prefer"), None);
     assert!(header(sent, "authorization").is_none(), "the host adds credentials");
-    // The exact body, numbers as written (no float went in between).
+    // The exact body, numbers as written (no float went in between); no rate, only the amount.
     assert_eq!(
         String::from_utf8(sent.body.clone()).unwrap(),
         concat!(
-            r#"{"externalId":"HK001-000123","memo":"POS order HK001-000123","tranDate":"2026-11-25","#,
+            r#"{"memo":"POS order HK001-000123","tranDate":"2026-11-25","#,
             r#""entity":{"id":"107"},"subsidiary":{"id":"1"},"location":{"id":"3"},"account":{"id":"122"},"#,
             r#""item":{"items":["#,
-            r#"{"item":{"id":"501"},"quantity":2,"rate":39.90,"amount":79.80,"description":"Item 4891234500017"},"#,
-            r#"{"item":{"id":"502"},"quantity":1.5,"rate":12.35,"amount":18.53,"description":"Item RICE-LOOSE"}"#,
+            r#"{"item":{"id":"501"},"quantity":2,"amount":79.80,"description":"Item 4891234500017"},"#,
+            r#"{"item":{"id":"502"},"quantity":1.5,"amount":18.53,"description":"Item RICE-LOOSE"}"#,
             r#"]}}"#
         )
     );
 }
 
 #[test]
-fn a_refund_becomes_a_cash_refund_with_positive_lines_excluding_tax() {
+fn a_discounted_tax_inclusive_line_sends_its_net_amount_excluding_tax_and_no_rate() {
+    // 3 × 10.00 inclusive of 5% VAT, 3.00 off: net 27.00, of which 1.29 is tax → amount 25.71.
+    let mut discounted = line(1, "4891234500017", 3000, 1000, 2700, 129);
+    discounted["gross"] = hkd(3000);
+    discounted["discount"] = hkd(300);
+    let sale = event(
+        "pos.sale.completed.v1",
+        json!({"order_id": "HK001-9", "business_date": "2026-11-25", "time_zone": "Asia/Hong_Kong",
+               "tax_mode": "inclusive", "lines": [discounted],
+               "tenders": [{"method": "cash", "amount": hkd(2700)}], "totals": totals(2700)}),
+    );
+    let (status, location) = created("648", "cashSale");
+    let fake = host().respond(status, &[("location", &location[0].1)], "").install();
+    deliver(sale, context()).unwrap();
+    let body: Value = serde_json::from_slice(&fake.requests()[0].body).unwrap();
+    assert_eq!(
+        body["item"]["items"],
+        json!([{"item": {"id": "501"}, "quantity": 3, "amount": 25.71, "description": "Item 4891234500017"}])
+    );
+}
+
+#[test]
+fn a_refund_is_upserted_as_a_cash_refund_with_positive_lines_excluding_tax() {
     let (status, location) = created("912", "cashRefund");
     let fake = FakeHost::new()
         .config(json!({"base_url": BASE, "entity": "107", "locations": {"hk-001": "3"},
@@ -139,61 +163,66 @@ fn a_refund_becomes_a_cash_refund_with_positive_lines_excluding_tax() {
     let receipt = deliver(refund(), context()).unwrap();
     assert_eq!(receipt.remote_id.as_deref(), Some("912"));
     let sent = &fake.requests()[0];
-    assert_eq!(sent.url, "http://netsuite.example/services/rest/record/v1/cashRefund");
+    assert_eq!(sent.method, "PUT");
+    assert_eq!(
+        sent.url,
+        "http://netsuite.example/services/rest/record/v1/cashRefund/eid:hk-001-HK001-R-7?replace=item"
+    );
     let body: Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(
         body,
-        json!({"externalId": "HK001-R-7", "memo": "POS refund HK001-R-7 of order HK001-000123 (damaged box)",
+        json!({"memo": "POS refund HK001-R-7 of order HK001-000123 (damaged box)",
                "tranDate": "2026-11-26", "entity": {"id": "107"}, "location": {"id": "3"},
-               "item": {"items": [{"item": {"id": "501"}, "quantity": 1, "rate": 38.00, "amount": 38.00,
+               "item": {"items": [{"item": {"id": "501"}, "quantity": 1, "amount": 38.00,
                                    "description": "Item 4891234500017"}]}})
     );
 }
 
 #[test]
-fn asynchronous_requests_ask_netsuite_to_apply_the_key_and_name_the_job() {
-    let fake = FakeHost::new()
-        .config({
-            let mut c = config();
-            c["respond_async"] = json!(true);
-            c
-        })
-        .respond(
-            202,
-            &[
-                (
-                    "location",
-                    "https://demo123.suitetalk.api.netsuite.com/services/rest/async/v1/job/123456",
-                ),
-                ("preference-applied", "respond-async"),
-            ],
-            "",
-        )
-        .install();
+fn the_external_id_template_is_configurable_and_checked() {
+    let with = |template: &str| {
+        let mut c = config();
+        c["external_id"] = json!(template);
+        FakeHost::new().config(c).respond(204, &[], "").install()
+    };
+    let fake = with("{order}");
     let receipt = deliver(sale(), context()).unwrap();
-    assert_eq!(receipt.remote_id.as_deref(), Some("job/123456"));
-    assert_eq!(header(&fake.requests()[0], "prefer"), Some("respond-async"));
-}
-
-#[test]
-fn the_idempotency_uuid_is_stable_uuid_shaped_and_differs_per_key() {
-    let _fake = FakeHost::new().install();
-    let a = idempotency_uuid("01JDEMO0SALE000000000000001:netsuite");
-    assert_eq!(a, idempotency_uuid("01JDEMO0SALE000000000000001:netsuite"));
-    assert_ne!(a, idempotency_uuid("01JDEMO0SALE000000000000001:erp"));
-    let groups: Vec<usize> = a.split('-').map(str::len).collect();
-    assert_eq!(groups, vec![8, 4, 4, 4, 12]);
-    assert_eq!(&a[14..15], "5", "version 5 layout");
-    assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "RFC 4122 variant");
-    // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 …
-    assert_eq!(idempotency_uuid("abc"), "ba7816bf-8f01-5fea-8141-40de5dae2223");
+    assert_eq!(
+        fake.requests()[0].url,
+        "http://netsuite.example/services/rest/record/v1/cashSale/eid:HK001-000123?replace=item"
+    );
+    // No Location: the receipt names the record by its external id.
+    assert_eq!(receipt.remote_id.as_deref(), Some("eid:HK001-000123"));
+    drop(fake);
+    let fake = with("pos_{tenant}_{store}_{order}");
+    deliver(sale(), context()).unwrap();
+    assert!(
+        fake.requests()[0]
+            .url
+            .ends_with("/cashSale/eid:pos_acme_hk-001_HK001-000123?replace=item")
+    );
+    drop(fake);
+    for (template, message) in [
+        ("{store}", "must contain `{order}`"),
+        ("{store}-{register}-{order}", "names `{register}`"),
+        ("{store}/{order}", "letters, digits, `_` and `-` only"),
+    ] {
+        let fake = with(template);
+        match deliver(sale(), context()) {
+            Err(DeliveryError::Rejected(m)) => assert!(m.contains(message), "{template}: {m}"),
+            other => panic!("{template}: expected rejected, got {other:?}"),
+        }
+        assert!(fake.requests().is_empty());
+    }
+    assert_eq!(
+        external_id(DEFAULT_EXTERNAL_ID, "acme", "hk-002", "A-123").unwrap(),
+        "hk-002-A-123"
+    );
 }
 
 #[test]
 fn answers_map_to_what_the_host_should_do() {
     let _fake = host()
-        .respond(400, &[], &error(400, "IDEMPOTENCY_ERROR",
-            "A request with the same idempotency key is already submitted. See the \"Location\" header for a link to the previously submitted job"))
         .respond(400, &[], &error(400, "USER_ERROR", "Error while accessing resource: This record already exists."))
         .respond(400, &[], &error(400, "INVALID_CONTENT",
             "Error while accessing resource: You have entered an Invalid Field Value 9999 for the following field: item"))
@@ -207,23 +236,26 @@ fn answers_map_to_what_the_host_should_do() {
         .fail_request("timed out")
         .respond(409, &[], &error(409, "CONFLICT", "Conflict"))
         .install();
-    let outcomes: Vec<_> = (0..11).map(|_| deliver(sale(), context())).collect();
-    assert!(matches!(&outcomes[0], Err(DeliveryError::ConflictIsSuccess(Some(m))) if m.contains("IDEMPOTENCY_ERROR")));
-    assert!(matches!(&outcomes[1], Err(DeliveryError::ConflictIsSuccess(Some(m))) if m.contains("already exists")));
-    assert!(matches!(&outcomes[2], Err(DeliveryError::Rejected(m))
+    let outcomes: Vec<_> = (0..10).map(|_| deliver(sale(), context())).collect();
+    // No answer is read as "already there": an error that mentions an existing record is an error.
+    assert!(
+        matches!(&outcomes[0], Err(DeliveryError::Rejected(m)) if m == "HTTP 400: USER_ERROR: Error while accessing resource: This record already exists.")
+    );
+    assert!(matches!(&outcomes[1], Err(DeliveryError::Rejected(m))
         if m == "HTTP 400: INVALID_CONTENT: Error while accessing resource: You have entered an Invalid Field Value 9999 for the following field: item"));
     assert!(
-        matches!(&outcomes[3], Err(DeliveryError::Rejected(m)) if m.contains("USER_ERROR: Error while accessing resource: Please enter value(s) for: Location"))
+        matches!(&outcomes[2], Err(DeliveryError::Rejected(m)) if m.contains("USER_ERROR: Error while accessing resource: Please enter value(s) for: Location"))
     );
-    assert!(matches!(&outcomes[4], Err(DeliveryError::Retry(h)) if h.reason.contains("INVALID_LOGIN")));
+    assert!(matches!(&outcomes[3], Err(DeliveryError::Retry(h)) if h.reason.contains("INVALID_LOGIN")));
     assert!(
-        matches!(&outcomes[5], Err(DeliveryError::Rejected(m)) if m.starts_with("HTTP 403: INSUFFICIENT_PERMISSION"))
+        matches!(&outcomes[4], Err(DeliveryError::Rejected(m)) if m.starts_with("HTTP 403: INSUFFICIENT_PERMISSION"))
     );
-    assert!(matches!(&outcomes[6], Err(DeliveryError::Throttled(h)) if h.after_ms.is_none()));
-    assert!(matches!(&outcomes[7], Err(DeliveryError::Throttled(h)) if h.after_ms == Some(3000)));
-    assert!(matches!(&outcomes[8], Err(DeliveryError::Retry(h)) if h.reason.starts_with("HTTP 503")));
-    assert!(matches!(&outcomes[9], Err(DeliveryError::Retry(h)) if h.reason.contains("timed out")));
-    assert!(matches!(&outcomes[10], Err(DeliveryError::ConflictIsSuccess(_))));
+    assert!(matches!(&outcomes[5], Err(DeliveryError::Throttled(h)) if h.after_ms.is_none()));
+    assert!(matches!(&outcomes[6], Err(DeliveryError::Throttled(h)) if h.after_ms == Some(3000)));
+    assert!(matches!(&outcomes[7], Err(DeliveryError::Retry(h)) if h.reason.starts_with("HTTP 503")));
+    assert!(matches!(&outcomes[8], Err(DeliveryError::Retry(h)) if h.reason.contains("timed out")));
+    // A conflict (say, two attempts at once): upserting again converges on the same record.
+    assert!(matches!(&outcomes[9], Err(DeliveryError::Retry(h)) if h.reason.starts_with("HTTP 409")));
 }
 
 #[test]

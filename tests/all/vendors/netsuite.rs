@@ -1,15 +1,14 @@
 //! `connector-netsuite` against a fake NetSuite (SuiteTalk REST record API and its OAuth 2.0
 //! machine-to-machine token endpoint), in the real host: the host signs a JWT client assertion
-//! (ES256, `kid` = the certificate id) for the token, the connector POSTs cash sales and refunds
-//! with `X-NetSuite-Idempotency-Key`, and NetSuite answers 204 + `Location`, or its documented
-//! `o:errorDetails` errors.
+//! (ES256, `kid` = the certificate id) for the token, the connector upserts cash sales and refunds
+//! on their external id (`PUT …/cashSale/eid:{store}-{order}?replace=item`), and NetSuite answers
+//! 204 + `Location` on create and on update, or its documented `o:errorDetails` errors.
 
 use super::{Call, Reply, VendorFake, host_config};
 use crate::harness::*;
 use serde_json::{Value, json};
-use sha2::Digest;
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const TOKEN_PATH: &str = "/services/rest/auth/oauth2/v1/token";
@@ -50,14 +49,27 @@ fn form(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A record the fake account holds: its internal id and its fields.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: u64,
+    fields: Value,
+}
+
 /// A fake NetSuite account: the token endpoint checks the client assertion against the uploaded
-/// certificate's public key; the record API wants the token, refuses a second record with the
-/// same `externalId`, and answers 204 with the new record's URL in `Location`.
+/// certificate's public key; the record API wants the token and upserts on the external id in
+/// the URL (`PUT …/{type}/eid:{externalId}`): it creates the record the first time and updates
+/// the same one after, answering 204 with the record's URL in `Location` both times. On an update
+/// the item lines are replaced when the request says `replace=item`, else appended, as NetSuite
+/// does with a non-keyed sublist.
 struct NetSuite {
     public_key_pem: String,
     token_url: Mutex<String>,
-    external_ids: Mutex<BTreeSet<String>>,
+    /// (record type, external id) → record.
+    records: Mutex<BTreeMap<(String, String), Stored>>,
     next_id: AtomicU64,
+    /// Apply the next upsert, then answer 504 as if the gateway lost NetSuite's answer.
+    lose_next_answer: AtomicBool,
 }
 
 impl NetSuite {
@@ -65,7 +77,7 @@ impl NetSuite {
         if call.path == TOKEN_PATH {
             return self.token(call);
         }
-        let Some(record) = call.path.strip_prefix(RECORDS) else {
+        let Some(rest) = call.path.strip_prefix(RECORDS) else {
             return ns_error(404, "Not Found", "NONEXISTENT_ID", "The record type does not exist.");
         };
         if call.header("authorization") != format!("Bearer {TOKEN}") {
@@ -76,19 +88,64 @@ impl NetSuite {
                 "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.",
             );
         }
-        let body = call.json();
-        let external_id = format!("{record}:{}", body["externalId"].as_str().unwrap_or_default());
-        if !self.external_ids.lock().unwrap().insert(external_id) {
+        let Some((record, external_id)) = rest.split_once("/eid:") else {
             return ns_error(
                 400,
                 "Bad Request",
-                "USER_ERROR",
-                "Error while accessing resource: A record with the same external ID already exists.",
+                "INVALID_REQUEST",
+                "The upsert operation needs an external ID in the request URL.",
+            );
+        };
+        if call.method != "PUT" {
+            return ns_error(
+                405,
+                "Method Not Allowed",
+                "INVALID_REQUEST",
+                "The request method is not supported.",
             );
         }
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let body = call.json();
+        let replace_items = call.query.split('&').any(|p| p == "replace=item");
+        let id = {
+            let mut records = self.records.lock().unwrap();
+            let key = (record.to_owned(), external_id.to_owned());
+            match records.get_mut(&key) {
+                Some(stored) => {
+                    let old_lines = stored.fields["item"]["items"].as_array().cloned().unwrap_or_default();
+                    let mut fields = body.clone();
+                    if !replace_items {
+                        let mut lines = old_lines;
+                        lines.extend(body["item"]["items"].as_array().cloned().unwrap_or_default());
+                        fields["item"]["items"] = Value::Array(lines);
+                    }
+                    for (k, v) in fields.as_object().unwrap() {
+                        stored.fields[k] = v.clone();
+                    }
+                    stored.id
+                }
+                None => {
+                    let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+                    records.insert(key, Stored { id, fields: body });
+                    id
+                }
+            }
+        };
+        if self.lose_next_answer.swap(false, Ordering::SeqCst) {
+            return Reply::text(504, "Gateway Timeout");
+        }
         let location = format!("https://1234567.suitetalk.api.netsuite.com{RECORDS}{record}/{id}");
         Reply::text(204, "").with_header("location", &location)
+    }
+
+    /// The records of one type, by external id.
+    fn records(&self, record: &str) -> BTreeMap<String, Stored> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((r, _), _)| r == record)
+            .map(|((_, eid), stored)| (eid.clone(), stored.clone()))
+            .collect()
     }
 
     /// RFC 7523 client authentication, as NetSuite's OAuth 2.0 client credentials flow wants it.
@@ -130,8 +187,9 @@ impl NetSuite {
     }
 }
 
-/// The fake account, the host (granted a client-assertion credential for it), and the key file.
-async fn start() -> (VendorFake, Host, tempfile::TempDir) {
+/// The fake account, its state, the host (granted a client-assertion credential for it), and the
+/// key file.
+async fn start() -> (VendorFake, Arc<NetSuite>, Host, tempfile::TempDir) {
     let key = rcgen::KeyPair::generate().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let pem = keys.path().join("netsuite-m2m.pem");
@@ -139,8 +197,9 @@ async fn start() -> (VendorFake, Host, tempfile::TempDir) {
     let netsuite = Arc::new(NetSuite {
         public_key_pem: key.public_key_pem(),
         token_url: Mutex::default(),
-        external_ids: Mutex::default(),
+        records: Mutex::default(),
         next_id: AtomicU64::new(647),
+        lose_next_answer: AtomicBool::new(false),
     });
     let handler = netsuite.clone();
     let fake = VendorFake::start(move |call| handler.answer(call)).await;
@@ -153,7 +212,7 @@ grant = "client_credentials"
 token_url = "{token_url}"
 client_id = {{ value = "{CLIENT_ID}" }}
 scope = "rest_webservices"
-for = ["POST {url}{RECORDS}"]
+for = ["PUT {url}{RECORDS}"]
 [credentials.netsuite.client_assertion]
 algorithm = "ES256"
 key_id = "{CERTIFICATE_ID}"
@@ -169,11 +228,12 @@ entity = "107"
 subsidiary = "1"
 [plugins.config.locations]
 hk-001 = "3"
+hk-002 = "4"
 [plugins.config.items]
 4891234500017 = "501"
 4891234500024 = "502"
 [plugins.grants]
-http = ["POST {url}{RECORDS}"]
+http = ["PUT {url}{RECORDS}"]
 credentials = ["netsuite"]
 
 [[sinks]]
@@ -192,24 +252,7 @@ sinks = ["netsuite"]
         pem = pem.display().to_string(),
         path = kaunter_tests::plugins::CONNECTOR_NETSUITE,
     )));
-    (fake, host, keys)
-}
-
-/// The key NetSuite should see: SHA-256 of the delivery key, in UUID version-5 layout.
-fn expected_key(delivery_key: &str) -> String {
-    let digest = sha2::Sha256::digest(delivery_key.as_bytes());
-    let mut b = digest[..16].to_vec();
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    (fake, netsuite, host, keys)
 }
 
 fn refund(id: &str, refund_id: &str, order: &str) -> Value {
@@ -227,8 +270,8 @@ fn refund(id: &str, refund_id: &str, order: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sales_and_refunds_become_cash_sales_and_refunds_under_the_hosts_m2m_token() {
-    let (fake, host, _keys) = start().await;
+async fn sales_and_refunds_are_upserted_as_cash_sales_and_refunds_under_the_hosts_m2m_token() {
+    let (fake, netsuite, host, _keys) = start().await;
     host.post_json(&sale(
         "ns-sale-1",
         "hk-001",
@@ -253,41 +296,113 @@ async fn sales_and_refunds_become_cash_sales_and_refunds_under_the_hosts_m2m_tok
         "NetSuite allows at most an hour: {lifetime}"
     );
 
-    let records = fake.calls_to("POST", RECORDS);
+    let records = fake.calls_to("PUT", RECORDS);
     assert_eq!(records.len(), 2);
-    for (call, key) in records.iter().zip(["ns-sale-1:netsuite", "ns-refund-1:netsuite"]) {
+    assert!(
+        fake.calls_to("POST", RECORDS).is_empty(),
+        "records are upserted, never POSTed"
+    );
+    for call in &records {
         assert_eq!(call.header("authorization"), format!("Bearer {TOKEN}"));
         assert_eq!(call.header("content-type"), "application/json");
-        assert_eq!(call.header("x-netsuite-idempotency-key"), expected_key(key));
+        assert_eq!(call.query, "replace=item");
+        // NetSuite ignores its idempotency key on synchronous requests; the upsert does that job.
+        assert_eq!(call.header("x-netsuite-idempotency-key"), "");
         assert!(!call.text().contains(TOKEN), "the token stays out of the body");
     }
-    assert_eq!(records[0].path, "/services/rest/record/v1/cashSale");
+    assert_eq!(
+        records[0].path,
+        "/services/rest/record/v1/cashSale/eid:hk-001-HK001-000123"
+    );
     assert_eq!(
         records[0].text(),
         concat!(
-            r#"{"externalId":"HK001-000123","memo":"POS order HK001-000123","tranDate":"2026-11-25","#,
+            r#"{"memo":"POS order HK001-000123","tranDate":"2026-11-25","#,
             r#""entity":{"id":"107"},"subsidiary":{"id":"1"},"location":{"id":"3"},"item":{"items":["#,
-            r#"{"item":{"id":"501"},"quantity":2,"rate":39.90,"amount":79.80},"#,
-            r#"{"item":{"id":"502"},"quantity":1,"rate":128.00,"amount":128.00}]}}"#
+            r#"{"item":{"id":"501"},"quantity":2,"amount":79.80},"#,
+            r#"{"item":{"id":"502"},"quantity":1,"amount":128.00}]}}"#
         )
     );
-    assert_eq!(records[1].path, "/services/rest/record/v1/cashRefund");
+    assert_eq!(
+        records[1].path,
+        "/services/rest/record/v1/cashRefund/eid:hk-001-HK001-R-7"
+    );
     assert_eq!(
         records[1].json(),
-        json!({"externalId": "HK001-R-7", "memo": "POS refund HK001-R-7 of order HK001-000123 (wrong item)",
+        json!({"memo": "POS refund HK001-R-7 of order HK001-000123 (wrong item)",
                "tranDate": "2026-11-25", "entity": {"id": "107"}, "subsidiary": {"id": "1"}, "location": {"id": "3"},
-               "item": {"items": [{"item": {"id": "501"}, "quantity": 1, "rate": 39.90, "amount": 39.90}]}})
+               "item": {"items": [{"item": {"id": "501"}, "quantity": 1, "amount": 39.90}]}})
+    );
+    assert_eq!(
+        netsuite.records("cashSale").keys().collect::<Vec<_>>(),
+        ["hk-001-HK001-000123"]
+    );
+    assert_eq!(
+        netsuite.records("cashRefund").keys().collect::<Vec<_>>(),
+        ["hk-001-HK001-R-7"]
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn throttles_and_refused_tokens_are_retried_duplicates_count_as_delivered_and_invalid_records_dead_letter() {
-    let (fake, host, _keys) = start().await;
+async fn a_retry_after_a_lost_answer_updates_the_same_record_and_two_stores_same_order_make_two() {
+    let (fake, netsuite, host, _keys) = start().await;
+
+    // NetSuite books the sale but its answer is lost (the gateway answers 504): the host retries,
+    // and the upsert lands on the record the first attempt made, with its lines once.
+    netsuite.lose_next_answer.store(true, Ordering::SeqCst);
+    host.post_json(&sale("ns-lost", "hk-001", "A-123", &[("4891234500017", 2, 3990)]))
+        .await;
+    let entry = wait_for_state(&host, "ns-lost", "netsuite", "delivered").await;
+    assert_eq!(entry["attempts"], 2);
+    let tries = fake.calls_to("PUT", "/services/rest/record/v1/cashSale/eid:hk-001-A-123");
+    assert_eq!(tries.len(), 2);
+    assert_eq!(tries[0].body, tries[1].body);
+    let sales = netsuite.records("cashSale");
+    assert_eq!(sales.len(), 1);
+    let booked = &sales["hk-001-A-123"];
+    assert_eq!(
+        booked.fields["item"]["items"],
+        json!([{"item": {"id": "501"}, "quantity": 2, "amount": 79.80}])
+    );
+
+    // The POS sends the same order again as a new event (a resend after a crash): the same record.
+    host.post_json(&sale("ns-lost-again", "hk-001", "A-123", &[("4891234500017", 2, 3990)]))
+        .await;
+    let entry = wait_for_state(&host, "ns-lost-again", "netsuite", "delivered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert_eq!(netsuite.records("cashSale")["hk-001-A-123"].id, booked.id);
+    assert_eq!(netsuite.records("cashSale").len(), 1);
+
+    // Store hk-002 numbers its orders on its own and also has an A-123: a second cash sale, at
+    // its own location, not an update of store hk-001's.
+    host.post_json(&sale(
+        "ns-other-store",
+        "hk-002",
+        "A-123",
+        &[("4891234500024", 1, 12800)],
+    ))
+    .await;
+    wait_for_state(&host, "ns-other-store", "netsuite", "delivered").await;
+    let sales = netsuite.records("cashSale");
+    assert_eq!(sales.keys().collect::<Vec<_>>(), ["hk-001-A-123", "hk-002-A-123"]);
+    assert_ne!(sales["hk-001-A-123"].id, sales["hk-002-A-123"].id);
+    assert_eq!(sales["hk-001-A-123"].fields["location"], json!({"id": "3"}));
+    assert_eq!(sales["hk-002-A-123"].fields["location"], json!({"id": "4"}));
+    assert_eq!(
+        sales["hk-001-A-123"].fields["item"]["items"],
+        json!([{"item": {"id": "501"}, "quantity": 2, "amount": 79.80}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttles_and_refused_tokens_are_retried_and_invalid_records_dead_letter() {
+    let (fake, netsuite, host, _keys) = start().await;
+    // A first sale, so the host holds a token before answers are scripted.
     host.post_json(&sale("ns-a", "hk-001", "HK001-1", &[("4891234500017", 1, 3990)]))
         .await;
     wait_for_state(&host, "ns-a", "netsuite", "delivered").await;
 
-    // The account's concurrency limit is reached once: throttled, then created on the next attempt.
+    // The account's concurrency limit is reached once: throttled, then upserted on the next attempt.
     fake.script([ns_error(
         429,
         "Too Many Requests",
@@ -298,17 +413,9 @@ async fn throttles_and_refused_tokens_are_retried_duplicates_count_as_delivered_
         .await;
     let entry = wait_for_state(&host, "ns-b", "netsuite", "delivered").await;
     assert_eq!(entry["attempts"], 2);
-    let tries: Vec<Call> = fake
-        .calls_to("POST", RECORDS)
-        .into_iter()
-        .filter(|c| c.json()["externalId"] == "HK001-2")
-        .collect();
+    let tries = fake.calls_to("PUT", "/services/rest/record/v1/cashSale/eid:hk-001-HK001-2");
     assert_eq!(tries.len(), 2);
     assert_eq!(tries[0].body, tries[1].body);
-    assert_eq!(
-        tries[0].header("x-netsuite-idempotency-key"),
-        tries[1].header("x-netsuite-idempotency-key")
-    );
 
     // NetSuite refuses the token once (revoked, say): the host drops it, gets a new one with a
     // fresh assertion, and the retry goes through.
@@ -324,12 +431,6 @@ async fn throttles_and_refused_tokens_are_retried_duplicates_count_as_delivered_
     assert_eq!(entry["attempts"], 2);
     assert_eq!(fake.calls_to("POST", TOKEN_PATH).len(), 2, "a new token after the 401");
 
-    // The POS sends order HK001-1 again as a new event: NetSuite already has it, so it is delivered.
-    host.post_json(&sale("ns-a-again", "hk-001", "HK001-1", &[("4891234500017", 1, 3990)]))
-        .await;
-    let entry = wait_for_state(&host, "ns-a-again", "netsuite", "delivered").await;
-    assert_eq!(entry["attempts"], 1);
-
     // A value NetSuite refuses: dead-lettered at once with NetSuite's error code and detail.
     fake.script([ns_error(
         400,
@@ -344,5 +445,9 @@ async fn throttles_and_refused_tokens_are_retried_duplicates_count_as_delivered_
     assert_eq!(
         entry["last_error"],
         "rejected: HTTP 400: INVALID_CONTENT: Error while accessing resource: You have entered an Invalid Field Value 501 for the following field: item"
+    );
+    assert_eq!(
+        netsuite.records("cashSale").keys().collect::<Vec<_>>(),
+        ["hk-001-HK001-1", "hk-001-HK001-2", "hk-001-HK001-4"]
     );
 }
