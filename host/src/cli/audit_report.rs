@@ -54,7 +54,7 @@ pub struct ImportAudit {
 }
 
 /// Classes an import: (capability, granted?, explanation).
-fn classify(name: &str, plugin: &PluginConfig) -> (&'static str, bool, String) {
+fn classify(name: &str, plugin: &PluginConfig, config: &Config) -> (&'static str, bool, String) {
     let iface = name.split('@').next().unwrap_or(name);
     match iface {
         "wasi:http/outgoing-handler" | "wasi:http/types" => {
@@ -78,7 +78,23 @@ fn classify(name: &str, plugin: &PluginConfig) -> (&'static str, bool, String) {
         "kaunter:plugin/crypto" => {
             let granted = !plugin.secrets.is_empty();
             let status = if granted {
-                format!("secrets by name: {}", plugin.secrets.join(", "))
+                let sendable: Vec<String> = plugin
+                    .secrets
+                    .iter()
+                    .filter_map(|name| {
+                        let to = &config.secrets.get(name)?.destinations;
+                        (!to.is_empty()).then(|| {
+                            let to: Vec<&str> = to.iter().map(|g| g.text.as_str()).collect();
+                            format!("{name} → {}", to.join(", "))
+                        })
+                    })
+                    .collect();
+                let sent = if sendable.is_empty() {
+                    "none leaves the host".to_owned()
+                } else {
+                    format!("sent as $SECRET only to: {}", sendable.join("; "))
+                };
+                format!("secrets by name: {}; {sent}", plugin.secrets.join(", "))
             } else {
                 "no secrets granted: only plain SHA-256 works".into()
             };
@@ -148,7 +164,7 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
         let mut uses_http = false;
         let mut uses_crypto = false;
         for (name, _) in ty.imports(runtime.engine()) {
-            let (capability, granted, status) = classify(name, plugin);
+            let (capability, granted, status) = classify(name, plugin, config);
             uses_http |= capability == "outbound HTTP";
             uses_crypto |= capability == "keyed hashes over secrets";
             if !granted {
@@ -179,10 +195,13 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
         }
         if !uses_crypto {
             over_grants.retain(|o| !o.starts_with("secret "));
+            // A secret with `for` destinations can still travel as `$SECRET` in HTTP requests.
+            let sendable = |s: &String| uses_http && config.secrets.get(s).is_some_and(|n| !n.destinations.is_empty());
             over_grants.extend(
                 plugin
                     .secrets
                     .iter()
+                    .filter(|s| !sendable(s))
                     .map(|s| format!("secret {s} (the component does not import crypto)")),
             );
         }

@@ -133,8 +133,9 @@ pub enum SecretRef {
     File(PathBuf),
 }
 
-/// A `[secrets]` entry: where the value comes from (`value`, `env` or `file`, exactly one) and how
-/// its text becomes the key bytes (`encoding`).
+/// A `[secrets]` entry: where the value comes from (`value`, `env` or `file`, exactly one), how
+/// its text becomes the key bytes (`encoding`), and where, if anywhere, a plugin may send it
+/// (`for`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(try_from = "NamedSecretFields")]
 pub struct NamedSecret {
@@ -142,6 +143,10 @@ pub struct NamedSecret {
     pub source: SecretRef,
     /// How the value's text becomes key bytes.
     pub encoding: SecretEncoding,
+    /// Destinations (grant syntax) whose requests may carry the secret as `$SECRET(name)` in
+    /// their URL or headers. Empty: the secret is used only through `crypto` (HMACs) and never
+    /// leaves the host.
+    pub destinations: Vec<crate::egress::HttpGrant>,
 }
 
 impl From<SecretRef> for NamedSecret {
@@ -149,6 +154,7 @@ impl From<SecretRef> for NamedSecret {
         NamedSecret {
             source,
             encoding: SecretEncoding::Auto,
+            destinations: Vec::new(),
         }
     }
 }
@@ -179,6 +185,8 @@ struct NamedSecretFields {
     file: Option<PathBuf>,
     #[serde(default)]
     encoding: SecretEncoding,
+    #[serde(default, rename = "for")]
+    destinations: Vec<crate::egress::HttpGrant>,
 }
 
 impl TryFrom<NamedSecretFields> for NamedSecret {
@@ -191,13 +199,15 @@ impl TryFrom<NamedSecretFields> for NamedSecret {
             (None, None, Some(p)) => SecretRef::File(p),
             _ => {
                 return Err(
-                    "a secret takes exactly one of `value`, `env` or `file` (and optionally `encoding`)".into(),
+                    "a secret takes exactly one of `value`, `env` or `file` (and optionally `encoding` and `for`)"
+                        .into(),
                 );
             }
         };
         Ok(NamedSecret {
             source,
             encoding: f.encoding,
+            destinations: f.destinations,
         })
     }
 }

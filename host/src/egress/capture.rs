@@ -139,7 +139,7 @@ pub(super) async fn capture(
         .inspect_err(|reason| who.report(Problem::Denied(reason.clone())))
         .map_err(|_| HttpError::HttpRequestDenied)?;
     let (mut captured, _) = snapshot(request).await?;
-    if let Err(reason) = super::check_secret_markers(&captured.url, &captured.headers, who) {
+    if let Err(reason) = super::check_secret_markers(&captured.url, &captured.headers, who, &destination) {
         who.report(Problem::Denied(reason));
         return Err(HttpError::HttpRequestDenied);
     }

@@ -81,6 +81,11 @@ impl Egress {
                 return Err(HttpError::HttpRequestDenied);
             }
         };
+        if let Err(reason) = put_secrets_in(&mut request, who, &destination) {
+            tracing::warn!(plugin, %reason, "outbound request denied");
+            who.report(Problem::Denied(reason));
+            return Err(HttpError::HttpRequestDenied);
+        }
         let mut injected = None;
         match who.credentials.bearer_for(&who.credential_grants, &destination).await {
             Ok(Some(token)) => {
@@ -110,11 +115,6 @@ impl Egress {
                 tracing::warn!(plugin, error = %e, "no OAuth token for now; the request fails and will be retried");
                 return Err(HttpError::InternalError(Some(e.to_string())));
             }
-        }
-        if let Err(reason) = put_secrets_in(&mut request, who) {
-            tracing::warn!(plugin, %reason, "outbound request denied");
-            who.report(Problem::Denied(reason));
-            return Err(HttpError::HttpRequestDenied);
         }
         // The connection resolves the name again through `tls::CheckedResolver`, which refuses
         // internal addresses, so re-pointing the name after the check above gains nothing; https
@@ -165,8 +165,18 @@ impl Egress {
 /// fills it in on the way out, after the grant check.
 pub const SECRET_MARKER: &str = "$SECRET(";
 
-/// `text` with every `$SECRET(name)` replaced by that secret's text; `None` when it has none.
-pub fn fill_secrets(text: &str, who: &PluginEgress) -> Result<Option<String>, String> {
+/// A secret a plugin may put in requests: its bytes and the destinations it may go to.
+#[derive(Clone, Debug)]
+pub struct SendableSecret {
+    /// The key bytes.
+    pub bytes: Vec<u8>,
+    /// `[secrets] NAME.for`: where it may be sent (empty: nowhere, crypto only).
+    pub destinations: Vec<HttpGrant>,
+}
+
+/// `text` with every `$SECRET(name)` replaced by that secret's text, when the secret is granted to
+/// the plugin and its `for` destinations include `to`; `None` when `text` has no marker.
+pub fn fill_secrets(text: &str, who: &PluginEgress, to: &Destination) -> Result<Option<String>, String> {
     if !text.contains(SECRET_MARKER) {
         return Ok(None);
     }
@@ -179,13 +189,19 @@ pub fn fill_secrets(text: &str, who: &PluginEgress) -> Result<Option<String>, St
             .find(')')
             .ok_or_else(|| format!("plugin `{}` sent an unclosed `$SECRET(` in a request", who.plugin))?;
         let name = &after[..end];
-        let value = who.secrets.get(name).ok_or_else(|| {
+        let secret = who.secrets.get(name).ok_or_else(|| {
             format!(
                 "plugin `{}` asked for secret `{name}` in a request, which it is not granted; add \"{name}\" to the plugin's `secrets` (and define it under [secrets])",
                 who.plugin
             )
         })?;
-        let value = std::str::from_utf8(value).map_err(|_| {
+        if !secret.destinations.iter().any(|g| g.allows(to)) {
+            return Err(format!(
+                "plugin `{}` put secret `{name}` in a request to {to}, where that secret may not go; to allow it, add \"{} {}://{}:{}{}\" to the secret's `for` under [secrets] (without `for` a secret is used only through crypto)",
+                who.plugin, to.method, to.scheme, to.host, to.port, to.path
+            ));
+        }
+        let value = std::str::from_utf8(&secret.bytes).map_err(|_| {
             format!("secret `{name}` is not text, so it cannot go in a URL or header; give it `encoding = \"text\"`")
         })?;
         filled.push_str(value);
@@ -196,9 +212,9 @@ pub fn fill_secrets(text: &str, who: &PluginEgress) -> Result<Option<String>, St
 }
 
 /// Fills `$SECRET(name)` markers in the request's path, query and header values.
-fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress) -> Result<(), String> {
+fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress, to: &Destination) -> Result<(), String> {
     if let Some(path) = request.uri().path_and_query().map(|p| p.as_str().to_owned())
-        && let Some(filled) = fill_secrets(&path, who)?
+        && let Some(filled) = fill_secrets(&path, who, to)?
     {
         let mut parts = request.uri().clone().into_parts();
         parts.path_and_query = Some(filled.parse().map_err(|_| {
@@ -211,7 +227,7 @@ fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress) -> 
     }
     for value in request.headers_mut().values_mut() {
         let Ok(text) = value.to_str() else { continue };
-        if let Some(filled) = fill_secrets(text, who)? {
+        if let Some(filled) = fill_secrets(text, who, to)? {
             let mut header = http::HeaderValue::from_str(&filled)
                 .map_err(|_| format!("plugin `{}`: a secret put in a header makes it invalid", who.plugin))?;
             header.set_sensitive(true);
@@ -221,12 +237,17 @@ fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress) -> 
     Ok(())
 }
 
-/// Checks that every `$SECRET(name)` in a captured request names a granted secret, without
-/// filling anything in (captured requests show the marker).
-pub fn check_secret_markers(url: &str, headers: &[(String, String)], who: &PluginEgress) -> Result<(), String> {
-    fill_secrets(url, who)?;
+/// Checks that every `$SECRET(name)` in a captured request names a secret the plugin may send
+/// there, without filling anything in (captured requests show the marker).
+pub fn check_secret_markers(
+    url: &str,
+    headers: &[(String, String)],
+    who: &PluginEgress,
+    to: &Destination,
+) -> Result<(), String> {
+    fill_secrets(url, who, to)?;
     for (_, value) in headers {
-        fill_secrets(value, who)?;
+        fill_secrets(value, who, to)?;
     }
     Ok(())
 }
@@ -376,8 +397,9 @@ pub struct PluginEgress {
     pub mode: EgressMode,
     /// Also keep a copy of each live request (while a shadow version is compared with this one).
     pub record: AtomicBool,
-    /// Granted secrets, for `$SECRET(name)` in request URLs and headers (see [`fill_secrets`]).
-    secrets: Arc<BTreeMap<String, Vec<u8>>>,
+    /// Granted secrets that may travel in requests, with the destinations each may go to, for
+    /// `$SECRET(name)` in request URLs and headers (see [`fill_secrets`]).
+    secrets: Arc<BTreeMap<String, SendableSecret>>,
     problems: Mutex<Vec<Problem>>,
 }
 
@@ -401,8 +423,9 @@ impl PluginEgress {
         }
     }
 
-    /// The same identity, with the plugin's granted secrets available as `$SECRET(name)`.
-    pub fn with_secrets(mut self, secrets: Arc<BTreeMap<String, Vec<u8>>>) -> Self {
+    /// The same identity, with the plugin's granted secrets available as `$SECRET(name)` in
+    /// requests to their destinations.
+    pub fn with_secrets(mut self, secrets: Arc<BTreeMap<String, SendableSecret>>) -> Self {
         self.secrets = secrets;
         self
     }
@@ -530,30 +553,62 @@ mod tests {
     use super::*;
 
     fn plugin_with(secret: &[u8]) -> PluginEgress {
-        let secrets = BTreeMap::from([("robot-token".to_owned(), secret.to_vec())]);
+        let sendable = SendableSecret {
+            bytes: secret.to_vec(),
+            destinations: "POST https://oapi.dingtalk.com/robot/send"
+                .parse()
+                .into_iter()
+                .collect(),
+        };
+        let secrets = BTreeMap::from([("robot-token".to_owned(), sendable)]);
         PluginEgress::new("dingtalk".into(), Arc::from([]), Credentials::none(), Arc::from([]))
             .with_secrets(Arc::new(secrets))
     }
 
+    fn to(scheme: &str, host: &str, path: &str) -> Destination {
+        Destination {
+            method: "POST".into(),
+            scheme: scheme.into(),
+            host: host.into(),
+            port: if scheme == "https" { 443 } else { 80 },
+            path: path.into(),
+        }
+    }
+
     #[test]
-    fn secret_markers_are_filled_only_with_granted_text_secrets() {
+    fn secret_markers_are_filled_only_with_granted_text_secrets_for_their_destinations() {
         let who = plugin_with(b"2f1c9e");
+        let robot = to("https", "oapi.dingtalk.com", "/robot/send");
         let url = "/robot/send?access_token=$SECRET(robot-token)&timestamp=1";
         assert_eq!(
-            fill_secrets(url, &who),
+            fill_secrets(url, &who, &robot),
             Ok(Some("/robot/send?access_token=2f1c9e&timestamp=1".to_owned()))
         );
-        assert_eq!(fill_secrets("/robot/send", &who), Ok(None));
+        assert_eq!(fill_secrets("/robot/send", &who, &robot), Ok(None));
         assert_eq!(
-            fill_secrets("$SECRET(other)", &who),
+            fill_secrets("$SECRET(other)", &who, &robot),
             Err("plugin `dingtalk` asked for secret `other` in a request, which it is not granted; add \"other\" to the plugin's `secrets` (and define it under [secrets])".to_owned())
         );
         assert_eq!(
-            fill_secrets("$SECRET(robot-token", &who),
+            fill_secrets("$SECRET(robot-token", &who, &robot),
             Err("plugin `dingtalk` sent an unclosed `$SECRET(` in a request".to_owned())
         );
+        // A granted host that is not one of the secret's destinations never gets it, nor does
+        // plain http to the same host.
+        for elsewhere in [
+            to("https", "echo.example", "/anything"),
+            to("http", "oapi.dingtalk.com", "/robot/send"),
+        ] {
+            let refused = fill_secrets("/x?t=$SECRET(robot-token)", &who, &elsewhere);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("where that secret may not go")),
+                "{refused:?}"
+            );
+        }
         assert!(
-            fill_secrets("$SECRET(robot-token)", &plugin_with(&[0xff, 0xfe]))
+            fill_secrets("$SECRET(robot-token)", &plugin_with(&[0xff, 0xfe]), &robot)
                 .is_err_and(|e| e.contains("encoding = \"text\""))
         );
     }

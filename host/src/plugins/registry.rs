@@ -12,7 +12,7 @@ use super::deploy::{Deployments, PluginDeployment, Scope};
 use super::{guard, manifest};
 use crate::config::{Config, PluginConfig, PluginKind};
 use crate::credentials::Credentials;
-use crate::egress::{CannedResponses, Egress, PluginEgress};
+use crate::egress::{CannedResponses, Egress, PluginEgress, SendableSecret};
 use crate::engine::bindings::DeliveryContext;
 use crate::engine::{CallError, LoadedPlugin, PluginContext, Runtime, hex, version_of};
 use crate::pipeline::routing::{Slot, order_pins};
@@ -336,6 +336,7 @@ impl Registry {
             return Ok(ready);
         }
         let mut secrets = BTreeMap::new();
+        let mut sendable = BTreeMap::new();
         for name in &plugin.secrets {
             let reference = config
                 .secrets
@@ -344,6 +345,15 @@ impl Registry {
             let bytes = reference
                 .bytes(&config.base_dir)
                 .map_err(|e| anyhow::anyhow!("plugin `{}`, secret `{name}`: {e}", plugin.name))?;
+            if !reference.destinations.is_empty() {
+                sendable.insert(
+                    name.clone(),
+                    SendableSecret {
+                        bytes: bytes.clone(),
+                        destinations: reference.destinations.clone(),
+                    },
+                );
+            }
             secrets.insert(name.clone(), bytes);
         }
         let mut egress = PluginEgress::new(
@@ -352,7 +362,7 @@ impl Registry {
             self.credentials.clone(),
             plugin.grants.credentials.clone().into(),
         )
-        .with_secrets(Arc::new(secrets.clone()));
+        .with_secrets(Arc::new(sendable));
         if let Some(canned) = canned {
             egress = egress.capturing(canned);
         }

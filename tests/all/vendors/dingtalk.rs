@@ -136,7 +136,7 @@ backoff_max_ms = 400
         r#"
 [secrets]
 dingtalk-robot = {{ value = "{SECRET}", encoding = "text" }}
-dingtalk-token = {{ value = "{TOKEN}", encoding = "text" }}
+dingtalk-token = {{ value = "{TOKEN}", encoding = "text", for = ["POST {base}/robot/send"] }}
 dingtalk-stale = {{ value = "SEC0000000000000000000000000000000000000000000000000000000000000000", encoding = "text" }}
 {live}
 {stale}
@@ -147,6 +147,7 @@ sinks = ["dingtalk", "dingtalk-stale"]
 "#,
         live = plugin("dingtalk", "dingtalk-robot"),
         stale = plugin("dingtalk-stale", "dingtalk-stale"),
+        base = fake.url,
     )));
 
     host.post_json(&restock("dt-1")).await;

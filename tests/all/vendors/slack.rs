@@ -64,7 +64,7 @@ async fn an_anomaly_reaches_the_incoming_webhook_once_through_a_rate_limit_and_s
     let host = Host::start(&host_config(&format!(
         r#"
 [secrets]
-slack-webhook = {{ value = "{secret_part}", encoding = "text" }}
+slack-webhook = {{ value = "{secret_part}", encoding = "text", for = ["POST {url}/services/"] }}
 
 [[plugins]]
 name = "slack"
