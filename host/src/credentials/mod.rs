@@ -63,6 +63,11 @@ struct Cached {
     refresh_at: Instant,
 }
 
+/// After a token is dropped on a 401, the next one is not dropped again for this long: a
+/// destination that refuses every token for another reason (a missing permission) must not turn
+/// each failing request into a token request.
+const DROP_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+
 struct Credential {
     name: String,
     config: CredentialConfig,
@@ -70,6 +75,8 @@ struct Credential {
     client_auth: ClientAuth,
     first_refresh_token: Option<String>,
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// When a token of this credential was last dropped on a 401.
+    dropped_at: std::sync::Mutex<Option<Instant>>,
 }
 
 /// How the client proves who it is to the token endpoint.
@@ -92,7 +99,7 @@ type TokenClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Every configured credential.
 pub struct Credentials {
-    entries: BTreeMap<String, Credential>,
+    entries: BTreeMap<String, Arc<Credential>>,
     store: Option<Arc<dyn Store>>,
     client: TokenClient,
 }
@@ -131,14 +138,15 @@ impl Credentials {
             };
             entries.insert(
                 name.clone(),
-                Credential {
+                Arc::new(Credential {
                     name: name.clone(),
                     config: c.clone(),
                     client_id: read("client_id", &c.client_id)?,
                     client_auth,
                     first_refresh_token: c.refresh_token.as_ref().map(|r| read("refresh_token", r)).transpose()?,
                     cache: tokio::sync::Mutex::new(None),
-                },
+                    dropped_at: std::sync::Mutex::new(None),
+                }),
             );
         }
         let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
@@ -193,14 +201,23 @@ impl Credentials {
     pub async fn invalidate(&self, name: &str, token: &str) {
         if let Some(credential) = self.entries.get(name) {
             let mut cache = credential.cache.lock().await;
-            if cache.as_ref().is_some_and(|c| c.token == token) {
+            let recently = credential
+                .dropped_at
+                .lock()
+                .ok()
+                .and_then(|d| *d)
+                .is_some_and(|at| at.elapsed() < DROP_AT_MOST_EVERY);
+            if !recently && cache.as_ref().is_some_and(|c| c.token == token) {
                 *cache = None;
+                if let Ok(mut at) = credential.dropped_at.lock() {
+                    *at = Some(Instant::now());
+                }
                 tracing::warn!(credential = %name, "a destination answered 401 with the access token; a new one will be fetched");
             }
         }
     }
 
-    async fn token(&self, c: &Credential) -> Result<String, CredentialError> {
+    async fn token(&self, c: &Arc<Credential>) -> Result<String, CredentialError> {
         // Holding the lock while fetching makes concurrent callers share one token request.
         let mut cache = c.cache.lock().await;
         if let Some(cached) = cache.as_ref()
@@ -208,19 +225,31 @@ impl Credentials {
         {
             return Ok(cached.token.clone());
         }
-        let fresh = self.fetch(c).await?;
+        // The request runs in its own task: a caller that gives up (a plugin's deadline) must not
+        // cut it off after the server rotated the refresh token but before the new one is stored.
+        let fetch = tokio::spawn(fetch(c.clone(), self.store.clone(), self.client.clone()));
+        let fresh = fetch
+            .await
+            .map_err(|e| CredentialError::Transient(c.name.clone(), format!("the token request failed: {e}")))??;
         let token = fresh.token.clone();
         *cache = Some(fresh);
         Ok(token)
     }
+}
 
-    async fn fetch(&self, c: &Credential) -> Result<Cached, CredentialError> {
+/// One token request for `c`; stores a rotated refresh token before returning.
+async fn fetch(
+    c: Arc<Credential>,
+    store: Option<Arc<dyn Store>>,
+    client: TokenClient,
+) -> Result<Cached, CredentialError> {
+    {
         let transient = |why: String| CredentialError::Transient(c.name.clone(), why);
         let mut form = Vec::new();
         match c.config.grant {
             OAuthGrant::ClientCredentials => form.push(("grant_type", "client_credentials".to_owned())),
             OAuthGrant::RefreshToken => {
-                let stored = match &self.store {
+                let stored = match &store {
                     Some(store) => store
                         .kv_get(STATE_NAMESPACE, &c.name)
                         .await
@@ -268,7 +297,7 @@ impl Credentials {
             .body(Full::new(Bytes::from(body.join("&"))))
             .map_err(|e| transient(format!("bad token_url: {e}")))?;
         #[allow(clippy::disallowed_methods)] // The host's own call to a token endpoint, not plugin egress.
-        let call = self.client.request(request);
+        let call = client.request(request);
         let response = tokio::time::timeout(Duration::from_secs(10), call)
             .await
             .map_err(|_| transient("the token endpoint did not answer within 10 s".into()))?
@@ -314,7 +343,7 @@ impl Credentials {
             .as_str()
             .ok_or_else(|| transient("the token response has no access_token".into()))?
             .to_owned();
-        if let (Some(rotated), Some(store)) = (json["refresh_token"].as_str(), &self.store) {
+        if let (Some(rotated), Some(store)) = (json["refresh_token"].as_str(), &store) {
             // Keep the new refresh token before using the access token: the old one may be dead now.
             store
                 .kv_set(STATE_NAMESPACE, &c.name, rotated.as_bytes().to_vec(), u64::MAX)
