@@ -10,7 +10,8 @@
 //! | 200, `inventoryAdjustmentGroup` | delivered; `remote_id` = the group's id |
 //! | 200, `errors` with `THROTTLED` | throttled, for the time the bucket needs to refill |
 //! | 200, `errors` with `ACCESS_DENIED` | rejected (a missing scope will not fix itself) |
-//! | 200, other `errors`, or no mutation result | retry |
+//! | 200, `errors` refusing the document or its variables ([`is_invalid_request`]) | rejected with Shopify's message (the same request fails the same way) |
+//! | 200, other `errors` (`INTERNAL_SERVER_ERROR`, unknown codes), or no mutation result | retry |
 //! | 200, `userErrors` `IDEMPOTENCY_CONCURRENT_REQUEST`, `ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE` | retry |
 //! | 200, `userErrors` `INVALID_INVENTORY_ITEM` for a cached item id | cache entries dropped, retry |
 //! | 200, other `userErrors` | rejected with Shopify's messages |
@@ -62,9 +63,20 @@ pub fn cache_key(sku: &str) -> String {
     format!("sku:{sku}")
 }
 
-/// Whether the API version takes the `@idempotent` directive on inventory mutations (2026-01 on).
-pub fn takes_idempotency_key(version: &str) -> bool {
-    version == "unstable" || version >= "2026-01"
+/// The first API version whose `inventoryAdjustQuantities` takes the `@idempotent` directive.
+/// Older versions have no way to deduplicate a retried adjustment, so they are refused.
+pub const FIRST_IDEMPOTENT_VERSION: &str = "2026-01";
+
+/// Whether `version` is an Admin API version this plugin can use: `YYYY-MM` from
+/// [`FIRST_IDEMPOTENT_VERSION`] on, or `unstable`.
+pub fn supported_version(version: &str) -> bool {
+    if version == "unstable" {
+        return true;
+    }
+    let bytes = version.as_bytes();
+    let shaped =
+        bytes.len() == 7 && bytes[4] == b'-' && bytes.iter().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit());
+    shaped && version >= FIRST_IDEMPOTENT_VERSION
 }
 
 /// Whether the API version requires `changeFromQuantity` on each change (2026-04 on).
@@ -132,17 +144,13 @@ pub fn inventory_items<'a>(endpoint: &str, skus: impl Iterator<Item = &'a str>) 
     Ok(items)
 }
 
-/// The `inventoryAdjustQuantities` request body for `version`.
+/// The `inventoryAdjustQuantities` request body for `version` (a [`supported_version`]): the
+/// delivery's key in `@idempotent(key:)`, and in `referenceDocumentUri` for the inventory history.
 pub fn adjust_body(version: &str, adjustment: &Adjustment) -> Value {
-    let directive = if takes_idempotency_key(version) {
-        // A GraphQL string literal: JSON string escaping is valid GraphQL string syntax.
-        let key = serde_json::to_string(&adjustment.idempotency_key).unwrap_or_default();
-        format!(" @idempotent(key: {key})")
-    } else {
-        String::new()
-    };
+    // A GraphQL string literal: JSON string escaping is valid GraphQL string syntax.
+    let key = serde_json::to_string(&adjustment.idempotency_key).unwrap_or_default();
     let query = format!(
-        "mutation AdjustInventory($input: InventoryAdjustQuantitiesInput!) {{ inventoryAdjustQuantities(input: $input){directive} {{ inventoryAdjustmentGroup {{ id reason referenceDocumentUri changes {{ name delta }} }} userErrors {{ field message code }} }} }}"
+        "mutation AdjustInventory($input: InventoryAdjustQuantitiesInput!) {{ inventoryAdjustQuantities(input: $input) @idempotent(key: {key}) {{ inventoryAdjustmentGroup {{ id reason referenceDocumentUri changes {{ name delta }} }} userErrors {{ field message code }} }} }}"
     );
     let changes: Vec<Value> = adjustment
         .changes
@@ -289,9 +297,55 @@ pub fn call(endpoint: &str, body: &Value) -> Result<(u16, Value), DeliveryError>
                 "Shopify denied access (does the app have the read_inventory and write_inventory scopes?): {text}"
             )));
         }
+        let invalid: Vec<String> = list_errors(&body)
+            .iter()
+            .filter(|e| is_invalid_request(e))
+            .map(|e| {
+                let message = e["message"].as_str().unwrap_or("(no message)");
+                match e["extensions"]["code"].as_str() {
+                    Some(code) => format!("{message} ({code})"),
+                    None => message.to_owned(),
+                }
+            })
+            .collect();
+        if !invalid.is_empty() {
+            return Err(DeliveryError::Rejected(format!(
+                "Shopify refused the request as invalid: {}",
+                invalid.join("; ")
+            )));
+        }
         return Err(retry(None, format!("Shopify answered errors: {text}")));
     }
     Ok((status, body["data"].clone()))
+}
+
+/// Codes of top-level errors that refuse the request itself, so sending it again fails the same
+/// way: a malformed request, and a query costing more than a single query may.
+const INVALID_REQUEST_CODES: &[&str] = &["BAD_REQUEST", "MAX_COST_EXCEEDED"];
+
+/// Whether a top-level GraphQL error refuses the document or its variables: a parse error, a
+/// query validation error (unknown field, argument or directive, arguments of the wrong type,
+/// undefined variables: GraphQL validation reports these with camelCase codes such as
+/// `undefinedField` or `argumentLiteralsIncompatible`), a variable whose value does not fit its
+/// type (`extensions.problems`), or one of [`INVALID_REQUEST_CODES`]. Shopify's own operational
+/// codes are upper case (`THROTTLED`, `INTERNAL_SERVER_ERROR`, `SHOP_INACTIVE`, ...); those and
+/// errors without a code are not taken as invalid requests.
+pub fn is_invalid_request(error: &Value) -> bool {
+    let message = error["message"].as_str().unwrap_or_default();
+    match error["extensions"]["code"].as_str() {
+        Some(code) if INVALID_REQUEST_CODES.contains(&code) => true,
+        Some(code) => code.starts_with(|c: char| c.is_ascii_lowercase()),
+        None => {
+            error["extensions"]["problems"].is_array()
+                || message.starts_with("Parse error")
+                || message.starts_with("Variable $")
+        }
+    }
+}
+
+/// The objects in the top-level `errors` list (none when it is missing or a string).
+fn list_errors(body: &Value) -> Vec<Value> {
+    body["errors"].as_array().cloned().unwrap_or_default()
 }
 
 /// Top-level GraphQL errors as (extensions.code, message); `None` when there are none.

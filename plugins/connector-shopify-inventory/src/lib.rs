@@ -12,10 +12,12 @@
 //!
 //! The store (from the event `source`) picks the Shopify location in `locations`. SKUs become
 //! inventory item ids through one `inventoryItems(query: "sku:…")` lookup, cached in the plugin's
-//! kv under `sku:{sku}`. The delivery's idempotency key goes in the `@idempotent(key:)` directive
-//! (API versions `2026-01` and later; required from `2026-04`) and, for every version, in the
-//! `referenceDocumentUri` (`gid://kaunter/Delivery/{key}`). [`graphql`] maps Shopify's answers
-//! (HTTP status, top-level `errors`, `userErrors`) to what the host should do.
+//! kv under `sku:{sku}`. The delivery's idempotency key goes in the `@idempotent(key:)` directive,
+//! which Shopify enforces, and in the `referenceDocumentUri` (`gid://kaunter/Delivery/{key}`) for
+//! the inventory history. The directive exists from API version `2026-01` (required from
+//! `2026-04`), so older `api_version`s are refused as invalid configuration: without it a retry
+//! after a lost answer would adjust stock twice. [`graphql`] maps Shopify's answers (HTTP status,
+//! top-level `errors`, `userErrors`) to what the host should do.
 
 pub mod graphql;
 
@@ -34,7 +36,7 @@ pub struct ShopifyConfig {
     /// Overrides the URL built from `shop` (tests point it at a local fake).
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Admin API version, e.g. `2026-10`.
+    /// Admin API version, e.g. `2026-10`: `2026-01` or later, or `unstable` ([`ShopifyConfig::check`]).
     #[serde(default = "default_version")]
     pub api_version: String,
     /// Store id (from the event source) → Shopify location id (`gid://shopify/Location/…` or the
@@ -60,6 +62,21 @@ fn yes() -> bool {
 }
 
 impl ShopifyConfig {
+    /// Refuses an `api_version` before `2026-01` (or not an API version at all): those versions
+    /// have no `@idempotent` directive, so a retry after a lost answer would adjust stock twice.
+    pub fn check(&self) -> Result<(), DeliveryError> {
+        if graphql::supported_version(&self.api_version) {
+            return Ok(());
+        }
+        Err(DeliveryError::Rejected(format!(
+            "invalid shopify config: `api_version` = \"{}\" is not supported: inventory adjustments need the @idempotent key, which Shopify takes from API version {} on (without it a retry after a lost answer adjusts stock twice); set `api_version` to \"{}\" or later (the default is \"{}\"), in the format YYYY-MM",
+            self.api_version,
+            graphql::FIRST_IDEMPOTENT_VERSION,
+            graphql::FIRST_IDEMPOTENT_VERSION,
+            default_version(),
+        )))
+    }
+
     /// `{base}/admin/api/{version}/graphql.json`.
     pub fn endpoint(&self) -> Result<String, DeliveryError> {
         let base = match (&self.base_url, &self.shop) {
@@ -84,6 +101,7 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     let config = CONFIG
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid shopify config: {e:?}")))?;
+    config.check()?;
     let Some(StockChanges { reason, deltas }) = stock_changes(&event, config)? else {
         host::debug(&format!("`{}` changes no Shopify stock; skipped", event.ty));
         return Ok(skipped());

@@ -226,27 +226,141 @@ fn sales_and_refunds_can_be_switched_off_and_other_events_are_skipped() {
 }
 
 #[test]
-fn older_api_versions_carry_the_key_in_the_reference_document_only() {
-    let fake = FakeHost::new()
-        .config(config(json!({"api_version": "2025-10"})))
-        .kv("sku:A", ITEM.as_bytes())
-        .respond(200, &[], &adjusted_answer())
+fn api_versions_before_2026_01_are_refused_before_anything_is_sent() {
+    for version in ["2025-10", "2024-07", "2026", "latest"] {
+        let fake = FakeHost::new()
+            .config(config(json!({"api_version": version})))
+            .kv("sku:A", ITEM.as_bytes())
+            .respond(200, &[], &adjusted_answer())
+            .install();
+        match deliver(stock("A", 1000), context()) {
+            Err(DeliveryError::Rejected(m)) => assert_eq!(
+                m,
+                format!(
+                    "invalid shopify config: `api_version` = \"{version}\" is not supported: inventory adjustments need the @idempotent key, which Shopify takes from API version 2026-01 on (without it a retry after a lost answer adjusts stock twice); set `api_version` to \"2026-01\" or later (the default is \"2026-10\"), in the format YYYY-MM"
+                )
+            ),
+            other => panic!("{version}: expected rejected, got {other:?}"),
+        }
+        assert!(fake.requests().is_empty(), "{version}: nothing is sent");
+    }
+}
+
+#[test]
+fn every_supported_version_sends_the_idempotency_key() {
+    for (version, change_from_quantity) in [("2026-01", false), ("2026-04", true), ("unstable", true)] {
+        let fake = FakeHost::new()
+            .config(config(json!({"api_version": version})))
+            .kv("sku:A", ITEM.as_bytes())
+            .respond(200, &[], &adjusted_answer())
+            .install();
+        deliver(stock("A", 1000), context()).unwrap();
+        let sent = &fake.requests()[0];
+        assert_eq!(
+            sent.url,
+            format!("http://shop.example/admin/api/{version}/graphql.json")
+        );
+        let sent = body(sent);
+        assert!(
+            sent["query"]
+                .as_str()
+                .unwrap()
+                .contains("inventoryAdjustQuantities(input: $input) @idempotent(key: \"e1:shopify\")"),
+            "{version}"
+        );
+        assert_eq!(
+            sent["variables"]["input"]["referenceDocumentUri"],
+            "gid://kaunter/Delivery/e1%3Ashopify"
+        );
+        assert_eq!(
+            sent["variables"]["input"]["changes"][0]
+                .get("changeFromQuantity")
+                .is_some(),
+            change_from_quantity,
+            "{version}"
+        );
+    }
+}
+
+#[test]
+fn errors_refusing_the_query_or_its_variables_are_rejected_with_shopifys_message() {
+    let refusals = [
+        (
+            json!({"errors": [{"message": "Field 'inventoryAdjustQuantitiez' doesn't exist on type 'Mutation'",
+                "locations": [{"line": 1, "column": 70}], "path": ["mutation AdjustInventory", "inventoryAdjustQuantitiez"],
+                "extensions": {"code": "undefinedField", "typeName": "Mutation", "fieldName": "inventoryAdjustQuantitiez"}}]}),
+            "Field 'inventoryAdjustQuantitiez' doesn't exist on type 'Mutation' (undefinedField)",
+        ),
+        (
+            json!({"errors": [{"message": "Argument 'first' on Field 'inventoryItems' has an invalid value (\"two\"). Expected type 'Int'.",
+                "extensions": {"code": "argumentLiteralsIncompatible", "typeName": "Field", "argumentName": "first"}}]}),
+            "Argument 'first' on Field 'inventoryItems' has an invalid value (\"two\"). Expected type 'Int'. (argumentLiteralsIncompatible)",
+        ),
+        (
+            json!({"errors": [{"message": "Directive 'idempotent' is not defined",
+                "extensions": {"code": "undefinedDirective", "directiveName": "idempotent"}}]}),
+            "Directive 'idempotent' is not defined (undefinedDirective)",
+        ),
+        (
+            json!({"errors": [{"message": "The @idempotent directive is required for this mutation.",
+                "extensions": {"code": "BAD_REQUEST"}}]}),
+            "The @idempotent directive is required for this mutation. (BAD_REQUEST)",
+        ),
+        (
+            json!({"errors": [{"message": "Variable $input of type InventoryAdjustQuantitiesInput! was provided invalid value for changes.0.inventoryItemId (Invalid global id 'x')",
+                "locations": [{"line": 1, "column": 25}],
+                "extensions": {"value": {}, "problems": [{"path": ["changes", 0, "inventoryItemId"], "explanation": "Invalid global id 'x'"}]}}]}),
+            "Variable $input of type InventoryAdjustQuantitiesInput! was provided invalid value for changes.0.inventoryItemId (Invalid global id 'x')",
+        ),
+        (
+            json!({"errors": [{"message": "Parse error on \"}\" (RCURLY) at [1, 12]", "locations": [{"line": 1, "column": 12}]}]}),
+            "Parse error on \"}\" (RCURLY) at [1, 12]",
+        ),
+    ];
+    for (answer, message) in refusals {
+        let _fake = host()
+            .kv("sku:A", ITEM.as_bytes())
+            .respond(200, &[], &answer.to_string())
+            .install();
+        match deliver(stock("A", 1000), context()) {
+            Err(DeliveryError::Rejected(m)) => {
+                assert_eq!(m, format!("Shopify refused the request as invalid: {message}"))
+            }
+            other => panic!("{message}: expected rejected, got {other:?}"),
+        }
+    }
+    // Shopify's operational codes, codes this plugin does not know and errors without a code are
+    // not taken as refusals: they are retried.
+    for answer in [
+        json!({"errors": [{"message": "Internal error. Looks like something went wrong on our end.",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "d2f47302"}}]}),
+        json!({"errors": [{"message": "Something new", "extensions": {"code": "SOMETHING_NEW"}}]}),
+        json!({"errors": [{"message": "Timeout"}]}),
+    ] {
+        let _fake = host()
+            .kv("sku:A", ITEM.as_bytes())
+            .respond(200, &[], &answer.to_string())
+            .install();
+        assert!(
+            matches!(deliver(stock("A", 1000), context()), Err(DeliveryError::Retry(_))),
+            "{answer}"
+        );
+    }
+    // The lookup is refused the same way.
+    let fake = host()
+        .respond(
+            200,
+            &[],
+            &json!({"errors": [{"message": "Field 'skuu' doesn't exist on type 'InventoryItem'",
+                "extensions": {"code": "undefinedField"}}]})
+            .to_string(),
+        )
         .install();
-    deliver(stock("A", 1000), context()).unwrap();
-    let sent = &fake.requests()[0];
-    assert_eq!(sent.url, "http://shop.example/admin/api/2025-10/graphql.json");
-    let sent = body(sent);
-    assert!(!sent["query"].as_str().unwrap().contains("@idempotent"));
-    assert_eq!(
-        sent["variables"]["input"]["referenceDocumentUri"],
-        "gid://kaunter/Delivery/e1%3Ashopify"
-    );
-    assert!(
-        sent["variables"]["input"]["changes"][0]
-            .get("changeFromQuantity")
-            .is_none()
-    );
-    assert!(graphql::takes_idempotency_key("2026-01") && !graphql::requires_change_from_quantity("2026-01"));
+    assert!(matches!(
+        deliver(stock("A", 1000), context()),
+        Err(DeliveryError::Rejected(m)) if m.contains("doesn't exist on type 'InventoryItem'")
+    ));
+    assert_eq!(fake.requests().len(), 1, "no mutation after a refused lookup");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `connector-shopify-inventory` against a fake Shopify GraphQL Admin API, in the real host with a
 //! host-run OAuth credential: SKU lookups (`inventoryItems`), `inventoryAdjustQuantities` with the
-//! `@idempotent` key, the cost-based `THROTTLED` answer and `userErrors`, as Shopify documents them.
+//! `@idempotent` key, the cost-based `THROTTLED` answer, `userErrors` and query validation errors,
+//! as Shopify documents them.
 
 use super::{Call, Reply, VendorFake, host_config};
 use crate::harness::*;
@@ -72,6 +73,10 @@ fn shopify(call: &Call) -> Reply {
 }
 
 fn config(fake: &VendorFake, oauth: &OAuthServer) -> String {
+    config_for(fake, oauth, VERSION)
+}
+
+fn config_for(fake: &VendorFake, oauth: &OAuthServer, version: &str) -> String {
     host_config(&format!(
         r#"
 [credentials.shopify]
@@ -87,11 +92,11 @@ kind = "connector"
 path = {path:?}
 [plugins.config]
 base_url = "{url}"
-api_version = "{VERSION}"
+api_version = "{version}"
 [plugins.config.locations]
 hk-001 = "68395204"
 [plugins.grants]
-http = ["POST {url}/admin/api/{VERSION}/graphql.json"]
+http = ["POST {url}/admin/api/{version}/graphql.json"]
 credentials = ["shopify"]
 
 [[sinks]]
@@ -195,7 +200,7 @@ async fn stock_changes_and_sales_adjust_available_with_the_host_token_and_the_id
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_throttled_adjustment_is_sent_again_with_the_same_key_and_user_errors_dead_letter() {
+async fn a_throttled_adjustment_is_sent_again_with_the_same_key_and_user_and_validation_errors_dead_letter() {
     let oauth = OAuthServer::start().await;
     let fake = VendorFake::start(shopify).await;
     let host = Host::start(&config(&fake, &oauth));
@@ -234,6 +239,38 @@ async fn a_throttled_adjustment_is_sent_again_with_the_same_key_and_user_errors_
         entry["last_error"],
         "rejected: Shopify refused the adjustment: The item is not stocked at the location. (ITEM_NOT_STOCKED_AT_LOCATION at input.changes.0.locationId)"
     );
+
+    // A query validation error is permanent: dead-lettered at once, not retried.
+    fake.script([Reply::json(
+        200,
+        &json!({"errors": [{"message": "Field 'inventoryAdjustQuantities' doesn't accept argument 'input'",
+            "locations": [{"line": 1, "column": 91}],
+            "path": ["mutation AdjustInventory", "inventoryAdjustQuantities", "input"],
+            "extensions": {"code": "argumentNotAccepted", "name": "inventoryAdjustQuantities",
+                           "typeName": "Field", "argumentName": "input"}}]}),
+    )]);
+    host.post_json(&stock("bad-1", "4891234500017", 1000)).await;
+    let entry = wait_for_state(&host, "bad-1", "shopify", "dead_lettered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert_eq!(
+        entry["last_error"],
+        "rejected: Shopify refused the request as invalid: Field 'inventoryAdjustQuantities' doesn't accept argument 'input' (argumentNotAccepted)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_version_without_the_idempotency_key_is_refused_before_anything_is_sent() {
+    let oauth = OAuthServer::start().await;
+    let fake = VendorFake::start(shopify).await;
+    let host = Host::start(&config_for(&fake, &oauth, "2025-10"));
+    host.post_json(&stock("old-1", "4891234500017", 1000)).await;
+    let entry = wait_for_state(&host, "old-1", "shopify", "dead_lettered").await;
+    assert_eq!(entry["attempts"], 1);
+    assert_eq!(
+        entry["last_error"],
+        "rejected: invalid shopify config: `api_version` = \"2025-10\" is not supported: inventory adjustments need the @idempotent key, which Shopify takes from API version 2026-01 on (without it a retry after a lost answer adjusts stock twice); set `api_version` to \"2026-01\" or later (the default is \"2026-10\"), in the format YYYY-MM"
+    );
+    assert!(fake.calls().is_empty(), "nothing reached Shopify");
 }
 
 /// The lookup answer for the first SKU of the catalogue.
