@@ -15,11 +15,13 @@
 //!
 //! Slack has no idempotency key. Duplicates are avoided two ways: the plugin retries only when
 //! nothing can have been posted or Slack asks for it (no response, 5xx, 429, an expired token), and
-//! after a post it records `posted/{idempotency key}` in its kv, so a redelivery of the same event
-//! to the same sink (after a crash, or a replay) is not posted again. A post whose answer was lost
-//! (a timeout after Slack accepted it) can still appear twice.
+//! after a post it adds the idempotency key to the sink's record of recent posts in kv
+//! ([`recent`]: the last `dedup_window` posts, default 2000), so a redelivery of one of those
+//! (after a crash, or a replay) is not posted again. A post whose answer was lost (a timeout after
+//! Slack accepted it) can still appear twice, and so can a redelivery of an older alert.
 
 pub mod message;
+pub mod recent;
 
 use kaunter_sdk::http::{self, Request, Response};
 use kaunter_sdk::{DeliveryContext, DeliveryError, Event, PluginConfig, Receipt, RetryHint, Severity, host};
@@ -43,6 +45,13 @@ struct SlackConfig {
     /// Alerts below this severity are skipped (`info`, `warning` or `critical`).
     #[serde(default = "default_min_severity")]
     min_severity: Severity,
+    /// How many recent posts per sink are remembered, so their redelivery is not posted again.
+    #[serde(default = "default_dedup_window")]
+    dedup_window: usize,
+}
+
+fn default_dedup_window() -> usize {
+    recent::DEFAULT_WINDOW
 }
 
 fn default_base_url() -> String {
@@ -62,6 +71,18 @@ enum Destination<'a> {
 }
 
 impl SlackConfig {
+    fn check(&self) -> Result<(), DeliveryError> {
+        if (1..=recent::MAX_WINDOW).contains(&self.dedup_window) {
+            return Ok(());
+        }
+        Err(DeliveryError::Rejected(format!(
+            "invalid slack config: `dedup_window` = {} is out of range; set it between 1 and {} (the default is {})",
+            self.dedup_window,
+            recent::MAX_WINDOW,
+            recent::DEFAULT_WINDOW
+        )))
+    }
+
     fn destination(&self) -> Result<Destination<'_>, DeliveryError> {
         match (&self.webhook_url, &self.channel) {
             (Some(url), None) => Ok(Destination::Webhook(url)),
@@ -86,6 +107,7 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     let config = CONFIG
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid slack config: {e:?}")))?;
+    config.check()?;
     let destination = config.destination()?;
     let Some(alert) = Alert::of(&event) else {
         host::debug(&format!("`{}` is not an alert; not posted to Slack", event.ty));
@@ -95,13 +117,12 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
         host::debug("below min_severity; not posted to Slack");
         return Ok(skipped());
     }
-    let marker = format!("posted/{}", context.idempotency_key);
-    if let Ok(Some(remote)) = host::kv_get(&marker) {
+    let mut recent = recent::Recent::load(&context.sink);
+    if let Some(remote) = recent.find(&context.idempotency_key) {
         host::info("already posted to Slack for this event and sink; not posting again");
-        let remote = String::from_utf8_lossy(&remote).into_owned();
         return Ok(Receipt {
             status: None,
-            remote_id: (!remote.is_empty()).then_some(remote),
+            remote_id: (!remote.is_empty()).then(|| remote.to_owned()),
         });
     }
     let mut body = json!({
@@ -124,8 +145,9 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
             post_message_outcome(http::send(&request), now)?
         }
     };
-    let remembered = receipt.remote_id.clone().unwrap_or_default();
-    if let Err(e) = host::kv_set(&marker, remembered.as_bytes()) {
+    let remote = receipt.remote_id.as_deref().unwrap_or_default();
+    recent.add(&context.idempotency_key, remote, config.dedup_window);
+    if let Err(e) = recent.save() {
         host::warn(&format!(
             "posted, but could not remember it (a redelivery would post again): {e:?}"
         ));

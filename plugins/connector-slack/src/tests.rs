@@ -149,7 +149,96 @@ fn a_redelivered_event_is_not_posted_twice() {
 fn a_failed_post_leaves_no_marker() {
     let fake = webhook_host().respond(500, &[], "rollup_error").install();
     assert!(matches!(deliver(anomaly(), context()), Err(DeliveryError::Retry(_))));
-    assert_eq!(fake.kv("posted/01JSALE0001:anomaly:refund_spike:slack"), None);
+    assert_eq!(fake.kv("posted/slack"), None);
+}
+
+fn context_for(key: &str) -> DeliveryContext {
+    DeliveryContext {
+        idempotency_key: key.into(),
+        sink: "slack".into(),
+        attempt: 1,
+    }
+}
+
+fn remembered(fake: &kaunter_sdk::testing::Installed) -> Vec<(String, String)> {
+    serde_json::from_slice(&fake.kv("posted/slack").unwrap()).unwrap()
+}
+
+#[test]
+fn the_record_of_recent_posts_keeps_the_last_dedup_window_posts_and_still_deduplicates() {
+    let mut fake = FakeHost::new()
+        .config(json!({ "channel": "C0ALERTS", "base_url": "http://slack.test/api", "dedup_window": 3 }))
+        .clock(1_764_000_000_000);
+    for n in 1..=5 {
+        fake = fake.respond(
+            200,
+            &[],
+            &format!(r#"{{"ok":true,"channel":"C0ALERTS","ts":"1764036900.00000{n}"}}"#),
+        );
+    }
+    let fake = fake.install();
+    for n in 1..=4 {
+        deliver(anomaly(), context_for(&format!("a{n}:slack"))).unwrap();
+    }
+    // One record for the sink, holding the last three posts, oldest first.
+    assert_eq!(
+        remembered(&fake),
+        vec![
+            ("a2:slack".to_owned(), "C0ALERTS/1764036900.000002".to_owned()),
+            ("a3:slack".to_owned(), "C0ALERTS/1764036900.000003".to_owned()),
+            ("a4:slack".to_owned(), "C0ALERTS/1764036900.000004".to_owned()),
+        ]
+    );
+    // A redelivery of one of the last three is answered from the record, not posted.
+    let again = deliver(anomaly(), context_for("a2:slack")).unwrap();
+    assert_eq!(again.remote_id.as_deref(), Some("C0ALERTS/1764036900.000002"));
+    assert_eq!(fake.requests().len(), 4);
+    // The oldest fell out of the window: its redelivery is posted again (the documented bound).
+    deliver(anomaly(), context_for("a1:slack")).unwrap();
+    assert_eq!(fake.requests().len(), 5);
+    let keys: Vec<String> = remembered(&fake).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["a3:slack", "a4:slack", "a1:slack"]);
+}
+
+#[test]
+fn the_record_stays_one_bounded_kv_value_at_the_default_window() {
+    let mut fake = webhook_host();
+    for _ in 0..(recent::DEFAULT_WINDOW + 10) {
+        fake = fake.respond(200, &[], "ok");
+    }
+    let fake = fake.install();
+    for n in 0..(recent::DEFAULT_WINDOW + 10) {
+        deliver(
+            anomaly(),
+            context_for(&format!("01JSALE{n:019}:anomaly:refund_spike:slack")),
+        )
+        .unwrap();
+    }
+    let record = fake.kv("posted/slack").unwrap();
+    let entries: Vec<(String, String)> = serde_json::from_slice(&record).unwrap();
+    assert_eq!(entries.len(), recent::DEFAULT_WINDOW);
+    assert_eq!(entries[0].0, "01JSALE0000000000000000010:anomaly:refund_spike:slack");
+    // About 60 bytes a webhook post (no remote id), within the ~100 bytes a post the README states.
+    assert!(record.len() < recent::DEFAULT_WINDOW * 100, "{} bytes", record.len());
+}
+
+#[test]
+fn a_dedup_window_out_of_range_is_rejected() {
+    for window in [0, recent::MAX_WINDOW + 1] {
+        let fake = FakeHost::new()
+            .config(json!({ "webhook_url": HOOK, "dedup_window": window }))
+            .install();
+        match deliver(anomaly(), context()) {
+            Err(DeliveryError::Rejected(m)) => assert_eq!(
+                m,
+                format!(
+                    "invalid slack config: `dedup_window` = {window} is out of range; set it between 1 and 50000 (the default is 2000)"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(fake.requests().is_empty());
+    }
 }
 
 fn webhook_answer(status: u16, headers: &[(&str, &str)], text: &str) -> Result<Receipt, DeliveryError> {
