@@ -18,10 +18,12 @@
 //! stopped robot or dissolved group pauses the sink.
 //!
 //! DingTalk has no idempotency key: the plugin retries only when nothing was sent or DingTalk asks
-//! (no response, 5xx, busy, too fast), and records `sent/{idempotency key}` in kv after a send so a
-//! redelivery of the same event to the same sink is not sent again.
+//! (no response, 5xx, busy, too fast), and after a send adds the idempotency key to the sink's
+//! record of recent sends in kv ([`recent`]: the last `dedup_window` sends, default 2000), so a
+//! redelivery of one of those is not sent again.
 
 pub mod message;
+pub mod recent;
 
 use kaunter_sdk::http::{self, Request, Response};
 use kaunter_sdk::{DeliveryContext, DeliveryError, Event, PluginConfig, Receipt, RetryHint, Severity, host};
@@ -53,6 +55,27 @@ struct DingTalkConfig {
     /// Alerts below this severity are skipped.
     #[serde(default = "default_min_severity")]
     min_severity: Severity,
+    /// How many recent sends per sink are remembered, so their redelivery is not sent again.
+    #[serde(default = "default_dedup_window")]
+    dedup_window: usize,
+}
+
+fn default_dedup_window() -> usize {
+    recent::DEFAULT_WINDOW
+}
+
+impl DingTalkConfig {
+    fn check(&self) -> Result<(), DeliveryError> {
+        if (1..=recent::MAX_WINDOW).contains(&self.dedup_window) {
+            return Ok(());
+        }
+        Err(DeliveryError::Rejected(format!(
+            "invalid dingtalk config: `dedup_window` = {} is out of range; set it between 1 and {} (the default is {})",
+            self.dedup_window,
+            recent::MAX_WINDOW,
+            recent::DEFAULT_WINDOW
+        )))
+    }
 }
 
 /// The message type sent.
@@ -83,6 +106,7 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     let config = CONFIG
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid dingtalk config: {e:?}")))?;
+    config.check()?;
     let Some(alert) = Alert::of(&event) else {
         host::debug(&format!("`{}` is not an alert; not sent to DingTalk", event.ty));
         return Ok(skipped());
@@ -91,8 +115,8 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
         host::debug("below min_severity; not sent to DingTalk");
         return Ok(skipped());
     }
-    let marker = format!("sent/{}", context.idempotency_key);
-    if let Ok(Some(_)) = host::kv_get(&marker) {
+    let mut recent = recent::Recent::load(&context.sink);
+    if recent.contains(&context.idempotency_key) {
         host::info("already sent to DingTalk for this event and sink; not sending again");
         return Ok(skipped());
     }
@@ -105,7 +129,8 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     let url = robot_url(config, now)?;
     let request = Request::post_json(&url, &body).map_err(|e| DeliveryError::Rejected(e.to_string()))?;
     let receipt = outcome(http::send(&request), now)?;
-    if let Err(e) = host::kv_set(&marker, b"1") {
+    recent.add(&context.idempotency_key, config.dedup_window);
+    if let Err(e) = recent.save() {
         host::warn(&format!(
             "sent, but could not remember it (a redelivery would send again): {e:?}"
         ));

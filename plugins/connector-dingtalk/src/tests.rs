@@ -146,6 +146,87 @@ fn a_redelivered_event_is_not_sent_twice() {
     assert_eq!(fake.requests().len(), 1);
 }
 
+fn context_for(key: &str) -> DeliveryContext {
+    DeliveryContext {
+        idempotency_key: key.into(),
+        sink: "dingtalk".into(),
+        attempt: 1,
+    }
+}
+
+fn remembered(fake: &kaunter_sdk::testing::Installed) -> Vec<String> {
+    serde_json::from_slice(&fake.kv("sent/dingtalk").unwrap()).unwrap()
+}
+
+#[test]
+fn the_record_of_recent_sends_keeps_the_last_dedup_window_sends_and_still_deduplicates() {
+    let mut fake = FakeHost::new()
+        .config(json!({ "base_url": "http://dingtalk.test", "access_token": TOKEN, "dedup_window": 3 }))
+        .clock(NOW);
+    for _ in 1..=5 {
+        fake = fake.respond(200, &[], OK);
+    }
+    let fake = fake.install();
+    for n in 1..=4 {
+        deliver(anomaly(), context_for(&format!("a{n}:dingtalk"))).unwrap();
+    }
+    // One record for the sink, holding the last three sends, oldest first.
+    assert_eq!(remembered(&fake), ["a2:dingtalk", "a3:dingtalk", "a4:dingtalk"]);
+    // A redelivery of one of the last three is not sent.
+    assert_eq!(deliver(anomaly(), context_for("a2:dingtalk")).unwrap().status, None);
+    assert_eq!(fake.requests().len(), 4);
+    // The oldest fell out of the window: its redelivery is sent again (the documented bound).
+    assert_eq!(
+        deliver(anomaly(), context_for("a1:dingtalk")).unwrap().status,
+        Some(200)
+    );
+    assert_eq!(fake.requests().len(), 5);
+    assert_eq!(remembered(&fake), ["a3:dingtalk", "a4:dingtalk", "a1:dingtalk"]);
+}
+
+#[test]
+fn the_record_stays_one_bounded_kv_value_at_the_default_window() {
+    let mut fake = FakeHost::new()
+        .config(json!({ "base_url": "http://dingtalk.test", "access_token": TOKEN }))
+        .clock(NOW);
+    for _ in 0..(recent::DEFAULT_WINDOW + 10) {
+        fake = fake.respond(200, &[], OK);
+    }
+    let fake = fake.install();
+    for n in 0..(recent::DEFAULT_WINDOW + 10) {
+        deliver(
+            anomaly(),
+            context_for(&format!("01JSALE{n:019}:anomaly:refund_spike:dingtalk")),
+        )
+        .unwrap();
+    }
+    let record = fake.kv("sent/dingtalk").unwrap();
+    let entries: Vec<String> = serde_json::from_slice(&record).unwrap();
+    assert_eq!(entries.len(), recent::DEFAULT_WINDOW);
+    assert_eq!(entries[0], "01JSALE0000000000000000010:anomaly:refund_spike:dingtalk");
+    // About 60 bytes a send, within the ~70 bytes a send the README states.
+    assert!(record.len() < recent::DEFAULT_WINDOW * 70, "{} bytes", record.len());
+}
+
+#[test]
+fn a_dedup_window_out_of_range_is_rejected() {
+    for window in [0, recent::MAX_WINDOW + 1] {
+        let fake = FakeHost::new()
+            .config(json!({ "access_token": TOKEN, "dedup_window": window }))
+            .install();
+        match deliver(anomaly(), context()) {
+            Err(DeliveryError::Rejected(m)) => assert_eq!(
+                m,
+                format!(
+                    "invalid dingtalk config: `dedup_window` = {window} is out of range; set it between 1 and 50000 (the default is 2000)"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(fake.requests().is_empty());
+    }
+}
+
 #[test]
 fn an_ungranted_secret_is_rejected_by_name() {
     let _fake = FakeHost::new()
@@ -163,7 +244,7 @@ fn answer(status: u16, text: &str) -> Result<Receipt, DeliveryError> {
         .install();
     let result = deliver(anomaly(), context());
     assert_eq!(
-        fake.kv("sent/01JSALE0001:anomaly:refund_spike:dingtalk").is_some(),
+        fake.kv("sent/dingtalk").is_some(),
         result.is_ok(),
         "only a send DingTalk took is remembered"
     );
