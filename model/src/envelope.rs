@@ -70,7 +70,7 @@ impl From<DataError> for EventError {
 }
 
 /// Attributes kaunter reads itself; everything else is an extension.
-const CONTEXT_ATTRIBUTES: [&str; 9] = [
+pub(crate) const CONTEXT_ATTRIBUTES: [&str; 9] = [
     "specversion",
     "id",
     "source",

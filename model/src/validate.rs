@@ -86,6 +86,15 @@ impl Errors {
                 "is required: a URI-reference without spaces, e.g. /t/acme/s/hk-001/p/till-1",
             );
         }
+        if !is_rfc3339(&event.time) {
+            self.push(
+                "time",
+                format!(
+                    "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}",
+                    event.time
+                ),
+            );
+        }
         if event.ty.is_empty() {
             self.push("type", "is required: e.g. pos.sale.completed.v1");
         } else if let Some(expected) = event.payload.event_type()
@@ -97,13 +106,63 @@ impl Errors {
             );
         }
         for (name, _) in &event.extensions {
-            if !crate::envelope::is_attribute_name(name) {
+            if crate::envelope::CONTEXT_ATTRIBUTES.contains(&name.as_str()) || name == "data" {
+                self.push(
+                    name.clone(),
+                    "is a CloudEvents context attribute or the data, not an extension: set the event's own field",
+                );
+            } else if !crate::envelope::is_attribute_name(name) {
                 self.push(
                     name.clone(),
                     "attribute names must be 1-20 lower-case letters or digits (CloudEvents 1.0)",
                 );
             }
         }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with fields in range (RFC 3339 §5.6).
+pub fn is_rfc3339(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(range)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let date_time = (|| {
+        let (month, day) = (digits(5..7)?, digits(8..10)?);
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        digits(0..4)?;
+        let separators = b[4] == b'-' && b[7] == b'-' && matches!(b[10], b'T' | b't') && b[13] == b':' && b[16] == b':';
+        Some(
+            separators
+                && (1..=12).contains(&month)
+                && (1..=31).contains(&day)
+                && hour < 24
+                && minute < 60
+                && second <= 60,
+        )
+    })();
+    if date_time != Some(true) {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+                && (*h1 - b'0') * 10 + (*h2 - b'0') < 24
+                && (*m1 - b'0') * 10 + (*m2 - b'0') < 60
+        }
+        _ => false,
     }
 }
 
@@ -252,5 +311,36 @@ mod tests {
         }
         let errors = validate(&event).unwrap_err();
         assert_eq!(errors[0].attribute, "data.lines[0].net.currency");
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::is_rfc3339;
+
+    #[test]
+    fn rfc_3339_timestamps_are_told_from_everything_else() {
+        for good in [
+            "2026-11-25T10:15:00+08:00",
+            "2026-11-25T02:15:00Z",
+            "2026-11-25T02:15:00.123456z",
+            "2026-12-31T23:59:60-05:30",
+        ] {
+            assert!(is_rfc3339(good), "{good}");
+        }
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-11-25 10:15:00+08:00",
+            "2026-13-25T10:15:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T10:15:00",
+            "2026-11-25T10:15:00.Z",
+            "2026-11-25T10:15:00+0800",
+            "2026-11-25T10:15:00+08:00 ",
+            "２026-11-25T10:15:00Z",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
     }
 }

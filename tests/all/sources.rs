@@ -86,8 +86,20 @@ async fn a_failing_source_stores_nothing_and_the_host_keeps_serving() {
             .contains("produced events that break the event rules (a plugin bug; nothing was stored)"),
         "{body}"
     );
-    assert_eq!(body["error"]["errors"][0]["attribute"], "events[0].type", "{body}");
+    let broken: Vec<&str> = body["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["attribute"].as_str().unwrap())
+        .collect();
+    assert_eq!(broken, ["events[0].time", "events[0].type", "events[0].id"], "{body}");
     assert_eq!(host.get("/v1/events/bad-1", ADMIN_KEY).await.0, 404);
+
+    // An event without a partition key gets the default one (`{store}:{id}`), not a shared "".
+    let (status, body) = webhook(&host, "misbehaving", Some("keyless"), b"{}".to_vec()).await;
+    assert_eq!((status, &body["accepted"]), (202, &1.into()), "{body}");
+    let stored = host.get("/v1/events/keyless-1", ADMIN_KEY).await.1;
+    assert_eq!(stored["event"]["partitionkey"], "hk-001:keyless-1", "{stored}");
 
     let (status, body) = webhook(&host, "misbehaving", None, vec![b' '; 5000]).await;
     assert_eq!(status, 413, "{body}");

@@ -112,18 +112,6 @@ fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     for (i, event) in events.iter().enumerate() {
         let index = batch.then_some(i);
-        if chrono::DateTime::parse_from_rfc3339(&event.time).is_err() {
-            errors.push((
-                index,
-                EventError::new(
-                    "time",
-                    format!(
-                        "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}",
-                        event.time
-                    ),
-                ),
-            ));
-        }
         if let Err(broken) = kaunter_model::validate(event) {
             errors.extend(broken.into_iter().map(|e| (index, e)));
         }

@@ -101,10 +101,13 @@ pub async fn post_webhook(
     let mut checked = Vec::with_capacity(events.len());
     let mut problems = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
-        let event = Event::from(event);
+        let mut event = Event::from(event);
+        if event.partition_key.is_empty() {
+            event.partition_key = event.default_partition_key();
+        }
         match kaunter_model::validate(&event) {
             Ok(()) => checked.push(event),
-            Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(i), e))),
+            Err(broken) => problems.extend(broken.into_iter().map(|e| (Some(i), e))),
         }
     }
     if !problems.is_empty() {

@@ -1,6 +1,7 @@
 //! TEST ONLY. A source that misbehaves as the webhook's `x-misbehave` header says: `trap` panics,
-//! `invalid` returns an event that breaks the event rules (no type), `loop` never returns; without
-//! the header it returns nothing.
+//! `invalid` returns an event that breaks the event rules (no type, a `time` that is not a
+//! timestamp, an extension named `id`), `loop` never returns, `keyless` returns a valid event with
+//! no partition key; without the header it returns nothing.
 
 use kaunter_sdk::{DecodeError, Event, Payload, WebhookRequest};
 
@@ -15,9 +16,19 @@ fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
             id: "bad-1".into(),
             source: "/t/acme/s/hk-001/p/web".into(),
             ty: String::new(),
-            time: "2026-11-25T10:15:00+08:00".into(),
+            time: "yesterday".into(),
             subject: None,
             partition_key: "k".into(),
+            extensions: vec![("id".into(), "someone-else".into())],
+            payload: Payload::Custom(b"{}".to_vec()),
+        }]),
+        Some("keyless") => Ok(vec![Event {
+            id: "keyless-1".into(),
+            source: "/t/acme/s/hk-001/p/web".into(),
+            ty: "vendor.note.v1".into(),
+            time: "2026-11-25T10:15:00+08:00".into(),
+            subject: None,
+            partition_key: String::new(),
             extensions: Vec::new(),
             payload: Payload::Custom(b"{}".to_vec()),
         }]),
