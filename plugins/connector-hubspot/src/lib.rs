@@ -3,9 +3,10 @@
 //! - A sale or refund with a `member_id` upserts the member's contact, found by a unique contact
 //!   property (`id_property`, default `kaunter_member_id`), with the last purchase (or refund):
 //!   date, store, order, amount as a decimal string from minor units, currency; the lifetime spend
-//!   (a running total the plugin keeps in kv, see [`spend`]); and the loyalty extensions set by
-//!   `transform-loyalty` (`loyaltypoints`, `loyaltybalance`, `loyaltytier`). With `notes = true` a
-//!   note describing the purchase is also added to the contact's timeline.
+//!   (a running total the plugin keeps in kv, counting each order or refund once, see [`spend`]);
+//!   and the loyalty extensions set by `transform-loyalty` (`loyaltypoints`, `loyaltybalance`,
+//!   `loyaltytier`). With `notes = true` a note describing the purchase is also added to the
+//!   contact's timeline.
 //! - `pos.member.updated.v1` upserts tier and points, and name, phone and email only when the
 //!   event still carries them (a redacting transform may have removed them).
 //! - Everything else, and sales or refunds without a member, is skipped (delivered with an empty
@@ -17,12 +18,14 @@
 //! The OAuth bearer token is added by the host; the plugin never sees it. HubSpot has no
 //! idempotency key: the upsert sets the same values on every attempt, the delivery's idempotency
 //! key travels as `objectWriteTraceId` (HubSpot echoes it in per-input errors), the running total
-//! counts each event once, and a note is created at most once per event and sink (kv marker).
+//! counts each order or refund once (whatever event id carries it), and a note is created at most
+//! once per order or refund and sink (marked in the member's kv record).
 //!
 //! Answers ([`outcome`]): 2xx delivered (`remote_id` = the contact id); HubSpot's error JSON
 //! `{"status":"error","message","category"}` with 400/403/404 (e.g. `VALIDATION_ERROR`) dead-letters
-//! with the message; 409 (`CONFLICT`) is success; 429 throttles, waiting `Retry-After` or the
-//! rate-limit window HubSpot names; 401 and 5xx retry.
+//! with the message; so does 409 (`CONFLICT`: the email belongs to another contact, nothing was
+//! written; no call here creates by a key, so a 409 never means "already done"); 429 throttles,
+//! waiting `Retry-After` or the rate-limit window HubSpot names; 401 and 5xx retry.
 
 pub mod spend;
 
@@ -50,6 +53,22 @@ struct HubSpotConfig {
     /// Whether to add a note to the contact's timeline for each purchase and refund.
     #[serde(default)]
     notes: bool,
+    /// Orders and refunds counted into a member's lifetime spend are remembered for this many days
+    /// (by business date, before the member's newest).
+    #[serde(default = "default_remember_days")]
+    remember_days: i64,
+    /// At most this many orders and refunds are remembered per member.
+    #[serde(default = "default_remember_documents")]
+    remember_documents: usize,
+}
+
+impl HubSpotConfig {
+    fn bounds(&self) -> spend::Bounds {
+        spend::Bounds {
+            days: self.remember_days.max(0),
+            documents: self.remember_documents.max(1),
+        }
+    }
 }
 
 fn default_base_url() -> String {
@@ -64,6 +83,12 @@ fn default_prefix() -> String {
 fn default_name_property() -> String {
     "firstname".into()
 }
+fn default_remember_days() -> i64 {
+    90
+}
+fn default_remember_documents() -> usize {
+    64
+}
 
 /// The configuration, parsed on the first event.
 static CONFIG: PluginConfig<HubSpotConfig> = PluginConfig::new();
@@ -74,7 +99,7 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     let config = CONFIG
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid hubspot config: {e:?}")))?;
-    let Some(update) = update_for(config, &event)? else {
+    let Some(update) = update_for(config, &event, &context.sink)? else {
         host::debug(&format!(
             "`{}` without a member is not a HubSpot contact update; skipped",
             event.ty
@@ -107,7 +132,17 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
     }
     let contact_id = answer["results"][0]["id"].as_str().map(str::to_owned);
     if let (true, Some(note), Some(contact)) = (config.notes, &update.note, &contact_id) {
-        add_note(base, &context, &event, note, contact, now)?;
+        if note.counted.noted {
+            host::debug(&format!("a note for `{}` was added before", note.document.key));
+        } else if !note.counted.remembered {
+            host::info(&format!(
+                "no note for `{}`: the member's kv record does not hold it, so the note could not be kept to once",
+                note.document.key
+            ));
+        } else {
+            add_note(base, &event, note, contact, now)?;
+            spend::noted(&update.member_id, &note.document, &context.sink);
+        }
     }
     Ok(Receipt {
         status: Some(response.status),
@@ -120,12 +155,22 @@ kaunter_sdk::manifest!("../kaunter-plugin.toml");
 struct Update {
     member_id: String,
     properties: Map<String, Value>,
-    /// The note body for purchases and refunds.
-    note: Option<String>,
+    /// The note for purchases and refunds.
+    note: Option<Note>,
 }
 
-/// The contact update an event makes, if any.
-fn update_for(config: &HubSpotConfig, event: &Event) -> Result<Option<Update>, DeliveryError> {
+/// A timeline note about a purchase or refund.
+struct Note {
+    /// The note text.
+    body: String,
+    /// The order or refund it describes.
+    document: spend::Document,
+    /// What counting it found.
+    counted: spend::Counted,
+}
+
+/// The contact update an event makes for `sink`, if any.
+fn update_for(config: &HubSpotConfig, event: &Event, sink: &str) -> Result<Option<Update>, DeliveryError> {
     let p = &config.property_prefix;
     let mut properties = Map::new();
     let store = event.store().unwrap_or("(unknown)").to_owned();
@@ -152,20 +197,29 @@ fn update_for(config: &HubSpotConfig, event: &Event) -> Result<Option<Update>, D
                 format!("{p}last_purchase_currency"),
                 total.currency.clone(),
             );
-            if let Some(lifetime) = spend::count(member, &event.id, total)? {
+            let document = spend::Document::new(event.store(), &sale.order_id, false, &sale.business_date);
+            let counted = spend::count(member, &document, total, sink, config.bounds())?;
+            if let Some(lifetime) = &counted.total {
                 put(&mut properties, format!("{p}lifetime_spend"), lifetime.to_decimal());
             }
             let lines = match sale.lines.len() {
                 1 => "1 line".to_owned(),
                 n => format!("{n} lines"),
             };
-            let note = format!(
+            let body = format!(
                 "Purchase at store {store}: order {}, {} {} ({lines})",
                 sale.order_id,
                 total.currency,
                 total.to_decimal(),
             );
-            (member.clone(), Some(note))
+            (
+                member.clone(),
+                Note {
+                    body,
+                    document,
+                    counted,
+                },
+            )
         }
         Payload::Refund(refund) => {
             let Some(member) = &refund.member_id else {
@@ -189,17 +243,26 @@ fn update_for(config: &HubSpotConfig, event: &Event) -> Result<Option<Update>, D
                 refunded.currency.clone(),
             );
             // Refund totals are negative: adding them takes the refund off the lifetime spend.
-            if let Some(lifetime) = spend::count(member, &event.id, &refund.totals.total)? {
+            let document = spend::Document::new(event.store(), &refund.refund_id, true, &refund.business_date);
+            let counted = spend::count(member, &document, &refund.totals.total, sink, config.bounds())?;
+            if let Some(lifetime) = &counted.total {
                 put(&mut properties, format!("{p}lifetime_spend"), lifetime.to_decimal());
             }
-            let note = format!(
+            let body = format!(
                 "Refund at store {store}: {} for order {}, {} {}",
                 refund.refund_id,
                 refund.original_order_id,
                 refunded.currency,
                 refunded.to_decimal()
             );
-            (member.clone(), Some(note))
+            (
+                member.clone(),
+                Note {
+                    body,
+                    document,
+                    counted,
+                },
+            )
         }
         Payload::MemberUpdated(m) => {
             if let Some(tier) = &m.tier {
@@ -245,7 +308,7 @@ fn update_for(config: &HubSpotConfig, event: &Event) -> Result<Option<Update>, D
     Ok(Some(Update {
         member_id,
         properties,
-        note,
+        note: Some(note),
     }))
 }
 
@@ -254,21 +317,11 @@ fn put(properties: &mut Map<String, Value>, name: String, value: String) {
     properties.insert(name, Value::String(value));
 }
 
-/// Creates the purchase note on the contact's timeline, once per event and sink.
-fn add_note(
-    base: &str,
-    context: &DeliveryContext,
-    event: &Event,
-    note: &str,
-    contact_id: &str,
-    now: i64,
-) -> Result<(), DeliveryError> {
-    let marker = format!("note/{}", context.idempotency_key);
-    if let Ok(Some(_)) = host::kv_get(&marker) {
-        return Ok(());
-    }
+/// Creates the purchase note on the contact's timeline (the caller keeps it to once per order or
+/// refund and sink).
+fn add_note(base: &str, event: &Event, note: &Note, contact_id: &str, now: i64) -> Result<(), DeliveryError> {
     let body = json!({
-        "properties": { "hs_timestamp": event.time, "hs_note_body": escape_html(note) },
+        "properties": { "hs_timestamp": event.time, "hs_note_body": escape_html(&note.body) },
         "associations": [{
             "to": { "id": contact_id },
             "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202 }]
@@ -276,16 +329,7 @@ fn add_note(
     });
     let url = format!("{base}/crm/v3/objects/notes");
     let request = Request::post_json(&url, &body).map_err(|e| DeliveryError::Rejected(e.to_string()))?;
-    let response = outcome(http::send(&request), now)?;
-    let id = response
-        .json::<Value>()
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned));
-    if let Err(e) = host::kv_set(&marker, id.unwrap_or_default().as_bytes()) {
-        host::warn(&format!(
-            "note added, but not remembered (a redelivery would add it again): {e:?}"
-        ));
-    }
+    outcome(http::send(&request), now)?;
     Ok(())
 }
 
@@ -327,7 +371,11 @@ fn from_error_body(status: u16, body: &Value, wait: impl Fn() -> Option<u64>) ->
         reason,
     };
     match (status, category) {
-        (409, _) | (_, "CONFLICT") => DeliveryError::ConflictIsSuccess(Some(said)),
+        // HubSpot's 409 means a unique value (the email, most often) already belongs to another
+        // contact and nothing was written; no call here creates by a key, so it is never "done".
+        (409, _) | (_, "CONFLICT") => DeliveryError::Rejected(format!(
+            "{said} (a unique value in this update, usually the email, belongs to another HubSpot contact; nothing was written: merge the contacts or correct the member's email, then replay)"
+        )),
         (429, _) | (_, "RATE_LIMITS") => DeliveryError::Throttled(hint(said)),
         // The host refreshes its token on a retry; the retry budget ends in the dead-letter queue.
         (401, _) | (408, _) | (500..=599, _) => DeliveryError::Retry(hint(said)),

@@ -16,8 +16,14 @@ fn event(value: Value) -> Event {
 
 /// The sample sale, bought by member M-1001, as `transform-loyalty` leaves it.
 fn member_sale(id: &str) -> Event {
+    member_order(id, "HK001-000123")
+}
+
+/// The sample sale as order `order`, in event `id`.
+fn member_order(id: &str, order: &str) -> Event {
     let mut value: Value = serde_json::from_str(include_str!("../../../samples/sale.json")).unwrap();
     value["id"] = json!(id);
+    value["data"]["order_id"] = json!(order);
     value["data"]["member_id"] = json!("M-1001");
     value["loyaltypoints"] = json!("79");
     value["loyaltybalance"] = json!("1279");
@@ -122,21 +128,33 @@ fn a_member_sale_upserts_the_contact_by_member_id() {
     );
 }
 
+fn spent(fake: &kaunter_sdk::testing::Installed, i: usize) -> Value {
+    body(&fake.requests()[i])["inputs"][0]["properties"]["kaunter_lifetime_spend"].clone()
+}
+
 #[test]
-fn lifetime_spend_counts_each_event_once_across_retries() {
-    let fake = host().install();
-    let spent = |i: usize| body(&fake.requests()[i])["inputs"][0]["properties"]["kaunter_lifetime_spend"].clone();
-    let _ = deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm"));
-    let _ = deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm"));
+fn lifetime_spend_counts_each_order_once_across_retries_replays_and_new_event_ids() {
+    let fake = host().respond(503, &[], "unavailable").install();
+    assert!(matches!(
+        deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm")),
+        Err(DeliveryError::Retry(_))
+    ));
+    deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm")).unwrap();
     assert_eq!(
-        (spent(0), spent(1)),
+        (spent(&fake, 0), spent(&fake, 1)),
         (json!("79.80"), json!("79.80")),
-        "a retry adds nothing"
+        "the retry after a failed upsert adds nothing"
     );
-    let _ = deliver(member_sale("01JSALE0002"), context("01JSALE0002:crm"));
-    assert_eq!(spent(2), json!("159.60"));
-    let _ = deliver(member_refund(), context("01JREFUND0001:crm"));
-    let refund = body(&fake.requests()[3]);
+    deliver(member_sale("01JSALE0001-RESENT"), context("01JSALE0001-RESENT:crm")).unwrap();
+    assert_eq!(
+        spent(&fake, 2),
+        json!("79.80"),
+        "the same order under a new event id adds nothing"
+    );
+    deliver(member_order("01JSALE0002", "HK001-000124"), context("01JSALE0002:crm")).unwrap();
+    assert_eq!(spent(&fake, 3), json!("159.60"));
+    deliver(member_refund(), context("01JREFUND0001:crm")).unwrap();
+    let refund = body(&fake.requests()[4]);
     assert_eq!(
         refund["inputs"][0]["properties"],
         json!({
@@ -150,6 +168,71 @@ fn lifetime_spend_counts_each_event_once_across_retries() {
             "kaunter_loyalty_tier": "gold"
         })
     );
+    deliver(member_refund(), context("01JREFUND0001:crm")).unwrap();
+    deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm")).unwrap();
+    assert_eq!(
+        (spent(&fake, 5), spent(&fake, 6)),
+        (json!("119.70"), json!("119.70")),
+        "replays of the refund and of the first sale send the current total"
+    );
+}
+
+#[test]
+fn a_replay_older_than_what_is_remembered_adds_nothing() {
+    let fake = FakeHost::new()
+        .config(json!({ "base_url": "http://hubspot.test", "remember_documents": 2 }))
+        .install();
+    let sale_on = |i: usize| {
+        let mut sale = member_order(&format!("e{i}"), &format!("HK001-00020{i}"));
+        if let Payload::Sale(s) = &mut sale.payload {
+            s.business_date = format!("2026-11-2{i}");
+        }
+        sale
+    };
+    for i in 0..4 {
+        deliver(sale_on(i), context(&format!("e{i}:crm"))).unwrap();
+    }
+    assert_eq!(spent(&fake, 3), json!("319.20"));
+    // `kaunter replay --since` sends the first sale again: it is no longer in the member's record,
+    // and its business day is not after what was dropped.
+    deliver(sale_on(0), context("e0:crm")).unwrap();
+    assert_eq!(spent(&fake, 4), json!("319.20"));
+    assert!(
+        fake.logs()
+            .iter()
+            .any(|(_, line)| line.contains("`hk-001:HK001-000200` is from before the oldest document remembered")),
+        "{:?}",
+        fake.logs()
+    );
+    let record: Value = serde_json::from_slice(&fake.kv("spend/M-1001").unwrap()).unwrap();
+    assert_eq!(record["d"].as_array().unwrap().len(), 2, "{record}");
+}
+
+#[test]
+fn a_full_kv_quota_does_not_reject_the_contact_update() {
+    let fake = FakeHost::new()
+        .config(json!({ "base_url": "http://hubspot.test", "notes": true }))
+        .respond(200, &[], &upserted("5101"))
+        .install();
+    spend::quota::fill(true);
+    let receipt = deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm"));
+    spend::quota::fill(false);
+    assert_eq!(receipt.unwrap().remote_id.as_deref(), Some("5101"));
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1, "no note that could not be kept to once");
+    let properties = &body(&requests[0])["inputs"][0]["properties"];
+    assert_eq!(properties["kaunter_last_purchase_order_id"], "HK001-000123");
+    assert_eq!(properties.get("kaunter_lifetime_spend"), None, "{properties}");
+    assert!(
+        fake.logs()
+            .iter()
+            .any(|(level, line)| matches!(level, kaunter_sdk::host::Level::Warn)
+                && line.contains("kv quota exceeded")
+                && line.contains("raise limits.kv_quota_bytes")),
+        "{:?}",
+        fake.logs()
+    );
+    assert_eq!(fake.kv("spend/M-1001"), None);
 }
 
 #[test]
@@ -232,9 +315,20 @@ fn notes_are_added_to_the_timeline_once_per_event() {
         })
     );
     deliver(member_sale("01JSALE0001"), context("01JSALE0001:crm")).unwrap();
+    deliver(member_sale("01JSALE0001-RESENT"), context("01JSALE0001-RESENT:crm")).unwrap();
     let requests = fake.requests();
-    assert_eq!(requests.len(), 3, "a redelivery upserts again but adds no second note");
-    assert_eq!(requests[2].url, UPSERT);
+    assert_eq!(
+        requests.len(),
+        4,
+        "a redelivery, and the same order under a new event id, upsert again but add no second note"
+    );
+    assert_eq!((requests[2].url.as_str(), requests[3].url.as_str()), (UPSERT, UPSERT));
+    let record = String::from_utf8(fake.kv("spend/M-1001").unwrap()).unwrap();
+    assert!(
+        record.contains(r#""n":["crm"]"#),
+        "the note is marked in the member's record: {record}"
+    );
+    assert!(fake.kv("note/01JSALE0001:crm").is_none(), "no marker key per note");
 }
 
 fn answer(status: u16, headers: &[(&str, &str)], text: &str) -> Result<Receipt, DeliveryError> {
@@ -255,11 +349,23 @@ fn hubspot_answers_map_to_what_the_host_should_do() {
         }
         other => panic!("{other:?}"),
     }
-    let conflict = r#"{"status":"error","message":"Contact already exists. Existing ID: 5101","correlationId":"c1","category":"CONFLICT"}"#;
-    match answer(409, &[], conflict) {
-        Err(DeliveryError::ConflictIsSuccess(Some(m))) => assert!(m.contains("Existing ID: 5101"), "{m}"),
+    // HubSpot's answer when the email being set belongs to another contact: nothing was written.
+    let conflict = r#"{"status":"error","message":"Contact already exists. Existing ID: 5102","correlationId":"c1","category":"CONFLICT"}"#;
+    let _fake = host().respond(409, &[], conflict).install();
+    let update = member_update(json!({"member_id": "M-1001", "email": "tm.chan@example.com"}));
+    match deliver(update, context("01JMEMBER0001:crm")) {
+        Err(DeliveryError::Rejected(m)) => assert!(
+            m.starts_with("HubSpot answered HTTP 409 CONFLICT: Contact already exists. Existing ID: 5102")
+                && m.contains("belongs to another HubSpot contact"),
+            "{m}"
+        ),
         other => panic!("{other:?}"),
     }
+    let batch_conflict = r#"{"status":"COMPLETE","results":[],"numErrors":1,"errors":[{"status":"error","category":"CONFLICT","message":"Contact already exists. Existing ID: 5102","context":{}}]}"#;
+    assert!(matches!(
+        answer(207, &[], batch_conflict),
+        Err(DeliveryError::Rejected(_))
+    ));
     let limited = r#"{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","correlationId":"c2","policyName":"SECONDLY"}"#;
     let window = [
         ("x-hubspot-ratelimit-interval-milliseconds", "10000"),

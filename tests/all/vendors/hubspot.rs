@@ -3,9 +3,11 @@
 //! properties}]` creating or updating the contact whose unique property has that value (`200`
 //! `{"status": "COMPLETE", "results": [...]}`); `POST /crm/v3/objects/notes` with associations
 //! (`201`); a bearer token required (`401 INVALID_AUTHENTICATION` without); properties the portal does
-//! not define refused with `400 VALIDATION_ERROR` (`PROPERTY_DOESNT_EXIST`); and `429` with the
-//! `X-HubSpot-RateLimit-*` headers and `policyName`. Tokens come from a real OAuth 2.0 server
-//! through a host `[credentials.hubspot]` (client credentials).
+//! not define refused with `400 VALIDATION_ERROR` (`PROPERTY_DOESNT_EXIST`); an email that already
+//! belongs to another contact refused with `409 CONFLICT` ("Contact already exists. Existing ID:
+//! …") and nothing written; and `429` with the `X-HubSpot-RateLimit-*` headers and `policyName`.
+//! Tokens come from a real OAuth 2.0 server through a host `[credentials.hubspot]` (client
+//! credentials).
 
 use super::{Call, Reply, VendorFake, host_config};
 use crate::harness::*;
@@ -97,6 +99,19 @@ fn upsert(portal: &mut Portal, body: &Value) -> Reply {
             );
         }
         let member = input["id"].clone();
+        // Emails are unique across contacts: setting one another contact has writes nothing.
+        if let Some(email) = properties.get("email")
+            && let Some((owner, _)) = portal
+                .contacts
+                .iter()
+                .find(|(_, p)| p.get("email") == Some(email) && p["kaunter_member_id"] != member)
+        {
+            return error(
+                409,
+                "CONFLICT",
+                &format!("Contact already exists. Existing ID: {owner}"),
+            );
+        }
         let found = portal
             .contacts
             .iter()
@@ -239,6 +254,10 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
 
     host.post_json(&member_sale("hs-2", "HK001-000202", 12800, 1407)).await;
     wait_for_state(&host, "hs-2", "crm", "delivered").await;
+    // The POS sends order 202 again under a new event id: upserted, but neither added nor noted.
+    host.post_json(&member_sale("hs-2-again", "HK001-000202", 12800, 1407))
+        .await;
+    wait_for_state(&host, "hs-2-again", "crm", "delivered").await;
     host.post_json(&json!({
         "id": "hs-3", "source": "/t/acme/s/hk-001/p/till-1", "type": "pos.member.updated.v1",
         "time": "2026-11-25T11:00:00+08:00",
@@ -246,6 +265,38 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     }))
     .await;
     wait_for_state(&host, "hs-3", "crm", "delivered").await;
+
+    let upserts = fake.calls_to("POST", "/crm/v3/objects/contacts/batch/upsert");
+    assert_eq!(
+        upserts[3].json()["inputs"][0]["properties"]["kaunter_lifetime_spend"],
+        "207.80",
+        "the same order under a new event id adds nothing"
+    );
+    {
+        let portal = portal.lock().unwrap();
+        let contact = &portal.contacts[0].1;
+        assert_eq!(contact["kaunter_lifetime_spend"], "207.80");
+        assert_eq!(contact["kaunter_last_purchase_order_id"], "HK001-000202");
+        assert_eq!(contact["kaunter_loyalty_tier"], "platinum");
+        assert_eq!(contact["kaunter_loyalty_balance"], "1407");
+    }
+
+    // An operator replays the history (`kaunter replay --since`): every event is upserted again
+    // and none of them adds to the total or makes a second note.
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let replayed = host.cli(&["replay", "--since", &since, "--route", "members"]);
+    assert!(replayed.contains("4/4 events"), "{replayed}");
+    wait_for("the replayed upserts", 30, || async {
+        (fake.calls_to("POST", "/crm/v3/objects/contacts/batch/upsert").len() == 9).then_some(())
+    })
+    .await;
+    for call in &fake.calls_to("POST", "/crm/v3/objects/contacts/batch/upsert")[5..] {
+        let spend = &call.json()["inputs"][0]["properties"]["kaunter_lifetime_spend"];
+        assert!(
+            spend.is_null() || *spend == "207.80",
+            "a replay sends the current total: {spend}"
+        );
+    }
 
     let portal = portal.lock().unwrap();
     assert_eq!(
@@ -256,12 +307,13 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     let (id, contact) = &portal.contacts[0];
     assert_eq!(id, "5101");
     assert_eq!(contact["kaunter_lifetime_spend"], "207.80");
-    assert_eq!(contact["kaunter_last_purchase_order_id"], "HK001-000202");
-    assert_eq!(contact["kaunter_loyalty_tier"], "platinum");
-    assert_eq!(contact["kaunter_loyalty_balance"], "1407");
     assert!(contact.get("email").is_none(), "no personal data was sent");
     let notes: Vec<&Value> = portal.notes.iter().map(|(_, n)| n).collect();
-    assert_eq!(notes.len(), 2, "one note per purchase, none for the member update");
+    assert_eq!(
+        notes.len(),
+        2,
+        "one note per order, none for the member update, the resent order or the replay"
+    );
     assert_eq!(
         *notes[0],
         json!({"properties": {"hs_timestamp": "2026-11-25T10:15:00+08:00",
@@ -333,4 +385,70 @@ async fn concurrent_purchases_by_one_member_each_add_to_the_total() {
         "each purchase read the total the previous one wrote"
     );
     assert_eq!(portal.lock().unwrap().contacts[0].1["kaunter_lifetime_spend"], "60.00");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_that_belongs_to_another_contact_dead_letters_with_hubspots_conflict() {
+    let oauth = OAuthServer::start().await;
+    let portal = Arc::new(Mutex::new(Portal::default()));
+    let fake = VendorFake::start(hubspot(portal.clone())).await;
+    let host = Host::start(&config(&fake, &oauth, ""));
+    let update = |id: &str, member: &str| {
+        json!({"id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "pos.member.updated.v1",
+               "time": "2026-11-25T11:00:00+08:00",
+               "data": {"member_id": member, "tier": "gold", "email": "tm.chan@example.com"}})
+    };
+    host.post_json(&update("hm-1", "M-1001")).await;
+    wait_for_state(&host, "hm-1", "crm", "delivered").await;
+    // A second member gives the same email: HubSpot refuses it and writes nothing.
+    host.post_json(&update("hm-2", "M-1002")).await;
+    let entry = wait_for_state(&host, "hm-2", "crm", "dead_lettered").await;
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("HubSpot answered HTTP 409 CONFLICT: Contact already exists. Existing ID: 5101"),
+        "{error}"
+    );
+    assert!(error.contains("belongs to another HubSpot contact"), "{error}");
+    assert_eq!(
+        entry["attempts"], 1,
+        "a conflict is not retried, nor taken as delivered"
+    );
+    assert_eq!(fake.calls_to("POST", "/crm/v3/objects/contacts/batch/upsert").len(), 2);
+    let portal = portal.lock().unwrap();
+    assert_eq!(portal.contacts.len(), 1, "no contact for M-1002 was written");
+    assert_eq!(portal.contacts[0].1["kaunter_member_id"], "M-1001");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_kv_quota_still_updates_the_contact_without_the_lifetime_spend() {
+    let oauth = OAuthServer::start().await;
+    let portal = Arc::new(Mutex::new(Portal::default()));
+    let fake = VendorFake::start(hubspot(portal.clone())).await;
+    // 16 bytes: no member record fits.
+    let host = Host::start(&config(
+        &fake,
+        &oauth,
+        "notes = true\n[plugins.limits]\nkv_quota_bytes = 16",
+    ));
+    host.post_json(&member_sale("hq-1", "HK001-000401", 7980, 1279)).await;
+    let entry = wait_for_state(&host, "hq-1", "crm", "delivered").await;
+    assert_eq!(entry["attempts"], 1, "{entry}");
+    let upserts = fake.calls_to("POST", "/crm/v3/objects/contacts/batch/upsert");
+    assert_eq!(upserts.len(), 1);
+    let properties = &upserts[0].json()["inputs"][0]["properties"];
+    assert_eq!(properties["kaunter_last_purchase_order_id"], "HK001-000401");
+    assert!(properties.get("kaunter_lifetime_spend").is_none(), "{properties}");
+    assert!(
+        fake.calls_to("POST", "/crm/v3/objects/notes").is_empty(),
+        "no note that could not be kept to once"
+    );
+    assert_eq!(
+        portal.lock().unwrap().contacts[0].1["kaunter_last_purchase_amount"],
+        "79.80"
+    );
+    let log = host.log();
+    assert!(
+        log.contains("kv quota exceeded") && log.contains("raise limits.kv_quota_bytes"),
+        "the operator is told: {log}"
+    );
 }
