@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 2xx | goes on (the body is read for the new document's id) |
 //! | 400 `ValidationException` | dead-letters with every `Elements[].ValidationErrors[].Message` |
-//! | 400 "… # must be unique" on the document | treats it as delivered (`conflict-is-success`) |
+//! | 400 "… # must be unique" on the document | [`number_taken`]: the connector looks the document up and pays what is still due |
 //! | 401 (token expired or revoked) | retries; the host refreshes its token first |
 //! | 403, 404, other 4xx | dead-letters with Xero's message |
 //! | 409 (the same idempotency key still in progress) | retries; the retry gets the stored answer |
@@ -70,19 +70,44 @@ fn retry_after(response: &Response) -> Option<u64> {
     Some(secs.saturating_mul(1000))
 }
 
-/// Checks an answer to a request that created `what` (e.g. `invoice HK001-000123`). Returns the
-/// response when it is a success; otherwise what the host should do. With `duplicate_is_success`,
-/// a validation error saying the document's number is taken means the document is already in
-/// Xero (an earlier delivery whose idempotency key Xero no longer remembers).
-pub fn check(
-    result: Result<Response, HttpError>,
-    what: &str,
-    duplicate_is_success: bool,
-) -> Result<Response, DeliveryError> {
+/// What a request did to its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `PUT`: created it.
+    Create,
+    /// `GET`: looked it up.
+    Find,
+}
+
+impl Verb {
+    fn doing(self) -> &'static str {
+        match self {
+            Verb::Create => "creating",
+            Verb::Find => "looking up",
+        }
+    }
+}
+
+/// Xero's message when `response` says the document's number is already taken (`400` "Invoice #
+/// must be unique", "Credit Note # must be unique"): the document is already in Xero, from an
+/// earlier delivery whose idempotency key Xero no longer remembers.
+pub fn number_taken(response: &Response) -> Option<String> {
+    if response.status != 400 {
+        return None;
+    }
+    let message = message(response);
+    message.contains("must be unique").then_some(message)
+}
+
+/// Checks an answer to a request that created or looked up `what` (e.g. `invoice
+/// hk-001-HK001-000123`). Returns the response when it is a success; otherwise what the host
+/// should do.
+pub fn check(result: Result<Response, HttpError>, what: &str, verb: Verb) -> Result<Response, DeliveryError> {
+    let doing = verb.doing();
     let response = result.map_err(|e| {
         DeliveryError::Retry(RetryHint {
             after_ms: None,
-            reason: format!("no answer from Xero creating the {what}: {e}"),
+            reason: format!("no answer from Xero {doing} the {what}: {e}"),
         })
     })?;
     let status = response.status;
@@ -95,22 +120,22 @@ pub fn check(
         reason,
     };
     Err(match status {
-        400 if duplicate_is_success && message.contains("must be unique") => {
-            DeliveryError::ConflictIsSuccess(Some(format!("Xero already has the {what}: {message}")))
-        }
         401 => DeliveryError::Retry(hint(format!(
-            "Xero answered 401 creating the {what} (token expired or revoked; the host refreshes it): {message}"
+            "Xero answered 401 {doing} the {what} (token expired or revoked; the host refreshes it): {message}"
         ))),
         409 => DeliveryError::Retry(hint(format!(
-            "Xero answered 409 creating the {what} (the same request is still in progress): {message}"
+            "Xero answered 409 {doing} the {what} (the same request is still in progress): {message}"
         ))),
         429 => {
             let problem = response.header("x-rate-limit-problem").unwrap_or("unspecified");
             DeliveryError::Throttled(hint(format!(
-                "Xero rate limit ({problem}) creating the {what}: {message}"
+                "Xero rate limit ({problem}) {doing} the {what}: {message}"
             )))
         }
-        500..=599 => DeliveryError::Retry(hint(format!("Xero answered {status} creating the {what}: {message}"))),
+        500..=599 => DeliveryError::Retry(hint(format!("Xero answered {status} {doing} the {what}: {message}"))),
+        _ if verb == Verb::Find => {
+            DeliveryError::Rejected(format!("Xero answered HTTP {status} looking up the {what}: {message}"))
+        }
         _ => DeliveryError::Rejected(format!("Xero refused the {what} (HTTP {status}): {message}")),
     })
 }

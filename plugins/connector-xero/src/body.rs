@@ -2,7 +2,8 @@
 //! `Payments`) and the parts of Xero's answers it reads, as serde types named like Xero's fields.
 //!
 //! Amounts and quantities are [`Decimal`]s: exact decimal text (`79.80`, `1.5`) written into the
-//! JSON as numbers, so no amount ever passes through a float.
+//! JSON as numbers, so no amount ever passes through a float. Amounts read back (`AmountDue`,
+//! `RemainingCredit`) are taken as raw JSON text and turned into minor units by [`minor_units`].
 
 use kaunter_sdk::Money;
 use serde::{Deserialize, Serialize, Serializer};
@@ -213,6 +214,64 @@ pub struct CreatedCreditNote {
     pub credit_note_id: String,
 }
 
+/// What `GET /Invoices?InvoiceNumbers=…` or `GET /CreditNotes?where=…` answers (only what is
+/// needed to carry on with the payments is read).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FoundAnswer {
+    /// The invoices found.
+    #[serde(rename = "Invoices")]
+    pub invoices: Vec<FoundDocument>,
+    /// The credit notes found.
+    #[serde(rename = "CreditNotes")]
+    pub credit_notes: Vec<FoundDocument>,
+}
+
+/// An invoice or credit note found by its number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FoundDocument {
+    /// An invoice's id.
+    #[serde(rename = "InvoiceID")]
+    pub invoice_id: Option<String>,
+    /// A credit note's id.
+    #[serde(rename = "CreditNoteID")]
+    pub credit_note_id: Option<String>,
+    /// An invoice's number.
+    #[serde(rename = "InvoiceNumber")]
+    pub invoice_number: Option<String>,
+    /// A credit note's number.
+    #[serde(rename = "CreditNoteNumber")]
+    pub credit_note_number: Option<String>,
+    /// `AUTHORISED`, `PAID`, `DRAFT`, `VOIDED`, …
+    #[serde(rename = "Status")]
+    pub status: String,
+    /// What is still unpaid on an invoice, as JSON number text.
+    #[serde(rename = "AmountDue")]
+    pub amount_due: Option<Box<RawValue>>,
+    /// What is still unrefunded (and unallocated) on a credit note, as JSON number text.
+    #[serde(rename = "RemainingCredit")]
+    pub remaining_credit: Option<Box<RawValue>>,
+}
+
+/// A decimal amount as Xero writes it (`199.82`, `0`, `100.0`) in minor units of `exponent`
+/// digits, without a float: `None` for anything else (a sign, an exponent, more non-zero
+/// decimals than the currency has).
+pub fn minor_units(text: &str, exponent: u8) -> Option<i64> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let exponent = usize::from(exponent);
+    let (kept, dropped) = fraction.split_at(fraction.len().min(exponent));
+    if dropped.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let text = format!("{whole}{kept:0<exponent$}");
+    text.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +289,18 @@ mod tests {
         assert_eq!(text, r#"{"Code":"090"}"#);
         let text = serde_json::to_string(&vec![Decimal::amount(&Money::new(3990, "HKD", 2))]).unwrap();
         assert_eq!(text, "[39.90]");
+    }
+
+    #[test]
+    fn amounts_read_back_become_minor_units() {
+        assert_eq!(minor_units("199.82", 2), Some(19982));
+        assert_eq!(minor_units("100.0", 2), Some(10000));
+        assert_eq!(minor_units("0", 2), Some(0));
+        assert_eq!(minor_units("35.9100", 2), Some(3591));
+        assert_eq!(minor_units("1200", 0), Some(1200));
+        assert_eq!(minor_units("0.005", 2), None);
+        assert_eq!(minor_units("-1.00", 2), None);
+        assert_eq!(minor_units("1e2", 2), None);
+        assert_eq!(minor_units("", 2), None);
     }
 }

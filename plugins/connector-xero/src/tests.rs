@@ -155,7 +155,7 @@ fn a_sale_becomes_an_authorised_invoice_then_its_payments() {
             "Contact": {"Name": "POS walk-in customer"},
             "Date": "2026-11-25",
             "DueDate": "2026-11-25",
-            "InvoiceNumber": "HK001-000124",
+            "InvoiceNumber": "hk-001-HK001-000124",
             "Reference": "POS hk-001",
             "CurrencyCode": "HKD",
             "Status": "AUTHORISED",
@@ -222,7 +222,7 @@ fn a_refund_becomes_a_credit_note_then_its_refund_payment() {
             "Type": "ACCRECCREDIT",
             "Contact": {"Name": "POS walk-in customer"},
             "Date": "2026-11-26",
-            "CreditNoteNumber": "R-HK001-000031",
+            "CreditNoteNumber": "hk-001-R-HK001-000031",
             "Reference": "POS hk-001 refund of HK001-000124: wrong item",
             "CurrencyCode": "HKD",
             "Status": "AUTHORISED",
@@ -276,27 +276,238 @@ fn a_validation_exception_is_rejected_with_xeros_messages_and_nothing_more_is_se
     match deliver(sale(), context()) {
         Err(DeliveryError::Rejected(m)) => assert_eq!(
             m,
-            "Xero refused the invoice HK001-000124 (HTTP 400): Account code '200' is not a valid code for this document.; The TaxType code 'NONE' does not exist or cannot be used for this type of transaction."
+            "Xero refused the invoice hk-001-HK001-000124 (HTTP 400): Account code '200' is not a valid code for this document.; The TaxType code 'NONE' does not exist or cannot be used for this type of transaction."
         ),
         other => panic!("expected rejected, got {other:?}"),
     }
     assert_eq!(fake.requests().len(), 1);
 }
 
+fn found_invoice(status: &str, amount_due: &str) -> String {
+    format!(
+        r#"{{"Id":"f1","Status":"OK","Invoices":[{{"Type":"ACCREC","InvoiceID":"{INVOICE_ID}","InvoiceNumber":"hk-001-HK001-000124","Status":"{status}","Total":263.82,"AmountDue":{amount_due},"AmountPaid":0.00}}]}}"#
+    )
+}
+
 #[test]
-fn a_taken_invoice_number_means_xero_already_has_the_sale() {
-    let _fake = host()
+fn a_taken_invoice_number_is_looked_up_and_what_is_due_is_paid() {
+    let fake = host()
         .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(200, &[], &found_invoice("AUTHORISED", "263.82"))
+        .respond(200, &[], &payments_answer())
+        .install();
+    let receipt = deliver(sale(), context()).unwrap();
+    assert_eq!(receipt.remote_id.as_deref(), Some(INVOICE_ID));
+    assert_eq!(receipt.status, Some(200));
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 3);
+    let lookup = &sent[1];
+    assert_eq!(
+        (lookup.method.as_str(), lookup.url.as_str()),
+        (
+            "GET",
+            "http://xero.test/api.xro/2.0/Invoices?InvoiceNumbers=hk-001-HK001-000124"
+        )
+    );
+    assert_eq!(
+        header(lookup, "xero-tenant-id"),
+        Some("70784a63-d24b-46a9-a4db-0e70a274b056")
+    );
+    assert_eq!(header(lookup, "accept"), Some("application/json"));
+    assert_eq!(header(lookup, "idempotency-key"), None);
+    assert!(lookup.body.is_empty());
+    assert_eq!(sent[2].url, "http://xero.test/api.xro/2.0/Payments");
+    assert_eq!(header(&sent[2], "idempotency-key"), Some("01JSALE:xero:payments"));
+    assert_eq!(
+        body(&sent[2]),
+        json!({"Payments": [
+            {"Invoice": {"InvoiceID": INVOICE_ID}, "Account": {"Code": "091"}, "Date": "2026-11-25",
+             "Amount": 100.00, "Reference": "HK001-000124 octopus OCT-88213"},
+            {"Invoice": {"InvoiceID": INVOICE_ID}, "Account": {"Code": "090"}, "Date": "2026-11-25",
+             "Amount": 163.82, "Reference": "HK001-000124 cash"}
+        ]})
+    );
+}
+
+#[test]
+fn a_found_invoice_partly_paid_gets_only_the_rest() {
+    let fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(200, &[], &found_invoice("AUTHORISED", "63.82"))
+        .respond(200, &[], &payments_answer())
+        .install();
+    deliver(sale(), context()).unwrap();
+    assert_eq!(
+        body(&fake.requests()[2])["Payments"],
+        json!([{"Invoice": {"InvoiceID": INVOICE_ID}, "Account": {"Code": "091"}, "Date": "2026-11-25",
+                "Amount": 63.82, "Reference": "HK001-000124 octopus OCT-88213"}])
+    );
+}
+
+#[test]
+fn a_found_invoice_already_paid_is_delivered_without_payments() {
+    let fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(200, &[], &found_invoice("PAID", "0.00"))
+        .install();
+    let receipt = deliver(sale(), context()).unwrap();
+    assert_eq!(receipt.remote_id.as_deref(), Some(INVOICE_ID));
+    let methods: Vec<_> = fake.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["PUT", "GET"], "nothing left to pay");
+}
+
+#[test]
+fn a_found_invoice_that_cannot_be_paid_is_rejected() {
+    let fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(200, &[], &found_invoice("VOIDED", "0.00"))
         .install();
     match deliver(sale(), context()) {
-        Err(DeliveryError::ConflictIsSuccess(Some(note))) => {
-            assert!(
-                note.contains("invoice HK001-000124") && note.contains("must be unique"),
-                "{note}"
-            )
-        }
-        other => panic!("expected conflict-is-success, got {other:?}"),
+        Err(DeliveryError::Rejected(m)) => assert_eq!(
+            m,
+            "Xero already has the invoice hk-001-HK001-000124, but VOIDED: it cannot be paid, nothing was sent"
+        ),
+        other => panic!("expected rejected, got {other:?}"),
     }
+    assert_eq!(fake.requests().len(), 2);
+    // Taken, but the lookup finds nothing with that number (e.g. another document type).
+    let _fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(200, &[], r#"{"Status":"OK","Invoices":[]}"#)
+        .install();
+    assert!(matches!(deliver(sale(), context()), Err(DeliveryError::Rejected(m)) if m.contains("finds no invoice")));
+}
+
+#[test]
+fn a_failed_lookup_is_retried_or_throttled_like_any_request() {
+    let _fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(
+            401,
+            &[],
+            r#"{"Title":"Unauthorized","Status":401,"Detail":"TokenExpired"}"#,
+        )
+        .install();
+    match deliver(sale(), context()) {
+        Err(DeliveryError::Retry(hint)) => assert!(
+            hint.reason
+                .starts_with("Xero answered 401 looking up the invoice hk-001-HK001-000124"),
+            "{}",
+            hint.reason
+        ),
+        other => panic!("expected retry, got {other:?}"),
+    }
+    let _fake = host()
+        .respond(400, &[], &validation(&["Invoice # must be unique."]))
+        .respond(429, &[("retry-after", "3")], "")
+        .install();
+    assert!(matches!(deliver(sale(), context()), Err(DeliveryError::Throttled(h)) if h.after_ms == Some(3000)));
+}
+
+#[test]
+fn a_taken_credit_note_number_is_looked_up_and_what_remains_is_refunded() {
+    let found = format!(
+        r#"{{"Status":"OK","CreditNotes":[{{"Type":"ACCRECCREDIT","CreditNoteID":"{CREDIT_NOTE_ID}","CreditNoteNumber":"hk-001-R-HK001-000031","Status":"AUTHORISED","Total":35.91,"RemainingCredit":35.91}}]}}"#
+    );
+    let fake = host()
+        .respond(400, &[], &validation(&["Credit Note # must be unique."]))
+        .respond(200, &[], &found)
+        .respond(200, &[], &payments_answer())
+        .install();
+    let receipt = deliver(refund(), context()).unwrap();
+    assert_eq!(receipt.remote_id.as_deref(), Some(CREDIT_NOTE_ID));
+    let sent = fake.requests();
+    assert_eq!(
+        (sent[1].method.as_str(), sent[1].url.as_str()),
+        (
+            "GET",
+            "http://xero.test/api.xro/2.0/CreditNotes?where=CreditNoteNumber%3D%3D%22hk-001-R-HK001-000031%22"
+        )
+    );
+    assert_eq!(
+        body(&sent[2])["Payments"],
+        json!([{"CreditNote": {"CreditNoteID": CREDIT_NOTE_ID}, "Account": {"Code": "092"}, "Date": "2026-11-26",
+                "Amount": 35.91, "Reference": "R-HK001-000031 card VISA-7731"}])
+    );
+    // Already refunded: nothing more is sent.
+    let found = found.replace(r#""RemainingCredit":35.91"#, r#""RemainingCredit":0.00"#);
+    let fake = host()
+        .respond(400, &[], &validation(&["Credit Note # must be unique."]))
+        .respond(200, &[], &found)
+        .install();
+    deliver(refund(), context()).unwrap();
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[test]
+fn the_document_number_template_is_configurable() {
+    let mut config = config();
+    config["document_number"] = json!("{order}");
+    let fake = FakeHost::new()
+        .config(config)
+        .respond(200, &[], &invoice_answer())
+        .install();
+    deliver(sale(), context()).unwrap();
+    assert_eq!(
+        body(&fake.requests()[0])["Invoices"][0]["InvoiceNumber"],
+        "HK001-000124"
+    );
+
+    let mut config = self::config();
+    config["document_number"] = json!("{tenant}/{store}/{order}");
+    let fake = FakeHost::new()
+        .config(config)
+        .respond(200, &[], &invoice_answer())
+        .install();
+    deliver(sale(), context()).unwrap();
+    assert_eq!(
+        body(&fake.requests()[0])["Invoices"][0]["InvoiceNumber"],
+        "acme/hk-001/HK001-000124"
+    );
+}
+
+#[test]
+fn a_bad_document_number_template_or_an_event_without_a_store_is_rejected() {
+    for (template, expected) in [
+        ("{store}", "must contain {order}"),
+        ("{shop}-{order}", "unknown placeholder `{shop}`"),
+        ("{store-{order}", "unknown placeholder `{store-{order}`"),
+        ("{order", "unclosed"),
+    ] {
+        let mut config = config();
+        config["document_number"] = json!(template);
+        let fake = FakeHost::new().config(config).install();
+        match deliver(sale(), context()) {
+            Err(DeliveryError::Rejected(m)) => assert!(m.contains(expected), "{template}: {m}"),
+            other => panic!("expected rejected, got {other:?}"),
+        }
+        assert!(fake.requests().is_empty());
+    }
+    let fake = host().install();
+    let mut no_store = sale();
+    no_store.source = "/t/acme/p/till-1".into();
+    match deliver(no_store, context()) {
+        Err(DeliveryError::Rejected(m)) => assert!(m.contains("names no store"), "{m}"),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn a_number_too_long_for_xero_is_shortened_with_a_hash() {
+    let _fake = host().install();
+    let event = sale();
+    let long = "9".repeat(300);
+    let number = number::document_number("{store}-{order}", &event, &long, MAX_NUMBER_LEN).unwrap();
+    assert_eq!(number.len(), MAX_NUMBER_LEN);
+    assert!(number.starts_with("hk-001-999"), "{number}");
+    assert_eq!(
+        number,
+        number::document_number("{store}-{order}", &event, &long, MAX_NUMBER_LEN).unwrap(),
+        "the same on every attempt"
+    );
+    let other = number::document_number("{store}-{order}", &event, &format!("{long}8"), MAX_NUMBER_LEN).unwrap();
+    assert_ne!(number, other);
 }
 
 #[test]

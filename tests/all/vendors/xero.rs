@@ -1,9 +1,13 @@
 //! `connector-xero` in the real host against a fake of the Xero Accounting API, answering as
 //! Xero documents it: `PUT /api.xro/2.0/Invoices`, `/CreditNotes` and `/Payments` with
-//! `{"Invoices": [...]}`-style bodies, `xero-tenant-id` required (403 without), a bearer token
-//! required (401 without), `Idempotency-Key` replaying the stored answer, 400
-//! `ValidationException` with `Elements[].ValidationErrors[].Message`, and 429 with `Retry-After`
-//! and `X-Rate-Limit-Problem`. Tokens come from a real OAuth 2.0 server through a host credential.
+//! `{"Invoices": [...]}`-style bodies, `GET /Invoices?InvoiceNumbers=…` and
+//! `GET /CreditNotes?where=CreditNoteNumber=="…"`, `xero-tenant-id` required (403 without), a
+//! bearer token required (401 without), `Idempotency-Key` replaying the stored answer (until the
+//! test makes the fake forget it, as Xero does after a while), document numbers unique, 400
+//! `ValidationException` with `Elements[].ValidationErrors[].Message` (an unknown or archived
+//! account, a payment over what is still due), a payments batch applied all or nothing, and 429
+//! with `Retry-After` and `X-Rate-Limit-Problem`. Tokens come from a real OAuth 2.0 server through
+//! a host credential.
 
 use super::{Call, Reply, VendorFake, host_config};
 use crate::harness::*;
@@ -18,10 +22,84 @@ const TENANT: &str = "70784a63-d24b-46a9-a4db-0e70a274b056";
 struct Books {
     /// Documents created (invoices and credit notes), by id.
     documents: HashMap<String, Value>,
+    /// What is still unpaid on each document, in cents, by id.
+    due: HashMap<String, i64>,
     /// Answers already given, by idempotency key.
     replays: HashMap<String, Reply>,
     /// Payments created.
     payments: Vec<Value>,
+}
+
+impl Books {
+    /// Forgets every idempotency key, as Xero does once a key is old enough.
+    fn forget_replays(&mut self) {
+        self.replays.clear();
+    }
+
+    /// A document as Xero shows it, with what is still due.
+    fn shown(&self, id: &str) -> Value {
+        let mut document = self.documents[id].clone();
+        let due = amount(self.due[id]);
+        if document["Type"] == "ACCREC" {
+            document["AmountDue"] = due;
+        } else {
+            document["RemainingCredit"] = due;
+        }
+        document
+    }
+}
+
+/// Cents from a JSON number as written (`39.9`, `7.98`, `-3.99`, `2`), without a float.
+fn cents(value: &Value) -> i64 {
+    scaled(&value.to_string(), 2)
+}
+
+/// Thousandths from a JSON number as written (`1.5` is 1500).
+fn milli(value: &Value) -> i64 {
+    scaled(&value.to_string(), 3)
+}
+
+fn scaled(text: &str, digits: usize) -> i64 {
+    let (sign, text) = text.strip_prefix('-').map_or((1, text), |t| (-1, t));
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    sign * format!("{whole}{fraction:0<digits$}").parse::<i64>().unwrap()
+}
+
+/// Cents as a JSON number (`19982` is `199.82`).
+fn amount(cents: i64) -> Value {
+    serde_json::from_str(&format!("{}.{:02}", cents / 100, cents % 100)).unwrap()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A query parameter, decoded.
+fn param(call: &Call, name: &str) -> Option<String> {
+    call.query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
 }
 
 fn validation(messages: &[String]) -> Reply {
@@ -34,7 +112,7 @@ fn validation(messages: &[String]) -> Reply {
 }
 
 /// Answers like the Accounting API for an organisation whose chart of accounts has revenue
-/// account 200 and bank accounts 090 (cash) and 091 (Octopus).
+/// account 200, bank accounts 090 (cash) and 091 (Octopus), and an archived bank account 092.
 fn xero(books: Arc<Mutex<Books>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
     move |call: &Call| {
         if !call.header("authorization").starts_with("Bearer ") {
@@ -50,6 +128,9 @@ fn xero(books: Arc<Mutex<Books>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'st
             );
         }
         let mut books = books.lock().unwrap();
+        if call.method == "GET" {
+            return find_documents(&books, call);
+        }
         let key = call.header("idempotency-key").to_owned();
         if let Some(stored) = books.replays.get(&key) {
             return stored.clone();
@@ -94,40 +175,118 @@ fn create_document(books: &mut Books, body: Value, list: &str, id_field: &str, n
     if !errors.is_empty() {
         return validation(&errors);
     }
+    let total: i64 = document["LineItems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|line| {
+            let discount = if line["DiscountAmount"].is_null() {
+                0
+            } else {
+                cents(&line["DiscountAmount"])
+            };
+            milli(&line["Quantity"]) * cents(&line["UnitAmount"]) / 1000 - discount
+        })
+        .sum();
     let id = format!("00000000-0000-4000-8000-{:012}", books.documents.len() + 1);
     document[id_field] = json!(id);
-    books.documents.insert(id, document.clone());
+    document["Total"] = amount(total);
+    books.documents.insert(id.clone(), document);
+    books.due.insert(id.clone(), total);
     Reply::json(
         200,
         &json!({"Id": "9b1f1e2a-0000-4000-8000-000000000000", "Status": "OK", "ProviderName": "kaunter-tests",
-                "DateTimeUTC": "/Date(1764036900000)/", list: [document]}),
+                "DateTimeUTC": "/Date(1764036900000)/", list: [books.shown(&id)]}),
     )
 }
 
+/// `GET /Invoices?InvoiceNumbers=a,b` and `GET /CreditNotes?where=CreditNoteNumber=="x"`.
+fn find_documents(books: &Books, call: &Call) -> Reply {
+    let (list, kind, number_field, numbers) = match call.path.as_str() {
+        "/api.xro/2.0/Invoices" => {
+            let numbers = param(call, "InvoiceNumbers").unwrap_or_default();
+            let numbers: Vec<String> = numbers.split(',').map(str::to_owned).collect();
+            ("Invoices", "ACCREC", "InvoiceNumber", numbers)
+        }
+        "/api.xro/2.0/CreditNotes" => {
+            let filter = param(call, "where").unwrap_or_default();
+            let Some(number) = filter
+                .strip_prefix("CreditNoteNumber==\"")
+                .and_then(|rest| rest.strip_suffix('"'))
+            else {
+                return Reply::json(
+                    400,
+                    &json!({"ErrorNumber": 16, "Type": "QueryParseException", "Message": format!("cannot parse {filter}")}),
+                );
+            };
+            (
+                "CreditNotes",
+                "ACCRECCREDIT",
+                "CreditNoteNumber",
+                vec![number.to_owned()],
+            )
+        }
+        _ => return Reply::json(404, &json!({"Title": "Not Found", "Status": 404})),
+    };
+    let mut ids: Vec<&String> = books
+        .documents
+        .iter()
+        .filter(|(_, d)| d["Type"] == kind && numbers.iter().any(|n| d[number_field] == n.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    let found: Vec<Value> = ids.into_iter().map(|id| books.shown(id)).collect();
+    Reply::json(
+        200,
+        &json!({"Id": "5d1f1e2a-0000-4000-8000-000000000000", "Status": "OK", "ProviderName": "kaunter-tests",
+                "DateTimeUTC": "/Date(1764036900000)/", list: found}),
+    )
+}
+
+/// Every payment of the batch is checked before any is made: one refused, none is made.
 fn create_payments(books: &mut Books, body: Value) -> Reply {
-    let mut created = Vec::new();
-    for payment in body["Payments"].as_array().into_iter().flatten() {
+    let payments: Vec<Value> = body["Payments"].as_array().cloned().unwrap_or_default();
+    let mut due = books.due.clone();
+    for payment in &payments {
         let target = payment["Invoice"]["InvoiceID"]
             .as_str()
             .or(payment["CreditNote"]["CreditNoteID"].as_str())
             .unwrap_or("");
-        if !books.documents.contains_key(target) {
+        let Some(left) = due.get_mut(target) else {
             return validation(&["Invoice could not be found".to_owned()]);
+        };
+        match payment["Account"]["Code"].as_str().unwrap_or("") {
+            "090" | "091" => {}
+            "092" => {
+                return validation(&["The account '092' has been archived, or has been deleted.".to_owned()]);
+            }
+            _ => return validation(&["Account could not be found".to_owned()]),
         }
-        if !["090", "091"].contains(&payment["Account"]["Code"].as_str().unwrap_or("")) {
-            return validation(&["Account could not be found".to_owned()]);
+        let paid = cents(&payment["Amount"]);
+        if paid > *left {
+            return validation(&["Payment amount exceeds the amount outstanding on this document".to_owned()]);
         }
+        *left -= paid;
+    }
+    let mut created = Vec::new();
+    for payment in payments {
         let mut payment = payment.clone();
         payment["PaymentID"] = json!(format!("p-{}", books.payments.len() + 1));
         books.payments.push(payment.clone());
         created.push(payment);
+    }
+    for (id, left) in due {
+        if left == 0 {
+            books.documents.get_mut(&id).unwrap()["Status"] = json!("PAID");
+        }
+        books.due.insert(id, left);
     }
     Reply::json(200, &json!({"Status": "OK", "Payments": created}))
 }
 
 /// The host config: `[credentials.xero]` from the OAuth server, the connector granted the fake
 /// and the credential, a sink and a route for sales and refunds.
-fn config(fake: &VendorFake, oauth: &OAuthServer, sales_account: &str) -> String {
+fn config(fake: &VendorFake, oauth: &OAuthServer, sales_account: &str, cash_account: &str) -> String {
     let api = format!("{}/api.xro/2.0", fake.url);
     host_config(&format!(
         r#"
@@ -138,7 +297,7 @@ client_id = {{ value = "kaunter-xero-app" }}
 client_secret = {{ value = "xero-client-secret" }}
 refresh_token = {{ value = "xero-first-refresh-token" }}
 scope = "accounting.transactions"
-for = ["PUT {api}/"]
+for = ["GET,PUT {api}/"]
 
 [[plugins]]
 name = "xero"
@@ -150,10 +309,10 @@ tenant_id = "{TENANT}"
 sales_account = "{sales_account}"
 tax_type = "NONE"
 [plugins.config.payment_accounts]
-cash = "090"
+cash = "{cash_account}"
 octopus = "091"
 [plugins.grants]
-http = ["PUT {api}/"]
+http = ["GET,PUT {api}/"]
 credentials = ["xero"]
 
 [[sinks]]
@@ -225,7 +384,7 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
     fake.script([Reply::text(429, "")
         .with_header("Retry-After", "1")
         .with_header("X-Rate-Limit-Problem", "minute")]);
-    let host = Host::start(&config(&fake, &oauth, "200"));
+    let host = Host::start(&config(&fake, &oauth, "200", "090"));
 
     host.post_json(&sale_event("xs-1", "HK001-000124")).await;
     let entry = wait_for_state(&host, "xs-1", "xero", "delivered").await;
@@ -240,7 +399,7 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
         invoice,
         json!({"Invoices": [{
             "Type": "ACCREC", "Contact": {"Name": "POS walk-in customer"},
-            "Date": "2026-11-25", "DueDate": "2026-11-25", "InvoiceNumber": "HK001-000124",
+            "Date": "2026-11-25", "DueDate": "2026-11-25", "InvoiceNumber": "hk-001-HK001-000124",
             "Reference": "POS hk-001", "CurrencyCode": "HKD", "Status": "AUTHORISED", "LineAmountTypes": "Inclusive",
             "LineItems": [
                 {"Description": "Panadol 500mg x20", "Quantity": 2, "UnitAmount": 39.90, "AccountCode": "200",
@@ -271,7 +430,7 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
     assert_eq!(credit_notes[0].header("idempotency-key"), "xr-1:xero:credit-note");
     let note = &credit_notes[0].json()["CreditNotes"][0];
     assert_eq!(note["Type"], "ACCRECCREDIT");
-    assert_eq!(note["CreditNoteNumber"], "R-HK001-000031");
+    assert_eq!(note["CreditNoteNumber"], "hk-001-R-HK001-000031");
     assert_eq!(
         note["LineItems"],
         json!([
@@ -312,13 +471,13 @@ async fn a_validation_exception_dead_letters_with_xeros_message() {
     let books = Arc::new(Mutex::new(Books::default()));
     let fake = VendorFake::start(xero(books.clone())).await;
     // An account code the organisation's chart of accounts does not have.
-    let host = Host::start(&config(&fake, &oauth, "999"));
+    let host = Host::start(&config(&fake, &oauth, "999", "090"));
     host.post_json(&sale_event("xs-bad", "HK001-000125")).await;
     let entry = wait_for_state(&host, "xs-bad", "xero", "dead_lettered").await;
     let error = entry["last_error"].as_str().unwrap();
     assert!(
         error.contains(
-            "Xero refused the invoice HK001-000125 (HTTP 400): Account code '999' is not a valid code for this document."
+            "Xero refused the invoice hk-001-HK001-000125 (HTTP 400): Account code '999' is not a valid code for this document."
         ),
         "{error}"
     );
@@ -329,4 +488,96 @@ async fn a_validation_exception_dead_letters_with_xeros_message() {
         "no payment is attempted for an invoice Xero refused"
     );
     assert!(books.lock().unwrap().documents.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_after_xero_forgot_the_keys_finds_the_invoice_and_pays_it_once() {
+    let oauth = OAuthServer::start().await;
+    let books = Arc::new(Mutex::new(Books::default()));
+    let fake = VendorFake::start(xero(books.clone())).await;
+    // Cash is mapped to an archived bank account: the invoice is created, its payments refused.
+    let mut host = Host::start(&config(&fake, &oauth, "200", "092"));
+    host.post_json(&sale_event("xs-dlq", "HK001-000126")).await;
+    let entry = wait_for_state(&host, "xs-dlq", "xero", "dead_lettered").await;
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "Xero refused the payments for the invoice hk-001-HK001-000126 (HTTP 400): The account '092' has been archived, or has been deleted."
+        ),
+        "{error}"
+    );
+    assert_eq!(entry["attempts"], 1, "{entry}");
+    let invoice_id = "00000000-0000-4000-8000-000000000001";
+    {
+        let books = books.lock().unwrap();
+        assert_eq!(books.documents.len(), 1);
+        assert!(
+            books.payments.is_empty(),
+            "the batch is all or nothing: Octopus was not paid either"
+        );
+        assert_eq!(books.due[invoice_id], 19982);
+        assert_eq!(books.documents[invoice_id]["Status"], "AUTHORISED");
+    }
+
+    // The operator maps cash to an active account and restarts the host; by the replay, Xero has
+    // forgotten the idempotency keys.
+    std::fs::write(
+        host.dir.path().join("kaunter.toml"),
+        config(&fake, &oauth, "200", "090"),
+    )
+    .unwrap();
+    host.restart();
+    books.lock().unwrap().forget_replays();
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    let letter = &dlq["dead_letters"][0];
+    assert_eq!(letter["event_id"], "xs-dlq");
+    let out = host.cli(&["dlq", "replay", &letter["id"].as_i64().unwrap().to_string()]);
+    assert!(out.contains("replayed 1"), "{out}");
+    wait_for_state(&host, "xs-dlq", "xero", "delivered").await;
+
+    // Refused payments, then on replay: the number is taken, the invoice is found, paid once.
+    let calls = fake.calls();
+    let seen: Vec<(String, String, String, String)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.method.clone(),
+                c.path.clone(),
+                c.query.clone(),
+                c.header("idempotency-key").to_owned(),
+            )
+        })
+        .collect();
+    let call = |m: &str, p: &str, q: &str, k: &str| (m.to_owned(), p.to_owned(), q.to_owned(), k.to_owned());
+    assert_eq!(
+        seen,
+        [
+            call("PUT", "/api.xro/2.0/Invoices", "", "xs-dlq:xero:invoice"),
+            call("PUT", "/api.xro/2.0/Payments", "", "xs-dlq:xero:payments"),
+            call("PUT", "/api.xro/2.0/Invoices", "", "xs-dlq:xero:invoice"),
+            call("GET", "/api.xro/2.0/Invoices", "InvoiceNumbers=hk-001-HK001-000126", ""),
+            call("PUT", "/api.xro/2.0/Payments", "", "xs-dlq:xero:payments"),
+        ]
+    );
+    for call in &calls {
+        assert_eq!(call.header("xero-tenant-id"), TENANT);
+        assert!(call.header("authorization").starts_with("Bearer "), "{}", call.path);
+    }
+    assert_eq!(
+        calls[4].json()["Payments"],
+        json!([
+            {"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": "091"}, "Date": "2026-11-25",
+             "Amount": 100.00, "Reference": "HK001-000126 octopus OCT-88213"},
+            {"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": "090"}, "Date": "2026-11-25",
+             "Amount": 99.82, "Reference": "HK001-000126 cash"}
+        ])
+    );
+    let books = books.lock().unwrap();
+    assert_eq!(
+        (books.documents.len(), books.payments.len()),
+        (1, 2),
+        "one invoice, paid once"
+    );
+    assert_eq!(books.due[invoice_id], 0);
+    assert_eq!(books.documents[invoice_id]["Status"], "PAID");
 }
