@@ -63,9 +63,9 @@ impl Ref {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Receipt {
-    /// The POS order or refund id, when it fits QuickBooks' 21 characters.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub doc_number: Option<String>,
+    /// The document number from the `document_number` template (`{store}-{order}`), at most 21
+    /// characters.
+    pub doc_number: String,
     /// The business date, `YYYY-MM-DD`.
     pub txn_date: String,
     /// ISO 4217 code.

@@ -2,13 +2,14 @@
 //! API v3.
 //!
 //! - `pos.sale.completed.v1` → `POST {base_url}/v3/company/{realm_id}/salesreceipt?requestid=…&minorversion=…`:
-//!   one `SalesReceipt` with the order id as `DocNumber`, the business date as `TxnDate`, one
+//!   one `SalesReceipt` numbered from the `document_number` template (`DocNumber`, default
+//!   `{store}-{order}`, at most 21 characters, see [`number`]), the business date as `TxnDate`, one
 //!   `SalesItemLineDetail` line per receipt line (`ItemRef` per SKU from config, `Qty` from
 //!   `quantity_milli`, `UnitPrice`, `Amount` = the line's gross, `TaxCodeRef` from config), then one
 //!   fixed-amount `DiscountLineDetail` line with the sum of the line discounts, and
 //!   `GlobalTaxCalculation` `TaxInclusive` or `TaxExcluded` from the sale's tax mode.
 //! - `pos.refund.completed.v1` → `POST …/refundreceipt?…`: one `RefundReceipt`, the same shape
-//!   with positive quantities and amounts, numbered with the refund id.
+//!   with positive quantities and amounts, numbered the same way from the refund id.
 //! - Any other event type is skipped (a receipt with no status and a debug log line).
 //!
 //! A receipt has one payment method and one deposit account. They come from the configuration for
@@ -25,6 +26,7 @@
 
 pub mod answer;
 pub mod body;
+pub mod number;
 
 use body::{Created, Decimal, DiscountLineDetail, Line, Ref, SalesItemLineDetail};
 use kaunter_sdk::http::{self, Request};
@@ -72,6 +74,13 @@ pub struct QuickBooksConfig {
     /// Used for sales paid with more than one method; unset, the method that paid the most.
     #[serde(default)]
     pub split_tender: Option<TenderRefs>,
+    /// How receipts are numbered (`DocNumber`, see [`number`]), default `{store}-{order}`.
+    #[serde(default = "default_document_number")]
+    pub document_number: String,
+}
+
+fn default_document_number() -> String {
+    number::DEFAULT_TEMPLATE.into()
 }
 
 /// Where a tender's money goes in QuickBooks.
@@ -104,9 +113,10 @@ const MAX_DOC_NUMBER: usize = 21;
 struct Booking<'a> {
     /// `salesreceipt` or `refundreceipt`.
     entity: &'static str,
-    /// For messages: `sales receipt HK001-000124`.
+    /// For messages: `sales receipt hk-001-HK001-000124`.
     what: String,
-    number: &'a str,
+    /// `DocNumber`, from the `document_number` template.
+    number: String,
     business_date: &'a str,
     tax_mode: TaxMode,
     lines: Vec<&'a SaleLine>,
@@ -122,34 +132,44 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
         .get()
         .map_err(|e| DeliveryError::Rejected(format!("invalid QuickBooks config: {e:?}")))?;
     let store = event.store().unwrap_or("unknown store");
+    let number = |pos_id: &str| {
+        number::document_number(&config.document_number, &event, pos_id, MAX_DOC_NUMBER)
+            .map_err(|e| DeliveryError::Rejected(format!("cannot number the QuickBooks receipt: {e}")))
+    };
     let booking = match &event.payload {
-        Payload::Sale(sale) => Booking {
-            entity: "salesreceipt",
-            what: format!("sales receipt {}", sale.order_id),
-            number: &sale.order_id,
-            business_date: &sale.business_date,
-            tax_mode: sale.tax_mode,
-            lines: sale.lines.iter().collect(),
-            tenders: &sale.tenders,
-            totals: &sale.totals,
-            note: format!("POS {store} order {}", sale.order_id),
-        },
-        Payload::Refund(refund) => Booking {
-            entity: "refundreceipt",
-            what: format!("refund receipt {}", refund.refund_id),
-            number: &refund.refund_id,
-            business_date: &refund.business_date,
-            tax_mode: refund.tax_mode,
-            lines: refund.lines.iter().map(|l| &l.line).collect(),
-            tenders: &refund.tenders,
-            totals: &refund.totals,
-            note: format!(
-                "POS {store} refund {} of order {}{}",
-                refund.refund_id,
-                refund.original_order_id,
-                refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-            ),
-        },
+        Payload::Sale(sale) => {
+            let number = number(&sale.order_id)?;
+            Booking {
+                entity: "salesreceipt",
+                what: format!("sales receipt {number}"),
+                number,
+                business_date: &sale.business_date,
+                tax_mode: sale.tax_mode,
+                lines: sale.lines.iter().collect(),
+                tenders: &sale.tenders,
+                totals: &sale.totals,
+                note: format!("POS {store} order {}", sale.order_id),
+            }
+        }
+        Payload::Refund(refund) => {
+            let number = number(&refund.refund_id)?;
+            Booking {
+                entity: "refundreceipt",
+                what: format!("refund receipt {number}"),
+                number,
+                business_date: &refund.business_date,
+                tax_mode: refund.tax_mode,
+                lines: refund.lines.iter().map(|l| &l.line).collect(),
+                tenders: &refund.tenders,
+                totals: &refund.totals,
+                note: format!(
+                    "POS {store} refund {} of order {}{}",
+                    refund.refund_id,
+                    refund.original_order_id,
+                    refund.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            }
+        }
         _ => {
             host::debug(&format!(
                 "{} is not a sale or a refund: nothing to book in QuickBooks",
@@ -176,7 +196,7 @@ fn post(config: &QuickBooksConfig, booking: &Booking, key: &str) -> Result<Recei
         })
         .collect();
     let receipt = body::Receipt {
-        doc_number: (booking.number.len() <= MAX_DOC_NUMBER).then(|| booking.number.to_owned()),
+        doc_number: booking.number.clone(),
         txn_date: booking.business_date.to_owned(),
         currency_ref: Ref::to(&booking.totals.total.currency),
         customer_ref: config.customer.as_deref().map(Ref::to),

@@ -139,7 +139,7 @@ fn a_sale_becomes_a_sales_receipt_with_the_request_id() {
     assert_eq!(
         body(request),
         json!({
-            "DocNumber": "HK001-000124",
+            "DocNumber": "hk-001-HK001-000124",
             "TxnDate": "2026-11-25",
             "CurrencyRef": {"value": "HKD"},
             "GlobalTaxCalculation": "TaxExcluded",
@@ -206,7 +206,7 @@ fn a_refund_becomes_a_refund_receipt_with_positive_amounts() {
     assert_eq!(
         body(request),
         json!({
-            "DocNumber": "R-HK001-000031",
+            "DocNumber": "hk-001-R-HK001-000031",
             "TxnDate": "2026-11-26",
             "CurrencyRef": {"value": "HKD"},
             "GlobalTaxCalculation": "TaxInclusive",
@@ -264,19 +264,85 @@ fn a_duplicate_document_number_means_quickbooks_already_has_it() {
                 "ValidationFault",
                 "6140",
                 "Duplicate Document Number Error",
-                "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=HK001-000124 is assigned to TxnType=Sales Receipt with TxnId=148",
+                "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=hk-001-HK001-000124 is assigned to TxnType=Sales Receipt with TxnId=148",
             ),
         )
         .install();
     match deliver(sale(split_tenders()), context("k")) {
         Err(DeliveryError::ConflictIsSuccess(Some(note))) => {
             assert!(
-                note.contains("sales receipt HK001-000124") && note.contains("TxnId=148"),
+                note.contains("sales receipt hk-001-HK001-000124") && note.contains("TxnId=148"),
                 "{note}"
             )
         }
         other => panic!("expected conflict-is-success, got {other:?}"),
     }
+}
+
+#[test]
+fn receipts_are_numbered_per_store_and_the_template_is_configurable() {
+    // Two stores' order `A-123`: two different numbers, so one never passes for the other.
+    let mut other_store = sale(split_tenders());
+    other_store.source = "/t/acme/s/hk-002/p/till-1".into();
+    let fake = host()
+        .respond(200, &[], &created("SalesReceipt", "148"))
+        .respond(200, &[], &created("SalesReceipt", "149"))
+        .install();
+    deliver(sale(split_tenders()), context("k1")).unwrap();
+    deliver(other_store, context("k2")).unwrap();
+    let numbers: Vec<_> = fake.requests().iter().map(|r| body(r)["DocNumber"].clone()).collect();
+    assert_eq!(numbers, [json!("hk-001-HK001-000124"), json!("hk-002-HK001-000124")]);
+
+    let mut config = config();
+    config["document_number"] = json!("{order}");
+    let fake = FakeHost::new()
+        .config(config)
+        .respond(200, &[], &created("SalesReceipt", "148"))
+        .install();
+    deliver(sale(split_tenders()), context("k")).unwrap();
+    assert_eq!(body(&fake.requests()[0])["DocNumber"], "HK001-000124");
+
+    let mut config = self::config();
+    config["document_number"] = json!("{store}");
+    let fake = FakeHost::new().config(config).install();
+    match deliver(sale(split_tenders()), context("k")) {
+        Err(DeliveryError::Rejected(m)) => assert_eq!(
+            m,
+            "cannot number the QuickBooks receipt: document_number `{store}` must contain {order}"
+        ),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn a_number_longer_than_21_characters_is_shortened_with_a_hash() {
+    let mut long = sale(split_tenders());
+    long.source = "/t/acme/s/causeway-bay-flagship/p/till-1".into();
+    let fake = host()
+        .respond(200, &[], &created("SalesReceipt", "148"))
+        .respond(200, &[], &created("SalesReceipt", "149"))
+        .install();
+    deliver(long.clone(), context("k")).unwrap();
+    deliver(long, context("k")).unwrap();
+    let sent = fake.requests();
+    let number = body(&sent[0])["DocNumber"].as_str().unwrap().to_owned();
+    assert_eq!(number.len(), 21, "{number}");
+    assert!(number.starts_with("causeway-bay-"), "{number}");
+    let hash = kaunter_sdk::hex_encode(&host::sha256(b"causeway-bay-flagship-HK001-000124"));
+    assert_eq!(number, format!("causeway-bay-{}", &hash[..8]));
+    assert_eq!(
+        body(&sent[1])["DocNumber"],
+        number.as_str(),
+        "the same on every attempt"
+    );
+    // The whole order id is still in the note.
+    assert!(
+        body(&sent[0])["PrivateNote"]
+            .as_str()
+            .unwrap()
+            .contains("order HK001-000124")
+    );
 }
 
 #[test]
@@ -296,7 +362,7 @@ fn a_validation_fault_is_rejected_with_code_message_and_detail() {
     match deliver(sale(split_tenders()), context("k")) {
         Err(DeliveryError::Rejected(m)) => assert_eq!(
             m,
-            "QuickBooks refused the sales receipt HK001-000124 (HTTP 400): ValidationFault: Object Not Found: Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. (code 610)"
+            "QuickBooks refused the sales receipt hk-001-HK001-000124 (HTTP 400): ValidationFault: Object Not Found: Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. (code 610)"
         ),
         other => panic!("expected rejected, got {other:?}"),
     }

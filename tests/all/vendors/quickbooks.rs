@@ -2,7 +2,8 @@
 //! v3, answering as Intuit documents it: `POST /v3/company/{realmId}/salesreceipt` and
 //! `/refundreceipt` with `requestid` (a repeated one gets the stored answer) and `minorversion`,
 //! `{"SalesReceipt": {"Id": …}, "time": …}` on success, errors as `Fault.Error[]` with codes
-//! (6140 duplicate document number, 610 object not found), and a 401 `AUTHENTICATION` fault (in
+//! (6140 duplicate document number, 610 object not found, 2050 a `DocNumber` over 21
+//! characters), and a 401 `AUTHENTICATION` fault (in
 //! lower case) without a bearer token. Tokens come from a real OAuth 2.0 server through a host
 //! credential.
 
@@ -101,6 +102,17 @@ fn quickbooks(company: Arc<Mutex<Company>>) -> impl Fn(&Call) -> Reply + Send + 
             );
         }
         let number = receipt["DocNumber"].clone();
+        let length = number.as_str().map_or(0, |n| n.chars().count());
+        if length > 21 {
+            return fault(
+                "ValidationFault",
+                "2050",
+                "String length is either shorter or longer than supported by specification",
+                &format!(
+                    "String length specified does not match the supported length. Min:0 Max:21 supported. Supplied length:{length}"
+                ),
+            );
+        }
         if let Some((id, _)) = company
             .receipts
             .iter()
@@ -230,7 +242,7 @@ async fn sales_and_refunds_become_receipts_once_each() {
     assert_eq!(
         calls[1].json(),
         json!({
-            "DocNumber": "HK001-000124", "TxnDate": "2026-11-25", "CurrencyRef": {"value": "HKD"},
+            "DocNumber": "hk-001-HK001-000124", "TxnDate": "2026-11-25", "CurrencyRef": {"value": "HKD"},
             "GlobalTaxCalculation": "TaxInclusive",
             "Line": [
                 {"LineNum": 1, "Description": "4891234500017", "Amount": 79.80, "DetailType": "SalesItemLineDetail",
@@ -252,13 +264,36 @@ async fn sales_and_refunds_become_receipts_once_each() {
     let entry = wait_for_state(&host, "qs-2", "qbo", "delivered").await;
     assert_eq!(entry["attempts"], 1);
 
+    // The same order id at another store is another sale: booked under its own number.
+    host.post_json(&sale("qs-3", "hk-002", "HK001-000124", &[("4891234500017", 1, 3990)]))
+        .await;
+    wait_for_state(&host, "qs-3", "qbo", "delivered").await;
+    let calls = fake.calls_to("POST", &format!("/v3/company/{REALM}/salesreceipt"));
+    assert_eq!(calls.len(), 4);
+    assert_eq!(calls[3].json()["DocNumber"], "hk-002-HK001-000124");
+
+    // A store id long enough to push the number past QuickBooks' 21 characters: shortened with
+    // a hash, booked.
+    host.post_json(&sale(
+        "qs-4",
+        "causeway-bay-flagship",
+        "HK001-000124",
+        &[("4891234500017", 1, 3990)],
+    ))
+    .await;
+    wait_for_state(&host, "qs-4", "qbo", "delivered").await;
+    let calls = fake.calls_to("POST", &format!("/v3/company/{REALM}/salesreceipt"));
+    let number = calls[4].json()["DocNumber"].as_str().unwrap().to_owned();
+    assert_eq!(number.len(), 21, "{number}");
+    assert!(number.starts_with("causeway-bay-"), "{number}");
+
     host.post_json(&refund_event("qr-1")).await;
     wait_for_state(&host, "qr-1", "qbo", "delivered").await;
     let refunds = fake.calls_to("POST", &format!("/v3/company/{REALM}/refundreceipt"));
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].query, "requestid=qr-1%3Aqbo&minorversion=75");
     let body = refunds[0].json();
-    assert_eq!(body["DocNumber"], "R-HK001-000031");
+    assert_eq!(body["DocNumber"], "hk-001-R-HK001-000031");
     assert_eq!(body["Line"][0]["Amount"], json!(39.90));
     assert_eq!(body["Line"][0]["SalesItemLineDetail"]["Qty"], json!(1));
     assert_eq!(body["PaymentMethodRef"], json!({"value": "1"}));
@@ -277,8 +312,13 @@ async fn sales_and_refunds_become_receipts_once_each() {
         .collect();
     assert_eq!(
         kinds,
-        [("SalesReceipt", "148"), ("RefundReceipt", "149")],
-        "booked once each"
+        [
+            ("SalesReceipt", "148"),
+            ("SalesReceipt", "149"),
+            ("SalesReceipt", "150"),
+            ("RefundReceipt", "151")
+        ],
+        "booked once each; the other store's order is its own receipt"
     );
 }
 
@@ -294,7 +334,7 @@ async fn an_object_not_found_fault_dead_letters_with_quickbooks_message() {
     let entry = wait_for_state(&host, "qs-bad", "qbo", "dead_lettered").await;
     let error = entry["last_error"].as_str().unwrap();
     assert!(
-        error.contains("QuickBooks refused the sales receipt HK001-000125 (HTTP 400): ValidationFault: Object Not Found: Object Not Found : Something you're trying to use has been made inactive.")
+        error.contains("QuickBooks refused the sales receipt hk-001-HK001-000125 (HTTP 400): ValidationFault: Object Not Found: Object Not Found : Something you're trying to use has been made inactive.")
             && error.contains("(code 610)"),
         "{error}"
     );
