@@ -104,6 +104,7 @@ fn restock(id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_message_reaches_the_robot_and_a_stale_secret_dead_letters_with_dingtalks_answer() {
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let fake = VendorFake::start(robot).await;
     let plugin = |name: &str, secret: &str| {
         format!(
@@ -191,4 +192,21 @@ sinks = ["dingtalk", "dingtalk-stale"]
         );
     }
     assert!(!host.log().contains(&SECRET[3..]), "nor is it logged");
+
+    // A replay redelivers dt-1 to both sinks with the same keys: the live sink's record of recent
+    // sends in the host's kv holds it, so only the stale sink (which never got through) sends again.
+    let replayed = host.cli(&["replay", "--since", &since, "--route", "alerts"]);
+    assert!(replayed.contains("1/1 events"), "{replayed}");
+    wait_for_state(&host, "dt-1", "dingtalk", "delivered").await;
+    wait_for_state(&host, "dt-1", "dingtalk-stale", "dead_lettered").await;
+    let calls = fake.calls_to("POST", "/robot/send");
+    assert_eq!(
+        calls.len(),
+        3,
+        "the stale sink tried again; the live one did not send twice"
+    );
+    assert!(
+        host.log().contains("already sent to DingTalk for this event and sink"),
+        "the replay met the record"
+    );
 }

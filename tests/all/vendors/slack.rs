@@ -55,6 +55,7 @@ fn anomaly(id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_anomaly_reaches_the_incoming_webhook_once_through_a_rate_limit_and_sales_are_skipped() {
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let fake = VendorFake::start(slack).await;
     fake.script([Reply::text(429, "rate_limited").with_header("Retry-After", "1")]);
     // The secret part of the webhook URL stays in the host: the plugin's config holds only the
@@ -130,6 +131,18 @@ sinks = ["chat"]
     assert_eq!(
         body["blocks"][1]["text"]["text"],
         "*Evidence*\n• refunds: 5\n• window_minutes: 30"
+    );
+
+    // A replay redelivers the anomaly with the same key: the sink's record of recent posts in the
+    // host's kv holds it, so it is delivered again without a second post.
+    let replayed = host.cli(&["replay", "--since", &since, "--route", "alerts"]);
+    assert!(replayed.contains("2/2 events"), "{replayed}");
+    wait_for_state(&host, "sl-1", "chat", "delivered").await;
+    wait_for_state(&host, "sl-sale-1", "chat", "delivered").await;
+    assert_eq!(fake.calls().len(), 2, "the replayed anomaly was not posted again");
+    assert!(
+        host.log().contains("already posted to Slack for this event and sink"),
+        "the replay met the record"
     );
 }
 
