@@ -1,14 +1,23 @@
-//! `kaunter demo`: the whole path on one machine, with a live progress line.
+//! `kaunter demo`: a Hong Kong retail chain end to end on one machine, with a live progress line.
 //!
-//! Starts the host on the bundled demo configuration (embedded SQLite store, the SKU-mapping
-//! transform and the signed-webhook connector), a local head-office sink that verifies every
-//! Standard Webhooks signature, and simulated stores posting sales and refunds over HTTP. Each
-//! second it prints events/s accepted and delivered, retries, dead letters, in-flight work and
-//! ingest→delivered latency. At the end it waits for in-flight work to drain and checks that every
-//! accepted event reached the sink with a valid signature.
+//! Starts the host on the bundled demo configuration (`config/demo.toml`, embedded SQLite store):
+//! till events run through SKU mapping, loyalty, restock and anomaly transforms and fan out to a
+//! signed head-office webhook, Xero, Shopify inventory and HubSpot; the restock suggestions and
+//! anomaly alerts the chain derives go through redaction to Slack and DingTalk, tier changes to
+//! HubSpot. Beside the host it serves the head-office receiver ([`sink`], which verifies every
+//! Standard Webhooks signature), the vendors ([`vendors`]: demo-only simulators of those APIs and
+//! of an OAuth 2.0 token endpoint, on one loopback port) and simulated stores ([`stores`]: sales,
+//! member purchases, refunds, stock counts and now and then a refund spike).
+//!
+//! Each second it prints events/s accepted and delivered, retries, dead letters, in-flight work,
+//! ingest→delivered latency and what each system has received. At the end it waits for in-flight
+//! work to drain, reads the log and checks that nothing acknowledged was lost: every event the
+//! tills had accepted was delivered to head office, and every delivery of a derived event was made.
 
+mod check;
 mod sink;
 mod stores;
+mod vendors;
 
 use crate::config::Config;
 use crate::server::Server;
@@ -19,6 +28,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use vendors::thousands;
 
 /// Options of `kaunter demo`.
 #[derive(Args, Debug, Clone)]
@@ -64,13 +74,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_dir_all(&args.data)?;
     }
     let sink = sink::start(&config).await?;
+    let vendors = vendors::start(&config).await?;
     let server = Server::start(&config).await?;
     println!(
-        "kaunter demo: host {} · sink {} · {} stores at {} events/s",
+        "kaunter demo: host {} · head office {} · vendors {} · {} stores at {} events/s",
         server.url(),
         sink.url,
+        vendors.as_ref().map_or("(none configured)", |v| v.url.as_str()),
         args.stores,
         args.rate
+    );
+    println!(
+        "  chain: sku-map → loyalty → restock → anomaly → head office, Xero, Shopify, HubSpot; derived alerts → redact → Slack, DingTalk"
     );
     println!(
         "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; kaunter plugin list (docs/operators.md)",
@@ -81,6 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let tty = std::io::stdout().is_terminal();
     let mut last = server.pipeline.metrics().snapshot();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut printed = false;
     tick.tick().await;
     loop {
         tokio::select! {
@@ -89,43 +105,105 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         let now = server.pipeline.metrics().snapshot();
         server.pipeline.metrics().reset_latency();
-        progress(tty, started.elapsed(), &last, &now, &stores, &sink);
+        progress(
+            tty,
+            printed,
+            started.elapsed(),
+            &last,
+            &now,
+            &stores,
+            &sink,
+            vendors.as_deref(),
+        );
+        printed = true;
         last = now;
         if args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration) {
             break;
         }
     }
     stores.stop();
-    if tty {
-        println!();
-    }
     println!("stopping the stores; waiting for in-flight deliveries…");
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Requests the tills had in flight are answered within moments; then the work drains.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
     while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = server.pipeline.metrics().snapshot();
     let verified = sink.verified.load(Ordering::Relaxed);
     let bad = sink.bad_signatures.load(Ordering::Relaxed);
+    let log = server
+        .db_path
+        .parent()
+        .map(check::Log::read)
+        .transpose()?
+        .unwrap_or_default();
     println!(
-        "done: {} events accepted, {} delivered, {} dead-lettered, {} received by the sink with valid signatures, {} bad signatures",
-        end.accepted, end.delivered, end.dead_lettered, verified, bad
+        "done: {} events from the tills ({}), {} derived ({}); {} deliveries made, {} retried, {} dead-lettered",
+        thousands(log.received),
+        log.received_by_type,
+        thousands(log.derived),
+        log.derived_by_type,
+        thousands(end.delivered),
+        thousands(end.retried),
+        thousands(end.dead_lettered),
+    );
+    println!(
+        "  head office  {} requests with valid signatures, {bad} bad",
+        thousands(verified)
+    );
+    if let Some(v) = &vendors {
+        let c = &v.counts;
+        let n = |a: &std::sync::atomic::AtomicU64| thousands(a.load(Ordering::Relaxed));
+        println!(
+            "  xero         {} invoices, {} credit notes, {} payments",
+            n(&c.invoices),
+            n(&c.credit_notes),
+            n(&c.payments)
+        );
+        println!("  shopify      {} inventory adjustments", n(&c.adjustments));
+        println!("  hubspot      {} contacts ({} upserts)", n(&c.contacts), n(&c.upserts));
+        println!(
+            "  slack        {} alerts · dingtalk {} alerts",
+            n(&c.slack),
+            n(&c.dingtalk)
+        );
+        println!(
+            "  vendors      {} OAuth tokens issued, {} repeated requests answered idempotently, {} refused for auth",
+            n(&c.tokens),
+            n(&c.duplicates),
+            n(&c.bad_auth)
+        );
+    }
+    println!("  deliveries   {}", log.by_sink);
+    for letter in &log.dead_letters {
+        println!("  dead letter  {letter}");
+    }
+    println!(
+        "check: {} lost (accepted but not delivered to head office), {} derived-event deliveries not made, {} dead-lettered, {} store errors",
+        log.lost,
+        log.derived_undelivered,
+        log.dead_lettered,
+        stores.errors()
     );
     println!("the log is {} (open it with sqlite3)", server.db_path.display());
-    let ok = bad == 0 && end.delivered + end.dead_lettered >= end.accepted && stores.errors() == 0;
+    let ok = bad == 0 && log.lost == 0 && log.derived_undelivered == 0 && stores.errors() == 0;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn progress(
     tty: bool,
+    printed: bool,
     elapsed: Duration,
     last: &crate::pipeline::metrics::Snapshot,
     now: &crate::pipeline::metrics::Snapshot,
     stores: &stores::Stores,
     sink: &Arc<sink::DemoSink>,
+    vendors: Option<&vendors::Vendors>,
 ) {
     let line = format!(
-        "[{:>4}s] accepted {} ({}/s) · delivered {} ({}/s) · retries {} · DLQ {} · in flight {} · p50 {:.1} ms p99 {:.1} ms · sink verified {} · store errors {}",
+        "[{:>4}s] accepted {} ({}/s) · delivered {} ({}/s) · retries {} · DLQ {} · in flight {} · p50 {:.1} ms p99 {:.1} ms · store errors {}",
         elapsed.as_secs(),
         now.accepted,
         now.accepted - last.accepted,
@@ -136,14 +214,22 @@ fn progress(
         now.pending,
         now.p50_us as f64 / 1000.0,
         now.p99_us as f64 / 1000.0,
-        sink.verified.load(Ordering::Relaxed),
         stores.errors(),
     );
+    let head_office = format!("head-office {}", thousands(sink.verified.load(Ordering::Relaxed)));
+    let systems = match vendors {
+        Some(v) => format!("        {} · {head_office}", v.summary()),
+        None => format!("        {head_office}"),
+    };
     let mut out = std::io::stdout().lock();
     if tty {
-        let _ = write!(out, "\r\x1b[K{line}");
+        // Two lines, rewritten in place.
+        let up = if printed { "\x1b[2A" } else { "" };
+        let _ = write!(out, "{up}\r\x1b[K{line}\n\x1b[K{systems}");
+        let _ = writeln!(out);
     } else {
         let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{systems}");
     }
     let _ = out.flush();
 }
