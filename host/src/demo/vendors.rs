@@ -666,6 +666,105 @@ pub fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
 
+    fn simulator() -> Vendors {
+        Vendors {
+            url: "http://127.0.0.1:0".into(),
+            counts: Counts::default(),
+            clients: vec![Client {
+                id: "app".into(),
+                secret: "s3cret".into(),
+                first_refresh: Some("rt-1".into()),
+                grant: OAuthGrant::RefreshToken,
+                header: "authorization".into(),
+                prefix: "Bearer ".into(),
+                paths: vec!["/xero/api.xro/2.0/".into()],
+            }],
+            robot: Some(Robot {
+                token: "robot".into(),
+                secret: b"SECrobot".to_vec(),
+            }),
+            state: Mutex::default(),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    fn token(v: &Vendors, basic: &str, refresh: &str) -> Answer {
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(basic));
+        let body = format!("grant_type=refresh_token&refresh_token={refresh}");
+        v.answer(
+            "POST",
+            "/oauth/token",
+            "",
+            &headers(&[("authorization", &auth)]),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn tokens_are_checked_rotated_and_required_and_keys_replay() {
+        let v = simulator();
+        assert_eq!(token(&v, "app:wrong", "rt-1").0, 401);
+        let (status, first) = token(&v, "app:s3cret", "rt-1");
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(token(&v, "app:s3cret", "rt-1").0, 400, "a refresh token works once");
+        let rotated = first["refresh_token"].as_str().unwrap();
+        assert_eq!(token(&v, "app:s3cret", rotated).0, 200);
+
+        let invoice = json!({"Invoices": [{"InvoiceNumber": "HK1-1", "LineItems": [{"Quantity": 1}]}]});
+        let body = invoice.to_string();
+        let put = |auth: &str, key: &str| {
+            let h = headers(&[
+                ("authorization", auth),
+                ("xero-tenant-id", "t"),
+                ("idempotency-key", key),
+            ]);
+            v.answer("PUT", "/xero/api.xro/2.0/Invoices", "", &h, body.as_bytes())
+        };
+        assert_eq!(put("Bearer nope", "k1").0, 401);
+        let bearer = format!("Bearer {}", first["access_token"].as_str().unwrap());
+        let (status, created) = put(&bearer, "k1");
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(
+            put(&bearer, "k1"),
+            (200, created),
+            "the same key gets the stored answer"
+        );
+        assert_eq!(put(&bearer, "k2").0, 400, "a taken invoice number");
+        let c = &v.counts;
+        assert_eq!(c.invoices.load(Ordering::Relaxed), 1);
+        assert_eq!(c.duplicates.load(Ordering::Relaxed), 2);
+        assert_eq!(c.bad_auth.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn dingtalk_wants_the_robots_signature() {
+        let v = simulator();
+        let ts = chrono::Utc::now().timestamp_millis().to_string();
+        let sign = base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha256(b"SECrobot", format!("{ts}\nSECrobot").as_bytes()));
+        let body = json!({"msgtype": "text", "text": {"content": "hi"}}).to_string();
+        let send = |sign: &str| {
+            let query = format!("access_token=robot&timestamp={ts}&sign={}", sign.replace('+', "%2B"));
+            v.answer(
+                "POST",
+                "/dingtalk/robot/send",
+                &query,
+                &HeaderMap::new(),
+                body.as_bytes(),
+            )
+        };
+        assert_eq!(send("bad").1["errcode"], 310000);
+        assert_eq!(send(&sign).1["errcode"], 0);
+        assert_eq!(v.counts.dingtalk.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn forms_and_numbers() {
         let form = parse_form("grant_type=refresh_token&refresh_token=a%2Bb%3D&x=1+2");
