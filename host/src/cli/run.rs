@@ -48,7 +48,9 @@ pub struct RunArgs {
     /// Grant an outbound destination, as in grants.http (repeatable), e.g. "POST http://erp.example/hooks".
     #[arg(long = "allow")]
     allow: Vec<String>,
-    /// A secret value, NAME=VALUE (repeatable).
+    /// A secret value, NAME=VALUE or NAME:ENCODING=VALUE with ENCODING auto, text, base64 or hex
+    /// as in [secrets] (repeatable). In the sandbox a secret may go, as `$SECRET(NAME)`, to any
+    /// destination the run allows.
     #[arg(long = "secret")]
     secrets: Vec<String>,
     /// World, when the manifest does not say.
@@ -337,8 +339,22 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
     for s in &args.secrets {
         let (k, v) = s
             .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--secret takes NAME=VALUE, got {s:?}"))?;
-        secrets.insert(k.to_owned(), SecretRef::Value(v.to_owned()).into());
+            .ok_or_else(|| anyhow::anyhow!("--secret takes NAME=VALUE or NAME:ENCODING=VALUE, got {s:?}"))?;
+        let (name, encoding) = match k.split_once(':') {
+            None => (k, crate::config::SecretEncoding::Auto),
+            Some((name, encoding)) => (
+                name,
+                serde_json::from_value(Value::String(encoding.to_owned())).map_err(|_| {
+                    anyhow::anyhow!("--secret {k}=…: encoding `{encoding}` is not one of auto, text, base64, hex")
+                })?,
+            ),
+        };
+        let secret = crate::config::NamedSecret {
+            source: SecretRef::Value(v.to_owned()),
+            encoding,
+            destinations: http.clone(),
+        };
+        secrets.insert(name.to_owned(), secret);
     }
     for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
         secrets

@@ -179,11 +179,13 @@ impl Config {
             let at = |key: &str| format!("sinks.{}.{key}", sink.name);
             match self.plugin(&sink.connector) {
                 Some(p) if p.kind == PluginKind::Connector => {}
-                Some(_) => add(
+                Some(p) => add(
                     at("connector"),
                     format!(
-                        "sink `{}`: plugin `{}` is a transform; a sink needs a plugin with kind = \"connector\"",
-                        sink.name, sink.connector
+                        "sink `{}`: plugin `{}` is a {}; a sink needs a plugin with kind = \"connector\"",
+                        sink.name,
+                        sink.connector,
+                        crate::plugins::manifest::kind_name(p.kind)
                     ),
                 ),
                 None => add(
@@ -218,11 +220,12 @@ impl Config {
             for t in &route.transforms {
                 match self.plugin(t) {
                     Some(p) if p.kind == PluginKind::Transform => {}
-                    Some(_) => add(
+                    Some(p) => add(
                         at("transforms"),
                         format!(
-                            "route `{}`: plugin `{t}` is a connector; list it as a sink's `connector`, not under `transforms`",
-                            route.name
+                            "route `{}`: plugin `{t}` is a {}; only transforms go under a route's `transforms`",
+                            route.name,
+                            crate::plugins::manifest::kind_name(p.kind)
                         ),
                     ),
                     None => add(

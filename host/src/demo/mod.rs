@@ -91,6 +91,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; kaunter plugin list (docs/operators.md)",
         server.url()
     );
+    let unlocated = config
+        .plugins
+        .iter()
+        .filter_map(|p| p.config.get("locations").and_then(|l| l.as_table()))
+        .map(|table| {
+            (1..=args.stores)
+                .filter(|i| !table.contains_key(&format!("hk-{i:03}")))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    if unlocated > 0 {
+        println!(
+            "  note: {unlocated} of the stores have no Shopify location in the config (plugins.config.locations); their inventory deliveries will dead-letter"
+        );
+    }
     let stores = stores::start(server.url(), args.stores, args.rate);
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();

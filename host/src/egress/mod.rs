@@ -119,7 +119,7 @@ impl Egress {
         // The connection resolves the name again through `tls::CheckedResolver`, which refuses
         // internal addresses, so re-pointing the name after the check above gains nothing; https
         // verifies the certificate against the name.
-        let result = tokio::time::timeout(self.timeout, self.send_inner(request)).await;
+        let result = tokio::time::timeout(self.timeout, self.send_inner(request, who, &destination)).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => Err(HttpError::ConnectionTimeout),
@@ -137,7 +137,12 @@ impl Egress {
         result
     }
 
-    async fn send_inner(&self, request: http::Request<WasiBody>) -> Result<http::Response<WasiBody>, HttpError> {
+    async fn send_inner(
+        &self,
+        request: http::Request<WasiBody>,
+        who: &PluginEgress,
+        destination: &Destination,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, MAX_REQUEST_BYTES)
             .collect()
@@ -146,7 +151,11 @@ impl Egress {
             .to_bytes();
         let request = http::Request::from_parts(parts, Full::new(body));
         #[allow(clippy::disallowed_methods)] // This is the checkpoint.
-        let response = self.client.request(request).await.map_err(classify)?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| classify(&e, who, destination))?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
@@ -310,8 +319,11 @@ async fn authorize(
     Ok(destination)
 }
 
-/// Loopback, link-local (incl. 169.254.169.254 cloud metadata), unspecified, private, CGNAT and
-/// unique-local addresses: reachable only when granted as IP literals.
+/// Addresses a plugin may reach only when granted as IP literals: loopback, link-local (incl.
+/// 169.254.169.254 cloud metadata), unspecified and "this network", private, CGNAT, benchmarking,
+/// reserved, broadcast and multicast IPv4; and IPv6 loopback, unspecified, unique-local,
+/// link-local, site-local and multicast, plus the forms that embed an IPv4 address (mapped,
+/// compatible, NAT64, 6to4), judged by the address they embed.
 pub(crate) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -321,26 +333,58 @@ pub(crate) fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_private()
                 || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+                // IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks).
+                || (s[..6] == [0; 6] && is_internal(embedded(s[6], s[7])))
+                // NAT64 64:ff9b::/96 and 64:ff9b:1::/48 reach IPv4 behind the translator.
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_internal(embedded(s[6], s[7])))
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                // 6to4 2002:a.b.c.d::/48.
+                || (s[0] == 0x2002 && is_internal(embedded(s[1], s[2])))
         }
     }
 }
 
 /// The wasi-http error code for a failed call; TLS failures keep their kind (the operator log has
 /// the detail: which certificate, which alert).
-fn classify(e: hyper_util::client::legacy::Error) -> HttpError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+fn classify(e: &hyper_util::client::legacy::Error, who: &PluginEgress, destination: &Destination) -> HttpError {
+    let plugin = who.plugin.as_str();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            // `tls::CheckedResolver`: the name now points inside the network.
+            let reason = format!("plugin `{plugin}` tried {destination}, but {io}; refused at connect time");
+            tracing::warn!(plugin, %reason, "outbound request denied");
+            who.report(Problem::Denied(reason));
+            return HttpError::HttpRequestDenied;
+        }
+        if cause.to_string().starts_with("dns error") {
+            tracing::info!(plugin, %destination, error = %cause, "outbound request: the name does not resolve");
+            return HttpError::DnsError {
+                rcode: Some(cause.to_string()),
+                info_code: None,
+            };
+        }
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            tracing::warn!(error = %tls, "outbound TLS failed");
+            tracing::warn!(plugin, %destination, error = %tls, "outbound TLS failed");
             return match tls {
                 rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
                 rustls::Error::AlertReceived(alert) => HttpError::TlsAlertReceived {
@@ -551,6 +595,44 @@ impl WasiHttpHooks for EgressHooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_addresses_in_every_disguise_are_recognised() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "0.1.2.3",
+            "100.64.0.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:0a00:0001::1",
+        ] {
+            assert!(
+                is_internal(internal.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
+                "{internal}"
+            );
+        }
+        for public in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
+            let ip: IpAddr = public.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            assert!(!is_internal(ip), "{public}");
+        }
+    }
 
     fn plugin_with(secret: &[u8]) -> PluginEgress {
         let sendable = SendableSecret {

@@ -82,6 +82,7 @@ impl CallError {
             CallError::Delivery(_) => "delivery_error",
             CallError::Decode(DecodeError::Unauthorized(_)) => "unauthorized",
             CallError::Decode(DecodeError::Malformed(_)) => "malformed",
+            CallError::Decode(DecodeError::Unavailable(_)) => "unavailable",
         }
     }
 }
@@ -98,6 +99,7 @@ fn describe_decode_error(e: &DecodeError) -> String {
     match e {
         DecodeError::Unauthorized(m) => format!("unauthorized: {m}"),
         DecodeError::Malformed(m) => format!("malformed: {m}"),
+        DecodeError::Unavailable(m) => format!("unavailable: {m}"),
     }
 }
 
@@ -143,8 +145,9 @@ pub struct LoadedPlugin {
     limits: LimitsConfig,
     runtime: Arc<Runtime>,
     warm: Mutex<Vec<Warm>>,
-    /// Held for the length of each call when the manifest asks for one call at a time.
-    one_at_a_time: Option<tokio::sync::Mutex<()>>,
+    /// Held for the length of each call when the manifest asks for one call at a time (shared by
+    /// every version of the plugin).
+    one_at_a_time: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl LoadedPlugin {
@@ -200,10 +203,11 @@ impl LoadedPlugin {
         })
     }
 
-    /// Calls this instance one event at a time (the manifest's `serial = true`: state in kv that
-    /// concurrent calls would race on).
-    pub fn serial(mut self, serial: bool) -> Self {
-        self.one_at_a_time = serial.then(|| tokio::sync::Mutex::new(()));
+    /// Calls this plugin one event at a time, holding `gate` for each call (the manifest's
+    /// `serial = true`: state in kv that concurrent calls would race on). Give every version of
+    /// the plugin the same gate.
+    pub fn serial(mut self, gate: Option<Arc<tokio::sync::Mutex<()>>>) -> Self {
+        self.one_at_a_time = gate;
         self
     }
 

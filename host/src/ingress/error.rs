@@ -14,7 +14,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     errors: Vec<FieldError>,
-    retry_after_secs: Option<u64>,
+    /// `Retry-After` to send, in seconds.
+    pub(crate) retry_after_secs: Option<u64>,
 }
 
 /// One broken rule, for validation errors.
@@ -76,14 +77,6 @@ impl ApiError {
         }
     }
 
-    /// The same error under another status, with `context` before its message (a source plugin's
-    /// invalid events are its fault, not the vendor's: 500 instead of 400).
-    pub fn restated(mut self, status: StatusCode, context: impl std::fmt::Display) -> Self {
-        self.status = status;
-        self.message = format!("{context}: {}", self.message);
-        self
-    }
-
     /// 503 with `Retry-After`.
     pub fn overloaded(message: impl Into<String>) -> Self {
         Self {
@@ -124,6 +117,16 @@ impl ApiError {
     /// 400 for a malformed request.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<crate::pipeline::IngestError> for ApiError {
+    /// Over capacity → 503 with `Retry-After`; a store failure → 500 with a reference.
+    fn from(e: crate::pipeline::IngestError) -> Self {
+        match e {
+            crate::pipeline::IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+            crate::pipeline::IngestError::Store(e) => ApiError::internal(e),
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 use super::AppState;
 use super::decode::decode;
 use super::error::ApiError;
-use crate::pipeline::IngestError;
 use crate::store::Delivery;
 use axum::Json;
 use axum::body::Body;
@@ -36,10 +35,7 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
         }
     }
     let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
-    let appended = state.pipeline.ingest(decoded.events).await.map_err(|e| match e {
-        IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
-        IngestError::Store(e) => ApiError::internal(e),
-    })?;
+    let appended = state.pipeline.ingest(decoded.events).await?;
     let result = |id: &String, duplicate: bool| {
         let mut v = json!({"id": id, "status": "accepted"});
         if duplicate {

@@ -6,15 +6,15 @@
 //! events are validated like ingested ones and stored through the same durable path, deduplicated
 //! on `source` + `id` (a vendor redelivering a webhook gets `202` and a duplicate count), and only
 //! then is the vendor answered `202`. A refused signature answers `401`, a body the plugin cannot
-//! read `400`, and a plugin that traps or runs out of time `500`, so the vendor retries later;
-//! nothing is stored in those cases.
+//! read `400`, a source that cannot work until an operator acts (`unavailable`) `503`, and a
+//! plugin that traps, runs out of time or produces invalid events `500` with a reference (the
+//! detail goes to the log only); nothing is stored in those cases, so the vendor's retry is safe.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::config::PluginKind;
 use crate::engine::CallError;
 use crate::engine::bindings::{DecodeError, WebhookRequest};
-use crate::pipeline::IngestError;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -33,15 +33,16 @@ pub async fn post_webhook(
     body: Body,
 ) -> Result<Response, ApiError> {
     let routing = state.pipeline.routing();
+    // One answer for unknown names and other kinds: callers are not authenticated here, so they
+    // learn nothing about which plugins exist. The log says which it was.
     let plugin = match routing.plugins.get(&name) {
         Some(slot) if slot.default.kind == PluginKind::Source => slot.default.clone(),
-        Some(slot) => {
-            return Err(ApiError::not_found(format!(
-                "plugin `{name}` is a {}, not a source; webhooks go to plugins with kind = \"source\"",
-                crate::plugins::manifest::kind_name(slot.default.kind)
-            )));
-        }
-        None => {
+        other => {
+            tracing::warn!(
+                source = %name,
+                found = other.map(|s| crate::plugins::manifest::kind_name(s.default.kind)).unwrap_or("nothing"),
+                "webhook for a name that is not a source plugin"
+            );
             return Err(ApiError::not_found(format!(
                 "no source plugin named `{name}`; configure a [[plugins]] entry with kind = \"source\" and name = \"{name}\""
             )));
@@ -86,17 +87,20 @@ pub async fn post_webhook(
                 "source `{name}` cannot read the webhook: {reason}"
             )));
         }
-        Err(e) => {
-            tracing::error!(source = %name, plugin = %plugin.label(), error = %e, "source plugin failed on a webhook");
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "source_failed",
+        Err(CallError::Decode(DecodeError::Unavailable(reason))) => {
+            let reference = ulid::Ulid::new().to_string();
+            tracing::error!(source = %name, plugin = %plugin.label(), %reference, %reason, "source cannot take webhooks until an operator acts");
+            let mut error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "source_unavailable",
                 format!(
-                    "source `{name}` ({}) failed: {e}; nothing was stored, so the vendor's retry is safe",
-                    plugin.label()
+                    "source `{name}` cannot take webhooks right now; nothing was stored; retry later (reference {reference})"
                 ),
-            ));
+            );
+            error.retry_after_secs = Some(60);
+            return Err(error);
         }
+        Err(e) => return Err(source_failed(&name, &plugin.label(), &e.to_string())),
     };
     let mut checked = Vec::with_capacity(events.len());
     let mut problems = Vec::new();
@@ -111,23 +115,21 @@ pub async fn post_webhook(
         }
     }
     if !problems.is_empty() {
-        tracing::error!(source = %name, plugin = %plugin.label(), "source plugin produced invalid events");
-        return Err(ApiError::invalid_events(problems).restated(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format_args!(
-                "source `{name}` ({}) produced events that break the event rules (a plugin bug; nothing was stored)",
-                plugin.label()
-            ),
-        ));
+        let broken: Vec<String> = problems
+            .iter()
+            .map(|(i, e)| format!("events[{}].{} {}", i.unwrap_or(0), e.attribute, e.rule))
+            .collect();
+        let detail = format!(
+            "it produced events that break the event rules (a plugin bug): {}",
+            broken.join("; ")
+        );
+        return Err(source_failed(&name, &plugin.label(), &detail));
     }
     let ids: Vec<String> = checked.iter().map(|e| e.id.clone()).collect();
     let appended = if checked.is_empty() {
         Vec::new()
     } else {
-        state.pipeline.ingest(checked).await.map_err(|e| match e {
-            IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
-            IngestError::Store(e) => ApiError::internal(e),
-        })?
+        state.pipeline.ingest(checked).await?
     };
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     let body: Value = json!({
@@ -137,6 +139,21 @@ pub async fn post_webhook(
         "ids": ids,
     });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// `500` for a source plugin's failure (trap, deadline, denied call, invalid events). The vendor is
+/// told only that nothing was stored and a reference; the operator log has the detail under it,
+/// since the detail can name destinations, secrets and plugin internals.
+fn source_failed(name: &str, label: &str, detail: &str) -> ApiError {
+    let reference = ulid::Ulid::new().to_string();
+    tracing::error!(source = %name, plugin = %label, %reference, error = %detail, "source plugin failed on a webhook");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "source_failed",
+        format!(
+            "source `{name}` failed; nothing was stored, so a retry is safe; quote reference {reference} to the operator"
+        ),
+    )
 }
 
 /// Reads a webhook request written as JSON (`kaunter plugin run --webhook`, recorded requests):

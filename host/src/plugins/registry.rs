@@ -103,6 +103,9 @@ pub struct Registry {
     data_dir: PathBuf,
     versions: Mutex<BTreeMap<String, BTreeMap<String, Arc<Version>>>>,
     built: Mutex<HashMap<BuiltKey, (PluginConfig, Arc<LoadedPlugin>)>>,
+    /// One gate per plugin name for versions whose manifest asks for serial calls: every live
+    /// version of a plugin shares its kv, so they share the gate too.
+    serial_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Registry {
@@ -122,7 +125,18 @@ impl Registry {
             data_dir,
             versions: Mutex::default(),
             built: Mutex::default(),
+            serial_gates: Mutex::default(),
         })
+    }
+
+    /// The gate shared by every live version of `name`, when `serial` (captured instances keep kv
+    /// in memory, so they need none).
+    fn serial_gate(&self, name: &str, serial: bool) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        if !serial {
+            return None;
+        }
+        let mut gates = self.serial_gates.lock().ok()?;
+        Some(gates.entry(name.to_owned()).or_default().clone())
     }
 
     /// The data directory (for approval commands).
@@ -387,7 +401,7 @@ impl Registry {
                 plugin.limits.clone(),
                 version.version.clone(),
             )?
-            .serial(version.manifest.requests.serial),
+            .serial(self.serial_gate(&plugin.name, version.manifest.requests.serial && !capture)),
         );
         if !capture && let Ok(mut built) = self.built.lock() {
             built.insert(key, (plugin.clone(), ready.clone()));

@@ -1,7 +1,8 @@
 //! TEST ONLY. A source that misbehaves as the webhook's `x-misbehave` header says: `trap` panics,
 //! `invalid` returns an event that breaks the event rules (no type, a `time` that is not a
 //! timestamp, an extension named `id`), `loop` never returns, `keyless` returns a valid event with
-//! no partition key; without the header it returns nothing.
+//! no partition key, `unavailable` says it cannot work until an operator acts; without the header
+//! it returns nothing.
 
 use kaunter_sdk::{DecodeError, Event, Payload, WebhookRequest};
 
@@ -32,6 +33,9 @@ fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
             extensions: Vec::new(),
             payload: Payload::Custom(b"{}".to_vec()),
         }]),
+        Some("unavailable") => Err(DecodeError::Unavailable(
+            "secret `vendor-signing` is not granted to plugin `misbehaving`".into(),
+        )),
         Some("loop") => loop {
             std::hint::black_box(&request);
         },

@@ -66,7 +66,7 @@ static CONFIG: PluginConfig<ShopifyConfig> = PluginConfig::new();
 fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
     let config = CONFIG
         .get()
-        .map_err(|e| DecodeError::Malformed(format!("source-shopify is misconfigured: {e:?}")))?;
+        .map_err(|e| DecodeError::Unavailable(format!("source-shopify is misconfigured: {e:?}")))?;
     verify(&request, &config.secret)?;
     let topic = request
         .header("x-shopify-topic")
@@ -142,7 +142,8 @@ fn verify(request: &WebhookRequest, secret: &str) -> Result<(), DecodeError> {
         Ok(false) => Err(DecodeError::Unauthorized(
             "X-Shopify-Hmac-Sha256 does not match the body (is the secret the app's client secret?)".into(),
         )),
-        Err(host::CryptoError::UnknownSecret(reason)) => Err(DecodeError::Unauthorized(format!(
+        // The operator's configuration, not the vendor: 503, so the vendor retries once it is fixed.
+        Err(host::CryptoError::UnknownSecret(reason)) => Err(DecodeError::Unavailable(format!(
             "cannot check the signature: {reason}"
         ))),
     }

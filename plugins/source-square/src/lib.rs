@@ -57,7 +57,7 @@ static CONFIG: PluginConfig<SquareConfig> = PluginConfig::new();
 fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
     let config = CONFIG
         .get()
-        .map_err(|e| DecodeError::Malformed(format!("source-square is misconfigured: {e:?}")))?;
+        .map_err(|e| DecodeError::Unavailable(format!("source-square is misconfigured: {e:?}")))?;
     verify(&request, config)?;
     let notification: Notification = request.json()?;
     let ty = notification.ty.as_str();
@@ -130,7 +130,8 @@ fn verify(request: &WebhookRequest, config: &SquareConfig) -> Result<(), DecodeE
             "x-square-hmacsha256-signature does not match (is `notification_url` exactly the subscription's URL, and the secret its signature key?)"
                 .into(),
         )),
-        Err(host::CryptoError::UnknownSecret(reason)) => Err(DecodeError::Unauthorized(format!(
+        // The operator's configuration, not the vendor: 503, so the vendor retries once it is fixed.
+        Err(host::CryptoError::UnknownSecret(reason)) => Err(DecodeError::Unavailable(format!(
             "cannot check the signature: {reason}"
         ))),
     }

@@ -74,7 +74,7 @@ const MAPPED: [&str; 4] = [
 fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError> {
     let config = CONFIG
         .get()
-        .map_err(|e| DecodeError::Malformed(format!("source-stripe is misconfigured: {e:?}")))?;
+        .map_err(|e| DecodeError::Unavailable(format!("source-stripe is misconfigured: {e:?}")))?;
     verify(&request, config)?;
     let stripe: StripeEvent = request.json()?;
     if !MAPPED.contains(&stripe.ty.as_str()) {
@@ -142,8 +142,11 @@ fn verify(request: &WebhookRequest, config: &StripeConfig) -> Result<(), DecodeE
         };
         match host::verify_hmac_sha256(&config.secret, &signed, &mac) {
             Ok(ok) => matched |= ok,
+            // The operator's configuration, not the vendor: 503, so the vendor retries once fixed.
             Err(host::CryptoError::UnknownSecret(reason)) => {
-                return Err(unauthorized(format!("cannot check the signature: {reason}")));
+                return Err(DecodeError::Unavailable(format!(
+                    "cannot check the signature: {reason}"
+                )));
             }
         }
     }
@@ -156,7 +159,7 @@ fn verify(request: &WebhookRequest, config: &StripeConfig) -> Result<(), DecodeE
     let now = host::now_ms();
     if now <= 0 {
         // An ungranted clock reads 0: refuse rather than accept a signature of unknown age.
-        return Err(unauthorized(
+        return Err(DecodeError::Unavailable(
             "cannot check the signature's age: the host clock is not granted (grant clock = true)".into(),
         ));
     }
