@@ -158,10 +158,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Option<Arc<Vendors>>> {
                 Some(s) => s.bytes(&config.base_dir).map_err(anyhow::Error::msg)?,
                 None => Vec::new(),
             };
-            robot = Some(Robot {
-                token: text("access_token").to_owned(),
-                secret,
-            });
+            // The token is usually held by the host as `$SECRET(name)`; read it from there.
+            let token = match text("access_token")
+                .strip_prefix("$SECRET(")
+                .and_then(|rest| rest.strip_suffix(')'))
+            {
+                Some(name) => match config.secrets.get(name) {
+                    Some(s) => {
+                        String::from_utf8_lossy(&s.bytes(&config.base_dir).map_err(anyhow::Error::msg)?).into_owned()
+                    }
+                    None => String::new(),
+                },
+                None => text("access_token").to_owned(),
+            };
+            robot = Some(Robot { token, secret });
         }
     }
     let listener = tokio::net::TcpListener::bind(&authority).await.map_err(|e| {

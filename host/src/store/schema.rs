@@ -88,4 +88,10 @@ CREATE TABLE IF NOT EXISTS kv (
     value  BLOB NOT NULL,
     PRIMARY KEY (plugin, key)
 );
+-- Bytes (keys + values) each plugin keeps in kv, kept in step by every write, so checking the
+-- quota costs one row instead of a scan of the plugin's keys.
+CREATE TABLE IF NOT EXISTS kv_usage (
+    plugin TEXT PRIMARY KEY,
+    bytes  INTEGER NOT NULL
+);
 "#;

@@ -44,6 +44,13 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        // Logs written before kv_usage existed: count each plugin's kv once.
+        conn.execute(
+            "INSERT INTO kv_usage (plugin, bytes)
+             SELECT plugin, SUM(length(key) + length(value)) FROM kv
+             WHERE plugin NOT IN (SELECT plugin FROM kv_usage) GROUP BY plugin",
+            [],
+        )?;
         start_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()

@@ -121,4 +121,27 @@ async fn kv_respects_the_quota() {
     assert!(matches!(err, StoreError::QuotaExceeded { quota: 20, .. }), "{err}");
     store.kv_delete("p", "k").await.unwrap();
     assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
+    // The usage kept per plugin follows replacements and deletions: a value replaced in place is
+    // counted once, and a deleted key frees its bytes.
+    store.kv_set("p", "k2", vec![1; 10], 20).await.unwrap();
+    for _ in 0..5 {
+        store.kv_set("p", "k2", vec![2; 17], 20).await.unwrap();
+    }
+    store.kv_delete("p", "k2").await.unwrap();
+    store.kv_delete("p", "never-set").await.unwrap();
+    store.kv_set("p", "k3", vec![3; 18], 20).await.unwrap();
+    drop(store);
+    // Reopened, the usage is what is stored, not a fresh count added to an old one.
+    let store = open(dir.path());
+    let err = store.kv_set("p", "k4", vec![4; 1], 20).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::QuotaExceeded {
+                quota: 20,
+                would_use: 23
+            }
+        ),
+        "{err}"
+    );
 }

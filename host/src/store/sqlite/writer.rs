@@ -169,13 +169,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
                 Ok(())
             }),
         ),
-        WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(
-            reply,
-            scoped(tx, |t| {
-                t.execute("DELETE FROM kv WHERE plugin = ?1 AND key = ?2", params![plugin, key])?;
-                Ok(())
-            }),
-        ),
+        WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(reply, scoped(tx, |t| kv_delete(t, &plugin, &key))),
     }
 }
 
@@ -369,20 +363,52 @@ fn audit(tx: &Connection, entries: &[super::super::audit::AuditEntry]) -> StoreR
     Ok(())
 }
 
+/// Bytes `plugin` keeps in kv, and the size of `key`'s entry (0 when absent).
+fn kv_sizes(tx: &Connection, plugin: &str, key: &str) -> StoreResult<(i64, i64)> {
+    use rusqlite::OptionalExtension as _;
+    let used: i64 = tx
+        .prepare_cached("SELECT bytes FROM kv_usage WHERE plugin = ?1")?
+        .query_row(params![plugin], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let entry: i64 = tx
+        .prepare_cached("SELECT length(key) + length(value) FROM kv WHERE plugin = ?1 AND key = ?2")?
+        .query_row(params![plugin, key], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    Ok((used, entry))
+}
+
+fn set_kv_usage(tx: &Connection, plugin: &str, bytes: i64) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO kv_usage (plugin, bytes) VALUES (?1, ?2)
+         ON CONFLICT (plugin) DO UPDATE SET bytes = excluded.bytes",
+    )?
+    .execute(params![plugin, bytes.max(0)])?;
+    Ok(())
+}
+
 fn kv_set(tx: &Connection, plugin: &str, key: &str, value: &[u8], quota: u64) -> StoreResult<()> {
-    let used: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(length(key) + length(value)), 0) FROM kv WHERE plugin = ?1 AND key <> ?2",
-        params![plugin, key],
-        |r| r.get(0),
-    )?;
-    let would_use = used.max(0) as u64 + key.len() as u64 + value.len() as u64;
+    let (used, old) = kv_sizes(tx, plugin, key)?;
+    let new = (key.len() + value.len()) as i64;
+    let would_use = (used - old + new).max(0) as u64;
     if would_use > quota {
         return Err(StoreError::QuotaExceeded { quota, would_use });
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO kv (plugin, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
-        params![plugin, key, value],
-    )?;
+    )?
+    .execute(params![plugin, key, value])?;
+    set_kv_usage(tx, plugin, would_use as i64)
+}
+
+fn kv_delete(tx: &Connection, plugin: &str, key: &str) -> StoreResult<()> {
+    let (used, old) = kv_sizes(tx, plugin, key)?;
+    if old > 0 {
+        tx.prepare_cached("DELETE FROM kv WHERE plugin = ?1 AND key = ?2")?
+            .execute(params![plugin, key])?;
+        set_kv_usage(tx, plugin, used - old)?;
+    }
     Ok(())
 }
