@@ -11,8 +11,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// The robot's signing secret, as DingTalk shows it on the robot's security settings.
-const SECRET: &str = "SEC4c1f9a7e2b8d3c6f0a5e9b2d7c4f1a8e3b6d9c2f5a0e7b4d1c8f3a6e9b2d5c7";
-const TOKEN: &str = "8e2b5d9f1c4a7e0b3d6f9a2c5e8b1d4f7a0c3e6b9d2f5a8c1e4b7d0a3f6c9e2b5";
+pub(super) const SECRET: &str = "SEC4c1f9a7e2b8d3c6f0a5e9b2d7c4f1a8e3b6d9c2f5a0e7b4d1c8f3a6e9b2d5c7";
+pub(super) const TOKEN: &str = "8e2b5d9f1c4a7e0b3d6f9a2c5e8b1d4f7a0c3e6b9d2f5a8c1e4b7d0a3f6c9e2b5";
 
 /// `%XX` and `+` decoding of one query value.
 fn percent_decode(text: &str) -> String {
@@ -59,7 +59,7 @@ fn errcode(code: i64, message: &str) -> Reply {
 }
 
 /// Answers like the custom robot endpoint for one robot with signing ("加签") security.
-fn robot(call: &Call) -> Reply {
+pub(super) fn robot(call: &Call) -> Reply {
     if (call.method.as_str(), call.path.as_str()) != ("POST", "/robot/send") {
         return Reply::text(404, "Not Found");
     }

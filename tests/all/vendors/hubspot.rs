@@ -37,9 +37,9 @@ const PROPERTIES: &[&str] = &[
 
 /// The portal as the fake keeps it.
 #[derive(Default)]
-struct Portal {
+pub(super) struct Portal {
     /// Contacts: (id, properties).
-    contacts: Vec<(String, Map<String, Value>)>,
+    pub(super) contacts: Vec<(String, Map<String, Value>)>,
     /// Notes: (id, body as sent).
     notes: Vec<(String, Value)>,
 }
@@ -52,7 +52,7 @@ fn error(status: u16, category: &str, message: &str) -> Reply {
     )
 }
 
-fn hubspot(portal: Arc<Mutex<Portal>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
+pub(super) fn hubspot(portal: Arc<Mutex<Portal>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
     move |call: &Call| {
         if !call.header("authorization").starts_with("Bearer ") {
             return error(

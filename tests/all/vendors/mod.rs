@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 mod anomaly;
+mod chain;
 mod dingtalk;
 mod hubspot;
 mod loyalty;

@@ -13,6 +13,9 @@ const VERSION: &str = "2026-10";
 const CATALOGUE: &[(&str, &str)] = &[
     ("4891234500017", "gid://shopify/InventoryItem/30322695"),
     ("4891234500024", "gid://shopify/InventoryItem/30322696"),
+    // The same products under the merchant's own SKUs (after transform-sku-map).
+    ("PANADOL-500-20", "gid://shopify/InventoryItem/30322697"),
+    ("VITC-1000-60", "gid://shopify/InventoryItem/30322698"),
 ];
 
 fn cost() -> Value {
@@ -23,7 +26,7 @@ fn cost() -> Value {
 /// Answers like the GraphQL Admin API: `inventoryItems` searches by `sku:"…"`, and
 /// `inventoryAdjustQuantities` (which from 2026-04 needs `@idempotent`) returns a new
 /// adjustment group echoing the changes.
-fn shopify(call: &Call) -> Reply {
+pub(super) fn shopify(call: &Call) -> Reply {
     if call.path != format!("/admin/api/{VERSION}/graphql.json") {
         return Reply::json(404, &json!({"errors": "Not Found"}));
     }

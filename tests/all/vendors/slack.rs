@@ -14,7 +14,7 @@ const HOOK: &str = "/services/T0KAUNTER/B0ALERTS/q8ZyV3nKp2sX7wR1mT4cL9dA";
 
 /// Answers like Slack's incoming webhooks (one live webhook at [`HOOK`]) and `chat.postMessage`
 /// (one channel, `C0ALERTS`).
-fn slack(call: &Call) -> Reply {
+pub(super) fn slack(call: &Call) -> Reply {
     match call.path.as_str() {
         HOOK => {
             let body: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);

@@ -15,19 +15,19 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-const TENANT: &str = "70784a63-d24b-46a9-a4db-0e70a274b056";
+pub(super) const TENANT: &str = "70784a63-d24b-46a9-a4db-0e70a274b056";
 
 /// The organisation's books as the fake keeps them.
 #[derive(Default)]
-struct Books {
+pub(super) struct Books {
     /// Documents created (invoices and credit notes), by id.
-    documents: HashMap<String, Value>,
+    pub(super) documents: HashMap<String, Value>,
     /// What is still unpaid on each document, in cents, by id.
     due: HashMap<String, i64>,
     /// Answers already given, by idempotency key.
     replays: HashMap<String, Reply>,
     /// Payments created.
-    payments: Vec<Value>,
+    pub(super) payments: Vec<Value>,
 }
 
 impl Books {
@@ -113,7 +113,7 @@ fn validation(messages: &[String]) -> Reply {
 
 /// Answers like the Accounting API for an organisation whose chart of accounts has revenue
 /// account 200, bank accounts 090 (cash) and 091 (Octopus), and an archived bank account 092.
-fn xero(books: Arc<Mutex<Books>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
+pub(super) fn xero(books: Arc<Mutex<Books>>) -> impl Fn(&Call) -> Reply + Send + Sync + 'static {
     move |call: &Call| {
         if !call.header("authorization").starts_with("Bearer ") {
             return Reply::json(
