@@ -172,7 +172,29 @@ impl Config {
                         a.algorithm
                     ),
                 ),
+                (None, Some(a)) if !(1..=3600).contains(&a.lifetime_secs) => add(
+                    format!("credentials.{name}.client_assertion.lifetime_secs"),
+                    format!(
+                        "credential `{name}`: lifetime_secs = {} is out of range; an assertion lives 1 to 3600 seconds (300 is usual)",
+                        a.lifetime_secs
+                    ),
+                ),
+                (None, Some(_)) if c.client_auth == super::ClientAuthStyle::Form => add(
+                    format!("credentials.{name}.client_auth"),
+                    format!(
+                        "credential `{name}`: client_auth = \"form\" sends a client secret, but this credential signs a client_assertion instead; remove client_auth"
+                    ),
+                ),
                 _ => {}
+            }
+            if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
+                add(
+                    format!("credentials.{name}.header"),
+                    format!(
+                        "credential `{name}`: header = {:?} is not a valid HTTP header name (e.g. \"authorization\", \"x-shopify-access-token\")",
+                        c.header
+                    ),
+                );
             }
         }
         for sink in &self.sinks {

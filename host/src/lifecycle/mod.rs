@@ -562,7 +562,11 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
     }
     // A new secret reaches the plugins the reload (re)builds; a changed or removed one would not
     // reach plugins that stay as they are.
-    if old.secrets.iter().any(|(name, secret)| new.secrets.get(name) != Some(secret)) {
+    if old
+        .secrets
+        .iter()
+        .any(|(name, secret)| new.secrets.get(name) != Some(secret))
+    {
         needs_restart.push("secrets");
     }
     if old.credentials != new.credentials {
