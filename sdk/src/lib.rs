@@ -56,6 +56,7 @@
 //! [`export_transform!`] and [`export_connector!`] are the same thing spelled out.)
 
 pub mod bindings;
+pub mod documents;
 pub mod host;
 pub mod http;
 pub mod testing;

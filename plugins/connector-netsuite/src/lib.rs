@@ -199,8 +199,7 @@ pub fn transaction(event: &Event, config: &NetSuiteConfig) -> Result<Option<Upse
     })?;
     let external_id = external_id(
         config.external_id.as_deref().unwrap_or(DEFAULT_EXTERNAL_ID),
-        event.tenant().unwrap_or_default(),
-        store,
+        event,
         document,
     )?;
     let items = lines
@@ -225,36 +224,14 @@ pub fn transaction(event: &Event, config: &NetSuiteConfig) -> Result<Option<Upse
 }
 
 /// The default external id template: order ids are often unique only within a store.
-pub const DEFAULT_EXTERNAL_ID: &str = "{store}-{order}";
+pub const DEFAULT_EXTERNAL_ID: &str = kaunter_sdk::documents::DEFAULT_TEMPLATE;
 
-/// Fills the external id template (`{tenant}`, `{store}`, `{order}`; `{order}` is required).
-/// NetSuite takes letters, digits, `_` and `-` in an external id, so anything else is rejected
-/// rather than changed (a changed id could name another document's record).
-pub fn external_id(template: &str, tenant: &str, store: &str, order: &str) -> Result<String, DeliveryError> {
-    let invalid = |why: String| DeliveryError::Rejected(format!("invalid netsuite config: `external_id` {why}"));
-    if !template.contains("{order}") {
-        return Err(invalid(format!("`{template}` must contain `{{order}}`")));
-    }
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| invalid(format!("`{template}` has an unclosed `{{`")))?;
-        out.push_str(match &rest[open + 1..open + close] {
-            "tenant" => tenant,
-            "store" => store,
-            "order" => order,
-            other => {
-                return Err(invalid(format!(
-                    "`{template}` names `{{{other}}}`; use {{tenant}}, {{store}}, {{order}}"
-                )));
-            }
-        });
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
+/// Fills the external id template (see [`kaunter_sdk::documents`]). NetSuite takes letters,
+/// digits, `_` and `-` in an external id, so anything else is rejected rather than changed (a
+/// changed id could name another document's record).
+pub fn external_id(template: &str, event: &Event, order: &str) -> Result<String, DeliveryError> {
+    let out = kaunter_sdk::documents::document_number("external_id", template, event, order, usize::MAX)
+        .map_err(|why| DeliveryError::Rejected(format!("invalid netsuite config: {why}")))?;
     if out.is_empty() || !out.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(DeliveryError::Rejected(format!(
             "external id `{out}` (from `{template}`) has characters NetSuite does not take in an external id (letters, digits, `_` and `-` only): change `external_id` in the plugin config"

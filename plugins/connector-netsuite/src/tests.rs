@@ -203,8 +203,8 @@ fn the_external_id_template_is_configurable_and_checked() {
     );
     drop(fake);
     for (template, message) in [
-        ("{store}", "must contain `{order}`"),
-        ("{store}-{register}-{order}", "names `{register}`"),
+        ("{store}", "external_id `{store}` must contain {order}"),
+        ("{store}-{register}-{order}", "unknown placeholder `{register}`"),
         ("{store}/{order}", "letters, digits, `_` and `-` only"),
     ] {
         let fake = with(template);
@@ -214,8 +214,10 @@ fn the_external_id_template_is_configurable_and_checked() {
         }
         assert!(fake.requests().is_empty());
     }
+    let mut other_store = sale();
+    other_store.source = "/t/acme/s/hk-002/p/till-1".into();
     assert_eq!(
-        external_id(DEFAULT_EXTERNAL_ID, "acme", "hk-002", "A-123").unwrap(),
+        external_id(DEFAULT_EXTERNAL_ID, &other_store, "A-123").unwrap(),
         "hk-002-A-123"
     );
 }

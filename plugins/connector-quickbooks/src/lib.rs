@@ -3,7 +3,7 @@
 //!
 //! - `pos.sale.completed.v1` → `POST {base_url}/v3/company/{realm_id}/salesreceipt?requestid=…&minorversion=…`:
 //!   one `SalesReceipt` numbered from the `document_number` template (`DocNumber`, default
-//!   `{store}-{order}`, at most 21 characters, see [`number`]), the business date as `TxnDate`, one
+//!   `{store}-{order}`, at most 21 characters, see [`kaunter_sdk::documents`]), the business date as `TxnDate`, one
 //!   `SalesItemLineDetail` line per receipt line (`ItemRef` per SKU from config, `Qty` from
 //!   `quantity_milli`, `UnitPrice`, `Amount` = the line's gross, `TaxCodeRef` from config), then one
 //!   fixed-amount `DiscountLineDetail` line with the sum of the line discounts, and
@@ -26,7 +26,6 @@
 
 pub mod answer;
 pub mod body;
-pub mod number;
 
 use body::{Created, Decimal, DiscountLineDetail, Line, Ref, SalesItemLineDetail};
 use kaunter_sdk::http::{self, Request};
@@ -74,13 +73,13 @@ pub struct QuickBooksConfig {
     /// Used for sales paid with more than one method; unset, the method that paid the most.
     #[serde(default)]
     pub split_tender: Option<TenderRefs>,
-    /// How receipts are numbered (`DocNumber`, see [`number`]), default `{store}-{order}`.
+    /// How receipts are numbered (`DocNumber`, see [`kaunter_sdk::documents`]), default `{store}-{order}`.
     #[serde(default = "default_document_number")]
     pub document_number: String,
 }
 
 fn default_document_number() -> String {
-    number::DEFAULT_TEMPLATE.into()
+    kaunter_sdk::documents::DEFAULT_TEMPLATE.into()
 }
 
 /// Where a tender's money goes in QuickBooks.
@@ -133,8 +132,14 @@ fn deliver(event: Event, context: DeliveryContext) -> Result<Receipt, DeliveryEr
         .map_err(|e| DeliveryError::Rejected(format!("invalid QuickBooks config: {e:?}")))?;
     let store = event.store().unwrap_or("unknown store");
     let number = |pos_id: &str| {
-        number::document_number(&config.document_number, &event, pos_id, MAX_DOC_NUMBER)
-            .map_err(|e| DeliveryError::Rejected(format!("cannot number the QuickBooks receipt: {e}")))
+        kaunter_sdk::documents::document_number(
+            "document_number",
+            &config.document_number,
+            &event,
+            pos_id,
+            MAX_DOC_NUMBER,
+        )
+        .map_err(|e| DeliveryError::Rejected(format!("cannot number the QuickBooks receipt: {e}")))
     };
     let booking = match &event.payload {
         Payload::Sale(sale) => {

@@ -1,7 +1,7 @@
 //! `connector-xero`: books POS sales and refunds in Xero through the Xero Accounting API.
 //!
 //! - `pos.sale.completed.v1` → `PUT {base_url}/Invoices`: one `ACCREC` invoice, `AUTHORISED`,
-//!   numbered from the `document_number` template (default `{store}-{order}`, see [`number`]), one line item per receipt line (description, decimal quantity
+//!   numbered from the `document_number` template (default `{store}-{order}`, see [`kaunter_sdk::documents`]), one line item per receipt line (description, decimal quantity
 //!   from `quantity_milli`, unit amount, the configured account code and tax type, the line's
 //!   discount as `DiscountAmount`), `LineAmountTypes` from the sale's tax mode. Then
 //!   `PUT {base_url}/Payments`: one payment per tender against that invoice, into the account
@@ -29,7 +29,6 @@
 
 pub mod answer;
 pub mod body;
-pub mod number;
 
 use answer::Verb;
 use body::{
@@ -70,13 +69,13 @@ pub struct XeroConfig {
     /// Account code per tender method (`cash`, `card`, `octopus`, `fps`, `alipay_hk`,
     /// `wechat_pay`, `voucher`, `points`, or the name of an `other` method; `other` catches the rest).
     pub payment_accounts: BTreeMap<String, String>,
-    /// How invoices and credit notes are numbered (see [`number`]), default `{store}-{order}`.
+    /// How invoices and credit notes are numbered (see [`kaunter_sdk::documents`]), default `{store}-{order}`.
     #[serde(default = "default_document_number")]
     pub document_number: String,
 }
 
 fn default_document_number() -> String {
-    number::DEFAULT_TEMPLATE.into()
+    kaunter_sdk::documents::DEFAULT_TEMPLATE.into()
 }
 
 fn default_base_url() -> String {
@@ -167,8 +166,14 @@ struct Booking<'a> {
 
 /// The document's number for an event whose POS id is `pos_id`.
 fn document_number(config: &XeroConfig, event: &Event, pos_id: &str) -> Result<String, DeliveryError> {
-    number::document_number(&config.document_number, event, pos_id, MAX_NUMBER_LEN)
-        .map_err(|e| DeliveryError::Rejected(format!("cannot number the Xero document: {e}")))
+    kaunter_sdk::documents::document_number(
+        "document_number",
+        &config.document_number,
+        event,
+        pos_id,
+        MAX_NUMBER_LEN,
+    )
+    .map_err(|e| DeliveryError::Rejected(format!("cannot number the Xero document: {e}")))
 }
 
 /// `PUT /Invoices`, then `PUT /Payments` against the invoice.

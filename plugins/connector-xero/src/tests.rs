@@ -498,15 +498,25 @@ fn a_number_too_long_for_xero_is_shortened_with_a_hash() {
     let _fake = host().install();
     let event = sale();
     let long = "9".repeat(300);
-    let number = number::document_number("{store}-{order}", &event, &long, MAX_NUMBER_LEN).unwrap();
+    let number =
+        kaunter_sdk::documents::document_number("document_number", "{store}-{order}", &event, &long, MAX_NUMBER_LEN)
+            .unwrap();
     assert_eq!(number.len(), MAX_NUMBER_LEN);
     assert!(number.starts_with("hk-001-999"), "{number}");
     assert_eq!(
         number,
-        number::document_number("{store}-{order}", &event, &long, MAX_NUMBER_LEN).unwrap(),
+        kaunter_sdk::documents::document_number("document_number", "{store}-{order}", &event, &long, MAX_NUMBER_LEN)
+            .unwrap(),
         "the same on every attempt"
     );
-    let other = number::document_number("{store}-{order}", &event, &format!("{long}8"), MAX_NUMBER_LEN).unwrap();
+    let other = kaunter_sdk::documents::document_number(
+        "document_number",
+        "{store}-{order}",
+        &event,
+        &format!("{long}8"),
+        MAX_NUMBER_LEN,
+    )
+    .unwrap();
     assert_ne!(number, other);
 }
 
