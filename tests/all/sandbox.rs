@@ -146,6 +146,30 @@ async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
             "tried GET http://169.254.169.254:80/latest/meta-data/, which no grant allows".to_owned(),
         ),
         (
+            "dot-segments",
+            format!("POST http://127.0.0.1:{port}/hooks/"),
+            format!("POST http://127.0.0.1:{port}/hooks/../admin/steal"),
+            format!("tried POST http://127.0.0.1:{port}/admin/steal, which no grant allows"),
+        ),
+        (
+            "escaped-dots",
+            format!("POST http://127.0.0.1:{port}/hooks/"),
+            format!("POST http://127.0.0.1:{port}/hooks/%2e%2e/admin/steal"),
+            format!("tried POST http://127.0.0.1:{port}/admin/steal, which no grant allows"),
+        ),
+        (
+            "escaped-slash",
+            format!("POST http://127.0.0.1:{port}/hooks/"),
+            format!("POST http://127.0.0.1:{port}/hooks/..%2fadmin"),
+            "refused before any check: the path segment `..%2fadmin` encodes a `/` or `\\`".to_owned(),
+        ),
+        (
+            "dot-parameter",
+            format!("POST http://127.0.0.1:{port}/hooks/"),
+            format!("POST http://127.0.0.1:{port}/hooks/..;/admin"),
+            "`;` parameters on an empty or dot segment".to_owned(),
+        ),
+        (
             "name-to-loopback",
             format!("POST http://localhost:{port}/hooks"),
             format!("POST http://localhost:{port}/hooks"),
@@ -349,4 +373,86 @@ async fn an_output_over_the_byte_limit_is_refused() {
         error.ends_with("bytes of events for one event; the limit is 100000 (limits.max_output_bytes)"),
         "{error}"
     );
+}
+
+/// A denial belongs to the call that made it: 32 deliveries of one connector run at once, half
+/// of them make an ungranted request and hide the failure. Exactly those fail and are audited;
+/// the others deliver.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_deliveries_keep_their_own_denials() {
+    let sink = Sink::start().await;
+    let port: u16 = sink
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut options = ConfigOptions::new(&sink.url);
+    options.extra.push_str(&format!(
+        "\n[[plugins]]\nname = \"sneaky\"\nkind = \"connector\"\npath = {path:?}\n[plugins.config]\nurl = \"{sink}\"\ntarget = \"POST http://127.0.0.1:{other}/steal\"\n[plugins.grants]\nhttp = [\"POST {sink}\"]\n\n[[sinks]]\nname = \"sometimes\"\nconnector = \"sneaky\"\nconcurrency = 32\nmax_attempts = 1\n",
+        path = kaunter_tests::plugins::HOSTILE_SOMETIMES,
+        sink = sink.url,
+        other = port + 1,
+    ));
+    options.routes = "\n[[routes]]\nname = \"sneaky\"\ntypes = [\"pos.sale.*\"]\nsinks = [\"sometimes\"]\n".into();
+    let host = Host::start(&config(&options));
+    let ids: Vec<String> = (0..32)
+        .map(|i| {
+            if i % 2 == 1 {
+                format!("c-{i}-sneak")
+            } else {
+                format!("c-{i}")
+            }
+        })
+        .collect();
+    let batch: Vec<serde_json::Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| sale(id, "hk-001", &format!("C-{i}"), &[("1", 1, 100)]))
+        .collect();
+    let (status, _) = host.post_json(&serde_json::Value::Array(batch)).await;
+    assert_eq!(status, 202);
+    for id in &ids {
+        let state = if id.ends_with("-sneak") {
+            "dead_lettered"
+        } else {
+            "delivered"
+        };
+        wait_for_state(&host, id, "sometimes", state).await;
+    }
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    let mut dead: Vec<String> = dlq["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let error = l["error"].as_str().unwrap();
+            assert!(
+                error.starts_with("capability denied: plugin `sneaky` tried POST http://127.0.0.1:"),
+                "{error}"
+            );
+            l["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    dead.sort();
+    let mut sneaky: Vec<String> = ids.iter().filter(|id| id.ends_with("-sneak")).cloned().collect();
+    sneaky.sort();
+    assert_eq!(dead, sneaky);
+    let mut audited: Vec<String> = host
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["action"] == "capability.denied")
+        .map(|r| r["subject"].as_str().unwrap().to_owned())
+        .collect();
+    audited.sort();
+    assert_eq!(audited, sneaky);
+    let mut delivered = sink.accepted_ids();
+    delivered.retain(|id| !id.ends_with("-sneak"));
+    delivered.sort();
+    delivered.dedup();
+    assert_eq!(delivered.len(), 16);
 }

@@ -3,7 +3,7 @@
 //! responses instead of being sent. Live requests can be recorded too (without changing what is
 //! sent), so a shadow version's requests can be compared with the live version's.
 
-use super::{Destination, HttpGrant, MAX_REQUEST_BYTES, PluginEgress, Problem, split_authority};
+use super::{CallProblems, Destination, HttpGrant, MAX_REQUEST_BYTES, PluginEgress, Problem};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
@@ -131,16 +131,30 @@ fn boxed(bytes: Bytes) -> WasiBody {
 /// nothing is sent), records it with any credential shown redacted, and answers it from `canned`.
 pub(super) async fn capture(
     who: &PluginEgress,
+    problems: &CallProblems,
     canned: &CannedResponses,
     request: http::Request<WasiBody>,
 ) -> Result<(CapturedRequest, http::Response<WasiBody>), HttpError> {
-    let destination = destination_of(request.method(), request.uri())
-        .and_then(|d| allowed(&who.plugin, &who.grants, d))
-        .inspect_err(|reason| who.report(Problem::Denied(reason.clone())))
+    let mut request = request;
+    let destination = Destination::of_request(request.method(), request.uri())
+        .map_err(|e| {
+            format!(
+                "plugin `{}` sent {} {}: {e}",
+                who.plugin,
+                request.method(),
+                request.uri()
+            )
+        })
+        .and_then(|(d, normal)| {
+            let d = allowed(&who.plugin, &who.grants, d)?;
+            *request.uri_mut() = normal;
+            Ok(d)
+        })
+        .inspect_err(|reason| problems.report(Problem::Denied(reason.clone())))
         .map_err(|_| HttpError::HttpRequestDenied)?;
     let (mut captured, _) = snapshot(request).await?;
     if let Err(reason) = super::check_secret_markers(&captured.url, &captured.headers, who, &destination) {
-        who.report(Problem::Denied(reason));
+        problems.report(Problem::Denied(reason));
         return Err(HttpError::HttpRequestDenied);
     }
     if let Some((name, header, prefix)) = who.credentials.credential_for(&who.credential_grants, &destination) {
@@ -159,21 +173,6 @@ pub(super) async fn capture(
         .body(boxed(Bytes::from(body)))
         .map_err(|e| HttpError::InternalError(Some(format!("canned response: {e}"))))?;
     Ok((captured, response))
-}
-
-fn destination_of(method: &http::Method, uri: &http::Uri) -> Result<Destination, String> {
-    let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
-    let (host, port) = uri
-        .authority()
-        .ok_or_else(|| "a request without a host".to_owned())
-        .and_then(|a| split_authority(a.as_str()))?;
-    Ok(Destination {
-        method: method.as_str().to_ascii_uppercase(),
-        port: port.unwrap_or(if scheme == "https" { 443 } else { 80 }),
-        scheme,
-        host,
-        path: uri.path().to_owned(),
-    })
 }
 
 fn allowed(plugin: &str, grants: &[HttpGrant], destination: Destination) -> Result<Destination, String> {

@@ -5,6 +5,7 @@
 //! Without methods, any method is allowed. The port defaults by scheme. The path is a prefix on
 //! segment boundaries: `/hooks` allows `/hooks` and `/hooks/sales`, not `/hooksx`.
 
+use super::path::normalize_path;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::str::FromStr;
@@ -53,6 +54,39 @@ impl fmt::Display for Destination {
             "{} {}://{}:{}{}",
             self.method, self.scheme, host, self.port, self.path
         )
+    }
+}
+
+impl Destination {
+    /// Where a request goes, with its path in normal form (see [`normalize_path`]), and the
+    /// request's URI rewritten to carry exactly that path: the checkpoint checks and sends the
+    /// same thing. Refuses a request without a host or whose path cannot be normalised.
+    pub fn of_request(method: &http::Method, uri: &http::Uri) -> Result<(Destination, http::Uri), String> {
+        let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+        let (host, port) = uri
+            .authority()
+            .ok_or_else(|| "a request without a host".to_owned())
+            .and_then(|a| split_authority(a.as_str()))?;
+        let path = normalize_path(uri.path()).map_err(|e| format!("refused before any check: {e}"))?;
+        let mut parts = uri.clone().into_parts();
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.clone(),
+        };
+        parts.path_and_query = Some(
+            path_and_query
+                .parse()
+                .map_err(|e| format!("the normalised path `{path}` is not a valid URI path: {e}"))?,
+        );
+        let normal = http::Uri::from_parts(parts).map_err(|e| format!("the normalised URI is invalid: {e}"))?;
+        let destination = Destination {
+            method: method.as_str().to_ascii_uppercase(),
+            port: port.unwrap_or(default_port(&scheme).unwrap_or(80)),
+            scheme,
+            host,
+            path,
+        };
+        Ok((destination, normal))
     }
 }
 
@@ -123,6 +157,15 @@ impl FromStr for HttpGrant {
             return Err(format!(
                 "grant `{text}`: the path is a plain prefix (no query, fragment or wildcards)"
             ));
+        }
+        match normalize_path(path) {
+            Ok(normal) if normal == path => {}
+            Ok(normal) => {
+                return Err(format!(
+                    "grant `{text}`: write the path in its normal form, `{normal}` (requests are checked after `.`, `..`, `//` and escapes of plain characters are resolved)"
+                ));
+            }
+            Err(e) => return Err(format!("grant `{text}`: {e}")),
         }
         let (host, port) = split_authority(authority).map_err(|e| format!("grant `{text}`: {e}"))?;
         Ok(HttpGrant {

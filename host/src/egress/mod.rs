@@ -14,10 +14,12 @@
 
 mod capture;
 mod grant;
+mod path;
 pub mod tls;
 
 pub use capture::{CannedResponse, CannedResponses, CapturedRequest};
 pub use grant::{Destination, HttpGrant, split_authority};
+pub use path::normalize_path;
 
 use crate::credentials::{CredentialError, Credentials};
 
@@ -69,21 +71,26 @@ impl Egress {
     pub async fn send(
         &self,
         who: &PluginEgress,
+        problems: &CallProblems,
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let plugin = who.plugin.as_str();
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let destination = match authorize(plugin, &who.grants, &method, &uri).await {
-            Ok(allowed) => allowed,
+            Ok((allowed, normal)) => {
+                // Exactly the path that was checked goes out.
+                *request.uri_mut() = normal;
+                allowed
+            }
             Err(reason) => {
                 tracing::warn!(plugin, %reason, "outbound request denied");
-                who.report(Problem::Denied(reason));
+                problems.report(Problem::Denied(reason));
                 return Err(HttpError::HttpRequestDenied);
             }
         };
         if let Err(reason) = put_secrets_in(&mut request, who, &destination) {
             tracing::warn!(plugin, %reason, "outbound request denied");
-            who.report(Problem::Denied(reason));
+            problems.report(Problem::Denied(reason));
             return Err(HttpError::HttpRequestDenied);
         }
         let mut injected = None;
@@ -108,7 +115,7 @@ impl Egress {
             Ok(None) => {}
             Err(e @ CredentialError::Refused { .. }) => {
                 tracing::error!(plugin, error = %e, "OAuth credential refused; the event fails until an operator acts");
-                who.report(Problem::Credential(e.to_string()));
+                problems.report(Problem::Credential(e.to_string()));
                 return Err(HttpError::HttpRequestDenied);
             }
             Err(e @ CredentialError::Transient(..)) => {
@@ -119,7 +126,7 @@ impl Egress {
         // The connection resolves the name again through `tls::CheckedResolver`, which refuses
         // internal addresses, so re-pointing the name after the check above gains nothing; https
         // verifies the certificate against the name.
-        let result = tokio::time::timeout(self.timeout, self.send_inner(request, who, &destination)).await;
+        let result = tokio::time::timeout(self.timeout, self.send_inner(request, who, problems, &destination)).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => Err(HttpError::ConnectionTimeout),
@@ -141,6 +148,7 @@ impl Egress {
         &self,
         request: http::Request<WasiBody>,
         who: &PluginEgress,
+        problems: &CallProblems,
         destination: &Destination,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
@@ -155,7 +163,7 @@ impl Egress {
             .client
             .request(request)
             .await
-            .map_err(|e| classify(&e, who, destination))?;
+            .map_err(|e| classify(&e, who, problems, destination))?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
@@ -226,12 +234,20 @@ fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress, to:
         && let Some(filled) = fill_secrets(&path, who, to)?
     {
         let mut parts = request.uri().clone().into_parts();
-        parts.path_and_query = Some(filled.parse().map_err(|_| {
+        let filled: http::uri::PathAndQuery = filled.parse().map_err(|_| {
             format!(
                 "plugin `{}`: a secret put in the URL makes it invalid; store it URL-safe",
                 who.plugin
             )
-        })?);
+        })?;
+        // A secret's text must not move the request to another path than the one checked.
+        if normalize_path(filled.path()).as_deref() != Ok(filled.path()) {
+            return Err(format!(
+                "plugin `{}`: a secret put in the URL path would change the path that was checked; store it URL-safe, without `/`, `.` segments or escapes",
+                who.plugin
+            ));
+        }
+        parts.path_and_query = Some(filled);
         *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("plugin `{}`: {e}", who.plugin))?;
     }
     for value in request.headers_mut().values_mut() {
@@ -261,26 +277,17 @@ pub fn check_secret_markers(
     Ok(())
 }
 
-/// The destination of a request, if a grant allows it and it does not lead inside the network.
+/// The destination of a request (its path normalised) and the URI to send, if a grant allows it
+/// and it does not lead inside the network.
 async fn authorize(
     plugin: &str,
     grants: &[HttpGrant],
     method: &http::Method,
     uri: &http::Uri,
-) -> Result<Destination, String> {
-    let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
-    let (host, port) = uri
-        .authority()
-        .ok_or_else(|| format!("plugin `{plugin}` sent a request without a host"))
-        .and_then(|a| split_authority(a.as_str()).map_err(|e| format!("plugin `{plugin}`: {e}")))?;
-    let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let destination = Destination {
-        method: method.as_str().to_ascii_uppercase(),
-        scheme,
-        host,
-        port,
-        path: uri.path().to_owned(),
-    };
+) -> Result<(Destination, http::Uri), String> {
+    let (destination, normal) =
+        Destination::of_request(method, uri).map_err(|e| format!("plugin `{plugin}` sent {method} {uri}: {e}"))?;
+    let port = destination.port;
     if !grants.iter().any(|g| g.allows(&destination)) {
         let granted: Vec<&str> = grants.iter().map(|g| g.text.as_str()).collect();
         return Err(format!(
@@ -299,7 +306,7 @@ async fn authorize(
     }
     if destination.host.parse::<IpAddr>().is_ok() {
         // An IP literal reached this point only because a grant names it exactly.
-        return Ok(destination);
+        return Ok((destination, normal));
     }
     let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((destination.host.as_str(), port))
         .await
@@ -316,7 +323,7 @@ async fn authorize(
             "plugin `{plugin}` tried {destination}: the host has no address"
         ));
     }
-    Ok(destination)
+    Ok((destination, normal))
 }
 
 /// Addresses a plugin may reach only when granted as IP literals: loopback, link-local (incl.
@@ -363,7 +370,12 @@ pub(crate) fn is_internal(ip: IpAddr) -> bool {
 
 /// The wasi-http error code for a failed call; TLS failures keep their kind (the operator log has
 /// the detail: which certificate, which alert).
-fn classify(e: &hyper_util::client::legacy::Error, who: &PluginEgress, destination: &Destination) -> HttpError {
+fn classify(
+    e: &hyper_util::client::legacy::Error,
+    who: &PluginEgress,
+    problems: &CallProblems,
+    destination: &Destination,
+) -> HttpError {
     let plugin = who.plugin.as_str();
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -373,7 +385,7 @@ fn classify(e: &hyper_util::client::legacy::Error, who: &PluginEgress, destinati
             // `tls::CheckedResolver`: the name now points inside the network.
             let reason = format!("plugin `{plugin}` tried {destination}, but {io}; refused at connect time");
             tracing::warn!(plugin, %reason, "outbound request denied");
-            who.report(Problem::Denied(reason));
+            problems.report(Problem::Denied(reason));
             return HttpError::HttpRequestDenied;
         }
         if cause.to_string().starts_with("dns error") {
@@ -416,6 +428,28 @@ pub enum Problem {
     Credential(String),
 }
 
+/// The problems of one call: kept by the hooks of the one instance that runs it, so a denial in
+/// one event's call never shows up in (or is cleared by) another event's call running at the
+/// same time on another warm instance of the same plugin version.
+#[derive(Debug, Default)]
+pub struct CallProblems(Mutex<Vec<Problem>>);
+
+impl CallProblems {
+    /// Records a problem for the current call (the call then fails with it).
+    pub fn report(&self, problem: Problem) {
+        if let Ok(mut list) = self.0.lock()
+            && !list.contains(&problem)
+        {
+            list.push(problem);
+        }
+    }
+
+    /// What went wrong since the last take, emptied.
+    pub fn take(&self) -> Vec<Problem> {
+        self.0.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
+    }
+}
+
 /// What happens to a plugin's outbound requests.
 #[derive(Debug, Clone, Default)]
 pub enum EgressMode {
@@ -427,7 +461,8 @@ pub enum EgressMode {
     Capture(Arc<CannedResponses>),
 }
 
-/// Who is calling out, with what grants; shared by the hooks of one plugin instance.
+/// Who is calling out, with what grants; shared by every warm instance of one plugin version, so
+/// it holds nothing that belongs to one call (that is [`CallProblems`] and the hooks' counters).
 pub struct PluginEgress {
     /// Plugin name.
     pub plugin: String,
@@ -444,7 +479,6 @@ pub struct PluginEgress {
     /// Granted secrets that may travel in requests, with the destinations each may go to, for
     /// `$SECRET(name)` in request URLs and headers (see [`fill_secrets`]).
     secrets: Arc<BTreeMap<String, SendableSecret>>,
-    problems: Mutex<Vec<Problem>>,
 }
 
 impl PluginEgress {
@@ -463,7 +497,6 @@ impl PluginEgress {
             mode: EgressMode::Send,
             record: AtomicBool::new(false),
             secrets: Arc::default(),
-            problems: Mutex::default(),
         }
     }
 
@@ -479,15 +512,6 @@ impl PluginEgress {
         self.mode = EgressMode::Capture(canned);
         self
     }
-
-    /// Records a problem for the current call (the call then fails with it).
-    pub fn report(&self, problem: Problem) {
-        if let Ok(mut list) = self.problems.lock()
-            && !list.contains(&problem)
-        {
-            list.push(problem);
-        }
-    }
 }
 
 /// The per-store hook object wasmtime-wasi-http calls for every outgoing request.
@@ -497,6 +521,7 @@ pub struct EgressHooks {
     calls: Arc<std::sync::atomic::AtomicU32>,
     max_calls: u32,
     captured: Arc<Mutex<Vec<CapturedRequest>>>,
+    problems: Arc<CallProblems>,
 }
 
 impl EgressHooks {
@@ -508,7 +533,13 @@ impl EgressHooks {
             calls: Arc::default(),
             max_calls,
             captured: Arc::default(),
+            problems: Arc::default(),
         }
+    }
+
+    /// Where this instance's calls record their problems (host imports report there too).
+    pub fn problems(&self) -> Arc<CallProblems> {
+        self.problems.clone()
     }
 
     /// Requests captured (or recorded) since the last call, emptied.
@@ -528,11 +559,7 @@ impl EgressHooks {
 
     /// What went wrong with outbound requests since the last call, emptied.
     pub fn take_problems(&self) -> Vec<Problem> {
-        self.who
-            .problems
-            .lock()
-            .map(|mut d| std::mem::take(&mut *d))
-            .unwrap_or_default()
+        self.problems.take()
     }
 }
 
@@ -558,6 +585,7 @@ impl WasiHttpHooks for EgressHooks {
         let made = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let max_calls = self.max_calls;
         let captured = self.captured.clone();
+        let problems = self.problems.clone();
         let keep = move |c: CapturedRequest| {
             if let Ok(mut list) = captured.lock() {
                 list.push(c);
@@ -565,7 +593,7 @@ impl WasiHttpHooks for EgressHooks {
         };
         Box::new(async move {
             if made > max_calls {
-                who.report(Problem::Denied(format!(
+                problems.report(Problem::Denied(format!(
                     "plugin `{}` made more than {max_calls} outbound requests for one event (limits.max_http_calls)",
                     who.plugin
                 )));
@@ -573,18 +601,18 @@ impl WasiHttpHooks for EgressHooks {
             }
             let response = match &who.mode {
                 EgressMode::Capture(canned) => {
-                    let (c, response) = capture::capture(&who, canned, request).await?;
+                    let (c, response) = capture::capture(&who, &problems, canned, request).await?;
                     keep(c);
                     response
                 }
                 EgressMode::Send if who.record.load(Ordering::Relaxed) => {
                     let (mut c, request) = capture::snapshot(request).await?;
-                    let response = egress.send(&who, request).await;
+                    let response = egress.send(&who, &problems, request).await;
                     c.status = response.as_ref().ok().map(|r| r.status().as_u16());
                     keep(c);
                     response?
                 }
-                EgressMode::Send => egress.send(&who, request).await?,
+                EgressMode::Send => egress.send(&who, &problems, request).await?,
             };
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
@@ -655,6 +683,70 @@ mod tests {
             port: if scheme == "https" { 443 } else { 80 },
             path: path.into(),
         }
+    }
+
+    /// Each path trick from the review, against a grant, a secret's `for` and a credential's `for`
+    /// (a credential's `for` is a list of [`HttpGrant`]s matched against the same destination).
+    #[test]
+    fn path_tricks_escape_no_grant_no_secret_for_and_no_credential_for() {
+        let grant: HttpGrant = "POST http://198.51.100.7/hooks/".parse().unwrap();
+        let credential_for: Vec<HttpGrant> = vec!["POST https://api.xero.com/api.xro/2.0/".parse().unwrap()];
+        let who = plugin_with(b"2f1c9e");
+        let tricks = [
+            "/../admin/steal",
+            "/%2e%2e/admin/steal",
+            "/.%2E/admin/steal",
+            "//..//admin/steal",
+            "/./../admin/steal",
+        ];
+        let post = http::Method::POST;
+        for trick in tricks {
+            for (base, allows) in [
+                ("http://198.51.100.7/hooks", &[grant.clone()][..]),
+                ("https://api.xero.com/api.xro/2.0", &credential_for[..]),
+            ] {
+                let uri: http::Uri = format!("{base}{trick}").parse().unwrap();
+                let (to, sent) = Destination::of_request(&post, &uri).unwrap();
+                assert!(
+                    to.path.ends_with("/admin/steal") && !to.path.contains(".."),
+                    "{uri}: {}",
+                    to.path
+                );
+                assert_eq!(sent.path(), to.path, "exactly the checked path is sent: {uri}");
+                assert!(!allows.iter().any(|g| g.allows(&to)), "{uri} escaped {allows:?}");
+            }
+            let uri: http::Uri = format!("https://oapi.dingtalk.com/robot/send/..{trick}?t=$SECRET(robot-token)")
+                .parse()
+                .unwrap();
+            let (to, sent) = Destination::of_request(&post, &uri).unwrap();
+            let filled = fill_secrets(sent.path_and_query().map_or("", |p| p.as_str()), &who, &to);
+            assert!(
+                filled
+                    .as_ref()
+                    .is_err_and(|e| e.contains("where that secret may not go")),
+                "{uri}: {filled:?}"
+            );
+        }
+        for refused in [
+            "/hooks/..%2Fadmin",
+            "/hooks/..%5Cadmin",
+            "/hooks/..;/admin",
+            "/hooks/%00/x",
+        ] {
+            let uri: http::Uri = format!("http://198.51.100.7{refused}").parse().unwrap();
+            let error = Destination::of_request(&post, &uri).unwrap_err();
+            assert!(error.starts_with("refused before any check: "), "{refused}: {error}");
+        }
+        // Inside the grant, the normal form is what is checked and sent.
+        let uri: http::Uri = "http://198.51.100.7/hooks/./a//b/%7e?x=../y".parse().unwrap();
+        let (to, sent) = Destination::of_request(&post, &uri).unwrap();
+        assert!(grant.allows(&to));
+        assert_eq!(sent.to_string(), "http://198.51.100.7/hooks/a/b/~?x=../y");
+        // A grant must be written in normal form.
+        let written = "POST http://198.51.100.7/hooks/../admin"
+            .parse::<HttpGrant>()
+            .unwrap_err();
+        assert!(written.contains("normal form, `/admin`"), "{written}");
     }
 
     #[test]

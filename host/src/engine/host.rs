@@ -106,7 +106,7 @@ impl HostState {
     pub fn new(plugin: Arc<PluginContext>, hooks: EgressHooks, memory_bytes: usize) -> Self {
         let mut wasi = WasiCtx::builder();
         if !plugin.clock_granted {
-            wasi.wall_clock(UngrantedWallClock(plugin.egress.clone()));
+            wasi.wall_clock(UngrantedWallClock(plugin.name.clone(), hooks.problems()));
         }
         Self {
             plugin,
@@ -218,7 +218,7 @@ impl config::Host for HostState {
 impl clock::Host for HostState {
     fn now_ms(&mut self) -> wasmtime::Result<i64> {
         if !self.plugin.clock_granted {
-            clock_denied(&self.plugin.egress);
+            clock_denied(&self.plugin.name, &self.hooks.problems());
             return Ok(0);
         }
         let now = self.clock_script.pop_front().unwrap_or_else(crate::store::now_ms);
@@ -227,15 +227,15 @@ impl clock::Host for HostState {
     }
 }
 
-fn clock_denied(who: &crate::egress::PluginEgress) {
-    who.report(crate::egress::Problem::Denied(format!(
-        "plugin `{}` read the wall clock, which is not granted; add clock = true to its [plugins.grants]",
-        who.plugin
+fn clock_denied(plugin: &str, problems: &crate::egress::CallProblems) {
+    problems.report(crate::egress::Problem::Denied(format!(
+        "plugin `{plugin}` read the wall clock, which is not granted; add clock = true to its [plugins.grants]"
     )));
 }
 
-/// The WASI wall clock of a plugin not granted the clock: reads fail its call, and see the epoch.
-struct UngrantedWallClock(Arc<crate::egress::PluginEgress>);
+/// The WASI wall clock of a plugin not granted the clock: reads fail the call of the instance it
+/// belongs to, and see the epoch.
+struct UngrantedWallClock(String, Arc<crate::egress::CallProblems>);
 
 impl wasmtime_wasi::HostWallClock for UngrantedWallClock {
     fn resolution(&self) -> std::time::Duration {
@@ -243,7 +243,7 @@ impl wasmtime_wasi::HostWallClock for UngrantedWallClock {
     }
 
     fn now(&self) -> std::time::Duration {
-        clock_denied(&self.0);
+        clock_denied(&self.0, &self.1);
         std::time::Duration::ZERO
     }
 }
