@@ -40,8 +40,14 @@ async fn a_sale_is_sku_mapped_and_delivered_as_a_signed_webhook() {
         "signature does not verify: {:?}",
         r.headers
     );
-    assert_eq!(r.header("webhook-id"), "sale-1:erp");
-    assert_eq!(r.header("idempotency-key"), "sale-1:erp");
+    // `{id}:{sink}:{source digest}`: ids are unique only per source.
+    let key = kaunter::store::idempotency_key("/t/acme/s/hk-001/p/till-1", "sale-1", "erp");
+    assert!(
+        key.starts_with("sale-1:erp:") && key.len() == "sale-1:erp:".len() + 32,
+        "{key}"
+    );
+    assert_eq!(r.header("webhook-id"), key);
+    assert_eq!(r.header("idempotency-key"), key);
     assert_eq!(r.header("content-type"), "application/json");
     let delivered = r.json();
     assert_eq!(delivered["specversion"], "1.0");
@@ -76,7 +82,8 @@ async fn a_sink_failing_twice_gets_the_event_once_after_three_attempts() {
         vec![500, 500, 204]
     );
     // Every attempt carries the same idempotency key, so the target can deduplicate.
-    assert!(requests.iter().all(|r| r.header("webhook-id") == "retry-1:erp"));
+    let key = kaunter::store::idempotency_key("/t/acme/s/hk-002/p/till-1", "retry-1", "erp");
+    assert!(requests.iter().all(|r| r.header("webhook-id") == key));
     let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
     assert_eq!(stats["delivered"], 1);
     assert_eq!(stats["retried"], 2);
@@ -216,4 +223,34 @@ async fn gone_pauses_the_sink_without_losing_the_event_until_resumed() {
     assert!(out.contains("resumed"), "{out}");
     wait_for_state(&host, "gone-1", "erp", "delivered").await;
     wait_for_state(&host, "gone-2", "erp", "delivered").await;
+}
+
+/// Ids are unique only per source: the same receipt number from two stores is two sales, and a
+/// receiver that deduplicates on the idempotency key must see two keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_id_from_two_stores_gets_two_idempotency_keys() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    for store in ["hk-001", "hk-002"] {
+        let (status, body) = host.post_json(&sale("RCPT-0001", store, "A-1", &[("1", 1, 100)])).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["duplicate"], serde_json::Value::Null, "{body}");
+    }
+    let requests = wait_for("both sales delivered", 30, || async {
+        let requests = sink.requests_for("RCPT-0001");
+        (requests.len() == 2).then_some(requests)
+    })
+    .await;
+    let mut keys: Vec<String> = requests.iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    keys.sort();
+    let mut expected: Vec<String> = ["hk-001", "hk-002"]
+        .iter()
+        .map(|store| kaunter::store::idempotency_key(&format!("/t/acme/s/{store}/p/till-1"), "RCPT-0001", "erp"))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_ne!(keys[0], keys[1]);
+    for r in &requests {
+        assert_eq!(r.header("idempotency-key"), r.header("webhook-id"));
+    }
 }

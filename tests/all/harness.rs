@@ -339,6 +339,13 @@ impl Host {
         entry["connector_version"].as_str().unwrap_or("").to_owned()
     }
 
+    /// The idempotency key of stored event `id`'s delivery to `sink` (`{id}:{sink}:{source
+    /// digest}`), read from the event's own source.
+    pub async fn key_of(&self, id: &str, sink: &str) -> String {
+        let stored = self.event(id).await;
+        kaunter::store::idempotency_key(stored["event"]["source"].as_str().unwrap(), id, sink)
+    }
+
     /// The audit log as JSON records.
     pub fn audit_records(&self) -> Vec<Value> {
         let out = self.cli(&[

@@ -39,7 +39,10 @@ async fn https_destinations_are_verified_against_trusted_authorities() {
     let calls = erp.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!((calls[0].method.as_str(), calls[0].path.as_str()), ("POST", "/hooks"));
-    assert_eq!(calls[0].header("webhook-id"), "tls-1:erp");
+    assert_eq!(
+        calls[0].header("webhook-id"),
+        kaunter::store::idempotency_key(calls[0].json()["source"].as_str().unwrap(), "tls-1", "erp")
+    );
     assert_eq!(calls[0].json()["id"], "tls-1");
     drop(host);
 

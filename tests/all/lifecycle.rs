@@ -107,18 +107,25 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
 
     let acked: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
     assert!(acked.len() > 300, "only {} events were sent", acked.len());
-    let expected: BTreeSet<String> = acked.iter().map(|id| format!("{id}:erp")).collect();
     let keys = wait_for("every acknowledged event at the sink", 60, || async {
-        let keys: Vec<String> = sink
-            .requests()
+        let requests = sink.requests();
+        let ids: BTreeSet<String> = requests
             .iter()
-            .map(|r| r.header("webhook-id").to_owned())
+            .map(|r| r.json()["id"].as_str().unwrap_or("").to_owned())
             .collect();
-        let distinct: BTreeSet<String> = keys.iter().cloned().collect();
-        (distinct == expected).then_some(keys)
+        (ids == acked).then_some(requests)
     })
-    .await;
-    assert_eq!(keys.len(), expected.len(), "some idempotency keys were delivered twice");
+    .await
+    .iter()
+    .map(|r| {
+        let body = r.json();
+        let key =
+            kaunter::store::idempotency_key(body["source"].as_str().unwrap(), body["id"].as_str().unwrap(), "erp");
+        assert_eq!(r.header("webhook-id"), key);
+        key
+    })
+    .collect::<Vec<String>>();
+    assert_eq!(keys.len(), acked.len(), "some idempotency keys were delivered twice");
     // Each delivery records the connector version that handled it; all three versions did.
     let mut by_version: BTreeMap<String, usize> = BTreeMap::new();
     for id in acked.iter().step_by(7) {
@@ -491,7 +498,8 @@ fn plugin_run_captures_requests_and_reports_time_fuel_and_memory() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("sandbox: requests are captured, not sent"), "{out}");
     assert!(out.contains("POST http://erp.example/hooks → 200"), "{out}");
-    assert!(out.contains("webhook-id: 01JDEMO0SALE000000000000001:sandbox"), "{out}");
+    let key = kaunter::store::idempotency_key("/t/acme/s/hk-001/p/till-1", "01JDEMO0SALE000000000000001", "sandbox");
+    assert!(out.contains(&format!("webhook-id: {key}")), "{out}");
     assert!(out.contains("webhook-signature: v1,"), "{out}");
     assert!(out.contains("\"type\":\"pos.sale.completed.v1\""), "{out}");
     assert!(

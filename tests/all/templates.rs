@@ -59,7 +59,7 @@ fn new_projects_test_build_and_run_in_the_sandbox() {
             "connector",
             "hello-hook",
             vec!["--config", "config.json", "--allow", "POST http://erp.example/orders"],
-            "idempotency-key: 01JDEMO0SALE000000000000001:sandbox",
+            "idempotency-key: 01JDEMO0SALE000000000000001:sandbox:",
         ),
         (
             "source",

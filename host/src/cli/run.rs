@@ -145,7 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             (Input::Event(event), PluginKind::Connector) => {
                 let label = json!({ "id": event.id, "type": event.ty });
                 let context = DeliveryContext {
-                    idempotency_key: format!("{}:sandbox", event.id),
+                    idempotency_key: crate::store::idempotency_key(&event.source, &event.id, "sandbox"),
                     sink: "sandbox".into(),
                     attempt: 1,
                 };

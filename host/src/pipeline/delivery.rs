@@ -276,12 +276,15 @@ struct Attempt {
 impl Attempt {
     async fn run(self, key: String, d: Delivery) -> Finished {
         let attempts = d.attempts + 1;
+        let event = Event::from_stored(&d.body);
         let context = DeliveryContext {
-            idempotency_key: format!("{}:{}", d.event_id, self.sink.name),
+            idempotency_key: match &event {
+                Ok(event) => crate::store::idempotency_key(&event.source, &event.id, &self.sink.name),
+                Err(_) => format!("{}:{}", d.event_id, self.sink.name),
+            },
             sink: self.sink.name.clone(),
             attempt: attempts,
         };
-        let event = Event::from_stored(&d.body);
         let store_name = event.as_ref().ok().and_then(Event::store).unwrap_or("");
         let slot = self.routing.plugins.get(&self.sink.connector);
         let Some(plugin) = slot.map(|s| s.pick(&self.routing, &d.route, store_name).clone()) else {

@@ -282,6 +282,7 @@ impl Registry {
         let mut lines = Vec::new();
         for (i, event) in samples.into_iter().enumerate() {
             let id = event.id.clone();
+            let smoke_key = crate::store::idempotency_key(&event.source, &event.id, "smoke");
             let input = event.into();
             let outcome = match plugin.kind {
                 PluginKind::Source => continue,
@@ -291,7 +292,7 @@ impl Registry {
                     .map(|out| format!("{} event(s) out", out.len())),
                 PluginKind::Connector => {
                     let context = DeliveryContext {
-                        idempotency_key: format!("{id}:smoke"),
+                        idempotency_key: smoke_key.clone(),
                         sink: "smoke".into(),
                         attempt: 1,
                     };

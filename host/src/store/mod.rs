@@ -115,6 +115,27 @@ impl DeliveryState {
     }
 }
 
+/// The idempotency key of one event's delivery to one sink: `{id}:{sink}:{source digest}`, the
+/// digest being the first 32 hex digits of the SHA-256 of the event's `source`.
+///
+/// Ids are unique only per source (two stores may both send `RCPT-0001`), so the key carries the
+/// source; as a digest, so the key stays short and a client cannot pick a source whose key
+/// collides with another store's. It depends on nothing but (source, id, sink), so it is the same
+/// for every attempt, retry, replay and restart.
+pub fn idempotency_key(source: &str, id: &str, sink: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    let mut key = String::with_capacity(id.len() + sink.len() + 34);
+    key.push_str(id);
+    key.push(':');
+    key.push_str(sink);
+    key.push(':');
+    for byte in &digest[..16] {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
 /// A delivery to create when an event is routed.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {

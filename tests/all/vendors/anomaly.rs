@@ -129,7 +129,10 @@ async fn a_refund_spike_reaches_the_alerts_sink_once_with_its_evidence() {
     // The alert: tried twice (503, then accepted) with the same idempotency key and body.
     let calls = alerts.calls_to("POST", "/alerts");
     assert_eq!(calls.len(), 2);
-    assert_eq!(calls[0].header("webhook-id"), format!("{alert_id}:alerts"));
+    assert_eq!(
+        calls[0].header("webhook-id"),
+        kaunter::store::idempotency_key(calls[0].json()["source"].as_str().unwrap(), alert_id, "alerts")
+    );
     assert_eq!(calls[0].header("webhook-id"), calls[1].header("webhook-id"));
     assert_eq!(calls[0].body, calls[1].body);
     let alert = calls[1].json();

@@ -236,7 +236,7 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     assert_eq!(
         upserts[1].json(),
         json!({"inputs": [{
-            "idProperty": "kaunter_member_id", "id": "M-1001", "objectWriteTraceId": "hs-1:crm",
+            "idProperty": "kaunter_member_id", "id": "M-1001", "objectWriteTraceId": host.key_of("hs-1", "crm").await,
             "properties": {
                 "kaunter_last_purchase_date": "2026-11-25", "kaunter_last_purchase_store": "hk-001",
                 "kaunter_last_purchase_order_id": "HK001-000201", "kaunter_last_purchase_amount": "79.80",

@@ -145,7 +145,10 @@ async fn member_sales_and_refunds_reach_the_sink_with_points_balance_and_tier() 
         sale_calls[0].body, sale_calls[1].body,
         "the retry carries the same points"
     );
-    assert_eq!(sale_calls[1].header("webhook-id"), "loy-sale-1:crm");
+    assert_eq!(
+        sale_calls[1].header("webhook-id"),
+        host.key_of("loy-sale-1", "crm").await
+    );
     let delivered = sale_calls[1].json();
     assert_eq!(
         (
@@ -185,7 +188,7 @@ async fn member_sales_and_refunds_reach_the_sink_with_points_balance_and_tier() 
             update["data"],
             json!({"member_id": "M-000042", "tier": tier, "points_balance": balance})
         );
-        assert_eq!(calls[0].header("webhook-id"), format!("{id}:crm"));
+        assert_eq!(calls[0].header("webhook-id"), host.key_of(id, "crm").await);
     }
 
     // A sale without a member passes through with no loyalty extensions.

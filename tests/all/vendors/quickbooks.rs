@@ -236,7 +236,13 @@ async fn sales_and_refunds_become_receipts_once_each() {
     let calls = fake.calls_to("POST", &format!("/v3/company/{REALM}/salesreceipt"));
     assert_eq!(calls.len(), 2);
     for call in &calls {
-        assert_eq!(call.query, "requestid=qs-1%3Aqbo&minorversion=75");
+        assert_eq!(
+            call.query,
+            format!(
+                "requestid={}&minorversion=75",
+                host.key_of("qs-1", "qbo").await.replace(':', "%3A")
+            )
+        );
         assert_eq!(call.header("content-type"), "application/json");
     }
     assert_eq!(
@@ -291,7 +297,13 @@ async fn sales_and_refunds_become_receipts_once_each() {
     wait_for_state(&host, "qr-1", "qbo", "delivered").await;
     let refunds = fake.calls_to("POST", &format!("/v3/company/{REALM}/refundreceipt"));
     assert_eq!(refunds.len(), 1);
-    assert_eq!(refunds[0].query, "requestid=qr-1%3Aqbo&minorversion=75");
+    assert_eq!(
+        refunds[0].query,
+        format!(
+            "requestid={}&minorversion=75",
+            host.key_of("qr-1", "qbo").await.replace(':', "%3A")
+        )
+    );
     let body = refunds[0].json();
     assert_eq!(body["DocNumber"], "hk-001-R-HK001-000031");
     assert_eq!(body["Line"][0]["Amount"], json!(39.90));

@@ -122,7 +122,7 @@ async fn a_sale_under_the_reorder_point_derives_one_suggestion_routed_to_the_buy
         "one 429, one delivery, and nothing for the second sale"
     );
     assert_eq!(buyers[0].body, buyers[1].body);
-    assert_eq!(buyers[1].header("webhook-id"), format!("{derived_id}:buyers"));
+    assert_eq!(buyers[1].header("webhook-id"), host.key_of(&derived_id, "buyers").await);
     let suggestion = buyers[1].json();
     assert_eq!(suggestion["id"], derived_id);
     assert_eq!(suggestion["type"], "pos.restock.suggested.v1");

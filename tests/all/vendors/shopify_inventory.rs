@@ -173,25 +173,21 @@ async fn stock_changes_and_sales_adjust_available_with_the_host_token_and_the_id
     assert_eq!(calls[2].json()["variables"]["query"], "sku:\"4891234500024\"");
 
     let sent = mutations(&fake);
-    assert!(
-        sent[0].json()["query"]
-            .as_str()
-            .unwrap()
-            .contains("inventoryAdjustQuantities(input: $input) @idempotent(key: \"stk-1:shopify\")")
-    );
+    assert!(sent[0].json()["query"].as_str().unwrap().contains(&format!(
+        "inventoryAdjustQuantities(input: $input) @idempotent(key: \"{}\")",
+        host.key_of("stk-1", "shopify").await
+    )));
     assert_eq!(
         sent[0].json()["variables"]["input"],
         json!({"reason": "received", "name": "available",
-               "referenceDocumentUri": "gid://kaunter/Delivery/stk-1%3Ashopify",
+               "referenceDocumentUri": format!("gid://kaunter/Delivery/{}", host.key_of("stk-1", "shopify").await.replace(':', "%3A")),
                "changes": [{"delta": 24, "inventoryItemId": "gid://shopify/InventoryItem/30322695",
                             "locationId": "gid://shopify/Location/68395204", "changeFromQuantity": null}]})
     );
-    assert!(
-        sent[1].json()["query"]
-            .as_str()
-            .unwrap()
-            .contains("@idempotent(key: \"sale-1:shopify\")")
-    );
+    assert!(sent[1].json()["query"].as_str().unwrap().contains(&format!(
+        "@idempotent(key: \"{}\")",
+        host.key_of("sale-1", "shopify").await
+    )));
     assert_eq!(
         sent[1].json()["variables"]["input"]["changes"],
         json!([{"delta": -2, "inventoryItemId": "gid://shopify/InventoryItem/30322695",

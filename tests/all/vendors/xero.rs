@@ -332,6 +332,11 @@ sinks = ["xero"]
     ))
 }
 
+/// The delivery's idempotency key for a test event from hk-001's till.
+fn key(id: &str) -> String {
+    kaunter::store::idempotency_key("/t/acme/s/hk-001/p/till-1", id, "xero")
+}
+
 /// Two Panadol (HK$7.98 off) and one Vitamin C, paid HK$100 by Octopus and HK$100 in cash.
 fn sale_event(id: &str, order: &str) -> Value {
     json!({
@@ -392,7 +397,7 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
     let invoices = fake.calls_to("PUT", "/api.xro/2.0/Invoices");
     assert_eq!(invoices.len(), 2, "throttled once, then created");
     for call in &invoices {
-        assert_eq!(call.header("idempotency-key"), "xs-1:xero:invoice");
+        assert_eq!(call.header("idempotency-key"), format!("{}:invoice", key("xs-1")));
     }
     let invoice = invoices[1].json();
     assert_eq!(
@@ -411,7 +416,10 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
     );
     let payments = fake.calls_to("PUT", "/api.xro/2.0/Payments");
     assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].header("idempotency-key"), "xs-1:xero:payments");
+    assert_eq!(
+        payments[0].header("idempotency-key"),
+        format!("{}:payments", key("xs-1"))
+    );
     let invoice_id = "00000000-0000-4000-8000-000000000001";
     assert_eq!(
         payments[0].json()["Payments"],
@@ -427,7 +435,10 @@ async fn sales_and_refunds_are_booked_with_payments_through_a_rate_limit() {
     wait_for_state(&host, "xr-1", "xero", "delivered").await;
     let credit_notes = fake.calls_to("PUT", "/api.xro/2.0/CreditNotes");
     assert_eq!(credit_notes.len(), 1);
-    assert_eq!(credit_notes[0].header("idempotency-key"), "xr-1:xero:credit-note");
+    assert_eq!(
+        credit_notes[0].header("idempotency-key"),
+        format!("{}:credit-note", key("xr-1"))
+    );
     let note = &credit_notes[0].json()["CreditNotes"][0];
     assert_eq!(note["Type"], "ACCRECCREDIT");
     assert_eq!(note["CreditNoteNumber"], "hk-001-R-HK001-000031");
@@ -552,11 +563,31 @@ async fn a_replay_after_xero_forgot_the_keys_finds_the_invoice_and_pays_it_once(
     assert_eq!(
         seen,
         [
-            call("PUT", "/api.xro/2.0/Invoices", "", "xs-dlq:xero:invoice"),
-            call("PUT", "/api.xro/2.0/Payments", "", "xs-dlq:xero:payments"),
-            call("PUT", "/api.xro/2.0/Invoices", "", "xs-dlq:xero:invoice"),
+            call(
+                "PUT",
+                "/api.xro/2.0/Invoices",
+                "",
+                &format!("{}:invoice", key("xs-dlq"))
+            ),
+            call(
+                "PUT",
+                "/api.xro/2.0/Payments",
+                "",
+                &format!("{}:payments", key("xs-dlq"))
+            ),
+            call(
+                "PUT",
+                "/api.xro/2.0/Invoices",
+                "",
+                &format!("{}:invoice", key("xs-dlq"))
+            ),
             call("GET", "/api.xro/2.0/Invoices", "InvoiceNumbers=hk-001-HK001-000126", ""),
-            call("PUT", "/api.xro/2.0/Payments", "", "xs-dlq:xero:payments"),
+            call(
+                "PUT",
+                "/api.xro/2.0/Payments",
+                "",
+                &format!("{}:payments", key("xs-dlq"))
+            ),
         ]
     );
     for call in &calls {
