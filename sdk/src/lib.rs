@@ -108,8 +108,9 @@ pub trait Connector {
 pub trait Source {
     /// Decodes one webhook. Check its signature first; answer [`DecodeError::Unauthorized`] when
     /// it does not match and [`DecodeError::Malformed`] when the body is not what the vendor
-    /// documents. Give each event a stable `id` (the vendor's event or object id) so a webhook the
-    /// vendor sends twice is stored once.
+    /// documents. Give each event a stable `id` read from content the signature covers (the
+    /// object id in the signed body), never from an unsigned header, so a webhook sent twice, or
+    /// replayed with fresh headers, is stored once.
     fn decode(request: WebhookRequest) -> Result<Vec<Event>, DecodeError>;
 }
 

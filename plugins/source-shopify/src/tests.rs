@@ -1,4 +1,5 @@
-//! Native tests on the fake host: signatures, each topic mapped field by field, and the errors.
+//! Native tests on the fake host: signatures, each topic mapped field by field, the event id that
+//! only signed content decides (replays with fresh headers, wrong topics), and the errors.
 
 use super::*;
 use kaunter_sdk::testing::FakeHost;
@@ -131,6 +132,18 @@ fn malformed(result: Result<Vec<Event>, DecodeError>) -> String {
     }
 }
 
+/// Replaces (or adds) an unsigned header.
+fn set_header(request: &mut WebhookRequest, name: &str, value: &str) {
+    request.headers.retain(|(k, _)| k != name);
+    request.headers.push((name.into(), value.into()));
+}
+
+/// The event with the tracing-only extension taken out: what must not depend on unsigned headers.
+fn without_vendor_event_id(mut event: Event) -> Event {
+    event.extensions.retain(|(k, _)| k != "vendoreventid");
+    event
+}
+
 #[test]
 fn an_independently_computed_signature_is_accepted() {
     // Shopify publishes the scheme (base64 HMAC-SHA256 of the raw body under the client secret)
@@ -158,13 +171,18 @@ fn orders_create_maps_to_a_sale_field_by_field() {
     let events = decode(webhook("orders/create", ORDER, SECRET)).unwrap();
     assert_eq!(events.len(), 1);
     let event = &events[0];
-    assert_eq!(event.id, "98880550-7158-44d4-b7cd-2c97c8a091b5");
+    // The signed body's order id, never a header.
+    assert_eq!(event.id, "order:450789469");
     assert_eq!(event.source, "/t/acme/s/online/p/shopify");
     assert_eq!(event.ty, "pos.sale.completed.v1");
     assert_eq!(event.time, "2026-11-25T10:15:00+08:00");
     assert_eq!(event.subject.as_deref(), Some("450789469"));
     assert_eq!(event.partition_key, "online:450789469");
     assert_eq!(event.extension("shopifyshop"), Some("acme-hk.myshopify.com"));
+    assert_eq!(
+        event.extension("vendoreventid"),
+        Some("98880550-7158-44d4-b7cd-2c97c8a091b5")
+    );
     let Payload::Sale(sale) = &event.payload else {
         panic!("not a sale: {:?}", event.payload)
     };
@@ -319,7 +337,11 @@ fn refunds_create_maps_to_a_refund_field_by_field() {
     let events = decode(webhook("refunds/create", REFUND, SECRET)).unwrap();
     assert_eq!(events.len(), 1);
     let event = &events[0];
-    assert_eq!(event.id, "98880550-7158-44d4-b7cd-2c97c8a091b5");
+    assert_eq!(event.id, "refund:509562969");
+    assert_eq!(
+        event.extension("vendoreventid"),
+        Some("98880550-7158-44d4-b7cd-2c97c8a091b5")
+    );
     // Restocked at a known POS location: that store.
     assert_eq!(event.source, "/t/acme/s/hk-001/p/shopify");
     assert_eq!(event.ty, "pos.refund.completed.v1");
@@ -403,22 +425,123 @@ fn a_refund_of_no_line_item_stores_nothing() {
 }
 
 #[test]
-fn the_event_id_is_shopifys_so_a_redelivery_gets_the_same_id() {
+fn the_event_id_comes_from_the_signed_body_so_a_redelivery_gets_the_same_id() {
     let _fake = host().install();
     let first = decode(webhook("orders/create", ORDER, SECRET)).unwrap();
     let again = decode(webhook("orders/create", ORDER, SECRET)).unwrap();
     assert_eq!(first, again);
-    // Without X-Shopify-Event-Id, the webhook id.
+    assert_eq!(first[0].id, "order:450789469");
+    // Without X-Shopify-Event-Id the webhook id is carried for tracing; the id stays the body's.
     let mut request = webhook("orders/create", ORDER, SECRET);
     request.headers.retain(|(k, _)| k != "x-shopify-event-id");
-    assert_eq!(decode(request).unwrap()[0].id, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+    let events = decode(request).unwrap();
+    assert_eq!(events[0].id, "order:450789469");
+    assert_eq!(
+        events[0].extension("vendoreventid"),
+        Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+    );
+    // Without either header: the same event, with nothing to trace it by.
     let mut request = webhook("orders/create", ORDER, SECRET);
     request
         .headers
         .retain(|(k, _)| k != "x-shopify-event-id" && k != "x-shopify-webhook-id");
+    let events = decode(request).unwrap();
+    assert_eq!(events[0].id, "order:450789469");
+    assert_eq!(events[0].extension("vendoreventid"), None);
+    assert_eq!(events, vec![without_vendor_event_id(first[0].clone())]);
+}
+
+#[test]
+fn a_signed_body_resent_with_fresh_headers_keeps_its_id() {
+    // The security review's replay: one validly signed body, re-sent six times with fresh values
+    // in every header the MAC does not cover. Each must be the same event, so the host stores one.
+    let _fake = host().install();
+    for (body, id) in [(ORDER, "order:450789469"), (REFUND, "refund:509562969")] {
+        let topic = if body == ORDER {
+            "orders/create"
+        } else {
+            "refunds/create"
+        };
+        let mut seen = Vec::new();
+        for n in 0..6 {
+            let mut request = webhook(topic, body, SECRET);
+            let event_id = format!("98880550-7158-44d4-b7cd-2c97c8a0{n:04}");
+            set_header(&mut request, "x-shopify-event-id", &event_id);
+            set_header(
+                &mut request,
+                "x-shopify-webhook-id",
+                &format!("b54557e4-bdd9-4b37-8a5f-{n:012}"),
+            );
+            set_header(
+                &mut request,
+                "x-shopify-triggered-at",
+                &format!("2026-11-25T02:15:0{n}.123456789Z"),
+            );
+            let events = decode(request).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].id, id, "delivery {n}");
+            // The header travels for tracing only.
+            assert_eq!(events[0].extension("vendoreventid"), Some(event_id.as_str()));
+            seen.push(without_vendor_event_id(events[0].clone()));
+        }
+        assert!(seen.iter().all(|e| *e == seen[0]), "{seen:?}");
+    }
+}
+
+#[test]
+fn a_wrong_topic_header_cannot_mint_a_new_id() {
+    let _fake = host().install();
+    let topics = [
+        "orders/create",
+        "refunds/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "products/update",
+        "ORDERS_CREATE",
+    ];
+    for (body, kind, id) in [
+        (ORDER, "an order", "order:450789469"),
+        (REFUND, "a refund", "refund:509562969"),
+    ] {
+        let mut ids = Vec::new();
+        for topic in topics {
+            match decode(webhook(topic, body, SECRET)) {
+                Ok(events) => ids.extend(events.into_iter().map(|e| e.id)),
+                Err(DecodeError::Malformed(reason)) => assert_eq!(
+                    reason,
+                    format!(
+                        "X-Shopify-Topic is `{topic}` but the signed body is {kind}; the topic header is not signed, so the webhook is refused"
+                    )
+                ),
+                Err(other) => panic!("{topic}: {other:?}"),
+            }
+        }
+        // However the topic header is set, the signed body makes one id at most: its own.
+        assert_eq!(ids, vec![id.to_owned()], "{kind}");
+    }
+}
+
+#[test]
+fn unsigned_header_values_are_carried_only_when_they_look_like_shopifys() {
+    let _fake = host().install();
+    let mut request = webhook("orders/create", ORDER, SECRET);
+    set_header(&mut request, "x-shopify-event-id", "evil\nlog line");
+    set_header(&mut request, "x-shopify-webhook-id", &"a".repeat(65));
+    set_header(&mut request, "x-shopify-shop-domain", "<script>");
+    let events = decode(request).unwrap();
+    assert_eq!(events[0].id, "order:450789469");
+    assert_eq!(events[0].extension("vendoreventid"), None);
+    assert_eq!(events[0].extension("shopifyshop"), None);
+}
+
+#[test]
+fn a_body_id_that_is_not_shopifys_numeric_id_is_malformed() {
+    let _fake = host().install();
+    let body = ORDER.replacen("\"id\": 450789469", "\"id\": \"450789469:cancelled\"", 1);
     assert_eq!(
-        malformed(decode(request)),
-        "neither X-Shopify-Event-Id nor X-Shopify-Webhook-Id is present"
+        malformed(decode(webhook("orders/create", &body, SECRET))),
+        "orders/create: `id` is not a Shopify numeric id: \"450789469:cancelled\""
     );
 }
 
@@ -504,7 +627,15 @@ fn bodies_that_are_not_shopifys_are_malformed_with_the_reason() {
     );
     assert_eq!(
         malformed(decode(webhook("orders/create", r#"{"id": 1}"#, SECRET))),
-        "the body is not the JSON this source expects: missing field `created_at` at line 1 column 9"
+        "orders/create: the body is neither an order (`line_items`) nor a refund (`order_id` and `refund_line_items`)"
+    );
+    assert_eq!(
+        malformed(decode(webhook(
+            "orders/create",
+            r#"{"id": 1, "line_items": []}"#,
+            SECRET
+        ))),
+        "the body is not the JSON this source expects: missing field `created_at` at line 1 column 27"
     );
     let inexact = ORDER.replace(r#""price": "39.90""#, r#""price": "39.905""#);
     assert_eq!(

@@ -210,6 +210,36 @@ fn every_notification_of_one_payment_gets_the_payments_id() {
 }
 
 #[test]
+fn a_signed_body_resent_with_fresh_headers_keeps_its_id() {
+    // Square signs the notification URL and the body, not its headers: a captured notification
+    // re-sent with fresh retry and delivery headers must be the same event, stored once.
+    let _fake = host().install();
+    for (body, id) in [
+        (
+            payment("e-1", "COMPLETED", None),
+            "payment:hYy9pRFVxpDsO1FB05SunFWUe9JZY",
+        ),
+        (refund("COMPLETED"), "refund:hYy9pRFVxpDsO1FB05SunFWUe9JZY_R1"),
+    ] {
+        let first = decode(webhook(&body)).unwrap();
+        assert_eq!(first[0].id, id);
+        for n in 1..6 {
+            let mut again = webhook(&body);
+            again.headers.extend([
+                ("square-retry-number".into(), n.to_string()),
+                ("square-retry-reason".into(), "http_timeout".into()),
+                (
+                    "square-initial-delivery-timestamp".into(),
+                    format!("2026-11-25T02:15:0{n}.000Z"),
+                ),
+                ("square-environment".into(), "Production".into()),
+            ]);
+            assert_eq!(decode(again).unwrap(), first, "delivery {n}");
+        }
+    }
+}
+
+#[test]
 fn payments_that_are_not_completed_store_nothing() {
     let _fake = host().install();
     for status in ["APPROVED", "PENDING", "CANCELED", "FAILED"] {

@@ -296,9 +296,22 @@ fn a_redelivery_gets_the_same_id() {
     let _fake = host().install();
     let body = payment_intent_succeeded();
     let first = decode(webhook(&body, SECRET, NOW_SECS - 60)).unwrap();
-    // Stripe signs each delivery afresh: a new timestamp, the same event.
-    let again = decode(webhook(&body, SECRET, NOW_SECS - 1)).unwrap();
-    assert_eq!(first, again);
+    // The id is the signed body's `evt_…`, never anything from a header.
+    assert_eq!(first[0].id, "evt_3QaBcD2eZvKYlo2C1a2b3c4d");
+    // Stripe signs each delivery afresh: a new timestamp (signed with the body), the same event,
+    // whatever the unsigned headers say.
+    for (n, t) in [NOW_SECS - 299, NOW_SECS - 120, NOW_SECS - 1, NOW_SECS]
+        .into_iter()
+        .enumerate()
+    {
+        let mut again = webhook(&body, SECRET, t);
+        again.headers.push((
+            "user-agent".into(),
+            format!("Stripe/1.0 (+https://stripe.com/docs/webhooks) {n}"),
+        ));
+        again.headers.push(("x-request-id".into(), format!("req_{n}")));
+        assert_eq!(decode(again).unwrap(), first, "delivery signed at {t}");
+    }
 }
 
 #[test]

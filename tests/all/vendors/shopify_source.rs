@@ -1,9 +1,10 @@
 //! `source-shopify` end to end: Shopify webhooks, signed the way Shopify signs them (base64
 //! HMAC-SHA256 of the raw body under the app's client secret), POSTed to the real host at
-//! `/v1/webhooks/shopify`, decoded by the real component and stored. A redelivery (same
-//! `X-Shopify-Event-Id`) is a duplicate; a bad signature gets 401 and stores nothing; a topic the
-//! source does not map is acknowledged with nothing stored; the stored sale is routed to a sink
-//! like any ingested event.
+//! `/v1/webhooks/shopify`, decoded by the real component and stored under the id the signed body
+//! gives (`order:{id}`, `refund:{id}`; the unsigned `X-Shopify-Event-Id` is only carried as
+//! `vendoreventid`). A redelivery is a duplicate; a bad signature gets 401 and stores nothing; a
+//! topic the source does not map is acknowledged with nothing stored; the stored sale is routed to
+//! a sink like any ingested event. (A signed body replayed with fresh headers: `sources.rs`.)
 
 use super::{Reply, VendorFake, host_config};
 use crate::harness::{ADMIN_KEY, Host, WEBHOOK_SECRET, wait_for_state};
@@ -135,7 +136,10 @@ fn refund() -> String {
 async fn shopify_webhooks_become_stored_routed_events() {
     let sink = VendorFake::start(|_| Reply::json(200, &json!({ "ok": true }))).await;
     let host = Host::start(&config(&sink));
+    // Shopify's delivery id (unsigned): carried for tracing, never the event id.
     let event_id = "3c2a9f7e-8d41-4b5e-9a7c-0f1e2d3c4b5a";
+    // The event id, from the signed body's order id.
+    let id = "order:5916842180787";
     let body = order();
     let headers = shopify_headers("orders/create", event_id, &body, CLIENT_SECRET);
 
@@ -143,14 +147,15 @@ async fn shopify_webhooks_become_stored_routed_events() {
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["accepted"], 1, "{answer}");
     assert_eq!(answer["duplicates"], 0, "{answer}");
-    assert_eq!(answer["ids"], json!([event_id]));
+    assert_eq!(answer["ids"], json!([id]));
 
-    let stored = host.event(event_id).await;
+    let stored = host.event(id).await;
     let event = &stored["event"];
     assert_eq!(event["type"], "pos.sale.completed.v1");
     assert_eq!(event["source"], "/t/acme/s/hk-001/p/shopify");
     assert_eq!(event["time"], "2026-11-25T10:15:00+08:00");
     assert_eq!(event["shopifyshop"], "acme-hk.myshopify.com");
+    assert_eq!(event["vendoreventid"], event_id);
     let data = &event["data"];
     assert_eq!(data["order_id"], "5916842180787");
     assert_eq!(data["business_date"], "2026-11-25");
@@ -174,12 +179,12 @@ async fn shopify_webhooks_become_stored_routed_events() {
     assert_eq!(data["totals"]["total"]["amount_minor"], 14970);
 
     // Routed like any ingested event: the ERP sink gets the mapped sale.
-    wait_for_state(&host, event_id, "erp", "delivered").await;
+    wait_for_state(&host, id, "erp", "delivered").await;
     let delivered = sink.calls_to("POST", "/orders");
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].json()["data"]["order_id"], "5916842180787");
 
-    // Shopify redelivers the same webhook (same event id): acknowledged, stored once.
+    // Shopify redelivers the same webhook: acknowledged, stored once.
     let (status, answer) = post_webhook(&host, "shopify", &headers, &body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(
@@ -189,17 +194,18 @@ async fn shopify_webhooks_become_stored_routed_events() {
     );
 
     // The refund of one unit, restocked.
-    let refund_id = "7d0e1f2a-3b4c-4d5e-8f90-a1b2c3d4e5f6";
+    let refund_event_id = "7d0e1f2a-3b4c-4d5e-8f90-a1b2c3d4e5f6";
     let body = refund();
     let (status, answer) = post_webhook(
         &host,
         "shopify",
-        &shopify_headers("refunds/create", refund_id, &body, CLIENT_SECRET),
+        &shopify_headers("refunds/create", refund_event_id, &body, CLIENT_SECRET),
         &body,
     )
     .await;
     assert_eq!(status, 202, "{answer}");
-    let event = &host.event(refund_id).await["event"];
+    assert_eq!(answer["ids"], json!(["refund:929361463"]));
+    let event = &host.event("refund:929361463").await["event"];
     assert_eq!(event["type"], "pos.refund.completed.v1");
     assert_eq!(event["partitionkey"], "hk-001:5916842180787");
     let data = &event["data"];
@@ -235,7 +241,7 @@ async fn a_bad_signature_is_refused_and_unmapped_topics_store_nothing() {
     let tampered = body.replace("39.90", "0.90");
     let (status, _) = post_webhook(&host, "shopify", &headers, &tampered).await;
     assert_eq!(status, 401);
-    let (status, _) = host.get(&format!("/v1/events/{forged}"), ADMIN_KEY).await;
+    let (status, _) = host.get("/v1/events/order:5916842180787", ADMIN_KEY).await;
     assert_eq!(status, 404, "a refused webhook must store nothing");
 
     // A topic the source does not map: 202, nothing stored (Shopify stops retrying).
@@ -251,11 +257,11 @@ async fn a_bad_signature_is_refused_and_unmapped_topics_store_nothing() {
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["accepted"], 0, "{answer}");
     assert_eq!(answer["ids"], json!([]));
-    let (status, _) = host.get(&format!("/v1/events/{other}"), ADMIN_KEY).await;
+    let (status, _) = host.get("/v1/events/order:632910392", ADMIN_KEY).await;
     assert_eq!(status, 404);
 
-    // A body that is not an order: 400 with the reason.
-    let broken = r#"{"id": 1}"#;
+    // A body that is not a complete order: 400 with the reason.
+    let broken = r#"{"id": 1, "line_items": []}"#;
     let (status, answer) = post_webhook(
         &host,
         "shopify",
