@@ -35,6 +35,25 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The same error with every one of `secrets` taken out of its message.
+    pub fn redacted(self, secrets: &[String]) -> ConfigError {
+        use super::redact::redact;
+        match self {
+            ConfigError::Syntax { origin, line, message } => ConfigError::Syntax {
+                origin,
+                line,
+                message: redact(&message, secrets),
+            },
+            ConfigError::Invalid { origin, message } => ConfigError::Invalid {
+                origin,
+                message: redact(&message, secrets),
+            },
+            read @ ConfigError::Read { .. } => read,
+        }
+    }
+}
+
 pub(super) fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> ConfigError {
     let line = e
         .span()

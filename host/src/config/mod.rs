@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use check::{ConfigError, FieldProblem};
+pub mod redact;
 
 /// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
@@ -521,11 +522,17 @@ impl Config {
     }
 
     /// Parses and checks configuration text; `origin` names it in errors.
+    ///
+    /// Errors never carry a secret value written in `text` (see [`redact`]).
     pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| check::parse_error(origin, text, e))?;
-        config.base_dir = base_dir;
-        config.check(origin)?;
-        Ok(config)
+        let parsed = toml::from_str::<Config>(text)
+            .map_err(|e| check::parse_error(origin, text, e))
+            .and_then(|mut config| {
+                config.base_dir = base_dir;
+                config.check(origin)?;
+                Ok(config)
+            });
+        parsed.map_err(|e| e.redacted(&redact::secret_values(text)))
     }
 
     /// A path from the config, made absolute against the config's directory.
@@ -631,6 +638,12 @@ mod tests {
             }
             let expected = std::fs::read_to_string(&golden).unwrap_or_default();
             assert_eq!(error, expected.trim_end(), "{name}");
+            for secret in redact::secret_values(&text) {
+                assert!(
+                    !error.contains(&secret),
+                    "{name}: the error shows secret `{secret}`: {error}"
+                );
+            }
             checked += 1;
         }
         assert!(
