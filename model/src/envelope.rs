@@ -258,6 +258,21 @@ impl Event {
         }
     }
 
+    /// Keeps the partition key inside the event's own store (or, without a store, its source):
+    /// a key that is not `{store}` or `{store}:…` gets `{store}:` put in front. A caller can
+    /// therefore order its own events as it likes, but never join (and hold up) another store's
+    /// ordering lane, e.g. `hk-002:A-1` sent for hk-001 becomes `hk-001:hk-002:A-1`.
+    pub fn scope_partition_key(&mut self) {
+        let scope = self.store().unwrap_or(self.source.as_str());
+        let inside = self
+            .partition_key
+            .strip_prefix(scope)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'));
+        if !inside {
+            self.partition_key = format!("{scope}:{}", self.partition_key);
+        }
+    }
+
     /// The value of an extension attribute.
     pub fn extension(&self, name: &str) -> Option<&str> {
         self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

@@ -16,4 +16,4 @@ mod validate;
 
 pub use envelope::{Defaults, Dialect, Event, EventError, SPEC_VERSION, is_json_content_type};
 pub use payload::*;
-pub use validate::validate;
+pub use validate::{MAX_IDENTIFIER_BYTES, validate};

@@ -6,6 +6,9 @@
 use crate::envelope::{Event, EventError};
 use crate::payload::{Money, Payload, SaleLine, Tender, Totals};
 
+/// The longest id, source, partition key or subject accepted, in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 256;
+
 /// Checks the rules for the event's type; returns every broken rule, each naming its field.
 pub fn validate(event: &Event) -> Result<(), Vec<EventError>> {
     let mut errors = Errors::default();
@@ -76,9 +79,34 @@ pub fn validate(event: &Event) -> Result<(), Vec<EventError>> {
 impl Errors {
     /// The CloudEvents attributes. Parsed events already meet these; events made by plugins
     /// (transform outputs, source decodes) are checked here.
+    /// Ids, sources, partition keys and subjects: at most [`MAX_IDENTIFIER_BYTES`], and no
+    /// control characters (NUL, line breaks, escapes), which would corrupt logs and lookups.
+    fn identifier(&mut self, attribute: &str, value: &str) {
+        if value.len() > MAX_IDENTIFIER_BYTES {
+            self.push(
+                attribute,
+                format!(
+                    "is {} bytes long; at most {MAX_IDENTIFIER_BYTES} bytes are accepted",
+                    value.len()
+                ),
+            );
+        } else if let Some(c) = value.chars().find(|c| c.is_control()) {
+            self.push(
+                attribute,
+                format!("must not contain control characters (found {:?})", c),
+            );
+        }
+    }
+
     fn envelope(&mut self, event: &Event) {
         if event.id.is_empty() {
             self.push("id", "is required: a non-empty string");
+        }
+        self.identifier("id", &event.id);
+        self.identifier("source", &event.source);
+        self.identifier("partitionkey", &event.partition_key);
+        if let Some(subject) = &event.subject {
+            self.identifier("subject", subject);
         }
         if event.source.is_empty() || event.source.contains(char::is_whitespace) {
             self.push(
@@ -91,7 +119,7 @@ impl Errors {
                 "time",
                 format!(
                     "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}",
-                    event.time
+                    event.time.chars().take(64).collect::<String>()
                 ),
             );
         }

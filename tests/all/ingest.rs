@@ -359,3 +359,145 @@ async fn over_the_queue_limit_ingest_answers_503_with_retry_after() {
     // What was refused was never stored.
     assert_eq!(host.get("/v1/events/bp-x", ADMIN_KEY).await.0, 404);
 }
+
+/// An unauthenticated caller puts a line break, a forged log line and colour codes in a webhook
+/// source name: the log keeps one line per record, and no escape codes (it is not a terminal).
+#[tokio::test(flavor = "multi_thread")]
+async fn untrusted_text_cannot_forge_a_log_line_or_colour_the_log() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    let forged = "x%0D%0A2026-12-07T08:00:00.000000Z%20%20INFO%20kaunter::admin:%20sink%20resumed%20by%20api-key:demo-admin%1B%5B2K";
+    let status = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/{forged}", host.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    let log = wait_for("the refusal in the log", 30, || async {
+        let log = host.log();
+        log.contains("webhook for a name that is not a source plugin")
+            .then_some(log)
+    })
+    .await;
+    assert!(!log.contains('\u{1b}'), "escape codes in the log:\n{log}");
+    assert!(
+        log.lines().all(|l| !l.starts_with("2026-12-07T08:00:00.000000Z")),
+        "a forged line:\n{log}"
+    );
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("webhook for a name that is not a source plugin"))
+        .unwrap();
+    assert!(
+        refusal.contains(
+            "x\\r\\n2026-12-07T08:00:00.000000Z  INFO kaunter::admin: sink resumed by api-key:demo-admin\\x1b[2K"
+        ),
+        "{refusal}"
+    );
+}
+
+/// A store's key cannot put its events in another store's ordering lane: a partition key naming
+/// hk-002 sent for hk-001 is kept inside hk-001 (`hk-001:` in front), so a stuck event of the
+/// sender never holds up hk-002's orders; keys inside the sender's store are kept as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_key_stays_inside_the_senders_store() {
+    let (host, _sink) = host_and_sink().await;
+    let mut poison = sale("pk-1", "hk-001", "A-1", &[("1", 1, 100)]);
+    poison["partitionkey"] = json!("hk-002:A-1");
+    let mut own = sale("pk-2", "hk-001", "A-2", &[("1", 1, 100)]);
+    own["partitionkey"] = json!("hk-001:till-lane-3");
+    let mut bare = sale("pk-3", "hk-001", "A-3", &[("1", 1, 100)]);
+    bare["partitionkey"] = json!("hk-001");
+    for event in [&poison, &own, &bare] {
+        let (status, body) = host
+            .post("application/json", event.to_string(), Some(HK_ONLY_KEY))
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert_eq!(host.event("pk-1").await["event"]["partitionkey"], "hk-001:hk-002:A-1");
+    assert_eq!(host.event("pk-2").await["event"]["partitionkey"], "hk-001:till-lane-3");
+    assert_eq!(host.event("pk-3").await["event"]["partitionkey"], "hk-001");
+}
+
+/// Loose input the review found accepted: each is refused with the field and rule, bounded, and
+/// nothing is stored; an empty batch is a valid batch; the scheme name is case-insensitive.
+#[tokio::test(flavor = "multi_thread")]
+async fn loose_input_is_refused_precisely_and_bounded() {
+    let (host, sink) = host_and_sink().await;
+    let good = sale("loose-x", "hk-001", "X-1", &[("1", 1, 100)]);
+
+    let mut huge_id = good.clone();
+    huge_id["id"] = json!("A".repeat(500_000));
+    let (status, answer) = host.post("application/json", huge_id.to_string(), Some(POS_KEY)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().len() < 2_000,
+        "the id is echoed back: {} bytes",
+        answer.to_string().len()
+    );
+    assert_eq!(answer["error"]["errors"][0]["attribute"], "id");
+    assert_eq!(
+        answer["error"]["errors"][0]["rule"],
+        "is 500000 bytes long; at most 256 bytes are accepted"
+    );
+
+    let mut nul = good.clone();
+    nul["id"] = json!("loose\u{0}1");
+    expect_error(
+        &host,
+        "application/json",
+        nul.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "`id` must not contain control characters (found '\\0')",
+    )
+    .await;
+
+    expect_error(
+        &host,
+        "application/evil+json",
+        good.to_string(),
+        Some(POS_KEY),
+        415,
+        "unsupported_media_type",
+        "Content-Type `application/evil+json` is not accepted",
+    )
+    .await;
+
+    // 300,000 broken events: the answer lists the first 100 and says how many there were.
+    let many = format!("[{}]", vec!["{}"; 300_000].join(","));
+    let (status, answer) = host.post("application/json", many, Some(POS_KEY)).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"]["errors"].as_array().unwrap().len(), 100);
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rules broken; `errors` lists the first 100"),
+        "{message}"
+    );
+    assert!(
+        answer.to_string().len() < 64 * 1024,
+        "{} bytes",
+        answer.to_string().len()
+    );
+
+    let (status, answer) = host
+        .post("application/cloudevents-batch+json", "[]".to_owned(), Some(POS_KEY))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"], 0);
+
+    let upper = reqwest::Client::new()
+        .post(format!("{}/v1/events", host.url))
+        .header("content-type", "application/json")
+        .header("authorization", format!("BEARER {POS_KEY}"))
+        .body(sale("loose-upper", "hk-001", "X-2", &[("1", 1, 100)]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upper.status(), 202);
+    wait_for_state(&host, "loose-upper", "erp", "delivered").await;
+    assert!(sink.requests_for("loose\u{0}1").is_empty());
+}

@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use axum::http::{HeaderMap, StatusCode, header};
-use kaunter_model::{Defaults, Dialect, Event, EventError, is_json_content_type};
+use kaunter_model::{Defaults, Dialect, Event, EventError};
 use serde_json::{Map, Value};
 
 /// The supported request bodies, for 415 answers.
@@ -41,7 +41,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
                 ));
             }
         }
-    } else if is_json_content_type(&content_type) {
+    } else if essence == "application/json" {
         match parse_json(body)? {
             Value::Array(items) => (many(items, Dialect::Canonical)?, true),
             value => (vec![one(value, Dialect::Canonical, None)?], false),
@@ -59,9 +59,6 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
             format!("Content-Type `{content_type}` is not accepted; send one of: {SUPPORTED}"),
         ));
     };
-    if events.is_empty() {
-        return Err(ApiError::bad_request("the batch is empty; send at least one event"));
-    }
     check_rules(&events, batch)?;
     Ok(Decoded { events, batch })
 }

@@ -40,6 +40,9 @@ struct Inner<'a> {
     errors: &'a [FieldError],
 }
 
+/// How many broken rules one answer lists.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
 impl ApiError {
     /// A client error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -52,10 +55,14 @@ impl ApiError {
         }
     }
 
-    /// 400 for events that break rules; `prefix` locates the event in a batch.
+    /// 400 for events that break rules (the index locates the event in a batch), listing at most
+    /// [`MAX_LISTED_ERRORS`] of them (the message gives the total), so a large bad batch cannot
+    /// make a much larger answer.
     pub fn invalid_events(errors: Vec<(Option<usize>, EventError)>) -> Self {
+        let total = errors.len();
         let errors: Vec<FieldError> = errors
             .into_iter()
+            .take(MAX_LISTED_ERRORS)
             .map(|(index, e)| FieldError {
                 attribute: match index {
                     Some(i) => format!("events[{i}].{}", e.attribute),
@@ -66,6 +73,9 @@ impl ApiError {
             .collect();
         let message = match errors.as_slice() {
             [only] => format!("invalid event: `{}` {}", only.attribute, only.rule),
+            _ if total > MAX_LISTED_ERRORS => {
+                format!("invalid event: {total} rules broken; `errors` lists the first {MAX_LISTED_ERRORS}")
+            }
             many => format!("invalid event: {} rules broken; see `errors`", many.len()),
         };
         Self {

@@ -24,7 +24,10 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
         return Err(too_large(limit));
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
-    let decoded = decode(&headers, &bytes)?;
+    let mut decoded = decode(&headers, &bytes)?;
+    for event in &mut decoded.events {
+        event.scope_partition_key();
+    }
     for event in &decoded.events {
         let store = event.store().unwrap_or("");
         if !key.may_send_for(store) {
@@ -35,7 +38,12 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
         }
     }
     let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
-    let appended = state.pipeline.ingest(decoded.events).await?;
+    // An empty batch is a valid batch (CloudEvents JSON batch format): nothing to store.
+    let appended = if decoded.events.is_empty() {
+        Vec::new()
+    } else {
+        state.pipeline.ingest(decoded.events).await?
+    };
     let result = |id: &String, duplicate: bool| {
         let mut v = json!({"id": id, "status": "accepted"});
         if duplicate {

@@ -122,7 +122,11 @@ impl AppState {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                // The scheme name is case-insensitive (RFC 9110 §11.1).
+                let (scheme, key) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(key)
+            })
             .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .ok_or_else(|| {
                 ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`")

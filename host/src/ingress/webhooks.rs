@@ -109,6 +109,7 @@ pub async fn post_webhook(
         if event.partition_key.is_empty() {
             event.partition_key = event.default_partition_key();
         }
+        event.scope_partition_key();
         match kaunter_model::validate(&event) {
             Ok(()) => checked.push(event),
             Err(broken) => problems.extend(broken.into_iter().map(|e| (Some(i), e))),
