@@ -26,6 +26,8 @@ pub struct ConfigOptions {
     pub max_attempts: u32,
     pub extra: String,
     pub routes: String,
+    /// More `[server]` settings, one `key = value` a line.
+    pub server_extra: String,
 }
 
 impl ConfigOptions {
@@ -36,6 +38,7 @@ impl ConfigOptions {
             max_body_bytes: 1024 * 1024,
             max_attempts: 5,
             extra: String::new(),
+            server_extra: String::new(),
             routes: r#"
 [[routes]]
 name = "sales"
@@ -57,6 +60,7 @@ pub fn config(o: &ConfigOptions) -> String {
 cache_dir = {cache:?}
 max_pending = {max_pending}
 max_body_bytes = {max_body}
+{server_extra}
 
 [[api_keys]]
 name = "pos"
@@ -190,6 +194,7 @@ backoff_max_ms = 400
         sink = o.sink_url,
         attempts = o.max_attempts,
         extra = o.extra,
+        server_extra = o.server_extra,
         routes = o.routes,
     )
 }

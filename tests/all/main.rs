@@ -19,6 +19,7 @@ mod languages;
 mod lifecycle;
 mod recovery;
 mod sandbox;
+mod server;
 mod sources;
 mod templates;
 mod vendors;

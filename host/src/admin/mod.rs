@@ -25,12 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/sinks/{name}/pause", post(pause_sink))
         .route("/v1/admin/stats", get(stats))
         .merge(plugins::router())
-        // Admin bodies are small JSON or TOML; uploads read their own (larger) limit.
-        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }
-
-/// Largest admin request body (JSON or TOML) read before it is rejected with 413.
-const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Deserialize)]
 struct DlqQuery {
@@ -39,6 +34,10 @@ struct DlqQuery {
     #[serde(default = "default_limit")]
     limit: usize,
 }
+
+/// The largest admin request body read (JSON requests and configuration files), once the admin
+/// key is checked; plugin uploads have their own limit.
+pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 fn default_limit() -> usize {
     100
@@ -84,9 +83,11 @@ struct ReplayRequest {
 async fn replay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 /// Largest component accepted by upload.
 const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+/// The largest upload body read: a component in base64 inside JSON, with its manifest.
+const UPLOAD_BODY_LIMIT: usize = MAX_COMPONENT_BYTES / 3 * 4 + 1024 * 1024;
 
 /// Plugin, config and replay routes.
 pub fn router() -> Router<AppState> {
@@ -88,10 +90,12 @@ async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     use base64::Engine as _;
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, UPLOAD_BODY_LIMIT, "the component upload limit").await?;
     if body.len() > MAX_COMPONENT_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -153,9 +157,11 @@ async fn deploy(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ScopedRequest = parse(&body, SCOPED)?;
     let version = request
         .version
@@ -172,9 +178,11 @@ async fn rollback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ScopedRequest = parse(&body, SCOPED)?;
     match state
         .lifecycle
@@ -190,9 +198,11 @@ async fn promote(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ScopedRequest = parse(&body, SCOPED)?;
     match state
         .lifecycle
@@ -208,9 +218,11 @@ async fn shadow(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ScopedRequest = parse(&body, r#"{"version": "..."} (or {} to stop shadowing)"#)?;
     match state
         .lifecycle
@@ -234,9 +246,11 @@ struct ApproveRequest {
 async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ApproveRequest = parse(&body, r#"{"plugin": "name@version"}"#)?;
     let (name, version) = request
         .plugin
@@ -268,9 +282,11 @@ async fn shadow_report(
 async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let text = if body.iter().all(u8::is_ascii_whitespace) {
         let path = state.config().source.clone().ok_or_else(|| {
             ApiError::bad_request("this host runs the bundled demo config; send the candidate TOML as the body")
@@ -316,9 +332,11 @@ struct ReplayRequest {
 async fn start_replay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
+    // Authenticated first: an unknown caller never makes the host read a body.
+    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
     let request: ReplayRequest = parse(
         &body,
         r#"{"since": "RFC 3339 time", "route": "...", "through": "plugin@version", "dry_run": true}"#,

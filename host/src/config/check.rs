@@ -109,6 +109,17 @@ impl Config {
                 "[server] max_body_bytes, max_pending, commit_max_ops and router_lanes must be at least 1".into(),
             );
         }
+        if s.header_read_timeout_secs == 0
+            || s.body_read_timeout_secs == 0
+            || s.body_min_bytes_per_sec == 0
+            || s.keep_alive_idle_secs == 0
+            || s.max_connections == 0
+        {
+            add(
+                "server".into(),
+                "[server] header_read_timeout_secs, body_read_timeout_secs, body_min_bytes_per_sec, keep_alive_idle_secs and max_connections must be at least 1".into(),
+            );
+        }
         for (names, table) in [
             (
                 self.plugins.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),

@@ -85,6 +85,16 @@ pub struct ServerConfig {
     /// PEM files of certificate authorities trusted for outbound https besides the public web PKI
     /// (a TLS-inspecting proxy, a vendor's sandbox, a private token endpoint).
     pub extra_ca_files: Vec<PathBuf>,
+    /// Longest time from the first byte of a request to its complete head, in seconds.
+    pub header_read_timeout_secs: u64,
+    /// Grace before a request body must keep up `body_min_bytes_per_sec`, in seconds.
+    pub body_read_timeout_secs: u64,
+    /// Slowest average rate a request body may arrive at after the grace (408 below it).
+    pub body_min_bytes_per_sec: u64,
+    /// Longest a keep-alive connection may wait for its next request, in seconds.
+    pub keep_alive_idle_secs: u64,
+    /// Most open connections; at the limit the longest-idle one is closed for a new client.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +112,11 @@ impl Default for ServerConfig {
             watch_plugins: true,
             watch_interval_ms: 1000,
             extra_ca_files: Vec::new(),
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            body_min_bytes_per_sec: 1024,
+            keep_alive_idle_secs: 60,
+            max_connections: 4096,
         }
     }
 }

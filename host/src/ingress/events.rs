@@ -23,7 +23,7 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
     {
         return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
+    let bytes = super::read_body(body, limit, "server.max_body_bytes; split the batch").await?;
     let mut decoded = decode(&headers, &bytes)?;
     for event in &mut decoded.events {
         event.scope_partition_key();
@@ -66,11 +66,7 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("the body exceeds the {limit}-byte limit (server.max_body_bytes); split the batch"),
-    )
+    super::body::too_large(limit, "server.max_body_bytes; split the batch")
 }
 
 /// `GET /v1/events/{id}?source=…`.

@@ -4,11 +4,13 @@
 //! body limits and content negotiation. It answers `202` only after the pipeline reports the
 //! events durable. It never runs plugins and never writes to the store except through the pipeline.
 
+pub mod body;
 mod decode;
 pub mod error;
 mod events;
 mod webhooks;
 
+pub use body::{BodyTooSlow, read_body};
 pub use events::rfc3339;
 pub use webhooks::webhook_request_from_json;
 

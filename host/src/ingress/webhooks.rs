@@ -50,13 +50,7 @@ pub async fn post_webhook(
     };
     drop(routing);
     let limit = state.max_body_bytes();
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the webhook body exceeds the {limit}-byte limit (server.max_body_bytes)"),
-        )
-    })?;
+    let bytes = super::read_body(body, limit, "server.max_body_bytes").await?;
     let request = WebhookRequest {
         method: method.as_str().to_ascii_uppercase(),
         path: uri.path().to_owned(),

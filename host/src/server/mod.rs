@@ -1,7 +1,9 @@
 //! Assembling a running host from a configuration: store, engine, plugins, pipeline, HTTP API.
 //!
 //! [`Server::start`] is what `kaunter serve`, the demo, the benchmarks and the tests all use, so
-//! there is one way a host comes up.
+//! there is one way a host comes up. [`conn`] holds connections to their limits.
+
+mod conn;
 
 use crate::config::Config;
 use crate::egress::Egress;
@@ -76,8 +78,9 @@ impl Server {
             .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
         let addr = listener.local_addr()?;
         let app = router(state);
+        let limits = conn::ConnLimits::of(&config.server);
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            if let Err(e) = conn::serve(listener, app, limits).await {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
