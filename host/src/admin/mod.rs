@@ -178,5 +178,6 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     let metrics = state.pipeline.metrics();
     let mut body = json!(metrics.snapshot());
     body["plugin_failures"] = json!(metrics.plugin_failures());
+    body["disk"] = json!(state.pipeline.store().disk_usage());
     Ok(Json(body))
 }

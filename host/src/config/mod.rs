@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub keep_alive_idle_secs: u64,
     /// Most open connections; at the limit the longest-idle one is closed for a new client.
     pub max_connections: usize,
+    /// The write-ahead log is checkpointed in full and truncated once it passes this many MiB.
+    pub wal_truncate_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +119,7 @@ impl Default for ServerConfig {
             body_min_bytes_per_sec: 1024,
             keep_alive_idle_secs: 60,
             max_connections: 4096,
+            wal_truncate_mib: 16,
         }
     }
 }

@@ -48,6 +48,7 @@ impl Server {
             config.server.commit_max_ops,
         )
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        sqlite.set_wal_truncate_bytes(config.server.wal_truncate_mib.max(1) * 1024 * 1024);
         let db_path = sqlite.path().to_path_buf();
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;

@@ -367,6 +367,19 @@ pub trait Store: Send + Sync + 'static {
     async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
     /// How many events [`Store::events_since`] would return in all.
     async fn count_events_since(&self, since_us: i64) -> StoreResult<u64>;
+    /// The space the log takes on disk now.
+    fn disk_usage(&self) -> DiskUsage {
+        DiskUsage::default()
+    }
+}
+
+/// The space a store takes on disk, in bytes.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DiskUsage {
+    /// The database file.
+    pub database_bytes: u64,
+    /// Its write-ahead log (bounded by the checkpointer).
+    pub wal_bytes: u64,
 }
 
 /// Microseconds since the Unix epoch.

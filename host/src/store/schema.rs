@@ -1,5 +1,12 @@
 //! The SQLite schema. Plain tables an auditor can read with the `sqlite3` shell.
 
+/// Columns added after a table was first created: applied on open when missing (logs written
+/// by earlier versions), as `(table, column, definition)`.
+pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("deliveries", "body_id", "INTEGER REFERENCES bodies(id)"),
+    ("deliveries", "chain_id", "INTEGER REFERENCES chains(id)"),
+];
+
 /// Applied on open; every statement is idempotent.
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -17,6 +24,21 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_id ON events (id);
 CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed = 0;
 
+-- Bodies that transforms made of an event, one row per distinct content, shared by every sink
+-- of a route, deflated against the event's own body; a delivery of the event as received reads
+-- the event's body instead.
+CREATE TABLE IF NOT EXISTS bodies (
+    id        INTEGER PRIMARY KEY,
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    body      BLOB    NOT NULL
+);
+
+-- Transform chains (`plugin@version,…`) deliveries were handled by, each written once.
+CREATE TABLE IF NOT EXISTS chains (
+    id         INTEGER PRIMARY KEY,
+    handled_by TEXT    NOT NULL UNIQUE
+);
+
 CREATE TABLE IF NOT EXISTS deliveries (
     id                 INTEGER PRIMARY KEY,
     event_seq          INTEGER NOT NULL REFERENCES events(seq),
@@ -32,7 +54,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivered_at_ms    INTEGER,
     handled_by         TEXT    NOT NULL,
     connector_version  TEXT,
+    -- Empty partition_key: the event's. The body to deliver when it is not the event's own: empty,
+    -- with body_id naming the shared row in `bodies` (rows written before bodies existed keep
+    -- their copy here).
     body               BLOB    NOT NULL,
+    body_id            INTEGER REFERENCES bodies(id),
+    -- The transform chain that handled it (`handled_by`, then left empty), shared by its rows.
+    chain_id           INTEGER REFERENCES chains(id),
     UNIQUE (sink, event_seq)
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (sink, id)

@@ -3,12 +3,14 @@
 //! Writes go through the single writer thread in [`writer`]; reads use a small pool of read-only
 //! connections on blocking threads, so a slow read never delays a commit.
 
+mod compress;
 mod replay;
 mod writer;
 
 use super::{
     Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed, RouteCommit,
-    RouteCommitted, Store, StoreError, StoreResult, StoredEvent, schema::SCHEMA,
+    RouteCommitted, Store, StoreError, StoreResult, StoredEvent,
+    schema::{ADDED_COLUMNS, SCHEMA},
 };
 use kaunter_model::Event;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, params};
@@ -24,6 +26,7 @@ pub const DB_FILE: &str = "kaunter.db";
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteOp>>,
+    wal_truncate_bytes: Arc<std::sync::atomic::AtomicU64>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -42,8 +45,10 @@ impl SqliteStore {
         // so copying the WAL into the database never stalls a commit.
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         // Logs written before kv_usage existed: count each plugin's kv once.
         conn.execute(
             "INSERT INTO kv_usage (plugin, bytes)
@@ -53,15 +58,26 @@ impl SqliteStore {
         )?;
         start_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel();
+        let wal_truncate_bytes = Arc::new(std::sync::atomic::AtomicU64::new(WAL_TRUNCATE_BYTES));
         std::thread::Builder::new()
             .name("kaunter-store-writer".into())
-            .spawn(move || writer::run(conn, rx, commit_window, commit_max_ops))
+            .spawn({
+                let wal = (wal_path(&path), wal_truncate_bytes.clone());
+                move || writer::run(conn, rx, commit_window, commit_max_ops, &wal)
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
+            wal_truncate_bytes,
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
         })
+    }
+
+    /// Truncates the WAL once it passes `bytes` (default [`WAL_TRUNCATE_BYTES`]).
+    pub fn set_wal_truncate_bytes(&self, bytes: u64) {
+        self.wal_truncate_bytes
+            .store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Path of the database file.
@@ -110,11 +126,36 @@ impl SqliteStore {
     }
 }
 
-/// Runs a passive WAL checkpoint every second on its own connection: it copies committed pages
-/// into the database file without blocking the writer or readers, keeping the WAL short.
+/// Adds the columns of [`ADDED_COLUMNS`] a log written by an earlier version lacks.
+fn add_missing_columns(conn: &Connection) -> StoreResult<()> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))?;
+            tracing::info!(table, column, "added a column to a log written by an earlier version");
+        }
+    }
+    Ok(())
+}
+
+/// By default, above this size the WAL is checkpointed in full and truncated, waiting briefly
+/// for readers (`[server] wal_truncate_mib`).
+pub const WAL_TRUNCATE_BYTES: u64 = 16 * 1024 * 1024;
+/// What SQLite may leave of a WAL after a checkpoint (`journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Keeps the WAL short, on its own connection: every second a passive checkpoint copies committed
+/// pages into the database file without blocking the writer or readers. Passive checkpoints alone
+/// cannot restart the WAL while readers are always busy, so the writer truncates it between
+/// commits once it passes [`WAL_TRUNCATE_BYTES`] (see `writer::run`).
 fn start_checkpointer(path: &Path) -> StoreResult<()> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     std::thread::Builder::new()
         .name("kaunter-store-checkpoint".into())
         .spawn(move || {
@@ -122,11 +163,19 @@ fn start_checkpointer(path: &Path) -> StoreResult<()> {
                 std::thread::sleep(Duration::from_secs(1));
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "WAL checkpoint failed; retrying in 1 s");
+                    continue;
                 }
             }
         })
         .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
     Ok(())
+}
+
+/// The WAL file beside a database file.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// Audit records after `after_seq`, in order (also used offline by `kaunter audit verify`).
@@ -162,9 +211,14 @@ pub fn open_read_only(dir: &Path) -> StoreResult<Connection> {
     Ok(Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?)
 }
 
-const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route, d.partition_key, d.state, d.attempts,
-    d.next_attempt_at_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms, d.handled_by,
-    d.connector_version, d.body, e.received_at_us";
+const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route,
+    CASE WHEN d.partition_key = '' THEN e.partition_key ELSE d.partition_key END, d.state, d.attempts,
+    d.next_attempt_at_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms,
+    COALESCE((SELECT c.handled_by FROM chains c WHERE c.id = d.chain_id), d.handled_by),
+    d.connector_version,
+    CASE WHEN d.body_id IS NOT NULL THEN (SELECT b.body FROM bodies b WHERE b.id = d.body_id)
+         WHEN length(d.body) > 0 THEN d.body END,
+    e.received_at_us, e.body";
 
 /// Deliveries matching a `WHERE` clause over `deliveries d JOIN events e`, in id order.
 pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Vec<Delivery>> {
@@ -190,16 +244,23 @@ pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params
                 delivered_at_ms: r.get(12)?,
                 handled_by: r.get(13)?,
                 connector_version: r.get(14)?,
-                body: r.get(15)?,
+                body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
                 received_at_us: r.get(16)?,
             },
             r.get::<_, String>(6)?,
+            r.get::<_, Vec<u8>>(17)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (mut delivery, state) = row?;
+        let (mut delivery, state, event_body) = row?;
         delivery.state = DeliveryState::parse(&state)?;
+        let event_body = compress::unpack(&event_body)?;
+        delivery.body = if delivery.body.is_empty() {
+            event_body.into_owned()
+        } else {
+            compress::unpack_against(&delivery.body, &event_body)?.into_owned()
+        };
         out.push(delivery);
     }
     Ok(out)
@@ -216,6 +277,7 @@ pub(crate) fn read_event(conn: &Connection, filter: &str, args: impl Params) -> 
 }
 
 fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Option<i64>)) -> StoreResult<StoredEvent> {
+    let body = compress::unpack(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
     let event = Event::from_stored(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
     Ok(StoredEvent {
         seq,
@@ -227,6 +289,14 @@ fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Opt
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn disk_usage(&self) -> super::DiskUsage {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        super::DiskUsage {
+            database_bytes: size(&self.path),
+            wal_bytes: size(&wal_path(&self.path)),
+        }
+    }
+
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Appended>> {
         self.write(|reply| WriteOp::Append(events, reply)).await
     }

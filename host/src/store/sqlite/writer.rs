@@ -85,9 +85,18 @@ impl Reply {
     }
 }
 
-/// Runs the writer until every sender is dropped.
-pub(crate) fn run(mut conn: Connection, rx: Receiver<WriteOp>, window: Duration, max_ops: usize) {
+/// Runs the writer until every sender is dropped. Between commits, at most once a second, it
+/// truncates the WAL at `wal` once it passes `truncate_at` bytes: as the only writer it
+/// never meets a write lock, and waits only for readers of older snapshots to finish.
+pub(crate) fn run(
+    mut conn: Connection,
+    rx: Receiver<WriteOp>,
+    window: Duration,
+    max_ops: usize,
+    (wal, truncate_at): &(std::path::PathBuf, std::sync::Arc<std::sync::atomic::AtomicU64>),
+) {
     let gap = window / 10;
+    let mut wal_checked = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + window;
@@ -107,6 +116,22 @@ pub(crate) fn run(mut conn: Connection, rx: Receiver<WriteOp>, window: Duration,
             }
         }
         commit_batch(&mut conn, batch);
+        if wal_checked.elapsed() >= Duration::from_secs(1) {
+            wal_checked = Instant::now();
+            truncate_wal_if_long(&conn, wal, truncate_at.load(std::sync::atomic::Ordering::Relaxed));
+        }
+    }
+}
+
+fn truncate_wal_if_long(conn: &Connection, wal: &std::path::Path, limit: u64) {
+    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    if size <= limit {
+        return;
+    }
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => tracing::debug!(bytes = size, "WAL truncated"),
+        Ok(_) => tracing::info!(bytes = size, "WAL not truncated yet: readers were busy; trying again"),
+        Err(e) => tracing::warn!(error = %e, "WAL truncate failed; trying again"),
     }
 }
 
@@ -189,7 +214,7 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
             e.partition_key,
             new.received_at_us,
             new.parent_seq,
-            new.body
+            super::compress::pack(&new.body)
         ])?;
         if changed == 1 {
             out.push(Appended {
@@ -213,33 +238,42 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (event_seq, sink, route, partition_key, state, attempts,
-                     next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, body)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, ?6, ?7)
+                     next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, chain_id, body, body_id)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, '', ?6, X'', ?7)
                  ON CONFLICT (sink, event_seq) DO NOTHING",
             )?;
             let mut reopen = tx.prepare_cached(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
                      updated_at_ms = ?3, last_error = NULL, delivered_at_ms = NULL, route = ?4,
-                     handled_by = ?5, body = ?6
+                     handled_by = '', chain_id = ?5, body = X'', body_id = ?6
                  WHERE event_seq = ?1 AND sink = ?2 AND state IN ('delivered', 'dead_lettered')
                  RETURNING id",
             )?;
+            let mut bodies = Bodies::of_event(tx, commit.event_seq)?;
             for d in &commit.deliveries {
+                let body_id = bodies.intern(tx, &d.body)?;
+                let chain_id = bodies.chain(tx, &d.handled_by)?;
+                // The event's own partition key is not repeated.
+                let partition_key = if d.partition_key == bodies.partition_key {
+                    ""
+                } else {
+                    d.partition_key.as_str()
+                };
                 let changed = insert.execute(params![
                     commit.event_seq,
                     d.sink,
                     d.route,
-                    d.partition_key,
+                    partition_key,
                     now,
-                    d.handled_by,
-                    d.body
+                    chain_id,
+                    body_id
                 ])?;
                 if changed == 1 {
                     deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now));
                 } else if commit.redeliver
                     && let Some(id) = reopen
                         .query_row(
-                            params![commit.event_seq, d.sink, now, d.route, d.handled_by, d.body],
+                            params![commit.event_seq, d.sink, now, d.route, chain_id, body_id],
                             |r| r.get::<_, i64>(0),
                         )
                         .optional()?
@@ -255,6 +289,67 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
         out.push(RouteCommitted { derived, deliveries });
     }
     Ok(out)
+}
+
+/// Where the deliveries of one routed event take their body from: the event's own body when a
+/// delivery's is the same (no copy), else one shared row in `bodies` per distinct content.
+struct Bodies {
+    event_seq: i64,
+    event_body: Vec<u8>,
+    partition_key: String,
+    interned: Vec<(Vec<u8>, i64)>,
+    chains: Vec<(String, i64)>,
+}
+
+impl Bodies {
+    fn of_event(tx: &Connection, event_seq: i64) -> StoreResult<Bodies> {
+        let (stored, partition_key): (Vec<u8>, String) = tx
+            .prepare_cached("SELECT body, partition_key FROM events WHERE seq = ?1")?
+            .query_row(params![event_seq], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or_default();
+        let event_body = super::compress::unpack(&stored)?.into_owned();
+        Ok(Bodies {
+            event_seq,
+            event_body,
+            partition_key,
+            interned: Vec::new(),
+            chains: Vec::new(),
+        })
+    }
+
+    /// The id of the `chains` row for `handled_by`.
+    fn chain(&mut self, tx: &Connection, handled_by: &str) -> StoreResult<i64> {
+        if let Some((_, id)) = self.chains.iter().find(|(h, _)| h == handled_by) {
+            return Ok(*id);
+        }
+        let id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO chains (handled_by) VALUES (?1)
+                 ON CONFLICT (handled_by) DO UPDATE SET handled_by = excluded.handled_by RETURNING id",
+            )?
+            .query_row(params![handled_by], |r| r.get(0))?;
+        self.chains.push((handled_by.to_owned(), id));
+        Ok(id)
+    }
+
+    /// `None` when `body` is the event's own; else the id of its row in `bodies`.
+    fn intern(&mut self, tx: &Connection, body: &[u8]) -> StoreResult<Option<i64>> {
+        if body == self.event_body.as_slice() {
+            return Ok(None);
+        }
+        if let Some((_, id)) = self.interned.iter().find(|(b, _)| b.as_slice() == body) {
+            return Ok(Some(*id));
+        }
+        tx.prepare_cached("INSERT INTO bodies (event_seq, body) VALUES (?1, ?2)")?
+            .execute(params![
+                self.event_seq,
+                super::compress::pack_against(body, &self.event_body)
+            ])?;
+        let id = tx.last_insert_rowid();
+        self.interned.push((body.to_vec(), id));
+        Ok(Some(id))
+    }
 }
 
 /// The row just inserted for `d`, without reading it back.
