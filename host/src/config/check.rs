@@ -309,6 +309,7 @@ impl Config {
                 );
             }
         }
+        out.extend(self.audit.problems(self));
         out
     }
 }
