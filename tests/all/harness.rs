@@ -408,6 +408,17 @@ impl Host {
         let status = Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
         assert!(status.success());
     }
+
+    /// Sends SIGTERM and waits for the process to exit (a clean shutdown); returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait().unwrap()
+    }
 }
 
 impl Drop for Host {

@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod audit_chain;
 mod credentials;
 mod delivery;
 mod disk;

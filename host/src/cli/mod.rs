@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server = Server::start(&config).await?;
             // Scripts and tests read this line to learn the address (port 0 picks a free one).
             println!("kaunter listening on {}", server.url());
-            server.wait().await?;
+            server.serve_until_signal().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => crate::demo::run(args).await,

@@ -244,7 +244,14 @@ async fn approve(target: &Target, plugin: &str, config: Option<PathBuf>, data: O
     };
     let config = Config::load(&config)?;
     let data = data.unwrap_or_else(|| config.resolve(&config.server.data_dir));
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data, Duration::from_micros(200), 64)?);
+    // Sealed with the audit key, like the host's own records; checkpointed at the host's next start.
+    let audit = crate::audit::AuditSetup::from_config(&config)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_keyed(
+        &data,
+        Duration::from_micros(200),
+        64,
+        audit.key,
+    )?);
     let who = format!(
         "operator:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())

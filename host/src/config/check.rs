@@ -320,6 +320,7 @@ impl Config {
                 );
             }
         }
+        out.extend(self.audit.problems(self));
         out
     }
 }

@@ -4,12 +4,14 @@
 //! errors that name the key and its line, and cross-references (a route naming a sink that does not
 //! exist) are caught here, before anything starts. It never touches the network, the store or Wasm.
 
+mod audit;
 mod check;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use audit::AuditConfig;
 pub use check::{ConfigError, FieldProblem};
 pub mod redact;
 
@@ -44,6 +46,9 @@ pub struct Config {
     /// Named groups of stores (globs), for staged rollout: `pilot = ["hk-001", "hk-002"]`.
     #[serde(default)]
     pub store_groups: BTreeMap<String, Vec<String>>,
+    /// How the audit chain is sealed (HMAC key) and anchored (signed checkpoints elsewhere).
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Directory the config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -40,16 +40,29 @@ const PUBLIC_KEYS: &[&str] = &[
 /// The tables whose strings are secret unless their key is in [`PUBLIC_KEYS`].
 const SENSITIVE_TABLES: &[&str] = &["secrets", "credentials", "api_keys"];
 
+/// Tables where `key = "…"` names a secret rather than holding one (`[audit] key`); a value
+/// written there as `{ value = "…" }` is still found.
+const NAMING_TABLES: &[&str] = &["audit"];
+
 /// The secret values written in a configuration's text (see the module docs).
 pub fn secret_values(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(table) = text.parse::<toml::Table>() {
         for (key, value) in &table {
-            collect(value, SENSITIVE_TABLES.contains(&key.as_str()), &mut found);
+            match value {
+                toml::Value::Table(t) if NAMING_TABLES.contains(&key.as_str()) => {
+                    for (inner_key, inner) in t {
+                        if !(inner_key == "key" && inner.is_str()) {
+                            collect(inner, false, &mut found);
+                        }
+                    }
+                }
+                _ => collect(value, SENSITIVE_TABLES.contains(&key.as_str()), &mut found),
+            }
         }
     }
     // Also line by line, for text that does not parse.
-    let mut sensitive = false;
+    let (mut sensitive, mut naming) = (false, false);
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
@@ -57,9 +70,10 @@ pub fn secret_values(text: &str) -> Vec<String> {
             sensitive = SENSITIVE_TABLES
                 .iter()
                 .any(|s| header == *s || header.starts_with(&format!("{s}.")));
+            naming = NAMING_TABLES.contains(&header);
         }
         for (key, value) in quoted_values(trimmed) {
-            if key == "value" || key == "key" || (sensitive && !PUBLIC_KEYS.contains(&key.as_str())) {
+            if key == "value" || (key == "key" && !naming) || (sensitive && !PUBLIC_KEYS.contains(&key.as_str())) {
                 found.push(value);
             }
         }
@@ -163,8 +177,14 @@ token_url = "https://identity.xero.com/connect/token"
 
 [[plugins]]
 name = "webhook"
+
+[audit]
+key = "audit-chain"
 "#;
         let values = secret_values(text);
+        assert!(!values.contains(&"audit-chain".to_owned()), "{values:?}");
+        let inline = secret_values("[audit]\nkey = { value = \"chain-key-bytes\" }\n");
+        assert!(inline.contains(&"chain-key-bytes".to_owned()), "{inline:?}");
         for secret in ["pos-key-0123", "whsec_abc", "bare-secret", "cs-9"] {
             assert!(values.contains(&secret.to_owned()), "{secret}: {values:?}");
         }

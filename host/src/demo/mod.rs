@@ -70,6 +70,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         None => Config::demo()?,
     };
     config.server.data_dir = args.data.clone();
+    if args.config.is_none() && config.audit.anchor_file.is_some() {
+        // A fresh demo log starts a fresh chain, so its checkpoints live (and are wiped) beside it;
+        // a real host keeps them on another volume.
+        config.audit.anchor_file = Some(args.data.join("audit-anchors.jsonl"));
+    }
     if !args.keep_data && args.data.exists() {
         std::fs::remove_dir_all(&args.data)?;
     }
@@ -202,9 +207,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         log.dead_lettered,
         stores.errors()
     );
+    server.stop("host").await?;
+    let audit = audit_check(&config, &args.data)?;
     println!("the log is {} (open it with sqlite3)", server.db_path.display());
-    let ok = bad == 0 && log.lost == 0 && log.derived_undelivered == 0 && stores.errors() == 0;
+    let ok = bad == 0 && log.lost == 0 && log.derived_undelivered == 0 && stores.errors() == 0 && audit;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Verifies the demo's audit log as `kaunter audit verify` would, printing what it found;
+/// returns whether it is intact.
+fn audit_check(config: &Config, data: &std::path::Path) -> anyhow::Result<bool> {
+    use crate::audit::verify;
+    let setup = crate::audit::AuditSetup::from_config(config)?;
+    let options = verify::Options {
+        keys: setup.keys(),
+        anchor: setup.anchor.map(|(key, file)| (file, key.public())),
+    };
+    let report = verify::verify(&crate::store::sqlite::open_read_only(data)?, &options)?;
+    for line in report.problems.iter().chain(&report.notes) {
+        println!("  audit        {}", line.trim_start());
+    }
+    Ok(report.intact())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -572,6 +572,9 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
     if old.credentials != new.credentials {
         needs_restart.push("credentials");
     }
+    if old.audit != new.audit {
+        needs_restart.push("audit");
+    }
     json!({
         "plugins": named(old.plugins.iter().map(|p| (&p.name, p)), new.plugins.iter().map(|p| (&p.name, p))),
         "sinks": named(old.sinks.iter().map(|s| (&s.name, s)), new.sinks.iter().map(|s| (&s.name, s))),

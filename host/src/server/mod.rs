@@ -1,10 +1,13 @@
 //! Assembling a running host from a configuration: store, engine, plugins, pipeline, HTTP API.
 //!
 //! [`Server::start`] is what `kaunter serve`, the demo, the benchmarks and the tests all use, so
-//! there is one way a host comes up. [`conn`] holds connections to their limits.
+//! there is one way a host comes up; [`Server::stop`] is the clean way down (a `host.stop` record
+//! and a last audit checkpoint). [`conn`] holds connections to their limits.
 
 mod conn;
 
+use crate::audit::AuditSetup;
+use crate::audit::anchorer::Anchorer;
 use crate::config::Config;
 use crate::egress::Egress;
 use crate::engine::Runtime;
@@ -31,6 +34,7 @@ pub struct Server {
     pub lifecycle: Arc<Lifecycle>,
     /// The database file.
     pub db_path: PathBuf,
+    anchorer: Option<Arc<Anchorer>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,14 +46,17 @@ impl Server {
             Some(dir) => config.resolve(dir),
             None => data_dir.join("cache"),
         };
-        let sqlite = SqliteStore::open(
+        let audit = AuditSetup::from_config(config)?;
+        let sqlite = SqliteStore::open_keyed(
             &data_dir,
             Duration::from_micros(config.server.commit_window_us),
             config.server.commit_max_ops,
+            audit.key.clone(),
         )
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
         sqlite.set_wal_truncate_bytes(config.server.wal_truncate_mib.max(1) * 1024 * 1024);
         let db_path = sqlite.path().to_path_buf();
+        let audit_head = sqlite.audit_head();
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
@@ -69,6 +76,14 @@ impl Server {
             )])
             .await
             .context("writing the audit log")?;
+        let anchorer = match audit.anchor {
+            Some((key, file)) => Some(
+                Anchorer::start(key, file, store.clone(), audit_head, audit.every)
+                    .await
+                    .context("anchoring the audit log ([audit] anchor_file)")?,
+            ),
+            None => None,
+        };
         let registry = Registry::new(runtime, store.clone(), egress, credentials, data_dir.clone());
         let (lifecycle, pipeline) = Lifecycle::start(config, registry, store).await?;
         crate::lifecycle::watch::spawn(lifecycle.clone());
@@ -85,12 +100,17 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
+        if let Some(anchorer) = &anchorer {
+            // The first checkpoint held `host.start`; this one holds what loading the plugins recorded.
+            anchorer.anchor_head().await.context("writing a checkpoint")?;
+        }
         tracing::info!(%addr, db = %db_path.display(), "kaunter is serving");
         Ok(Server {
             addr,
             pipeline,
             lifecycle,
             db_path,
+            anchorer,
             task,
         })
     }
@@ -104,6 +124,69 @@ impl Server {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("HTTP server task")?;
         Ok(())
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops cleanly (see [`Server::stop`]).
+    pub async fn serve_until_signal(mut self) -> anyhow::Result<()> {
+        let actor = tokio::select! {
+            served = &mut self.task => {
+                served.context("HTTP server task")?;
+                return Ok(());
+            }
+            actor = stop_signal() => actor,
+        };
+        tracing::info!(by = actor, "stopping");
+        self.stop(actor).await
+    }
+
+    /// Records `host.stop` (by `actor`) and writes a final checkpoint, so the log's last records
+    /// are anchored when the host goes down cleanly.
+    pub async fn stop(&self, actor: &str) -> anyhow::Result<()> {
+        self.pipeline
+            .store()
+            .audit(vec![AuditEntry::new(
+                actor,
+                "host.stop",
+                self.addr.to_string(),
+                serde_json::json!({}),
+            )])
+            .await
+            .context("writing the audit log")?;
+        if let Some(anchorer) = &self.anchorer {
+            anchorer.anchor_head().await.context("writing the last checkpoint")?;
+        }
+        self.task.abort();
+        Ok(())
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C); says which, as an audit actor.
+async fn stop_signal() -> &'static str {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = terminate => "signal:SIGTERM",
+            _ = interrupt => "signal:SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        interrupt.await;
+        "signal:SIGINT"
     }
 }
 

@@ -28,6 +28,16 @@ pub enum StoreError {
     /// The store cannot be opened or used (directory, file, thread or commit failure).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The audit log is sealed with a key, but the store was opened without one.
+    #[error(
+        "the audit log is keyed (its last record #{last} is sealed with audit key {key_id}), but no [audit] key is configured; the host would append unkeyed records that `kaunter audit verify` reports as forged: configure that key under [audit] (docs/audit.md)"
+    )]
+    AuditKeyMissing {
+        /// The key the chain is sealed with.
+        key_id: String,
+        /// The last record.
+        last: i64,
+    },
     /// A plugin's kv write would exceed its quota.
     #[error("kv quota of {quota} bytes exceeded (would use {would_use})")]
     QuotaExceeded {
@@ -354,7 +364,7 @@ pub trait Store: Send + Sync + 'static {
     async fn approvals(&self, name: &str, version: &str) -> StoreResult<(Option<Approval>, bool)>;
     /// Records an approval.
     async fn approve(&self, approval: Approval) -> StoreResult<()>;
-    /// Appends records to the hash-chained audit log.
+    /// Appends records to the hash-chained audit log (sealed with the store's audit key, if any).
     async fn audit(&self, entries: Vec<audit::AuditEntry>) -> StoreResult<()>;
     /// Audit records after `after_seq`, in order.
     async fn audit_log(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<audit::AuditRecord>>;

@@ -1,4 +1,10 @@
 //! The SQLite schema. Plain tables an auditor can read with the `sqlite3` shell.
+//!
+//! Also the triggers that keep `audit_log` append-only ([`AUDIT_GUARDS`]), with a check that
+//! they are present and unaltered (what `kaunter audit verify` reports) and their restoration on
+//! open (which the store records in the audit log).
+
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 /// Columns added after a table was first created: applied on open when missing (logs written
 /// by earlier versions), as `(table, column, definition)`.
@@ -89,10 +95,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     prev_hash TEXT    NOT NULL,
     hash      TEXT    NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+-- Its append-only triggers are AUDIT_GUARDS (below), checked and restored on every open.
 
 CREATE TABLE IF NOT EXISTS plugin_approvals (
     name           TEXT    NOT NULL,
@@ -123,3 +126,118 @@ CREATE TABLE IF NOT EXISTS kv_usage (
     bytes  INTEGER NOT NULL
 );
 "#;
+
+/// The triggers that refuse `UPDATE` and `DELETE` on `audit_log`: (name, statement).
+pub const AUDIT_GUARDS: [(&str, &str); 2] = [
+    (
+        "audit_log_no_update",
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ),
+    (
+        "audit_log_no_delete",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ),
+];
+
+/// What is wrong with one of the [`AUDIT_GUARDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardProblem {
+    /// The trigger is not there (dropped).
+    Missing,
+    /// A trigger of that name is there, but its statement is not the guard's.
+    Altered,
+}
+
+impl std::fmt::Display for GuardProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GuardProblem::Missing => "missing (dropped)",
+            GuardProblem::Altered => "altered (its statement is not the guard's)",
+        })
+    }
+}
+
+/// Whitespace-insensitive form of a statement, as SQLite keeps it.
+fn normal(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The guards that are missing or altered in `conn`'s database.
+pub fn audit_guard_problems(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, GuardProblem)>> {
+    let mut out = Vec::new();
+    for (name, sql) in AUDIT_GUARDS {
+        let stored: Option<Option<String>> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored {
+            None => out.push((name, GuardProblem::Missing)),
+            Some(stored) if stored.as_deref().map(normal) != Some(normal(sql)) => {
+                out.push((name, GuardProblem::Altered))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the guards that are missing and replaces altered ones; returns what it found wrong.
+pub fn restore_audit_guards(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, GuardProblem)>> {
+    let problems = audit_guard_problems(conn)?;
+    for (name, problem) in &problems {
+        if *problem == GuardProblem::Altered {
+            conn.execute_batch(&format!("DROP TRIGGER {name}"))?;
+        }
+        if let Some((_, sql)) = AUDIT_GUARDS.iter().find(|(n, _)| n == name) {
+            conn.execute_batch(sql)?;
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_are_checked_and_restored() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        assert_eq!(
+            restore_audit_guards(&conn).unwrap(),
+            vec![
+                ("audit_log_no_update", GuardProblem::Missing),
+                ("audit_log_no_delete", GuardProblem::Missing)
+            ]
+        );
+        assert_eq!(audit_guard_problems(&conn).unwrap(), vec![]);
+        conn.execute_batch(
+            "DROP TRIGGER audit_log_no_delete;
+             CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT 1; END;
+             DROP TRIGGER audit_log_no_update;",
+        )
+        .unwrap();
+        assert_eq!(
+            audit_guard_problems(&conn).unwrap(),
+            vec![
+                ("audit_log_no_update", GuardProblem::Missing),
+                ("audit_log_no_delete", GuardProblem::Altered)
+            ]
+        );
+        restore_audit_guards(&conn).unwrap();
+        assert_eq!(audit_guard_problems(&conn).unwrap(), vec![]);
+        conn.execute(
+            "INSERT INTO audit_log VALUES (1, 1, 'host', 'x', 'x', '{}', 'p', 'h')",
+            [],
+        )
+        .unwrap();
+        let refused = conn.execute("DELETE FROM audit_log", []).unwrap_err();
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+    }
+}

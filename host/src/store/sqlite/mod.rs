@@ -3,13 +3,16 @@
 //! Writes go through the single writer thread in [`writer`]; reads use a small pool of read-only
 //! connections on blocking threads, so a slow read never delays a commit.
 
+mod chain;
 mod compress;
 mod replay;
 mod writer;
 
+pub use super::schema::{AUDIT_GUARDS, GuardProblem, audit_guard_problems};
 use super::{
     Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed, RouteCommit,
     RouteCommitted, Store, StoreError, StoreResult, StoredEvent,
+    audit::{AuditHead, ChainKey},
     schema::{ADDED_COLUMNS, SCHEMA},
 };
 use kaunter_model::Event;
@@ -17,7 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use writer::WriteOp;
 
 /// File name of the log inside the data directory.
@@ -29,15 +32,31 @@ pub struct SqliteStore {
     wal_truncate_bytes: Arc<std::sync::atomic::AtomicU64>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    audit_head: watch::Receiver<AuditHead>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread.
+    /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread; audit records
+    /// are unkeyed (and a keyed log is refused: see [`SqliteStore::open_keyed`]).
     pub fn open(dir: &Path, commit_window: Duration, commit_max_ops: usize) -> StoreResult<SqliteStore> {
+        Self::open_keyed(dir, commit_window, commit_max_ops, None)
+    }
+
+    /// Opens (creating if needed) `dir/kaunter.db` and starts the writer thread, sealing audit
+    /// records with `audit_key`.
+    ///
+    /// Restores the audit log's append-only triggers if they are missing or altered, records a
+    /// key new to the chain (`audit.keyed`), and refuses a keyed log without a key.
+    pub fn open_keyed(
+        dir: &Path,
+        commit_window: Duration,
+        commit_max_ops: usize,
+        audit_key: Option<ChainKey>,
+    ) -> StoreResult<SqliteStore> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -47,8 +66,15 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        let audit_existed: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'",
+            [],
+            |r| r.get(0),
+        )?;
         conn.execute_batch(SCHEMA)?;
         add_missing_columns(&conn)?;
+        let head = chain::prepare(&mut conn, audit_key.as_ref(), audit_existed)?;
+        let (head_tx, audit_head) = watch::channel(head);
         // Logs written before kv_usage existed: count each plugin's kv once.
         conn.execute(
             "INSERT INTO kv_usage (plugin, bytes)
@@ -63,7 +89,7 @@ impl SqliteStore {
             .name("kaunter-store-writer".into())
             .spawn({
                 let wal = (wal_path(&path), wal_truncate_bytes.clone());
-                move || writer::run(conn, rx, commit_window, commit_max_ops, &wal)
+                move || writer::run(conn, rx, commit_window, commit_max_ops, &wal, audit_key, head_tx)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
@@ -71,6 +97,7 @@ impl SqliteStore {
             wal_truncate_bytes,
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
+            audit_head,
         })
     }
 
@@ -78,6 +105,12 @@ impl SqliteStore {
     pub fn set_wal_truncate_bytes(&self, bytes: u64) {
         self.wal_truncate_bytes
             .store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The audit chain's head, updated after every commit that appends to it (what the
+    /// checkpoint writer follows).
+    pub fn audit_head(&self) -> watch::Receiver<AuditHead> {
+        self.audit_head.clone()
     }
 
     /// Path of the database file.

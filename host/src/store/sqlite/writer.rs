@@ -8,6 +8,7 @@
 //! (fsync of the WAL), and only then replies. Throughput therefore grows with concurrency while
 //! every acknowledged write is on disk.
 
+use super::super::audit::{AuditHead, ChainKey};
 use super::super::{
     Appended, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, NewDelivery, NewEvent, RouteCommit,
     RouteCommitted, StoreError, StoreResult, now_ms,
@@ -15,7 +16,7 @@ use super::super::{
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// One unit of work for the writer, with where to send its result.
 pub(crate) enum WriteOp {
@@ -85,6 +86,13 @@ impl Reply {
     }
 }
 
+/// The audit chain as the writer keeps it: the key it seals with, and where it publishes the
+/// head after each commit.
+struct Chain {
+    key: Option<ChainKey>,
+    head: watch::Sender<AuditHead>,
+}
+
 /// Runs the writer until every sender is dropped. Between commits, at most once a second, it
 /// truncates the WAL at `wal` once it passes `truncate_at` bytes: as the only writer it
 /// never meets a write lock, and waits only for readers of older snapshots to finish.
@@ -94,7 +102,13 @@ pub(crate) fn run(
     window: Duration,
     max_ops: usize,
     (wal, truncate_at): &(std::path::PathBuf, std::sync::Arc<std::sync::atomic::AtomicU64>),
+    audit_key: Option<ChainKey>,
+    audit_head: watch::Sender<AuditHead>,
 ) {
+    let chain = Chain {
+        key: audit_key,
+        head: audit_head,
+    };
     let gap = window / 10;
     let mut wal_checked = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -115,7 +129,7 @@ pub(crate) fn run(
                 }
             }
         }
-        commit_batch(&mut conn, batch);
+        commit_batch(&mut conn, batch, &chain);
         if wal_checked.elapsed() >= Duration::from_secs(1) {
             wal_checked = Instant::now();
             truncate_wal_if_long(&conn, wal, truncate_at.load(std::sync::atomic::Ordering::Relaxed));
@@ -135,24 +149,36 @@ fn truncate_wal_if_long(conn: &Connection, wal: &std::path::Path, limit: u64) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
+fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>, chain: &Chain) {
     let mut replies = Vec::with_capacity(batch.len());
+    let mut head = None;
     let outcome = (|| -> Result<(), String> {
         let mut tx = conn.transaction().map_err(|e| e.to_string())?;
         for op in batch {
-            replies.push(apply_in_savepoint(&mut tx, op));
+            replies.push(apply_in_savepoint(&mut tx, op, chain, &mut head));
         }
         tx.commit().map_err(|e| e.to_string())
     })();
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, ops = replies.len(), "group commit failed; every write in it is reported failed");
+    match (&outcome, head) {
+        (Err(e), _) => {
+            tracing::error!(error = %e, ops = replies.len(), "group commit failed; every write in it is reported failed")
+        }
+        (Ok(()), Some(head)) => {
+            chain.head.send_modify(|h| {
+                let operator_seq = head.operator_seq.max(h.operator_seq);
+                *h = AuditHead { operator_seq, ..head };
+            });
+        }
+        (Ok(()), None) => {}
     }
     for reply in replies {
         reply.send(&outcome);
     }
 }
 
-fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
+/// Applies one op in its own savepoint; an audit append that stays leaves the chain's new head in
+/// `head`.
+fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head: &mut Option<AuditHead>) -> Reply {
     fn scoped<T>(tx: &mut Transaction<'_>, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let sp = tx.savepoint()?;
         let out = f(&sp)?;
@@ -171,7 +197,16 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp) -> Reply {
             quota,
             reply,
         } => Reply::Unit(reply, scoped(tx, |t| kv_set(t, &plugin, &key, &value, quota))),
-        WriteOp::Audit(entries, reply) => Reply::Unit(reply, scoped(tx, |t| audit(t, &entries))),
+        WriteOp::Audit(entries, reply) => {
+            let appended = scoped(tx, |t| super::chain::append(t, chain.key.as_ref(), &entries));
+            Reply::Unit(
+                reply,
+                appended.map(|new| {
+                    let operator_seq = head.as_ref().map_or(0, |h| h.operator_seq).max(new.operator_seq);
+                    *head = Some(AuditHead { operator_seq, ..new });
+                }),
+            )
+        }
         WriteOp::Approve(a, reply) => Reply::Unit(
             reply,
             scoped(tx, |t| {
@@ -430,30 +465,6 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 insert_dead_letter(tx, &letter, now)?;
             }
         }
-    }
-    Ok(())
-}
-
-fn audit(tx: &Connection, entries: &[super::super::audit::AuditEntry]) -> StoreResult<()> {
-    use super::super::audit::{GENESIS, chain_hash};
-    use rusqlite::OptionalExtension as _;
-    let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_owned()));
-    let now = now_ms();
-    for e in entries {
-        seq += 1;
-        let detail = e.detail.to_string();
-        let hash = chain_hash(&prev, seq, now, &e.actor, &e.action, &e.subject, &detail);
-        tx.prepare_cached(
-            "INSERT INTO audit_log (seq, at_ms, actor, action, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![seq, now, e.actor, e.action, e.subject, detail, prev, hash])?;
-        prev = hash;
     }
     Ok(())
 }
