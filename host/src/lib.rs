@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod loadgen;
 pub mod pipeline;
 pub mod plugins;
+pub mod scrub;
 pub mod server;
 pub mod store;
 pub mod telemetry;
