@@ -12,6 +12,7 @@
 mod audit;
 mod credentials;
 mod delivery;
+mod echoes;
 mod harness;
 mod https;
 mod ingest;
