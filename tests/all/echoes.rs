@@ -177,19 +177,21 @@ fn leak(text: &[u8], secret: &str) -> Option<String> {
     None
 }
 
-fn assert_no_leak(what: &str, text: &[u8], secret: &str) {
-    if let Some(around) = leak(text, secret) {
-        panic!("{what} reveals part of the secret: …{around}…");
+fn assert_no_leak(what: &str, text: &[u8], secrets: &[&str]) {
+    for secret in secrets {
+        if let Some(around) = leak(text, secret) {
+            panic!("{what} reveals part of a secret: …{around}…");
+        }
     }
 }
 
 /// Every place the host shows or keeps what happened to `ids` (all dead-lettered at `sink`) holds
-/// `label` where the echo was, and nothing of `secret`.
-async fn assert_scrubbed(mut host: Host, ids: &[&str], sink: &str, secret: &str, label: &str) {
+/// `label` where the echo was, and nothing of `secrets`.
+async fn assert_scrubbed(mut host: Host, ids: &[&str], sink: &str, secrets: &[&str], label: &str) {
     for id in ids {
         let entry = wait_for_state(&host, id, sink, "dead_lettered").await;
         let event = host.event(id).await.to_string();
-        assert_no_leak(&format!("GET /v1/events/{id}"), event.as_bytes(), secret);
+        assert_no_leak(&format!("GET /v1/events/{id}"), event.as_bytes(), secrets);
         let error = entry["last_error"].as_str().unwrap_or("");
         assert!(
             error.contains(label),
@@ -198,17 +200,17 @@ async fn assert_scrubbed(mut host: Host, ids: &[&str], sink: &str, secret: &str,
     }
     let (status, dlq) = host.get("/v1/admin/dlq?all=true", ADMIN_KEY).await;
     assert_eq!(status, 200, "{dlq}");
-    assert_no_leak("GET /v1/admin/dlq", dlq.to_string().as_bytes(), secret);
+    assert_no_leak("GET /v1/admin/dlq", dlq.to_string().as_bytes(), secrets);
     for id in ids {
         let letters = dlq["dead_letters"].as_array().unwrap();
         let letter = letters.iter().find(|l| l["event_id"] == *id).unwrap();
         assert!(letter["error"].as_str().unwrap().contains(label), "{letter}");
     }
     let listed = host.cli(&["dlq", "list"]);
-    assert_no_leak("kaunter dlq list", listed.as_bytes(), secret);
+    assert_no_leak("kaunter dlq list", listed.as_bytes(), secrets);
     assert!(listed.contains(label), "{listed}");
     let log = host.log();
-    assert_no_leak("the host log", log.as_bytes(), secret);
+    assert_no_leak("the host log", log.as_bytes(), secrets);
     assert!(
         log.contains(label),
         "the dead-letter log lines carry the scrubbed error"
@@ -220,7 +222,7 @@ async fn assert_scrubbed(mut host: Host, ids: &[&str], sink: &str, secret: &str,
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("kaunter.db") {
             let bytes = std::fs::read(&path).unwrap();
-            assert_no_leak(&name, &bytes, secret);
+            assert_no_leak(&name, &bytes, secrets);
             stored.extend(bytes);
         }
     }
@@ -268,7 +270,7 @@ async fn an_oauth_token_echoed_by_the_vendor_is_shown_and_stored_nowhere() {
         4 + 5,
         "four dead-letter at once, the 503 one after five attempts"
     );
-    assert_scrubbed(host, &ids, "erp", &token, "[redacted: credential erp-oauth]").await;
+    assert_scrubbed(host, &ids, "erp", &[&token], "[redacted: credential erp-oauth]").await;
 }
 
 /// A DingTalk robot token with characters each encoding escapes (real ones are hex).
@@ -357,7 +359,14 @@ sinks = ["dingtalk"]
             "the plugin got the answer, headers and body, with the token taken out: {line}"
         );
     }
-    assert_scrubbed(host, &ids, "dingtalk", ROBOT_TOKEN, "[redacted: secret dingtalk-token]").await;
+    assert_scrubbed(
+        host,
+        &ids,
+        "dingtalk",
+        &[ROBOT_TOKEN],
+        "[redacted: secret dingtalk-token]",
+    )
+    .await;
 }
 
 /// An API key with characters each encoding escapes.
@@ -399,5 +408,58 @@ async fn a_secret_in_a_header_echoed_by_the_vendor_is_shown_and_stored_nowhere()
         calls.iter().all(|c| c.header("api-key") == API_KEY),
         "the vendor got the key"
     );
-    assert_scrubbed(host, &ids, "erp", API_KEY, "[redacted: secret erp-api-key]").await;
+    assert_scrubbed(host, &ids, "erp", &[API_KEY], "[redacted: secret erp-api-key]").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_echoes_the_client_secret_and_refresh_token_in_its_refusal_is_scrubbed() {
+    const CLIENT_SECRET: &str = "s3cret/of+the~client";
+    const REFRESH_TOKEN: &str = "rt/9f8e7d6c+5b4a~3210-refresh";
+    // RFC 6749 §5.2's refusal, with the request it refused (Basic client authentication, the form
+    // with the refresh token) echoed in `error_description`.
+    let authorization = VendorFake::start(|call| {
+        let description = format!("refused {}{}", dump(call), call.text());
+        Reply::json(
+            401,
+            &json!({"error": "invalid_client", "error_description": description}),
+        )
+    })
+    .await;
+    let vendor = VendorFake::start(echo).await;
+    let url = format!("{}/hooks", vendor.url);
+    let mut options = ConfigOptions::new(&url);
+    options.extra = format!(
+        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"{}/token\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"{CLIENT_SECRET}\" }}\nrefresh_token = {{ value = \"{REFRESH_TOKEN}\" }}\nfor = [\"POST {url}\"]\n",
+        authorization.url
+    );
+    let granted = format!("http = [\"POST {url}\"]\n");
+    let text = config(&options).replacen(&granted, &format!("{granted}credentials = [\"erp-oauth\"]\n"), 1);
+    let host = Host::start(&text);
+    host.post_json(&sale("tk-1", "hk-001", "TK-1", &[("1", 1, 100)])).await;
+    let entry = wait_for_state(&host, "tk-1", "erp", "dead_lettered").await;
+    let asked = authorization.calls();
+    assert!(
+        asked[0].header("authorization").starts_with("Basic ") && asked[0].text().contains("refresh_token=rt%2F9f8e"),
+        "the endpoint got the secret and the refresh token"
+    );
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("credential refused: credential `erp-oauth`: the authorization server answered invalid_client: refused POST /token"),
+        "{error}"
+    );
+    assert!(vendor.calls().is_empty(), "nothing goes out without a token");
+    let audit: String = host.audit_records().iter().map(|r| format!("{r}\n")).collect();
+    assert!(
+        audit.contains("credential.refused") && audit.contains("[redacted: credential erp-oauth]"),
+        "{audit}"
+    );
+    assert_no_leak("the audit log", audit.as_bytes(), &[CLIENT_SECRET, REFRESH_TOKEN]);
+    assert_scrubbed(
+        host,
+        &["tk-1"],
+        "erp",
+        &[CLIENT_SECRET, REFRESH_TOKEN],
+        "[redacted: credential erp-oauth]",
+    )
+    .await;
 }
