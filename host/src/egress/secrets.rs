@@ -383,6 +383,51 @@ pub(super) mod tests {
         );
     }
 
+    /// A live request recorded for a shadow comparison is copied before the checkpoint fills it,
+    /// so the record shows the markers, like captured ones.
+    #[tokio::test]
+    async fn recorded_live_requests_show_the_markers_not_the_values() {
+        use wasmtime_wasi_http::WasiHttpHooks as _;
+        let (vendor, seen) = echoing_vendor().await;
+        let secrets = BTreeMap::from([(
+            "url-key".to_owned(),
+            sendable(URL_KEY, &format!("POST {vendor}/robot/")),
+        )]);
+        let grants: Arc<[HttpGrant]> = Arc::from(vec![format!("POST {vendor}/robot/").parse::<HttpGrant>().unwrap()]);
+        let who = PluginEgress::new("echoed".into(), grants, Credentials::none(), Arc::from([]))
+            .with_secrets(Arc::new(secrets));
+        who.record.store(true, std::sync::atomic::Ordering::Relaxed);
+        let tls = super::super::tls::client_config(&[], std::path::Path::new(".")).unwrap();
+        let egress = super::super::Egress::new(std::time::Duration::from_secs(10), tls);
+        let mut hooks = super::super::EgressHooks::new(egress, Arc::new(who), 5);
+        hooks.begin_call();
+        let request = http::Request::post(format!("{vendor}/robot/send?access_token=$SECRET(url-key)"))
+            .body(
+                Full::new(Bytes::from("{}"))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .unwrap();
+        let sent = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, _) = Box::into_pin(sent).await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(
+            seen.lock().unwrap().concat().contains(URL_KEY),
+            "the live request carried the value"
+        );
+        let recorded = hooks.take_captured();
+        assert_eq!(
+            recorded[0].url,
+            format!("{vendor}/robot/send?access_token=$SECRET(url-key)")
+        );
+        assert_eq!(recorded[0].status, Some(400));
+        assert!(
+            hooks
+                .scrubber()
+                .is_some_and(|s| s.scrub(URL_KEY) == "[redacted: secret url-key]")
+        );
+    }
+
     #[test]
     fn the_values_sent_belong_to_one_call_of_one_instance() {
         use super::super::{Egress, EgressHooks};
