@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod loadgen;
 pub mod pipeline;
 pub mod plugins;
+pub mod scrub;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -98,7 +98,7 @@ async fn a_revoked_refresh_token_dead_letters_with_what_to_do_and_is_audited() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let sink = Sink::start().await;
     let credential = format!(
-        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"http://{addr}/token\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"revoked\" }}\nfor = [\"POST {}\"]\n",
+        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"http://{addr}/token\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"rt-revoked-by-the-user\" }}\nfor = [\"POST {}\"]\n",
         sink.url
     );
     let host = Host::start(&with_credential(&sink, &credential));

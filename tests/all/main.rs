@@ -14,6 +14,7 @@ mod audit_chain;
 mod credentials;
 mod delivery;
 mod disk;
+mod echoes;
 mod harness;
 mod https;
 mod ingest;

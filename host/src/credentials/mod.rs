@@ -7,10 +7,13 @@
 //! Tokens never enter a plugin. The egress checkpoint asks [`Credentials::bearer_for`] for each
 //! allowed request and adds `Authorization: Bearer …` when the plugin is granted a credential whose
 //! `for` destinations include the request. This module talks only to token endpoints, through its
-//! own client; it never sends plugin traffic.
+//! own client; it never sends plugin traffic. A token endpoint that echoes the request in its
+//! refusal does not put the client secret, refresh token or assertion into the error (and so into
+//! dead letters and the audit log): they are scrubbed from it (see [`crate::scrub`]).
 
 use crate::config::{ClientAuthStyle, Config, CredentialConfig, OAuthGrant};
 use crate::egress::Destination;
+use crate::scrub::{Kind, Scrubber, Sensitive};
 use crate::store::Store;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -245,6 +248,19 @@ async fn fetch(
 ) -> Result<Cached, CredentialError> {
     {
         let transient = |why: String| CredentialError::Transient(c.name.clone(), why);
+        // What this request carries that must not come back in an error (a token endpoint may
+        // echo the request in its refusal): the refresh token, the client secret, the assertion,
+        // as sent and as form-encoded.
+        let mut sent = Vec::new();
+        let mut note = |value: &str| {
+            for value in [value.to_owned(), form_encode(value)] {
+                sent.push(Sensitive {
+                    kind: Kind::Credential,
+                    name: c.name.clone(),
+                    value,
+                });
+            }
+        };
         let mut form = Vec::new();
         match c.config.grant {
             OAuthGrant::ClientCredentials => form.push(("grant_type", "client_credentials".to_owned())),
@@ -258,6 +274,7 @@ async fn fetch(
                     None => None,
                 };
                 let refresh = stored.or_else(|| c.first_refresh_token.clone()).unwrap_or_default();
+                note(&refresh);
                 form.push(("grant_type", "refresh_token".to_owned()));
                 form.push(("refresh_token", refresh));
             }
@@ -268,6 +285,10 @@ async fn fetch(
         let mut request = http::Request::post(&c.config.token_url)
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(http::header::ACCEPT, "application/json");
+        match &c.client_auth {
+            ClientAuth::Secret(secret) => note(secret),
+            ClientAuth::Assertion(_) => {}
+        }
         match &c.client_auth {
             ClientAuth::Secret(secret) if c.config.client_auth == ClientAuthStyle::Form => {
                 form.push(("client_id", c.client_id.clone()));
@@ -289,6 +310,7 @@ async fn fetch(
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
                 ));
+                note(&jwt);
                 form.push(("client_assertion", jwt));
             }
         }
@@ -310,11 +332,14 @@ async fn fetch(
             .to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         if !status.is_success() {
-            let error = json["error"].as_str().unwrap_or("").to_owned();
-            let detail = json["error_description"]
-                .as_str()
-                .unwrap_or("no description")
-                .to_owned();
+            let scrubber = Scrubber::new(&sent);
+            let error = scrubber.scrub_string(json["error"].as_str().unwrap_or("").to_owned());
+            let detail = scrubber.scrub_string(
+                json["error_description"]
+                    .as_str()
+                    .unwrap_or("no description")
+                    .to_owned(),
+            );
             let action = match error.as_str() {
                 "invalid_grant" => {
                     "the refresh token is revoked or expired: authorize kaunter again and put the new refresh_token in the config"

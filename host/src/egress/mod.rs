@@ -10,18 +10,24 @@
 //! the address that was checked: names that resolve to loopback, link-local (cloud metadata),
 //! unspecified or private addresses are refused; such an address can only be reached by granting
 //! it as an IP literal. Every denial is recorded for the call, so the event fails with the reason.
-//! This module also owns per-call timeouts and size caps; it never decides what to do with an event.
+//! Every secret text and OAuth token it puts into a call's requests is noted for the call and
+//! scrubbed from the responses before the plugin reads them (`secrets.rs`), so a vendor that echoes
+//! the request hands the plugin only `[redacted: …]`. This module also owns per-call timeouts and
+//! size caps; it never decides what to do with an event.
 
 mod capture;
 mod grant;
 mod path;
+mod secrets;
 pub mod tls;
 
 pub use capture::{CannedResponse, CannedResponses, CapturedRequest};
 pub use grant::{Destination, HttpGrant, split_authority};
 pub use path::normalize_path;
+pub use secrets::{CallSecrets, SECRET_MARKER, SendableSecret, check_secret_markers, fill_secrets};
 
 use crate::credentials::{CredentialError, Credentials};
+use crate::scrub::{Kind, Scrubber};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -66,12 +72,14 @@ impl Egress {
         Arc::new(Self { client, timeout })
     }
 
-    /// Checks one plugin request against its grants and, if allowed, adds any granted OAuth
-    /// token and sends it.
+    /// Checks one plugin request against its grants and, if allowed, fills its `$SECRET(name)`
+    /// markers, adds any granted OAuth token and sends it. Every value put in is noted in `sent`
+    /// and scrubbed from the response's header values and body.
     pub async fn send(
         &self,
         who: &PluginEgress,
         problems: &CallProblems,
+        sent: &CallSecrets,
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let plugin = who.plugin.as_str();
@@ -88,7 +96,7 @@ impl Egress {
                 return Err(HttpError::HttpRequestDenied);
             }
         };
-        if let Err(reason) = put_secrets_in(&mut request, who, &destination) {
+        if let Err(reason) = secrets::put_secrets_in(&mut request, who, &destination, sent) {
             tracing::warn!(plugin, %reason, "outbound request denied");
             problems.report(Problem::Denied(reason));
             return Err(HttpError::HttpRequestDenied);
@@ -96,6 +104,7 @@ impl Egress {
         let mut injected = None;
         match who.credentials.bearer_for(&who.credential_grants, &destination).await {
             Ok(Some(token)) => {
+                sent.note(Kind::Credential, &token.credential, &token.token);
                 let name = http::HeaderName::from_bytes(token.header.as_bytes());
                 let value = http::HeaderValue::from_str(&token.value);
                 match (name, value) {
@@ -126,7 +135,12 @@ impl Egress {
         // The connection resolves the name again through `tls::CheckedResolver`, which refuses
         // internal addresses, so re-pointing the name after the check above gains nothing; https
         // verifies the certificate against the name.
-        let result = tokio::time::timeout(self.timeout, self.send_inner(request, who, problems, &destination)).await;
+        let scrubber = sent.scrubber();
+        let result = tokio::time::timeout(
+            self.timeout,
+            self.send_inner(request, who, problems, &destination, scrubber.as_deref()),
+        )
+        .await;
         let result = match result {
             Ok(r) => r,
             Err(_) => Err(HttpError::ConnectionTimeout),
@@ -150,6 +164,7 @@ impl Egress {
         who: &PluginEgress,
         problems: &CallProblems,
         destination: &Destination,
+        scrubber: Option<&Scrubber>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, MAX_REQUEST_BYTES)
@@ -164,117 +179,18 @@ impl Egress {
             .request(request)
             .await
             .map_err(|e| classify(&e, who, problems, destination))?;
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_RESPONSE_BYTES)
+        let (mut parts, body) = response.into_parts();
+        let mut body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map_err(|_| HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES as u64)))?
             .to_bytes();
+        if let Some(scrubber) = scrubber {
+            body = secrets::scrub_response(scrubber, &mut parts.headers, body);
+        }
         let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
-}
-
-/// Where a plugin wants a granted secret's text: `$SECRET(name)` in the URL or a header value.
-/// Static credentials that vendors put in URLs or headers (a Slack incoming-webhook path, a
-/// DingTalk robot's `access_token`, an API key header) stay in the host this way: the plugin's
-/// configuration and every captured or recorded request show only the marker, and the checkpoint
-/// fills it in on the way out, after the grant check.
-pub const SECRET_MARKER: &str = "$SECRET(";
-
-/// A secret a plugin may put in requests: its bytes and the destinations it may go to.
-#[derive(Clone, Debug)]
-pub struct SendableSecret {
-    /// The key bytes.
-    pub bytes: Vec<u8>,
-    /// `[secrets] NAME.for`: where it may be sent (empty: nowhere, crypto only).
-    pub destinations: Vec<HttpGrant>,
-}
-
-/// `text` with every `$SECRET(name)` replaced by that secret's text, when the secret is granted to
-/// the plugin and its `for` destinations include `to`; `None` when `text` has no marker.
-pub fn fill_secrets(text: &str, who: &PluginEgress, to: &Destination) -> Result<Option<String>, String> {
-    if !text.contains(SECRET_MARKER) {
-        return Ok(None);
-    }
-    let mut filled = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(SECRET_MARKER) {
-        filled.push_str(&rest[..start]);
-        let after = &rest[start + SECRET_MARKER.len()..];
-        let end = after
-            .find(')')
-            .ok_or_else(|| format!("plugin `{}` sent an unclosed `$SECRET(` in a request", who.plugin))?;
-        let name = &after[..end];
-        let secret = who.secrets.get(name).ok_or_else(|| {
-            format!(
-                "plugin `{}` asked for secret `{name}` in a request, which it is not granted; add \"{name}\" to the plugin's `secrets` (and define it under [secrets])",
-                who.plugin
-            )
-        })?;
-        if !secret.destinations.iter().any(|g| g.allows(to)) {
-            return Err(format!(
-                "plugin `{}` put secret `{name}` in a request to {to}, where that secret may not go; to allow it, add \"{} {}://{}:{}{}\" to the secret's `for` under [secrets] (without `for` a secret is used only through crypto)",
-                who.plugin, to.method, to.scheme, to.host, to.port, to.path
-            ));
-        }
-        let value = std::str::from_utf8(&secret.bytes).map_err(|_| {
-            format!("secret `{name}` is not text, so it cannot go in a URL or header; give it `encoding = \"text\"`")
-        })?;
-        filled.push_str(value);
-        rest = &after[end + 1..];
-    }
-    filled.push_str(rest);
-    Ok(Some(filled))
-}
-
-/// Fills `$SECRET(name)` markers in the request's path, query and header values.
-fn put_secrets_in(request: &mut http::Request<WasiBody>, who: &PluginEgress, to: &Destination) -> Result<(), String> {
-    if let Some(path) = request.uri().path_and_query().map(|p| p.as_str().to_owned())
-        && let Some(filled) = fill_secrets(&path, who, to)?
-    {
-        let mut parts = request.uri().clone().into_parts();
-        let filled: http::uri::PathAndQuery = filled.parse().map_err(|_| {
-            format!(
-                "plugin `{}`: a secret put in the URL makes it invalid; store it URL-safe",
-                who.plugin
-            )
-        })?;
-        // A secret's text must not move the request to another path than the one checked.
-        if normalize_path(filled.path()).as_deref() != Ok(filled.path()) {
-            return Err(format!(
-                "plugin `{}`: a secret put in the URL path would change the path that was checked; store it URL-safe, without `/`, `.` segments or escapes",
-                who.plugin
-            ));
-        }
-        parts.path_and_query = Some(filled);
-        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("plugin `{}`: {e}", who.plugin))?;
-    }
-    for value in request.headers_mut().values_mut() {
-        let Ok(text) = value.to_str() else { continue };
-        if let Some(filled) = fill_secrets(text, who, to)? {
-            let mut header = http::HeaderValue::from_str(&filled)
-                .map_err(|_| format!("plugin `{}`: a secret put in a header makes it invalid", who.plugin))?;
-            header.set_sensitive(true);
-            *value = header;
-        }
-    }
-    Ok(())
-}
-
-/// Checks that every `$SECRET(name)` in a captured request names a secret the plugin may send
-/// there, without filling anything in (captured requests show the marker).
-pub fn check_secret_markers(
-    url: &str,
-    headers: &[(String, String)],
-    who: &PluginEgress,
-    to: &Destination,
-) -> Result<(), String> {
-    fill_secrets(url, who, to)?;
-    for (_, value) in headers {
-        fill_secrets(value, who, to)?;
-    }
-    Ok(())
 }
 
 /// The destination of a request (its path normalised) and the URI to send, if a grant allows it
@@ -462,7 +378,8 @@ pub enum EgressMode {
 }
 
 /// Who is calling out, with what grants; shared by every warm instance of one plugin version, so
-/// it holds nothing that belongs to one call (that is [`CallProblems`] and the hooks' counters).
+/// it holds nothing that belongs to one call (that is [`CallProblems`], [`CallSecrets`] and the
+/// hooks' counters).
 pub struct PluginEgress {
     /// Plugin name.
     pub plugin: String,
@@ -522,6 +439,7 @@ pub struct EgressHooks {
     max_calls: u32,
     captured: Arc<Mutex<Vec<CapturedRequest>>>,
     problems: Arc<CallProblems>,
+    sent: Arc<CallSecrets>,
 }
 
 impl EgressHooks {
@@ -534,6 +452,7 @@ impl EgressHooks {
             max_calls,
             captured: Arc::default(),
             problems: Arc::default(),
+            sent: Arc::default(),
         }
     }
 
@@ -555,6 +474,13 @@ impl EgressHooks {
         self.calls.store(0, Ordering::Relaxed);
         self.take_problems();
         self.take_captured();
+        self.sent.clear();
+    }
+
+    /// A scrubber for every secret text and token put into this call's requests so far; `None`
+    /// when there was none.
+    pub fn scrubber(&self) -> Option<Arc<Scrubber>> {
+        self.sent.scrubber()
     }
 
     /// What went wrong with outbound requests since the last call, emptied.
@@ -586,6 +512,7 @@ impl WasiHttpHooks for EgressHooks {
         let max_calls = self.max_calls;
         let captured = self.captured.clone();
         let problems = self.problems.clone();
+        let sent = self.sent.clone();
         let keep = move |c: CapturedRequest| {
             if let Ok(mut list) = captured.lock() {
                 list.push(c);
@@ -607,12 +534,12 @@ impl WasiHttpHooks for EgressHooks {
                 }
                 EgressMode::Send if who.record.load(Ordering::Relaxed) => {
                     let (mut c, request) = capture::snapshot(request).await?;
-                    let response = egress.send(&who, &problems, request).await;
+                    let response = egress.send(&who, &problems, &sent, request).await;
                     c.status = response.as_ref().ok().map(|r| r.status().as_u16());
                     keep(c);
                     response?
                 }
-                EgressMode::Send => egress.send(&who, &problems, request).await?,
+                EgressMode::Send => egress.send(&who, &problems, &sent, request).await?,
             };
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
@@ -622,6 +549,7 @@ impl WasiHttpHooks for EgressHooks {
 
 #[cfg(test)]
 mod tests {
+    use super::secrets::tests::plugin_with;
     use super::*;
 
     #[test]
@@ -659,29 +587,6 @@ mod tests {
         ] {
             let ip: IpAddr = public.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
             assert!(!is_internal(ip), "{public}");
-        }
-    }
-
-    fn plugin_with(secret: &[u8]) -> PluginEgress {
-        let sendable = SendableSecret {
-            bytes: secret.to_vec(),
-            destinations: "POST https://oapi.dingtalk.com/robot/send"
-                .parse()
-                .into_iter()
-                .collect(),
-        };
-        let secrets = BTreeMap::from([("robot-token".to_owned(), sendable)]);
-        PluginEgress::new("dingtalk".into(), Arc::from([]), Credentials::none(), Arc::from([]))
-            .with_secrets(Arc::new(secrets))
-    }
-
-    fn to(scheme: &str, host: &str, path: &str) -> Destination {
-        Destination {
-            method: "POST".into(),
-            scheme: scheme.into(),
-            host: host.into(),
-            port: if scheme == "https" { 443 } else { 80 },
-            path: path.into(),
         }
     }
 
@@ -747,43 +652,5 @@ mod tests {
             .parse::<HttpGrant>()
             .unwrap_err();
         assert!(written.contains("normal form, `/admin`"), "{written}");
-    }
-
-    #[test]
-    fn secret_markers_are_filled_only_with_granted_text_secrets_for_their_destinations() {
-        let who = plugin_with(b"2f1c9e");
-        let robot = to("https", "oapi.dingtalk.com", "/robot/send");
-        let url = "/robot/send?access_token=$SECRET(robot-token)&timestamp=1";
-        assert_eq!(
-            fill_secrets(url, &who, &robot),
-            Ok(Some("/robot/send?access_token=2f1c9e&timestamp=1".to_owned()))
-        );
-        assert_eq!(fill_secrets("/robot/send", &who, &robot), Ok(None));
-        assert_eq!(
-            fill_secrets("$SECRET(other)", &who, &robot),
-            Err("plugin `dingtalk` asked for secret `other` in a request, which it is not granted; add \"other\" to the plugin's `secrets` (and define it under [secrets])".to_owned())
-        );
-        assert_eq!(
-            fill_secrets("$SECRET(robot-token", &who, &robot),
-            Err("plugin `dingtalk` sent an unclosed `$SECRET(` in a request".to_owned())
-        );
-        // A granted host that is not one of the secret's destinations never gets it, nor does
-        // plain http to the same host.
-        for elsewhere in [
-            to("https", "echo.example", "/anything"),
-            to("http", "oapi.dingtalk.com", "/robot/send"),
-        ] {
-            let refused = fill_secrets("/x?t=$SECRET(robot-token)", &who, &elsewhere);
-            assert!(
-                refused
-                    .as_ref()
-                    .is_err_and(|e| e.contains("where that secret may not go")),
-                "{refused:?}"
-            );
-        }
-        assert!(
-            fill_secrets("$SECRET(robot-token)", &plugin_with(&[0xff, 0xfe]), &robot)
-                .is_err_and(|e| e.contains("encoding = \"text\""))
-        );
     }
 }

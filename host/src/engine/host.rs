@@ -152,6 +152,12 @@ impl HostState {
     pub fn take_captured(&mut self) -> Vec<crate::egress::CapturedRequest> {
         self.hooks.take_captured()
     }
+
+    /// A scrubber for the secret texts and OAuth tokens the egress checkpoint put into the
+    /// current call's requests; `None` when it put in none.
+    pub fn scrubber(&self) -> Option<Arc<crate::scrub::Scrubber>> {
+        self.hooks.scrubber()
+    }
 }
 
 impl WasiView for HostState {
@@ -178,6 +184,11 @@ impl super::bindings::services::kaunter::plugin::types::Host for HostState {}
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         const MAX: usize = 4096;
+        // Scrubbed before it is cut, so no part of a value is left at the cut.
+        let message = match self.hooks.scrubber() {
+            Some(scrubber) => scrubber.scrub_string(message),
+            None => message,
+        };
         let message = if message.len() > MAX {
             let mut cut = MAX;
             while !message.is_char_boundary(cut) {

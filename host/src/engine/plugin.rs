@@ -8,6 +8,7 @@ use super::host::{HostState, PluginContext};
 use super::{EPOCH_TICK, Runtime};
 use crate::config::{LimitsConfig, PluginKind};
 use crate::egress::{Egress, EgressHooks, Problem};
+use crate::scrub::Scrubber;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::Store;
@@ -84,6 +85,43 @@ impl CallError {
             CallError::Decode(DecodeError::Malformed(_)) => "malformed",
             CallError::Decode(DecodeError::Unavailable(_)) => "unavailable",
         }
+    }
+
+    /// Takes every value `scrubber` knows out of the error's text.
+    fn scrub(&mut self, scrubber: &Scrubber) {
+        let text = match self {
+            CallError::Deadline(_) => None,
+            CallError::Trap(m)
+            | CallError::Instantiate(m)
+            | CallError::Denied(m)
+            | CallError::Credential(m)
+            | CallError::Limit(m)
+            | CallError::Plugin(PluginError::Rejected(m) | PluginError::InvalidConfig(m) | PluginError::Transient(m))
+            | CallError::Delivery(DeliveryError::Rejected(m) | DeliveryError::Disable(m))
+            | CallError::Decode(
+                DecodeError::Unauthorized(m) | DecodeError::Malformed(m) | DecodeError::Unavailable(m),
+            ) => Some(m),
+            CallError::Delivery(DeliveryError::Retry(hint) | DeliveryError::Throttled(hint)) => Some(&mut hint.reason),
+            CallError::Delivery(DeliveryError::ConflictIsSuccess(m)) => m.as_mut(),
+        };
+        if let Some(text) = text {
+            *text = scrubber.scrub_string(std::mem::take(text));
+        }
+    }
+}
+
+/// The call's result with every secret text and OAuth token the egress checkpoint put into the
+/// call's requests taken out of its error, before the error leaves the engine for dead letters,
+/// `last_error`, logs, audit records and shadow reports. (The plugin never saw those values in
+/// the responses; this also covers any it rebuilt, e.g. by decoding an encoding the checkpoint
+/// does not recognise.)
+fn scrubbed<T>(result: Result<T, CallError>, scrubber: Option<&Scrubber>) -> Result<T, CallError> {
+    match (result, scrubber) {
+        (Err(mut e), Some(scrubber)) => {
+            e.scrub(scrubber);
+            Err(e)
+        }
+        (result, _) => result,
     }
 }
 
@@ -315,11 +353,12 @@ impl LoadedPlugin {
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
         let report = self.report(&mut warm.store, started);
         let problems = warm.store.data_mut().take_problems();
+        let scrubber = warm.store.data().scrubber();
         let result = self
             .settle(warm, outcome, problems)
             .and_then(|r| r.map_err(CallError::Plugin))
             .and_then(|events| self.check_output(events));
-        (result, report)
+        (scrubbed(result, scrubber.as_deref()), report)
     }
 
     fn check_output(&self, events: Vec<wit::Event>) -> Result<Vec<wit::Event>, CallError> {
@@ -375,10 +414,11 @@ impl LoadedPlugin {
         let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
         let report = self.report(&mut warm.store, started);
         let problems = warm.store.data_mut().take_problems();
+        let scrubber = warm.store.data().scrubber();
         let result = self
             .settle(warm, outcome, problems)
             .and_then(|r| r.map_err(CallError::Delivery));
-        (result, report)
+        (scrubbed(result, scrubber.as_deref()), report)
     }
 
     /// Runs a source's `decode` on one inbound webhook. `label` names the request in logs (the
@@ -402,11 +442,12 @@ impl LoadedPlugin {
         let outcome = tokio::time::timeout(self.deadline(), b.call_decode(&mut *store, request)).await;
         let report = self.report(&mut warm.store, started);
         let problems = warm.store.data_mut().take_problems();
+        let scrubber = warm.store.data().scrubber();
         let result = self
             .settle(warm, outcome, problems)
             .and_then(|r| r.map_err(CallError::Decode))
             .and_then(|events| self.check_output(events));
-        (result, report)
+        (scrubbed(result, scrubber.as_deref()), report)
     }
 
     fn report(&self, store: &mut Store<HostState>, started: std::time::Instant) -> CallReport {
@@ -496,4 +537,57 @@ fn describe_trap(e: &wasmtime::Error) -> String {
         text = format!("{text}: {root}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::bindings::connector::kaunter::plugin::delivery::RetryHint;
+    use crate::scrub::{Kind, Sensitive};
+
+    #[test]
+    fn every_error_text_leaves_the_engine_scrubbed() {
+        const TOKEN: &str = "eyJ0b2tlbi1vZi10aGUtY2FsbA";
+        let echo = || format!("HTTP 400: authorization: Bearer {TOKEN}");
+        let hint = || RetryHint {
+            after_ms: Some(5),
+            reason: echo(),
+        };
+        let scrubber = Scrubber::new(&[Sensitive {
+            kind: Kind::Credential,
+            name: "erp-oauth".into(),
+            value: TOKEN.into(),
+        }]);
+        let errors = [
+            CallError::Trap(echo()),
+            CallError::Instantiate(echo()),
+            CallError::Denied(echo()),
+            CallError::Credential(echo()),
+            CallError::Limit(echo()),
+            CallError::Plugin(PluginError::Rejected(echo())),
+            CallError::Plugin(PluginError::InvalidConfig(echo())),
+            CallError::Plugin(PluginError::Transient(echo())),
+            CallError::Delivery(DeliveryError::Retry(hint())),
+            CallError::Delivery(DeliveryError::Throttled(hint())),
+            CallError::Delivery(DeliveryError::Rejected(echo())),
+            CallError::Delivery(DeliveryError::ConflictIsSuccess(Some(echo()))),
+            CallError::Delivery(DeliveryError::Disable(echo())),
+            CallError::Decode(DecodeError::Unauthorized(echo())),
+            CallError::Decode(DecodeError::Malformed(echo())),
+            CallError::Decode(DecodeError::Unavailable(echo())),
+        ];
+        for error in errors {
+            let kind = error.kind();
+            let shown = scrubbed::<()>(Err(error), Some(&scrubber)).unwrap_err();
+            assert_eq!(shown.kind(), kind);
+            let text = shown.to_string();
+            assert!(
+                text.ends_with("authorization: Bearer [redacted: credential erp-oauth]"),
+                "{text}"
+            );
+        }
+        let kept = scrubbed::<()>(Err(CallError::Trap(echo())), None).unwrap_err();
+        assert!(kept.to_string().contains(TOKEN), "nothing was sent, nothing to scrub");
+        assert!(scrubbed(Ok(1), Some(&scrubber)).is_ok());
+    }
 }

@@ -1,6 +1,7 @@
 //! TEST ONLY. On every event, sends the request its config names (`target = "METHOD URL"`) and
 //! passes the event on whatever happened, as a plugin trying to sneak data out would. The host
-//! must refuse ungranted destinations and fail the event anyway. Never deploy it.
+//! must refuse ungranted destinations and fail the event anyway. With `log_answers = true` it logs
+//! what came back, so a test can see what the host let through. Never deploy it.
 
 use kaunter_sdk::http::{self, Request};
 use kaunter_sdk::{Event, PluginError, Transform, host};
@@ -12,6 +13,10 @@ struct Config {
     /// How many times to send it per event.
     #[serde(default = "once")]
     repeat: u32,
+    /// Log every answer (status, headers, the start of the body), as a plugin copying what a
+    /// vendor said into its log would.
+    #[serde(default)]
+    log_answers: bool,
 }
 
 fn once() -> u32 {
@@ -34,8 +39,15 @@ impl Transform for Exfiltrate {
             body: b"stolen".to_vec(),
         };
         for _ in 0..config.repeat {
-            if let Err(e) = http::send(&request) {
-                host::debug(&format!("request failed, pretending it did not: {e}"));
+            match http::send(&request) {
+                Ok(answer) if config.log_answers => host::debug(&format!(
+                    "answered {}: {:?} {}",
+                    answer.status,
+                    answer.headers,
+                    answer.body_snippet(400)
+                )),
+                Ok(_) => {}
+                Err(e) => host::debug(&format!("request failed, pretending it did not: {e}")),
             }
         }
         Ok(vec![event])
