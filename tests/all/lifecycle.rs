@@ -601,3 +601,73 @@ async fn a_paused_sink_holds_its_deliveries_and_admin_changes_need_the_admin_sco
     assert!(records.iter().any(|r| r["action"] == "plugin.rollback.refused"));
     assert!(records.iter().any(|r| r["action"] == "sink.pause"));
 }
+
+/// A sink removed by a reload does not strand its backlog: its open deliveries move to the DLQ
+/// with reason `sink removed` (audited), nothing loops on the missing connector, and after the
+/// sink comes back they replay. Sinks removed while the host was down are handled at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_sink_dead_letters_its_backlog_instead_of_looping() {
+    let sink = Sink::start().await;
+    let mut options = ConfigOptions::new(&sink.url);
+    // `stuck` points at a closed port: its deliveries stay retrying.
+    let extra = "\n[[plugins]]\nname = \"webhook-stuck\"\nkind = \"connector\"\npath = PATH\nsecrets = [\"erp-signing\"]\n[plugins.config]\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = \"erp-signing\"\n[plugins.grants]\nhttp = [\"POST http://127.0.0.1:9/hooks\"]\nclock = true\n\n[[sinks]]\nname = \"stuck\"\nconnector = \"webhook-stuck\"\nmax_attempts = 1000\nbackoff_base_ms = 50\nbackoff_max_ms = 200\n"
+        .replace("PATH", &format!("{:?}", plugins::CONNECTOR_WEBHOOK));
+    options.extra = extra.clone();
+    options
+        .routes
+        .push_str("\n[[routes]]\nname = \"to-stuck\"\ntypes = [\"pos.sale.*\"]\nsinks = [\"stuck\"]\n");
+    let mut host = Host::start(&config(&options));
+    for i in 0..3 {
+        assert_eq!(
+            host.post_json(&one_line_sale(&format!("rm-{i}"), "hk-001")).await.0,
+            202
+        );
+        wait_for_state(&host, &format!("rm-{i}"), "stuck", "retrying").await;
+    }
+    let path = host.dir.path().join("kaunter.toml");
+    let with_stuck = std::fs::read_to_string(&path).unwrap();
+    let without = with_stuck.replace(&extra, "").replace(
+        "\n[[routes]]\nname = \"to-stuck\"\ntypes = [\"pos.sale.*\"]\nsinks = [\"stuck\"]\n",
+        "",
+    );
+    assert!(!without.contains("stuck"));
+    std::fs::write(&path, &without).unwrap();
+    let out = host.cli(&["config", "reload"]);
+    assert!(out.contains("reloaded"), "{out}");
+    for i in 0..3 {
+        let entry = wait_for_state(&host, &format!("rm-{i}"), "stuck", "dead_lettered").await;
+        assert!(
+            entry["last_error"]
+                .as_str()
+                .unwrap()
+                .starts_with("sink removed: sink `stuck`"),
+            "{entry}"
+        );
+    }
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    assert_eq!(dlq["dead_letters"].as_array().unwrap().len(), 3, "{dlq}");
+    let removed = host
+        .audit_records()
+        .into_iter()
+        .find(|r| r["action"] == "sink.removed")
+        .unwrap();
+    assert_eq!(removed["subject"], "stuck");
+    assert!(!host.log().contains("the sink's connector is not loaded"));
+
+    // Removed while the host is down: dead-lettered at start, never retried forever.
+    std::fs::write(&path, &with_stuck).unwrap();
+    host.restart();
+    assert_eq!(host.post_json(&one_line_sale("rm-down", "hk-001")).await.0, 202);
+    wait_for_state(&host, "rm-down", "stuck", "retrying").await;
+    host.kill();
+    std::fs::write(&path, &without).unwrap();
+    host.restart();
+    let entry = wait_for_state(&host, "rm-down", "stuck", "dead_lettered").await;
+    assert!(
+        entry["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("is not in the configuration the host started with"),
+        "{entry}"
+    );
+}

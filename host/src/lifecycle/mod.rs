@@ -104,7 +104,43 @@ impl Lifecycle {
             store,
             deployments: tokio::sync::Mutex::new(deployments),
         });
+        // Sinks removed from the file while the host was down: their backlog is dead-lettered.
+        let configured: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+        let orphaned: Vec<String> = lifecycle
+            .store
+            .sinks_with_open_deliveries()
+            .await?
+            .into_iter()
+            .filter(|s| !configured.contains(&s.as_str()))
+            .collect();
+        lifecycle
+            .dead_letter_removed_sinks(&orphaned, "host", "the configuration the host started with")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok((lifecycle, pipeline))
+    }
+
+    /// Moves the open deliveries of sinks no longer configured to the dead letters (reason `sink
+    /// removed`), audited, so nothing is left retrying against a connector that is gone. They
+    /// can be replayed with `kaunter dlq replay` once the sink is configured again.
+    async fn dead_letter_removed_sinks(&self, sinks: &[String], actor: &str, by: &str) -> Result<(), ChangeError> {
+        for sink in sinks {
+            let error = format!(
+                "sink removed: sink `{sink}` is not in {by}, so its open deliveries were dead-lettered; configure the sink again and replay them with `kaunter dlq replay` to deliver them"
+            );
+            let moved = self.store.dead_letter_sink(sink, sink, &error).await.map_err(failed)?;
+            if moved > 0 {
+                tracing::warn!(%sink, deliveries = moved, "sink removed: its open deliveries were dead-lettered");
+                self.audit(
+                    actor,
+                    "sink.removed",
+                    sink.clone(),
+                    json!({ "dead_lettered": moved, "reason": "sink removed" }),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The configuration in force.
@@ -439,11 +475,19 @@ impl Lifecycle {
         // overrides) stay.
         candidate.server = current.server.clone();
         let candidate = Arc::new(candidate);
+        let removed: Vec<String> = current
+            .sinks
+            .iter()
+            .filter(|old| !candidate.sinks.iter().any(|new| new.name == old.name))
+            .map(|s| s.name.clone())
+            .collect();
         let started = self.pipeline.install(&candidate, slots);
         self.config.store(candidate.clone());
         *deployments = next;
         // A sink configured again may have deliveries left in the log from before.
         self.pipeline.queue_open_deliveries(&started).await.map_err(failed)?;
+        self.dead_letter_removed_sinks(&removed, actor, "the reloaded configuration")
+            .await?;
         tracing::info!(%actor, %changes, "configuration reloaded");
         self.audit(
             actor,

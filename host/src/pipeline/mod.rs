@@ -112,8 +112,9 @@ impl Pipeline {
 
     /// Swaps in a new routing table for `config` with these plugin versions: starts workers for
     /// new sinks, then replaces the table atomically. Events already being routed or delivered
-    /// finish on the versions they started with. Workers of sinks no longer configured stop
-    /// taking new deliveries and finish what they hold. Returns the sinks whose workers were
+    /// finish on the versions they started with. Workers of sinks no longer configured stop once
+    /// their attempts in flight finish; the lifecycle dead-letters what they still held (`sink
+    /// removed`). Returns the sinks whose workers were
     /// started now (their open deliveries in the log are not queued yet; see
     /// [`Pipeline::queue_open_deliveries`]).
     pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) -> Vec<String> {
@@ -143,6 +144,10 @@ impl Pipeline {
                 },
             );
         }
+        // Workers of sinks no longer configured stop once their attempts in flight finish (their
+        // queue's last sender goes with the handle); their open deliveries are the lifecycle's
+        // to dead-letter.
+        handles.retain(|name, _| config.sinks.iter().any(|s| &s.name == name));
         crate::pipeline::routing::mark_recording(&plugins);
         self.routing.store(Arc::new(Routing {
             routes: config.routes.clone(),

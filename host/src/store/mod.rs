@@ -377,6 +377,11 @@ pub trait Store: Send + Sync + 'static {
     async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
     /// How many events [`Store::events_since`] would return in all.
     async fn count_events_since(&self, since_us: i64) -> StoreResult<u64>;
+    /// Moves every open delivery of `sink` (a sink no longer configured) to the dead letters with
+    /// `error`, naming `plugin` (its last connector); returns how many.
+    async fn dead_letter_sink(&self, sink: &str, plugin: &str, error: &str) -> StoreResult<usize>;
+    /// Sinks that have open (pending or retrying) deliveries.
+    async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>>;
     /// The space the log takes on disk now.
     fn disk_usage(&self) -> DiskUsage {
         DiskUsage::default()

@@ -342,6 +342,27 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Update(updates, reply)).await
     }
 
+    async fn dead_letter_sink(&self, sink: &str, plugin: &str, error: &str) -> StoreResult<usize> {
+        let (sink, plugin, error) = (sink.to_owned(), plugin.to_owned(), error.to_owned());
+        self.write(|reply| WriteOp::DeadLetterSink {
+            sink,
+            plugin,
+            error,
+            reply,
+        })
+        .await
+    }
+
+    async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT DISTINCT sink FROM deliveries WHERE state IN ('pending', 'retrying')")?;
+            let sinks = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(sinks)
+        })
+        .await
+    }
+
     async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(

@@ -49,6 +49,12 @@ pub(crate) enum WriteOp {
         value: String,
         reply: oneshot::Sender<StoreResult<()>>,
     },
+    DeadLetterSink {
+        sink: String,
+        plugin: String,
+        error: String,
+        reply: oneshot::Sender<StoreResult<usize>>,
+    },
 }
 
 /// A finished op waiting for the commit before its reply is sent.
@@ -59,6 +65,7 @@ enum Reply {
         StoreResult<Vec<RouteCommitted>>,
     ),
     Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
+    Count(oneshot::Sender<StoreResult<usize>>, StoreResult<usize>),
     Replay(
         oneshot::Sender<StoreResult<super::super::Replayed>>,
         StoreResult<super::super::Replayed>,
@@ -81,6 +88,7 @@ impl Reply {
             Reply::Append(tx, r) => answer!(tx, r),
             Reply::Route(tx, r) => answer!(tx, r),
             Reply::Unit(tx, r) => answer!(tx, r),
+            Reply::Count(tx, r) => answer!(tx, r),
             Reply::Replay(tx, r) => answer!(tx, r),
         }
     }
@@ -111,7 +119,17 @@ pub(crate) fn run(
     };
     let gap = window / 10;
     let mut wal_checked = Instant::now();
-    while let Ok(first) = rx.recv() {
+    loop {
+        // Idle for a second: look at the WAL anyway (the last burst may have left it long).
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(op) => op,
+            Err(RecvTimeoutError::Timeout) => {
+                wal_checked = Instant::now();
+                truncate_wal_if_long(&conn, wal, truncate_at.load(std::sync::atomic::Ordering::Relaxed));
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         let deadline = Instant::now() + window;
         while batch.len() < max_ops {
@@ -230,6 +248,12 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
             }),
         ),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(reply, scoped(tx, |t| kv_delete(t, &plugin, &key))),
+        WriteOp::DeadLetterSink {
+            sink,
+            plugin,
+            error,
+            reply,
+        } => Reply::Count(reply, scoped(tx, |t| dead_letter_sink(t, &sink, &plugin, &error))),
     }
 }
 
@@ -428,6 +452,35 @@ pub(super) fn insert_dead_letter(tx: &Connection, letter: &NewDeadLetter, now: i
     Ok(())
 }
 
+/// Moves every open delivery of `sink` to the dead letters with `error`; how many.
+fn dead_letter_sink(tx: &Connection, sink: &str, plugin: &str, error: &str) -> StoreResult<usize> {
+    let now = now_ms();
+    let moved: Vec<(i64, String, u32, Option<String>)> = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'dead_lettered', next_attempt_at_ms = NULL, last_error = ?2,
+                 updated_at_ms = ?3
+             WHERE sink = ?1 AND state IN ('pending', 'retrying')
+             RETURNING event_seq, route, attempts, connector_version",
+        )?
+        .query_map(params![sink, error, now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (event_seq, route, attempts, version) in &moved {
+        let letter = NewDeadLetter {
+            event_seq: *event_seq,
+            sink: Some(sink.to_owned()),
+            route: route.clone(),
+            plugin: plugin.to_owned(),
+            plugin_version: version.clone().unwrap_or_default(),
+            error: error.to_owned(),
+            attempts: *attempts,
+        };
+        insert_dead_letter(tx, &letter, now)?;
+    }
+    Ok(moved.len())
+}
+
 fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
     let now = now_ms();
     for u in updates {
@@ -452,7 +505,8 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
             } => {
                 tx.prepare_cached(
                     "UPDATE deliveries SET state = 'retrying', attempts = ?2, next_attempt_at_ms = ?3,
-                         last_error = ?4, updated_at_ms = ?5, connector_version = ?6 WHERE id = ?1",
+                         last_error = ?4, updated_at_ms = ?5, connector_version = ?6
+                     WHERE id = ?1 AND state IN ('pending', 'retrying')",
                 )?
                 .execute(params![id, attempts, next_attempt_at_ms, error, now, connector_version])?;
             }
