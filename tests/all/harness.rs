@@ -528,6 +528,11 @@ impl Sink {
             .extend(statuses.iter().map(|s| (*s, vec![])));
     }
 
+    /// Drops the statuses still queued: the sink answers 204 again.
+    pub fn clear_script(&self) {
+        self.script.lock().unwrap().clear();
+    }
+
     /// Queues one status with headers.
     pub fn script_with(&self, status: u16, headers: &[(&str, &str)]) {
         let headers = headers

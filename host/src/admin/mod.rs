@@ -179,5 +179,6 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     let mut body = json!(metrics.snapshot());
     body["plugin_failures"] = json!(metrics.plugin_failures());
     body["disk"] = json!(state.pipeline.store().disk_usage());
+    body["quarantined"] = json!(state.pipeline.store().quarantined().await.map_err(ApiError::internal)?);
     Ok(Json(body))
 }

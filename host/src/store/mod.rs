@@ -111,6 +111,8 @@ pub enum DeliveryState {
     Delivered,
     /// Given up: in the dead-letter queue.
     DeadLettered,
+    /// Its row could not be read and was set aside (see the `quarantine` table).
+    Quarantined,
 }
 
 impl DeliveryState {
@@ -120,6 +122,7 @@ impl DeliveryState {
             "retrying" => DeliveryState::Retrying,
             "delivered" => DeliveryState::Delivered,
             "dead_lettered" => DeliveryState::DeadLettered,
+            "quarantined" => DeliveryState::Quarantined,
             other => return Err(StoreError::Corrupt(format!("delivery state {other:?}"))),
         })
     }
@@ -380,6 +383,10 @@ pub trait Store: Send + Sync + 'static {
     /// Moves every open delivery of `sink` (a sink no longer configured) to the dead letters with
     /// `error`, naming `plugin` (its last connector); returns how many.
     async fn dead_letter_sink(&self, sink: &str, plugin: &str, error: &str) -> StoreResult<usize>;
+    /// How many rows were set aside as unreadable (the `quarantine` table).
+    async fn quarantined(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
     /// Sinks that have open (pending or retrying) deliveries.
     async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>>;
     /// The space the log takes on disk now.

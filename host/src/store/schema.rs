@@ -97,6 +97,18 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 -- Its append-only triggers are AUDIT_GUARDS (below), checked and restored on every open.
 
+-- Rows that could not be read (a damaged body, an unknown state): set aside at start-up so the
+-- host serves everything else. The row stays where it was, marked (events: routed; deliveries:
+-- state 'quarantined'); this table says which and why.
+CREATE TABLE IF NOT EXISTS quarantine (
+    id               INTEGER PRIMARY KEY,
+    source_table     TEXT    NOT NULL,
+    row_id           INTEGER NOT NULL,
+    reason           TEXT    NOT NULL,
+    quarantined_at_ms INTEGER NOT NULL,
+    UNIQUE (source_table, row_id)
+);
+
 CREATE TABLE IF NOT EXISTS plugin_approvals (
     name           TEXT    NOT NULL,
     version        TEXT    NOT NULL,

@@ -113,6 +113,35 @@ impl SqliteStore {
         self.audit_head.clone()
     }
 
+    /// Sets unreadable rows aside (the `quarantine` table), loudly in the log and in the audit
+    /// log, so one damaged row never keeps the host from serving the rest.
+    async fn quarantine(&self, rows: Vec<Unreadable>) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            tracing::error!(
+                table = row.table,
+                row = row.row_id,
+                reason = %row.reason,
+                "UNREADABLE ROW QUARANTINED: it is set aside (table quarantine) and everything else keeps going; inspect it with sqlite3"
+            );
+        }
+        let entries = rows
+            .iter()
+            .map(|row| {
+                super::audit::AuditEntry::new(
+                    "host",
+                    "store.quarantined",
+                    format!("{}:{}", row.table, row.row_id),
+                    serde_json::json!({ "reason": row.reason }),
+                )
+            })
+            .collect();
+        self.write(|reply| WriteOp::Quarantine(rows, reply)).await?;
+        self.audit(entries).await
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -253,50 +282,91 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route,
          WHEN length(d.body) > 0 THEN d.body END,
     e.received_at_us, e.body";
 
+/// A row that could not be read, to set aside (see the `quarantine` table).
+#[derive(Debug, Clone)]
+pub(crate) struct Unreadable {
+    /// `events` or `deliveries`.
+    pub table: &'static str,
+    /// Its `seq` or `id`.
+    pub row_id: i64,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
 /// Deliveries matching a `WHERE` clause over `deliveries d JOIN events e`, in id order.
 pub(crate) fn read_deliveries(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Vec<Delivery>> {
+    let (good, bad) = read_deliveries_lenient(conn, filter, args)?;
+    match bad.into_iter().next() {
+        Some(row) => Err(StoreError::Corrupt(format!("delivery {}: {}", row.row_id, row.reason))),
+        None => Ok(good),
+    }
+}
+
+/// As [`read_deliveries`], with the rows that cannot be read returned apart instead of failing
+/// the whole read.
+pub(crate) fn read_deliveries_lenient(
+    conn: &Connection,
+    filter: &str,
+    args: impl Params,
+) -> StoreResult<(Vec<Delivery>, Vec<Unreadable>)> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE {filter} ORDER BY d.id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(args, |r| {
-        Ok((
-            Delivery {
-                id: r.get(0)?,
-                event_seq: r.get(1)?,
-                event_id: r.get(2)?,
-                sink: r.get(3)?,
-                route: r.get(4)?,
-                partition_key: r.get(5)?,
-                state: DeliveryState::Pending,
-                attempts: r.get(7)?,
-                next_attempt_at_ms: r.get(8)?,
-                last_error: r.get(9)?,
-                created_at_ms: r.get(10)?,
-                updated_at_ms: r.get(11)?,
-                delivered_at_ms: r.get(12)?,
-                handled_by: r.get(13)?,
-                connector_version: r.get(14)?,
-                body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
-                received_at_us: r.get(16)?,
-            },
-            r.get::<_, String>(6)?,
-            r.get::<_, Vec<u8>>(17)?,
-        ))
+        let id: i64 = r.get(0)?;
+        let row = (|| -> rusqlite::Result<(Delivery, String, Vec<u8>)> {
+            Ok((
+                Delivery {
+                    id,
+                    event_seq: r.get(1)?,
+                    event_id: r.get(2)?,
+                    sink: r.get(3)?,
+                    route: r.get(4)?,
+                    partition_key: r.get(5)?,
+                    state: DeliveryState::Pending,
+                    attempts: r.get(7)?,
+                    next_attempt_at_ms: r.get(8)?,
+                    last_error: r.get(9)?,
+                    created_at_ms: r.get(10)?,
+                    updated_at_ms: r.get(11)?,
+                    delivered_at_ms: r.get(12)?,
+                    handled_by: r.get(13)?,
+                    connector_version: r.get(14)?,
+                    body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
+                    received_at_us: r.get(16)?,
+                },
+                r.get::<_, String>(6)?,
+                r.get::<_, Vec<u8>>(17)?,
+            ))
+        })();
+        Ok((id, row))
     })?;
-    let mut out = Vec::new();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
     for row in rows {
-        let (mut delivery, state, event_body) = row?;
-        delivery.state = DeliveryState::parse(&state)?;
-        let event_body = compress::unpack(&event_body)?;
-        delivery.body = if delivery.body.is_empty() {
-            event_body.into_owned()
-        } else {
-            compress::unpack_against(&delivery.body, &event_body)?.into_owned()
-        };
-        out.push(delivery);
+        let (id, row) = row?;
+        let finished = row
+            .map_err(StoreError::from)
+            .and_then(|(mut delivery, state, event_body)| {
+                delivery.state = DeliveryState::parse(&state)?;
+                let event_body = compress::unpack(&event_body)?;
+                delivery.body = if delivery.body.is_empty() {
+                    event_body.into_owned()
+                } else {
+                    compress::unpack_against(&delivery.body, &event_body)?.into_owned()
+                };
+                Ok(delivery)
+            });
+        match finished {
+            Ok(delivery) => good.push(delivery),
+            Err(e) => bad.push(Unreadable {
+                table: "deliveries",
+                row_id: id,
+                reason: e.to_string(),
+            }),
+        }
     }
-    Ok(out)
+    Ok((good, bad))
 }
 
 /// One event matching a `WHERE` clause over `events`.
@@ -364,28 +434,55 @@ impl Store for SqliteStore {
     }
 
     async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, body, received_at_us, parent_seq FROM events WHERE routed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            rows.map(|row| decode_event(row?)).collect()
-        })
-        .await
+        let (good, bad) = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, body, received_at_us, parent_seq FROM events WHERE routed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
+                    let seq: i64 = r.get(0)?;
+                    let row = (|| -> rusqlite::Result<(i64, Vec<u8>, i64, Option<i64>)> {
+                        Ok((seq, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })();
+                    Ok((seq, row))
+                })?;
+                let (mut good, mut bad) = (Vec::new(), Vec::new());
+                for row in rows {
+                    let (seq, row) = row?;
+                    match row.map_err(StoreError::from).and_then(decode_event) {
+                        Ok(event) => good.push(event),
+                        Err(e) => bad.push(Unreadable {
+                            table: "events",
+                            row_id: seq,
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+                Ok((good, bad))
+            })
+            .await?;
+        self.quarantine(bad).await?;
+        Ok(good)
     }
 
     async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>> {
         let sink = sink.to_owned();
-        self.read(move |conn| {
-            read_deliveries(
-                conn,
-                "d.sink = ?1 AND d.state IN ('pending', 'retrying')",
-                params![sink],
-            )
-        })
-        .await
+        let (good, bad) = self
+            .read(move |conn| {
+                read_deliveries_lenient(
+                    conn,
+                    "d.sink = ?1 AND d.state IN ('pending', 'retrying')",
+                    params![sink],
+                )
+            })
+            .await?;
+        self.quarantine(bad).await?;
+        Ok(good)
+    }
+
+    async fn quarantined(&self) -> StoreResult<u64> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get::<_, i64>(0))? as u64))
+            .await
     }
 
     async fn event(&self, id: &str, source: Option<&str>) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {

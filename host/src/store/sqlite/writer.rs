@@ -49,6 +49,7 @@ pub(crate) enum WriteOp {
         value: String,
         reply: oneshot::Sender<StoreResult<()>>,
     },
+    Quarantine(Vec<super::Unreadable>, oneshot::Sender<StoreResult<()>>),
     DeadLetterSink {
         sink: String,
         plugin: String,
@@ -248,6 +249,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
             }),
         ),
         WriteOp::KvDelete { plugin, key, reply } => Reply::Unit(reply, scoped(tx, |t| kv_delete(t, &plugin, &key))),
+        WriteOp::Quarantine(rows, reply) => Reply::Unit(reply, scoped(tx, |t| quarantine(t, &rows))),
         WriteOp::DeadLetterSink {
             sink,
             plugin,
@@ -449,6 +451,27 @@ pub(super) fn insert_dead_letter(tx: &Connection, letter: &NewDeadLetter, now: i
         letter.attempts,
         now
     ])?;
+    Ok(())
+}
+
+/// Sets unreadable rows aside: recorded in `quarantine`, and marked so they are not read again
+/// (an event as routed, a delivery as quarantined).
+fn quarantine(tx: &Connection, rows: &[super::Unreadable]) -> StoreResult<()> {
+    let now = now_ms();
+    for row in rows {
+        tx.prepare_cached(
+            "INSERT INTO quarantine (source_table, row_id, reason, quarantined_at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (source_table, row_id) DO NOTHING",
+        )?
+        .execute(params![row.table, row.row_id, row.reason, now])?;
+        match row.table {
+            "events" => tx.execute("UPDATE events SET routed = 1 WHERE seq = ?1", params![row.row_id])?,
+            _ => tx.execute(
+                "UPDATE deliveries SET state = 'quarantined', next_attempt_at_ms = NULL WHERE id = ?1",
+                params![row.row_id],
+            )?,
+        };
+    }
     Ok(())
 }
 
