@@ -12,6 +12,7 @@
 mod audit;
 mod credentials;
 mod delivery;
+mod emits;
 mod harness;
 mod https;
 mod ingest;
