@@ -225,3 +225,41 @@ async fn a_transform_cannot_move_or_retype_the_event_it_maps() {
     let (status, answer) = host.post_json(&sale("mv-1", "hk-002", "MV-1", &[("1", 1, 100)])).await;
     assert_eq!((status, answer.get("duplicate")), (202, None), "{answer}");
 }
+
+/// The sandbox shows what the host would do with what a transform emits: a derived event of a
+/// type not granted is refused (and the run fails), the event it maps goes on.
+#[test]
+fn the_sandbox_refuses_what_the_host_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("forge.json");
+    std::fs::write(
+        &config,
+        format!("{{\"mode\": \"forge\", \"source\": \"{HK_002_TILL}\"}}"),
+    )
+    .unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/sale.json");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args([
+            "plugin",
+            "run",
+            kaunter_tests::plugins::HOSTILE_FORGER,
+            "--kind",
+            "transform",
+        ])
+        .arg("--event")
+        .arg(&sample)
+        .arg("--config")
+        .arg(&config)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let outcome = &report["runs"][0]["outcome"];
+    assert!(!output.status.success(), "{outcome}");
+    assert_eq!(outcome["events"].as_array().unwrap().len(), 1, "{outcome}");
+    assert_eq!(
+        outcome["refused"][0],
+        "plugin `hostile_forger` emitted event `01JDEMO0SALE000000000000001-forged` of type `pos.sale.completed.v1`, \
+         which is not in its grants.emits []; to allow it add \"pos.sale.completed.v1\" to emits in its [plugins.grants]"
+    );
+}
