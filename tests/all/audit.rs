@@ -175,7 +175,7 @@ async fn a_plugin_whose_requests_are_not_granted_is_refused_with_the_line_to_add
 /// not load until it is granted, and `kaunter audit` shows what each may emit and, for a source,
 /// the sources it may speak for.
 #[tokio::test(flavor = "multi_thread")]
-async fn emits_must_be_granted_and_the_report_shows_them_with_a_sources_sources() {
+async fn emits_must_be_granted_and_the_report_shows_emits_and_sources() {
     let restock = format!(
         "\n[[plugins]]\nname = \"restock\"\nkind = \"transform\"\npath = {:?}\n",
         kaunter_tests::plugins::TRANSFORM_RESTOCK
