@@ -234,6 +234,12 @@ impl Event {
         source_segment(&self.source, "s")
     }
 
+    /// The plugin that derived this event: the last `/x/{plugin}` segment of its source (see
+    /// [`derived_source`]); `None` for an event from a till or a source plugin.
+    pub fn derived_by(&self) -> Option<&str> {
+        derived_by(&self.source)
+    }
+
     /// The order this event is about, if its payload names one.
     pub fn order_id(&self) -> Option<&str> {
         match &self.payload {
@@ -310,6 +316,38 @@ fn take_string(attributes: &mut Map<String, Value>, name: &str) -> Result<Option
     }
 }
 
+/// The key of the source segment that marks a derived event's namespace: `/x/{plugin}`.
+pub const DERIVED_KEY: &str = "x";
+
+/// The source of an event that plugin `plugin` derived from an event with source `parent`: the
+/// parent's source with `/x/{plugin}` added, e.g. `/t/acme/s/hk-001/p/till-1/x/restock`.
+///
+/// Segments pair up as key and value, so adding a pair leaves the tenant and store where they
+/// were. A parent whose segments do not pair up (`/shopify`) first gets an empty value
+/// (`/shopify//x/restock`), so that `x` is always read as a key. Since no till or source plugin
+/// may use the `x` key ([`derived_by`]), a derived event's `(source, id)` never collides with
+/// theirs, nor with what another plugin derives.
+pub fn derived_source(parent: &str, plugin: &str) -> String {
+    let parent = parent.trim_end_matches('/');
+    let segments = parent.split('/').skip_while(|p| p.is_empty()).count();
+    let pad = if segments % 2 == 1 { "/" } else { "" };
+    format!("{parent}{pad}/{DERIVED_KEY}/{plugin}")
+}
+
+/// The plugin named by the last `/x/{plugin}` pair of `source`, if any. A source whose last
+/// segment is a lone `x` key counts too (as the empty name): it is in the derived namespace.
+pub fn derived_by(source: &str) -> Option<&str> {
+    let mut parts = source.split('/').skip_while(|p| p.is_empty());
+    let mut found = None;
+    while let Some(key) = parts.next() {
+        let value = parts.next();
+        if key == DERIVED_KEY {
+            found = Some(value.unwrap_or(""));
+        }
+    }
+    found
+}
+
 fn source_segment<'a>(source: &'a str, key: &str) -> Option<&'a str> {
     let mut parts = source.split('/').skip_while(|p| p.is_empty());
     while let Some(part) = parts.next() {
@@ -355,6 +393,57 @@ mod tests {
         assert_eq!(event.store(), Some("hk-001"));
         assert_eq!(event.id, "01DEFAULT");
         assert_eq!(event.partition_key, "hk-001:01DEFAULT");
+    }
+
+    #[test]
+    fn a_derived_source_keeps_the_store_and_names_the_plugin() {
+        let mut event = Event::from_json(
+            serde_json::json!({"source": "/t/acme/s/hk-001/p/till-1", "type": "x.custom", "data": {}}),
+            Dialect::Canonical,
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(event.derived_by(), None);
+        event.source = derived_source(&event.source, "loyalty");
+        assert_eq!(event.source, "/t/acme/s/hk-001/p/till-1/x/loyalty");
+        assert_eq!((event.tenant(), event.store()), (Some("acme"), Some("hk-001")));
+        assert_eq!(event.derived_by(), Some("loyalty"));
+        event.source = derived_source(&format!("{}/", event.source), "redact");
+        assert_eq!(event.source, "/t/acme/s/hk-001/p/till-1/x/loyalty/x/redact");
+        assert_eq!((event.store(), event.derived_by()), (Some("hk-001"), Some("redact")));
+        // A store called `x` is a value, not the key; a lone trailing `x` key is in the namespace.
+        assert_eq!(derived_by("/t/acme/s/x/p/till-1"), None);
+        assert_eq!(derived_by("/t/acme/s/hk-001/x"), Some(""));
+        assert_eq!(derived_by("/shopify/x/loyalty/p/web"), None);
+    }
+
+    /// Whatever the parent's shape, the derived source is in the namespace of the plugin and
+    /// keeps the parent's tenant and store (as routes read them: none is the empty store).
+    #[test]
+    fn a_derived_source_never_moves_to_another_store() {
+        for parent in [
+            "/t/acme/s/hk-001/p/till-1",
+            "/t/acme/s/hk-001/p/till-1/",
+            "/t/acme/s/hk-001",
+            "/t/acme/s",
+            "/t/acme//s/hk-001",
+            "/shopify",
+            "shopify/orders",
+            "/",
+            "",
+            "/t/acme/s/hk-001/p/till-1/x/loyalty",
+        ] {
+            let derived = derived_source(parent, "restock");
+            assert_eq!(derived_by(&derived), Some("restock"), "{parent} -> {derived}");
+            for key in ["t", "s"] {
+                assert_eq!(
+                    source_segment(parent, key).unwrap_or(""),
+                    source_segment(&derived, key).unwrap_or(""),
+                    "{parent} -> {derived}"
+                );
+            }
+        }
+        assert_eq!(derived_source("/shopify", "restock"), "/shopify//x/restock");
     }
 
     #[test]

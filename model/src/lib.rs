@@ -14,6 +14,8 @@ mod money;
 mod payload;
 mod validate;
 
-pub use envelope::{Defaults, Dialect, Event, EventError, SPEC_VERSION, is_json_content_type};
+pub use envelope::{
+    DERIVED_KEY, Defaults, Dialect, Event, EventError, SPEC_VERSION, derived_by, derived_source, is_json_content_type,
+};
 pub use payload::*;
 pub use validate::{MAX_IDENTIFIER_BYTES, validate};

@@ -171,6 +171,76 @@ async fn a_plugin_whose_requests_are_not_granted_is_refused_with_the_line_to_add
     );
 }
 
+/// What a plugin emits is a capability: a transform whose manifest requests a type to derive does
+/// not load until it is granted, and `kaunter audit` shows what each may emit and, for a source,
+/// the sources it may speak for.
+#[tokio::test(flavor = "multi_thread")]
+async fn emits_must_be_granted_and_the_report_shows_emits_and_sources() {
+    let restock = format!(
+        "\n[[plugins]]\nname = \"restock\"\nkind = \"transform\"\npath = {:?}\n",
+        kaunter_tests::plugins::TRANSFORM_RESTOCK
+    );
+    let mut options = ConfigOptions::new("http://127.0.0.1:9/hooks");
+    options.extra = restock.clone();
+    let said = refused_start(&config(&options));
+    assert!(
+        said.contains(
+            "plugin `restock` requests to emit events of type `pos.restock.suggested.v1`, which is not granted; add \"pos.restock.suggested.v1\" to emits in its [plugins.grants]"
+        ),
+        "{said}"
+    );
+
+    options.extra = format!(
+        "{restock}[plugins.grants]\nemits = [\"pos.restock.*\", \"pos.sale.*\"]\n\n[[plugins]]\nname = \"shopify\"\nkind = \"source\"\npath = {:?}\nsecrets = [\"erp-signing\"]\n[plugins.grants]\nemits = [\"pos.sale.completed.v1\", \"pos.refund.completed.v1\"]\nsources = [\"/t/acme/s/online/p/shopify\"]\n",
+        kaunter_tests::plugins::SOURCE_SHOPIFY
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaunter.toml");
+    std::fs::write(&path, config(&options)).unwrap();
+    let audit = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"));
+        command.args(["audit", "--config", path.to_str().unwrap()]);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let report: Vec<Value> = serde_json::from_str(&audit(true)).unwrap();
+    let plugin = |name: &str| report.iter().find(|p| p["name"] == name).unwrap().clone();
+    let restock = plugin("restock");
+    assert_eq!(
+        restock["requested"]["emits"],
+        serde_json::json!(["pos.restock.suggested.v1"])
+    );
+    assert_eq!(
+        restock["emits_grants"],
+        serde_json::json!(["pos.restock.*", "pos.sale.*"])
+    );
+    assert_eq!(
+        restock["over_grants"],
+        serde_json::json!(["emits pos.sale.* (not requested)"])
+    );
+    let shopify = plugin("shopify");
+    assert_eq!(
+        shopify["source_grants"],
+        serde_json::json!(["/t/acme/s/online/p/shopify"])
+    );
+    assert_eq!(shopify["over_grants"], serde_json::json!([]));
+    let text = audit(false);
+    assert!(
+        text.contains(
+            "  emits    pos.restock.*, pos.sale.* (derived events of other types are refused; derived events carry their input's source + /x/restock)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  sources  /t/acme/s/online/p/shopify (its events may carry no other source)"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_requesting_more_waits_for_approval() {
     let sink = Sink::start().await;

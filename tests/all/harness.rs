@@ -130,6 +130,8 @@ path = {flood_out:?}
 name = "flood-bytes"
 kind = "transform"
 path = {flood_out:?}
+[plugins.grants]
+emits = ["pos.*"]
 [plugins.limits]
 max_output_events = 20000
 max_output_bytes = 100000

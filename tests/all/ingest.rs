@@ -501,3 +501,26 @@ async fn loose_input_is_refused_precisely_and_bounded() {
     wait_for_state(&host, "loose-upper", "erp", "delivered").await;
     assert!(sink.requests_for("loose\u{0}1").is_empty());
 }
+
+/// The `/x/…` part of a source belongs to the events plugins derive: a till cannot send in a
+/// plugin's name, so it cannot take the id of a restock suggestion (or any derived event) first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_till_cannot_send_in_the_namespace_of_derived_events() {
+    let (host, _sink) = host_and_sink().await;
+    let mut claim = sale("claim-1:restock:4891234500017", "hk-001", "CL-1", &[("1", 1, 100)]);
+    claim["source"] = json!("/t/acme/s/hk-001/p/till-1/x/restock");
+    let (status, answer) = host.post_json(&claim).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["errors"][0]["attribute"], "source", "{answer}");
+    assert_eq!(
+        answer["error"]["errors"][0]["rule"],
+        "`/t/acme/s/hk-001/p/till-1/x/restock` has an `/x/…` segment, which is kept for events plugins derive; a till's source may not have one"
+    );
+    assert_eq!(
+        host.get("/v1/events/claim-1:restock:4891234500017", ADMIN_KEY).await.0,
+        404
+    );
+    // A store called `x` is no such segment.
+    claim["source"] = json!("/t/acme/s/x/p/till-1");
+    assert_eq!(host.post_json(&claim).await.0, 202);
+}

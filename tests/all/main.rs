@@ -15,6 +15,7 @@ mod credentials;
 mod delivery;
 mod disk;
 mod echoes;
+mod emits;
 mod harness;
 mod https;
 mod ingest;

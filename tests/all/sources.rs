@@ -18,6 +18,9 @@ kind = "source"
 path = {source:?}
 [plugins.limits]
 deadline_ms = 300
+[plugins.grants]
+emits = ["vendor.note.v1"]
+sources = ["/t/acme/s/hk-001/p/web*"]
 
 [[plugins]]
 name = "sku-map"
@@ -146,6 +149,71 @@ async fn a_failing_source_stores_nothing_and_the_host_keeps_serving() {
     assert_eq!(host.get("/healthz", ADMIN_KEY).await.0, 200);
 }
 
+/// A source speaks only for the sources and types granted to it (here `/t/acme/s/hk-001/p/web*`
+/// and `vendor.note.v1`): an event in a till's name, in the namespace of derived events or of
+/// another type refuses the webhook (nothing stored) and is audited; the till's own event with
+/// that id is then accepted as new, not taken for a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_cannot_speak_for_a_till_a_plugin_or_an_ungranted_type() {
+    let host = Host::start(&config());
+    for (misbehave, reason) in [
+        (
+            "claim-till",
+            "source plugin `misbehaving` returned event `hk-001-till-sale-1` with source `/t/acme/s/hk-001/p/till-1`, which is not in its grants.sources [\"/t/acme/s/hk-001/p/web*\"]",
+        ),
+        (
+            "claim-derived",
+            "source plugin `misbehaving` returned event `web-1:restock:4891234500017` with source `/t/acme/s/hk-001/p/web/x/restock`, which is in the namespace of events plugin `restock` derives",
+        ),
+        (
+            "other-type",
+            "source plugin `misbehaving` emitted event `web-2` of type `vendor.order.v1`, which is not in its grants.emits [\"vendor.note.v1\"]",
+        ),
+    ] {
+        let (status, body) = webhook(&host, "misbehaving", Some(misbehave), b"{}".to_vec()).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (500, Some("source_failed")),
+            "{misbehave}: {body}"
+        );
+        assert!(!body.to_string().contains("grants"), "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        let reference = message.rsplit(' ').nth(3).unwrap().to_owned();
+        let logged = wait_for("the refusal in the host log", 10, || async {
+            host.log().lines().find(|l| l.contains(&reference)).map(str::to_owned)
+        })
+        .await;
+        assert!(
+            logged.contains("capability denied: plugin `misbehaving` emitted 1 event(s) it may not; refused the webhook (nothing was stored)"),
+            "{logged}"
+        );
+        // The log escapes quotes; compare without them.
+        assert!(logged.replace('\\', "").contains(reason), "{misbehave}: {logged}");
+    }
+    for id in ["hk-001-till-sale-1", "web-1:restock:4891234500017", "web-2"] {
+        assert_eq!(host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await.0, 404, "{id}");
+    }
+    let denials: Vec<Value> = host
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["action"] == "capability.denied")
+        .collect();
+    assert_eq!(denials.len(), 3, "{denials:?}");
+    assert!(
+        denials
+            .iter()
+            .all(|d| d["actor"].as_str().unwrap().starts_with("plugin:misbehaving@"))
+    );
+    assert_eq!(denials[0]["subject"], "hk-001-till-sale-1");
+
+    // The till's sale with the id the source tried to take is new.
+    let (status, answer) = host
+        .post_json(&sale("hk-001-till-sale-1", "hk-001", "TS-1", &[("1", 1, 100)]))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer, json!({"id": "hk-001-till-sale-1", "status": "accepted"}));
+}
+
 /// The Shopify app's client secret in [`shopify_config`] (a sandbox value).
 const SHOPIFY_SECRET: &str = "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";
 
@@ -165,6 +233,9 @@ tenant = "acme"
 store = "online"
 time_zone = "Asia/Hong_Kong"
 secret = "shopify-client"
+[plugins.grants]
+emits = ["pos.sale.completed.v1", "pos.refund.completed.v1"]
+sources = ["/t/acme/s/online/p/shopify"]
 "#,
         shopify = kaunter_tests::plugins::SOURCE_SHOPIFY,
     ))

@@ -22,7 +22,7 @@ pub struct PluginAudit {
     pub sha256: String,
     /// Component file.
     pub path: String,
-    /// `transform` or `connector`.
+    /// `transform`, `connector` or `source`.
     pub kind: String,
     /// Whether the component carries (or sits beside) a manifest.
     pub manifest: bool,
@@ -32,6 +32,12 @@ pub struct PluginAudit {
     pub http_grants: Vec<String>,
     /// Granted secrets (by name).
     pub secret_grants: Vec<String>,
+    /// Event types (globs) it may emit: what a transform derives, what a source decodes. Other
+    /// types are refused (dead-lettered or, for a source, the webhook refused) and audited.
+    pub emits_grants: Vec<String>,
+    /// Sources (globs) a source plugin's events may carry; a transform's derived events always
+    /// carry their input's source plus `/x/{name}`.
+    pub source_grants: Vec<String>,
     /// Limits in force.
     pub limits: serde_json::Value,
     /// Every import of the component, with the capability it reaches and whether it is granted.
@@ -215,6 +221,8 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
             requested,
             http_grants: plugin.grants.http.iter().map(|g| g.text.clone()).collect(),
             secret_grants: plugin.secrets.clone(),
+            emits_grants: plugin.grants.emits.clone(),
+            source_grants: plugin.grants.sources.clone(),
             limits: serde_json::json!(plugin.limits),
             imports,
             ungranted_imports,
@@ -237,9 +245,10 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("  file     {}", a.path);
         let requests = if a.manifest {
             format!(
-                "http {:?}, secrets {:?}, limits {}",
+                "http {:?}, secrets {:?}, emits {:?}, limits {}",
                 a.requested.http,
                 a.requested.secrets,
+                a.requested.emits,
                 serde_json::json!(a.requested.limits)
             )
         } else {
@@ -262,6 +271,19 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 a.secret_grants.join(", ")
             }
         );
+        if a.kind != "connector" {
+            println!("  emits    {}", emits_line(a));
+        }
+        if a.kind == "source" {
+            println!(
+                "  sources  {}",
+                if a.source_grants.is_empty() {
+                    "NOTHING granted: every event it decodes is refused".into()
+                } else {
+                    format!("{} (its events may carry no other source)", a.source_grants.join(", "))
+                }
+            );
+        }
         println!("  limits   {}", a.limits);
         println!("  imports (from the component's type):");
         for i in &a.imports {
@@ -276,4 +298,22 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a transform or source may emit, as the report prints it.
+fn emits_line(a: &PluginAudit) -> String {
+    let granted = if a.emits_grants.is_empty() {
+        "nothing granted".to_owned()
+    } else {
+        a.emits_grants.join(", ")
+    };
+    let rule = if a.kind == "transform" {
+        format!(
+            "derived events of other types are refused; derived events carry their input's source + /x/{}",
+            a.name
+        )
+    } else {
+        "events of other types are refused".to_owned()
+    };
+    format!("{granted} ({rule})")
 }

@@ -92,11 +92,12 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             "source",
             SOURCE,
             "Turns a vendor's signed webhooks (a POS event as JSON, HMAC-SHA256 in x-signature) into events.",
-            "# The signing secret, named by the operator in the plugin's config.\nsecrets = [\"operator-chosen\"]\n\n[requests.config]\nsecret = \"name of the host secret the vendor signs with\"\nstore = \"store id the vendor's events belong to\"",
+            "# The signing secret, named by the operator in the plugin's config.\nsecrets = [\"operator-chosen\"]\n# The types it produces; the operator grants them, and the sources its events carry.\nemits = [\"pos.sale.completed.v1\", \"pos.refund.completed.v1\"]\n\n[requests.config]\nsecret = \"name of the host secret the vendor signs with\"\nstore = \"store id the vendor's events belong to\"",
             "--webhook samples/webhook.json --config config.json --secret vendor-signing=demo-secret",
-            "secrets = [\"vendor-signing\"]\n[plugins.config]\nsecret = \"vendor-signing\"\nstore = \"online\"\n# and in [secrets]: vendor-signing = { env = \"VENDOR_SIGNING_SECRET\", encoding = \"text\" }",
+            "secrets = [\"vendor-signing\"]\n[plugins.config]\nsecret = \"vendor-signing\"\nstore = \"online\"\n[plugins.grants]\nemits = [\"pos.sale.completed.v1\", \"pos.refund.completed.v1\"]\nsources = [\"/t/vendor/s/online/p/{{name}}\"]   # the source its events carry (from `store`)\n# and in [secrets]: vendor-signing = { env = \"VENDOR_SIGNING_SECRET\", encoding = \"text\" }",
         ),
     };
+    let config_toml = config_toml.replace("{{name}}", name);
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
@@ -107,7 +108,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             .replace("{{sample}}", &sample.to_string())
             .replace("{{requests}}", requests)
             .replace("{{run_args}}", run_args)
-            .replace("{{config_toml}}", config_toml)
+            .replace("{{config_toml}}", &config_toml)
     };
     let config_json = match args.kind {
         Kind::Transform => "{\"threshold_minor\": 5000}\n",

@@ -14,6 +14,7 @@ use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, HttpGrant};
 use crate::engine::bindings::{DeliveryContext, WebhookRequest};
 use crate::engine::{CallReport, Runtime};
+use crate::pipeline::emits;
 use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
 use crate::plugins::registry::Registry;
 use crate::store::Store;
@@ -126,21 +127,47 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "sandbox: requests are captured, not sent"
     };
     let mut runs = Vec::new();
-    let as_events = |out: Vec<crate::engine::bindings::wit::Event>| json!({ "events": out.into_iter().map(|e| Event::from(e).to_json()).collect::<Vec<_>>() });
+    // What the host would let through, as it would change it (derived sources), and what it
+    // would refuse.
+    let grants = plugin.emit_grants().clone();
+    let as_events = |events: Vec<Event>, refused: Vec<String>| {
+        let mut out = json!({ "events": events.iter().map(Event::to_json).collect::<Vec<_>>() });
+        if !refused.is_empty() {
+            out["refused"] = json!(refused);
+        }
+        out
+    };
     for (i, input) in inputs.into_iter().enumerate() {
         let (label, (outcome, report)) = match (input, plugin.kind) {
             (Input::Webhook(request), PluginKind::Source) => {
                 let label = format!("webhook {i} ({} {})", request.method, request.path);
                 let (result, report) = plugin.decode_reported(&request, &label).await;
-                (
-                    json!({ "id": label, "type": "webhook" }),
-                    (result.map(as_events), report),
-                )
+                let outcome = result.map(|out| {
+                    let (events, refused): (Vec<Event>, Vec<String>) =
+                        out.into_iter()
+                            .map(Event::from)
+                            .fold((Vec::new(), Vec::new()), |(mut ok, mut no), e| {
+                                match emits::check_source_event(&name, &grants, &e) {
+                                    Ok(()) => ok.push(e),
+                                    Err(reason) => no.push(reason),
+                                }
+                                (ok, no)
+                            });
+                    as_events(events, refused)
+                });
+                (json!({ "id": label, "type": "webhook" }), (outcome, report))
             }
             (Input::Event(event), PluginKind::Transform) => {
                 let label = json!({ "id": event.id, "type": event.ty });
+                let parent = emits::Parent::of(&event);
                 let (result, report) = plugin.handle_reported(&(*event).into()).await;
-                (label, (result.map(as_events), report))
+                let outcome = result.and_then(|out| {
+                    let out = out.into_iter().map(Event::from).collect();
+                    emits::check_transform_outputs(&name, &grants, &parent, out)
+                        .map(|c| as_events(c.events, c.refused))
+                        .map_err(crate::engine::CallError::Denied)
+                });
+                (label, (outcome, report))
             }
             (Input::Event(event), PluginKind::Connector) => {
                 let label = json!({ "id": event.id, "type": event.ty });
@@ -165,7 +192,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         runs.push(run_json(label, &outcome, &report));
     }
-    let failed = runs.iter().any(|r| r["outcome"].get("error").is_some());
+    let failed = runs
+        .iter()
+        .any(|r| r["outcome"].get("error").is_some() || r["outcome"].get("refused").is_some());
     if args.json {
         let out = json!({ "plugin": version.label(), "kind": plugin.kind, "mode": mode, "runs": runs });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -245,6 +274,12 @@ fn print_run(r: &Value) {
         for e in events {
             let pretty = serde_json::to_string_pretty(e).unwrap_or_default();
             println!("    {}", pretty.replace('\n', "\n    "));
+        }
+        for reason in outcome["refused"].as_array().into_iter().flatten() {
+            println!(
+                "  REFUSED (the host would dead-letter it): {}",
+                reason.as_str().unwrap_or("")
+            );
         }
     } else {
         println!("  delivered: {}", outcome["delivered"]);
@@ -381,6 +416,14 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
             http,
             credentials: Vec::new(),
             clock: r.clock,
+            emits: r.emits.clone(),
+            // The operator decides which sources a source speaks for; any outside the derived
+            // namespace will do here (`--host-config` runs under the operator's grants).
+            sources: if kind == PluginKind::Source {
+                vec!["*".into()]
+            } else {
+                Vec::new()
+            },
         },
         limits,
     };

@@ -135,6 +135,41 @@ impl Config {
         }
         for plugin in &self.plugins {
             let at = |key: &str| format!("plugins.{}.{key}", plugin.name);
+            if !is_plugin_name(&plugin.name) {
+                add(
+                    at("name"),
+                    format!(
+                        "plugin name {:?} is not allowed: use 1 to 64 letters, digits, `-`, `_` or `.` (it becomes a URL path segment and part of its derived events' source)",
+                        plugin.name
+                    ),
+                );
+            }
+            match plugin.kind {
+                PluginKind::Source if plugin.grants.sources.is_empty() => add(
+                    at("grants.sources"),
+                    format!(
+                        "source plugin `{}` has no grants.sources, so every event it decodes would be refused; add sources = [\"/t/TENANT/s/STORE/p/{}\"] (the sources its events carry, globs allowed) to its [plugins.grants]",
+                        plugin.name, plugin.name
+                    ),
+                ),
+                PluginKind::Source => {}
+                kind if !plugin.grants.sources.is_empty() => add(
+                    at("grants.sources"),
+                    format!(
+                        "plugin `{}` is a {}; grants.sources is for source plugins (the sources a transform's events carry are set by the host); remove it",
+                        plugin.name,
+                        crate::plugins::manifest::kind_name(kind)
+                    ),
+                ),
+                PluginKind::Connector if !plugin.grants.emits.is_empty() => add(
+                    at("grants.emits"),
+                    format!(
+                        "plugin `{}` is a connector, which emits no events; remove grants.emits",
+                        plugin.name
+                    ),
+                ),
+                _ => {}
+            }
             if plugin.limits.deadline_ms == 0 || !(1..=4096).contains(&plugin.limits.memory_mib) {
                 add(
                     at("limits"),
@@ -323,6 +358,17 @@ impl Config {
         out.extend(self.audit.problems(self));
         out
     }
+}
+
+/// Plugin names are path segments: in `/v1/webhooks/{name}` and in the `/x/{name}` of the
+/// events a plugin derives, which must not be able to reach out of that segment.
+fn is_plugin_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name != "."
+        && name != ".."
 }
 
 fn unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), (String, String)> {

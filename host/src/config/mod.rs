@@ -419,6 +419,14 @@ pub struct GrantsConfig {
     /// Whether the plugin may read the wall clock (`kaunter:plugin/clock`, `wasi:clocks/wall-clock`).
     #[serde(default)]
     pub clock: bool,
+    /// Event types (globs) the plugin may emit: what a transform derives (an event it maps keeps
+    /// its input's type and needs no grant) and every event a source decodes. Others are refused.
+    #[serde(default)]
+    pub emits: Vec<String>,
+    /// Source plugins only: the sources (globs) its events may carry, e.g.
+    /// `"/t/acme/s/web/p/shopify"`. Others are refused, so a source cannot speak for a till.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// `[plugins.limits]`.

@@ -10,7 +10,7 @@ mod host;
 mod plugin;
 
 pub use host::{HostState, PluginContext, hmac_sha256, secret_bytes};
-pub use plugin::{CallError, CallReport, LoadedPlugin, PluginKindPre};
+pub use plugin::{CallError, CallReport, EmitGrants, LoadedPlugin, PluginKindPre};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};

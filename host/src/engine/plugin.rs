@@ -169,6 +169,16 @@ pub struct CallReport {
     pub clock_reads: Vec<i64>,
 }
 
+/// What a plugin may emit, from its grants. The engine only carries it: the router checks what a
+/// transform returns against it, the webhook endpoint what a source decodes.
+#[derive(Debug, Clone, Default)]
+pub struct EmitGrants {
+    /// Event type globs it may emit (`grants.emits`).
+    pub types: Vec<String>,
+    /// Source globs its events may carry (`grants.sources`; source plugins only).
+    pub sources: Vec<String>,
+}
+
 /// A plugin ready to be called.
 pub struct LoadedPlugin {
     /// Name from the config.
@@ -186,6 +196,8 @@ pub struct LoadedPlugin {
     /// Held for the length of each call when the manifest asks for one call at a time (shared by
     /// every version of the plugin).
     one_at_a_time: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// What it may emit; nothing unless granted.
+    emits: EmitGrants,
 }
 
 impl LoadedPlugin {
@@ -238,7 +250,19 @@ impl LoadedPlugin {
             runtime,
             warm: Mutex::new(Vec::new()),
             one_at_a_time: None,
+            emits: EmitGrants::default(),
         })
+    }
+
+    /// Lets this plugin emit what `grants` allow (nothing otherwise).
+    pub fn emitting(mut self, grants: EmitGrants) -> Self {
+        self.emits = grants;
+        self
+    }
+
+    /// What this plugin may emit.
+    pub fn emit_grants(&self) -> &EmitGrants {
+        &self.emits
     }
 
     /// Calls this plugin one event at a time, holding `gate` for each call (the manifest's

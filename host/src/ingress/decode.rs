@@ -1,6 +1,7 @@
 //! Reading events from a request: canonical POS JSON (one or an array), CloudEvents structured,
-//! batch and binary modes. Every event is parsed, then checked against the business rules; any
-//! broken rule rejects the whole request with every problem listed.
+//! batch and binary modes. Every event is parsed, then checked against the business rules (and
+//! kept out of the namespace of derived events); any broken rule rejects the whole request with
+//! every problem listed.
 
 use super::error::ApiError;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -111,6 +112,19 @@ fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
         let index = batch.then_some(i);
         if let Err(broken) = kaunter_model::validate(event) {
             errors.extend(broken.into_iter().map(|e| (index, e)));
+        }
+        if event.derived_by().is_some() {
+            errors.push((
+                index,
+                EventError::new(
+                    "source",
+                    format!(
+                        "`{}` has an `/{}/…` segment, which is kept for events plugins derive; a till's source may not have one",
+                        event.source,
+                        kaunter_model::DERIVED_KEY
+                    ),
+                ),
+            ));
         }
     }
     if errors.is_empty() {

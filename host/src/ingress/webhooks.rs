@@ -9,12 +9,16 @@
 //! read `400`, a source that cannot work until an operator acts (`unavailable`) `503`, and a
 //! plugin that traps, runs out of time or produces invalid events `500` with a reference (the
 //! detail goes to the log only); nothing is stored in those cases, so the vendor's retry is safe.
+//! So does a plugin that returns an event it may not emit: a type outside its `grants.emits`, a
+//! source outside its `grants.sources` (a till's, say) or in the namespace of derived events;
+//! that is also audited as a denied capability.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::config::PluginKind;
 use crate::engine::CallError;
 use crate::engine::bindings::{DecodeError, WebhookRequest};
+use crate::pipeline::{audit_denial, emits};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -118,7 +122,33 @@ pub async fn post_webhook(
             "it produced events that break the event rules (a plugin bug): {}",
             broken.join("; ")
         );
-        return Err(source_failed(&name, &plugin.label(), &detail));
+        return Err(source_failed(
+            &name,
+            &plugin.label(),
+            &format!("capability denied: {detail}"),
+        ));
+    }
+    // What a source may emit: granted types, granted sources, never a derived namespace. One
+    // event outside its grants refuses the webhook, as a broken event does.
+    let grants = plugin.emit_grants();
+    let refused: Vec<(String, String)> = checked
+        .iter()
+        .filter_map(|e| {
+            emits::check_source_event(&plugin.name, grants, e)
+                .err()
+                .map(|reason| (e.id.clone(), reason))
+        })
+        .collect();
+    if let Some((first, _)) = refused.first() {
+        let reasons: Vec<String> = refused.iter().map(|(_, r)| r.clone()).collect();
+        let detail = emits::describe_refused(&plugin.name, &reasons, emits::SOURCE_REST);
+        state.pipeline.metrics().count_failure(&plugin.label(), "denied");
+        audit_denial(state.pipeline.store(), &plugin, first, &label, &detail).await;
+        return Err(source_failed(
+            &name,
+            &plugin.label(),
+            &format!("capability denied: {detail}"),
+        ));
     }
     let ids: Vec<String> = checked.iter().map(|e| e.id.clone()).collect();
     let appended = if checked.is_empty() {

@@ -7,6 +7,7 @@
 //! change it. This module never parses HTTP and never touches SQLite directly.
 
 mod delivery;
+pub(crate) mod emits;
 pub mod metrics;
 pub mod replay;
 mod router;

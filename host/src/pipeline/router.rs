@@ -5,6 +5,7 @@
 //! store call (one fsync), then hands new deliveries to sink workers and derived events back to
 //! the lanes.
 
+use super::emits::{self, Parent};
 use super::metrics::Metrics;
 use super::routing::Routing;
 use super::shadow::{Observed, ShadowLog};
@@ -297,8 +298,18 @@ impl Chains<'_> {
             });
             let mut next = Vec::new();
             for event in current {
-                match call_transform(plugin, event, shadow.clone()).await {
-                    Ok(events) => next.extend(events),
+                let parent = Parent::of(&event);
+                let result = call_transform(plugin, event, shadow.clone()).await.and_then(|events| {
+                    emits::check_transform_outputs(&plugin.name, plugin.emit_grants(), &parent, events)
+                        .map_err(CallError::Denied)
+                });
+                match result {
+                    Ok(checked) => {
+                        if !checked.refused.is_empty() {
+                            self.refuse(plugin, stored, &route.name, &checked.refused, out).await;
+                        }
+                        next.extend(checked.events);
+                    }
                     Err(failure) => {
                         if !self.dry_run {
                             self.metrics.count_failure(&plugin.label(), failure.kind());
@@ -383,6 +394,35 @@ impl Chains<'_> {
                 handled_by: handled_by.clone(),
             });
         }
+    }
+}
+
+impl Chains<'_> {
+    /// Dead-letters (once for the call) the derived events a transform may not emit, and audits
+    /// the attempt as a denied capability.
+    async fn refuse(
+        &self,
+        plugin: &LoadedPlugin,
+        stored: &StoredEvent,
+        route: &str,
+        refused: &[String],
+        out: &mut Routed,
+    ) {
+        let reason = emits::describe_refused(&plugin.name, refused, emits::TRANSFORM_REST);
+        if !self.dry_run {
+            self.metrics.count_failure(&plugin.label(), "denied");
+            super::audit_denial(self.store, plugin, &stored.event.id, route, &reason).await;
+        }
+        tracing::warn!(route = %route, plugin = %plugin.label(), event = %stored.event.id, %reason, "transform emitted events it may not; refused");
+        out.dead_letters.push(NewDeadLetter {
+            event_seq: stored.seq,
+            sink: None,
+            route: route.to_owned(),
+            plugin: plugin.name.clone(),
+            plugin_version: plugin.version.clone(),
+            error: format!("capability denied: {reason} ({})", plugin.label()),
+            attempts: 1,
+        });
     }
 }
 

@@ -30,6 +30,12 @@ pub fn escalations(old: &Requests, new: &Requests) -> Vec<String> {
             .filter(|c| !old.credentials.contains(c))
             .map(|c| format!("+ credential {c}")),
     );
+    more.extend(
+        new.emits
+            .iter()
+            .filter(|t| !old.emits.contains(t))
+            .map(|t| format!("+ emits {t}")),
+    );
     if new.clock && !old.clock {
         more.push("+ clock".into());
     }

@@ -8,7 +8,7 @@
 //! error names the plugin, the missing grant and the line to add. Grants beyond the requests are
 //! over-grants: they load, are logged, and `kaunter audit` lists them.
 
-use crate::config::{PluginConfig, PluginKind};
+use crate::config::{PluginConfig, PluginKind, glob_match};
 use crate::egress::HttpGrant;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -85,6 +85,10 @@ pub struct Requests {
     /// Event types the plugin handles (globs), for operators and auditors.
     #[serde(default)]
     pub event_types: Vec<String>,
+    /// Event types the plugin emits: what a transform derives (not what it maps 1:1), every event a
+    /// source decodes. Each must be granted (`grants.emits`); the host refuses other types.
+    #[serde(default)]
+    pub emits: Vec<String>,
     /// The plugin's configuration keys and what they mean, for operators and auditors.
     #[serde(default)]
     pub config: toml::Table,
@@ -228,6 +232,21 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
             ));
         }
     }
+    for want in &r.emits {
+        if !plugin.grants.emits.iter().any(|g| glob_match(g, want)) {
+            return Err(format!(
+                "plugin `{name}` requests to emit events of type `{want}`, which is not granted; add \"{want}\" to emits in its [plugins.grants]"
+            ));
+        }
+    }
+    over.extend(
+        plugin
+            .grants
+            .emits
+            .iter()
+            .filter(|g| !r.emits.iter().any(|want| glob_match(g, want)))
+            .map(|g| format!("emits {g} (not requested)")),
+    );
     if r.clock && !plugin.grants.clock {
         return Err(format!(
             "plugin `{name}` requests the wall clock, which is not granted; add clock = true to its [plugins.grants]"
@@ -272,4 +291,62 @@ fn same_destination(a: &HttpGrant, b: &HttpGrant) -> bool {
         && a.port == b.port
         && a.path_prefix == b.path_prefix
         && a.methods == b.methods
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(grants: &str) -> PluginConfig {
+        let text = format!("name = \"restock\"\nkind = \"transform\"\npath = \"r.wasm\"\n[grants]\n{grants}\n");
+        toml::from_str(&text).unwrap()
+    }
+
+    fn requesting(emits: &[&str]) -> Manifest {
+        Manifest {
+            requests: Requests {
+                emits: emits.iter().map(|t| (*t).to_owned()).collect(),
+                ..Requests::default()
+            },
+            ..Manifest::default()
+        }
+    }
+
+    #[test]
+    fn a_plugin_requesting_an_ungranted_type_is_refused_naming_the_grant() {
+        let error = check(&plugin(""), &requesting(&["pos.restock.suggested.v1"])).unwrap_err();
+        assert_eq!(
+            error,
+            "plugin `restock` requests to emit events of type `pos.restock.suggested.v1`, which is not granted; add \"pos.restock.suggested.v1\" to emits in its [plugins.grants]"
+        );
+        let error = check(
+            &plugin("emits = [\"pos.anomaly.*\"]"),
+            &requesting(&["pos.restock.suggested.v1"]),
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("`pos.restock.suggested.v1`, which is not granted"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn granted_emits_load_and_broader_grants_than_requested_are_reported() {
+        let checked = check(
+            &plugin("emits = [\"pos.restock.*\", \"pos.sale.*\"]"),
+            &requesting(&["pos.restock.suggested.v1"]),
+        )
+        .unwrap();
+        assert_eq!(checked.over_grants, vec!["emits pos.sale.* (not requested)".to_owned()]);
+    }
+
+    #[test]
+    fn an_upgrade_that_emits_a_new_type_needs_approval() {
+        let old = requesting(&["pos.restock.suggested.v1"]).requests;
+        let new = requesting(&["pos.restock.suggested.v1", "pos.sale.completed.v1"]).requests;
+        assert_eq!(
+            crate::plugins::guard::escalations(&old, &new),
+            vec!["+ emits pos.sale.completed.v1".to_owned()]
+        );
+    }
 }

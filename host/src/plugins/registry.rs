@@ -14,7 +14,8 @@ use crate::config::{Config, PluginConfig, PluginKind};
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, PluginEgress, SendableSecret};
 use crate::engine::bindings::DeliveryContext;
-use crate::engine::{CallError, LoadedPlugin, PluginContext, Runtime, hex, version_of};
+use crate::engine::{CallError, EmitGrants, LoadedPlugin, PluginContext, Runtime, hex, version_of};
+use crate::pipeline::emits;
 use crate::pipeline::routing::{Slot, order_pins};
 use crate::store::audit::AuditEntry;
 use crate::store::{Store, now_ms};
@@ -236,6 +237,8 @@ impl Registry {
                         "secrets": plugin.secrets,
                         "credentials": plugin.grants.credentials,
                         "clock": plugin.grants.clock,
+                        "emits": plugin.grants.emits,
+                        "sources": plugin.grants.sources,
                     },
                     "limits": plugin.limits,
                     "smoke": registered.smoke,
@@ -283,13 +286,25 @@ impl Registry {
         for (i, event) in samples.into_iter().enumerate() {
             let id = event.id.clone();
             let smoke_key = crate::store::idempotency_key(&event.source, &event.id, "smoke");
+            let parent = emits::Parent::of(&event);
             let input = event.into();
             let outcome = match plugin.kind {
                 PluginKind::Source => continue,
-                PluginKind::Transform => plugin
-                    .handle(&input)
-                    .await
-                    .map(|out| format!("{} event(s) out", out.len())),
+                // What it emits is checked as the router would: a sample deriving a type it may
+                // not emit is a denial, found before the version can run.
+                PluginKind::Transform => plugin.handle(&input).await.and_then(|out| {
+                    let out = out.into_iter().map(kaunter_model::Event::from).collect();
+                    let checked = emits::check_transform_outputs(&plugin.name, plugin.emit_grants(), &parent, out)
+                        .map_err(CallError::Denied)?;
+                    if !checked.refused.is_empty() {
+                        return Err(CallError::Denied(emits::describe_refused(
+                            &plugin.name,
+                            &checked.refused,
+                            emits::TRANSFORM_REST,
+                        )));
+                    }
+                    Ok(format!("{} event(s) out", checked.events.len()))
+                }),
                 PluginKind::Connector => {
                     let context = DeliveryContext {
                         idempotency_key: smoke_key.clone(),
@@ -402,7 +417,11 @@ impl Registry {
                 plugin.limits.clone(),
                 version.version.clone(),
             )?
-            .serial(self.serial_gate(&plugin.name, version.manifest.requests.serial && !capture)),
+            .serial(self.serial_gate(&plugin.name, version.manifest.requests.serial && !capture))
+            .emitting(EmitGrants {
+                types: plugin.grants.emits.clone(),
+                sources: plugin.grants.sources.clone(),
+            }),
         );
         if !capture && let Ok(mut built) = self.built.lock() {
             built.insert(key, (plugin.clone(), ready.clone()));

@@ -22,6 +22,8 @@ hook-signing = {{ value = "{WEBHOOK_SECRET}" }}
 name = "anomaly"
 kind = "transform"
 path = {anomaly:?}
+[plugins.grants]
+emits = ["pos.anomaly.detected.v1"]
 [plugins.config]
 cooldown_minutes = 60
 [plugins.config.refund_void_spike]
@@ -138,7 +140,7 @@ async fn a_refund_spike_reaches_the_alerts_sink_once_with_its_evidence() {
     let alert = calls[1].json();
     assert_eq!(alert["type"], "pos.anomaly.detected.v1");
     assert_eq!(alert["id"], alert_id);
-    assert_eq!(alert["source"], "/t/acme/s/hk-001/p/till-1");
+    assert_eq!(alert["source"], "/t/acme/s/hk-001/p/till-1/x/anomaly");
     assert_eq!(alert["causationid"], "rf-3");
     assert_eq!(alert["data"]["kind"], "refund_void_spike");
     assert_eq!(alert["data"]["severity"], "warning");

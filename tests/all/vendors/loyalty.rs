@@ -36,6 +36,8 @@ crm-signing = {{ value = "{WEBHOOK_SECRET}" }}
 name = "loyalty"
 kind = "transform"
 path = {loyalty:?}
+[plugins.grants]
+emits = ["pos.member.updated.v1"]
 [plugins.config]
 currency = "HKD"
 exclude_tenders = ["voucher"]
@@ -182,7 +184,7 @@ async fn member_sales_and_refunds_reach_the_sink_with_points_balance_and_tier() 
         assert_eq!(calls.len(), 1, "{id}");
         let update = calls[0].json();
         assert_eq!(update["type"], "pos.member.updated.v1");
-        assert_eq!(update["source"], "/t/acme/s/hk-001/p/till-1");
+        assert_eq!(update["source"], "/t/acme/s/hk-001/p/till-1/x/loyalty");
         assert_eq!(update["causationid"], cause);
         assert_eq!(
             update["data"],

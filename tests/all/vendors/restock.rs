@@ -64,6 +64,8 @@ ops-signing = {{ value = "{WEBHOOK_SECRET}" }}
 name = "restock"
 kind = "transform"
 path = {restock:?}
+[plugins.grants]
+emits = ["pos.restock.suggested.v1"]
 [plugins.config]
 window_days = 28
 reorder_point_days = 3
@@ -126,7 +128,8 @@ async fn a_sale_under_the_reorder_point_derives_one_suggestion_routed_to_the_buy
     let suggestion = buyers[1].json();
     assert_eq!(suggestion["id"], derived_id);
     assert_eq!(suggestion["type"], "pos.restock.suggested.v1");
-    assert_eq!(suggestion["source"], "/t/acme/s/hk-001/p/till-1");
+    // In the plugin's own namespace under the till's source: the store is still hk-001.
+    assert_eq!(suggestion["source"], "/t/acme/s/hk-001/p/till-1/x/restock");
     assert_eq!(suggestion["causationid"], "rs-sale-1");
     assert_eq!(suggestion["subject"], PANADOL);
     assert_eq!(

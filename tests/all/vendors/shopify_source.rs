@@ -33,6 +33,9 @@ time_zone = "Asia/Hong_Kong"
 secret = "shopify-client"
 [plugins.config.locations]
 "487838322" = "hk-001"
+[plugins.grants]
+emits = ["pos.sale.completed.v1", "pos.refund.completed.v1"]
+sources = ["/t/acme/s/online/p/shopify", "/t/acme/s/hk-001/p/shopify"]
 
 [[plugins]]
 name = "erp"

@@ -33,6 +33,9 @@ notification_url = "{NOTIFICATION_URL}"
 secret = "square-signature-key"
 [plugins.config.locations]
 S8GWD5R9QB376 = "hk-001"
+[plugins.grants]
+emits = ["pos.payment.settled.v1"]
+sources = ["/t/acme/s/hk-000/p/square", "/t/acme/s/hk-001/p/square"]
 "#,
         square = kaunter_tests::plugins::SOURCE_SQUARE,
     ))

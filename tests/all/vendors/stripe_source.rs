@@ -29,6 +29,8 @@ store = "hk-001"
 secret = "stripe-endpoint"
 [plugins.grants]
 clock = true
+emits = ["pos.payment.settled.v1"]
+sources = ["/t/acme/s/hk-001/p/stripe"]
 "#,
         stripe = kaunter_tests::plugins::SOURCE_STRIPE,
     ))
