@@ -524,3 +524,55 @@ async fn a_till_cannot_send_in_the_namespace_of_derived_events() {
     claim["source"] = json!("/t/acme/s/x/p/till-1");
     assert_eq!(host.post_json(&claim).await.0, 202);
 }
+
+/// The same source and id with other content is not a duplicate to drop silently: 409 with both
+/// digests, counted, and the original kept; a resend of the same content is still a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_id_with_other_content_is_a_conflict_and_the_original_is_kept() {
+    let (host, sink) = host_and_sink().await;
+    let original = sale("reuse-1", "hk-001", "R-1", &[("1", 1, 100)]);
+    assert_eq!(host.post_json(&original).await.0, 202);
+    let (status, body) = host.post_json(&original).await;
+    assert_eq!((status, body["duplicate"].clone()), (202, json!(true)), "{body}");
+
+    let changed = sale("reuse-1", "hk-001", "R-1-CHANGED", &[("1", 2, 100)]);
+    let (status, body) = host.post_json(&changed).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already accepted from this source with other content"),
+        "{body}"
+    );
+    let (stored, sent) = (
+        body["error"]["stored_sha256"].as_str().unwrap(),
+        body["error"]["sent_sha256"].as_str().unwrap(),
+    );
+    assert_eq!((stored.len(), sent.len()), (64, 64));
+    assert_ne!(stored, sent);
+
+    // In a batch: the new event is stored, the conflicting one is not, and the answer says which.
+    let batch = json!([sale("reuse-2", "hk-001", "R-2", &[("1", 1, 100)]), changed]);
+    let (status, body) = host.post_json(&batch).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        (body["accepted"].clone(), body["conflicts"].clone()),
+        (json!(1), json!(1)),
+        "{body}"
+    );
+    assert_eq!(body["results"][0]["status"], "accepted");
+    assert_eq!(body["results"][1]["status"], "conflict");
+
+    assert_eq!(host.event("reuse-1").await["event"]["data"]["order_id"], "R-1");
+    wait_for_state(&host, "reuse-2", "erp", "delivered").await;
+    wait_for_state(&host, "reuse-1", "erp", "delivered").await;
+    assert_eq!(sink.requests_for("reuse-1").len(), 1);
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(
+        (stats["conflicts"].clone(), stats["duplicates"].clone()),
+        (json!(2), json!(1)),
+        "{stats}"
+    );
+}

@@ -44,25 +44,42 @@ pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body
     } else {
         state.pipeline.ingest(decoded.events).await?
     };
-    let result = |id: &String, duplicate: bool| {
-        let mut v = json!({"id": id, "status": "accepted"});
-        if duplicate {
-            v["duplicate"] = json!(true);
-        }
-        v
+    let result = |id: &String, a: &crate::store::Appended| match &a.conflict {
+        Some(c) => json!({
+            "id": id, "status": "conflict",
+            "error": format!(
+                "event `{id}` was already accepted from this source with other content; the original is kept and this one is not stored. Send a change as a new event with its own id (e.g. a void and a new sale)"
+            ),
+            "stored_sha256": c.stored_sha256, "sent_sha256": c.sent_sha256,
+        }),
+        None if a.duplicate => json!({"id": id, "status": "accepted", "duplicate": true}),
+        None => json!({"id": id, "status": "accepted"}),
+    };
+    let conflicts = appended.iter().filter(|a| a.conflict.is_some()).count();
+    // Any re-used id with other content makes the answer 409; the rest of a batch is stored all
+    // the same (each result says which).
+    let status = if conflicts > 0 {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::ACCEPTED
     };
     let body = if decoded.batch {
-        let results: Vec<Value> = ids
-            .iter()
-            .zip(&appended)
-            .map(|(id, a)| result(id, a.duplicate))
-            .collect();
-        let duplicates = appended.iter().filter(|a| a.duplicate).count();
-        json!({"status": "accepted", "accepted": appended.len() - duplicates, "duplicates": duplicates, "results": results})
+        let results: Vec<Value> = ids.iter().zip(&appended).map(|(id, a)| result(id, a)).collect();
+        let duplicates = appended.iter().filter(|a| a.duplicate && a.conflict.is_none()).count();
+        json!({
+            "status": if conflicts > 0 { "conflict" } else { "accepted" },
+            "accepted": appended.len() - duplicates - conflicts, "duplicates": duplicates, "conflicts": conflicts,
+            "results": results,
+        })
     } else {
-        result(&ids[0], appended[0].duplicate)
+        let one = result(&ids[0], &appended[0]);
+        if conflicts > 0 {
+            json!({"error": {"code": "conflict", "message": one["error"], "stored_sha256": one["stored_sha256"], "sent_sha256": one["sent_sha256"]}, "id": ids[0]})
+        } else {
+            one
+        }
     };
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok((status, Json(body)).into_response())
 }
 
 fn too_large(limit: usize) -> ApiError {

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub accepted: AtomicU64,
     /// Re-sent events answered as duplicates.
     pub duplicates: AtomicU64,
+    /// Re-sent ids whose content differed from what was stored (answered 409, original kept).
+    pub conflicts: AtomicU64,
     /// Deliveries confirmed.
     pub delivered: AtomicU64,
     /// Attempts that failed and were scheduled again.
@@ -35,6 +37,8 @@ pub struct Snapshot {
     pub accepted: u64,
     /// See [`Metrics::duplicates`].
     pub duplicates: u64,
+    /// See [`Metrics::conflicts`].
+    pub conflicts: u64,
     /// See [`Metrics::delivered`].
     pub delivered: u64,
     /// See [`Metrics::retried`].
@@ -78,6 +82,7 @@ impl Metrics {
         Snapshot {
             accepted: self.accepted.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),

@@ -230,6 +230,10 @@ impl Pipeline {
         let jobs: Vec<(Event, i64)> = new.iter().map(|n| (n.event.clone(), n.received_at_us)).collect();
         let appended = self.store.append(new).await?;
         for ((event, received_at_us), outcome) in jobs.into_iter().zip(&appended) {
+            if outcome.conflict.is_some() {
+                self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if outcome.duplicate {
                 self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;

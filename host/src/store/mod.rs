@@ -78,12 +78,34 @@ impl NewEvent {
 }
 
 /// What happened to one appended event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     /// Log sequence number (the original one for a duplicate).
     pub seq: i64,
     /// Whether an event with the same source and id was already in the log.
     pub duplicate: bool,
+    /// For a duplicate whose content (type and data) differs from what is stored: both digests.
+    /// The stored event is kept; the new content is not.
+    pub conflict: Option<ContentConflict>,
+}
+
+/// The same (source, id) sent again with other content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContentConflict {
+    /// SHA-256 (hex) of the stored event's type and data.
+    pub stored_sha256: String,
+    /// SHA-256 (hex) of the type and data just sent.
+    pub sent_sha256: String,
+}
+
+/// SHA-256 (hex) of a stored CloudEvent's business content: its `type` and its `data` (or
+/// `data_base64`), not its `time` or extensions, which a resend may stamp afresh.
+pub fn content_sha256(stored_json: &[u8]) -> String {
+    use sha2::Digest as _;
+    let value: serde_json::Value = serde_json::from_slice(stored_json).unwrap_or(serde_json::Value::Null);
+    let content = serde_json::json!([value.get("type"), value.get("data"), value.get("data_base64")]);
+    let digest = sha2::Sha256::digest(content.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An event as stored.

@@ -45,7 +45,8 @@ async fn duplicates_keep_their_original_seq() {
         again[0],
         Appended {
             seq: first[1].seq,
-            duplicate: true
+            duplicate: true,
+            conflict: None,
         }
     );
     assert!(!again[1].duplicate);

@@ -264,7 +264,7 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
         "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, id) DO NOTHING",
     )?;
-    let mut existing = tx.prepare_cached("SELECT seq FROM events WHERE source = ?1 AND id = ?2")?;
+    let mut existing = tx.prepare_cached("SELECT seq, body FROM events WHERE source = ?1 AND id = ?2")?;
     let mut out = Vec::with_capacity(events.len());
     for new in events {
         let e = &new.event;
@@ -281,10 +281,22 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
             out.push(Appended {
                 seq: tx.last_insert_rowid(),
                 duplicate: false,
+                conflict: None,
             });
         } else {
-            let seq: i64 = existing.query_row(params![e.source, e.id], |r| r.get(0))?;
-            out.push(Appended { seq, duplicate: true });
+            let (seq, stored): (i64, Vec<u8>) =
+                existing.query_row(params![e.source, e.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let stored_sha256 = super::super::content_sha256(&super::compress::unpack(&stored)?);
+            let sent_sha256 = super::super::content_sha256(&new.body);
+            let conflict = (stored_sha256 != sent_sha256).then_some(super::super::ContentConflict {
+                stored_sha256,
+                sent_sha256,
+            });
+            out.push(Appended {
+                seq,
+                duplicate: true,
+                conflict,
+            });
         }
     }
     Ok(out)
