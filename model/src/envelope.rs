@@ -348,6 +348,11 @@ pub fn derived_by(source: &str) -> Option<&str> {
     found
 }
 
+/// The store a source names (`/t/{tenant}/s/{store}/…`), as [`Event::store`] reads it.
+pub fn store_of(source: &str) -> Option<&str> {
+    source_segment(source, "s")
+}
+
 fn source_segment<'a>(source: &'a str, key: &str) -> Option<&'a str> {
     let mut parts = source.split('/').skip_while(|p| p.is_empty());
     while let Some(part) = parts.next() {

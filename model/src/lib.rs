@@ -16,6 +16,7 @@ mod validate;
 
 pub use envelope::{
     DERIVED_KEY, Defaults, Dialect, Event, EventError, SPEC_VERSION, derived_by, derived_source, is_json_content_type,
+    store_of,
 };
 pub use payload::*;
 pub use validate::{MAX_IDENTIFIER_BYTES, validate};

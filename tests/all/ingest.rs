@@ -576,3 +576,35 @@ async fn a_reused_id_with_other_content_is_a_conflict_and_the_original_is_kept()
         "{stats}"
     );
 }
+
+/// A store-scoped key looking up an id without `?source=` sees its own store's event, even when
+/// another store logged the same id first (and never that other store's).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_lookup_without_source_looks_inside_the_callers_stores() {
+    let (host, _sink) = host_and_sink().await;
+    assert_eq!(
+        host.post_json(&sale("scope-1", "sg-001", "SG-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        host.post_json(&sale("scope-1", "hk-001", "HK-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    let (status, found) = host.get("/v1/events/scope-1", HK_ONLY_KEY).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["event"]["data"]["order_id"], "HK-1");
+    assert_eq!(
+        host.post_json(&sale("scope-2", "sg-001", "SG-2", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    let (status, _) = host.get("/v1/events/scope-2", HK_ONLY_KEY).await;
+    assert_eq!(status, 404);
+    let (_, first) = host.get("/v1/events/scope-1", ADMIN_KEY).await;
+    assert_eq!(first["event"]["data"]["order_id"], "SG-1");
+}

@@ -101,12 +101,22 @@ pub async fn get_event(
     Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
     let key = state.authenticate(&headers)?;
-    let found = state
-        .pipeline
-        .store()
-        .event(&id, query.source.as_deref())
-        .await
-        .map_err(ApiError::internal)?;
+    let store = state.pipeline.store();
+    // A store-scoped key naming no source looks inside its own stores: another store's event
+    // with the same id is neither shown nor allowed to hide the caller's own.
+    let source = match query.source {
+        None if !key.admin => store
+            .sources_of(&id)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|source| key.may_send_for(kaunter_model::store_of(source).unwrap_or(""))),
+        source => source,
+    };
+    if source.is_none() && !key.admin {
+        return Err(ApiError::not_found(format!("no event with id `{id}`")));
+    }
+    let found = store.event(&id, source.as_deref()).await.map_err(ApiError::internal)?;
     let Some((stored, deliveries)) = found else {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     };

@@ -405,6 +405,8 @@ pub trait Store: Send + Sync + 'static {
     /// Moves every open delivery of `sink` (a sink no longer configured) to the dead letters with
     /// `error`, naming `plugin` (its last connector); returns how many.
     async fn dead_letter_sink(&self, sink: &str, plugin: &str, error: &str) -> StoreResult<usize>;
+    /// The sources that logged an event with this id, oldest first (at most 100).
+    async fn sources_of(&self, id: &str) -> StoreResult<Vec<String>>;
     /// How many rows were set aside as unreadable (the `quarantine` table).
     async fn quarantined(&self) -> StoreResult<u64> {
         Ok(0)

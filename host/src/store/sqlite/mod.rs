@@ -480,6 +480,16 @@ impl Store for SqliteStore {
         Ok(good)
     }
 
+    async fn sources_of(&self, id: &str) -> StoreResult<Vec<String>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT source FROM events WHERE id = ?1 ORDER BY seq LIMIT 100")?;
+            let sources = stmt.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(sources)
+        })
+        .await
+    }
+
     async fn quarantined(&self) -> StoreResult<u64> {
         self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get::<_, i64>(0))? as u64))
             .await
