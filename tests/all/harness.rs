@@ -147,6 +147,13 @@ kind = "transform"
 path = {snoop:?}
 
 [[plugins]]
+name = "chatty"
+kind = "transform"
+path = {snoop:?}
+[plugins.config]
+log_flood = true
+
+[[plugins]]
 name = "clock-peek"
 kind = "transform"
 path = {snoop:?}

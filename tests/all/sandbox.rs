@@ -456,3 +456,20 @@ async fn concurrent_deliveries_keep_their_own_denials() {
     delivered.dedup();
     assert_eq!(delivered.len(), 16);
 }
+
+/// A plugin cannot flood the host's log: at most 100 lines per call (and 1,000 a second per
+/// plugin) are written, the rest are dropped and counted in stats, and the event goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_logs_are_capped_per_call_and_counted() {
+    let sink = Sink::start().await;
+    let host = Host::start(&config(&pilot_stores_through(&sink, "chatty")));
+    host.post_json(&sale("chatty-1", "pilot-01", "C-1", &[("1", 1, 100)]))
+        .await;
+    wait_for_state(&host, "chatty-1", "erp", "delivered").await;
+    let log = host.log();
+    let written = log.lines().filter(|l| l.contains("flood line")).count();
+    assert_eq!(written, 100, "{written} plugin lines written");
+    assert!(log.contains("plugin log capped at 100 lines per call"), "{log}");
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(stats["log_lines_dropped"], 4900, "{stats}");
+}

@@ -104,6 +104,7 @@ async fn load(path: &str, dir: &std::path::Path) -> LoadedPlugin {
             Vec::new().into(),
         )),
         kv_overlay: None,
+        log_budget: Default::default(),
     });
     LoadedPlugin::new(
         runtime,

@@ -179,6 +179,7 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     let mut body = json!(metrics.snapshot());
     body["plugin_failures"] = json!(metrics.plugin_failures());
     body["disk"] = json!(state.pipeline.store().disk_usage());
+    body["log_lines_dropped"] = json!(crate::engine::LOG_LINES_DROPPED.load(std::sync::atomic::Ordering::Relaxed));
     body["quarantined"] = json!(state.pipeline.store().quarantined().await.map_err(ApiError::internal)?);
     Ok(Json(body))
 }

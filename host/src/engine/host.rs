@@ -37,6 +37,35 @@ pub struct PluginContext {
     /// For captured runs (sandbox, shadow, smoke call): kv writes land here, not in the store;
     /// reads see them first, then the store. `None` on the live path.
     pub kv_overlay: Option<KvOverlay>,
+    /// How many log lines the plugin may still write this second, across its instances.
+    pub log_budget: LogBudget,
+}
+
+/// Most log lines one call may write; the rest are dropped and counted.
+pub const MAX_LOG_LINES_PER_CALL: u32 = 100;
+/// Most log lines one plugin may write per second, across all its calls.
+pub const MAX_LOG_LINES_PER_SECOND: u32 = 1000;
+
+/// Log lines dropped over the caps, since start, by every plugin (`kaunter stats`).
+pub static LOG_LINES_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A plugin's log allowance for the current second ([`MAX_LOG_LINES_PER_SECOND`]).
+#[derive(Debug, Default)]
+pub struct LogBudget(std::sync::Mutex<(i64, u32)>);
+
+impl LogBudget {
+    /// Takes one line from this second's allowance; false when it is spent.
+    fn take(&self) -> bool {
+        let second = crate::store::now_ms() / 1000;
+        let Ok(mut window) = self.0.lock() else {
+            return false;
+        };
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        window.1 += 1;
+        window.1 <= MAX_LOG_LINES_PER_SECOND
+    }
 }
 
 /// kv writes of a captured run: key → value (`None` = deleted).
@@ -99,6 +128,8 @@ pub struct HostState {
     /// Values the next clock reads return, in order, before real time (a shadow call gets the
     /// live call's reads, so time-stamped output compares equal).
     clock_script: std::collections::VecDeque<i64>,
+    /// Log lines written during the current call.
+    log_lines: u32,
 }
 
 impl HostState {
@@ -124,6 +155,7 @@ impl HostState {
                 peak_memory: 0,
             },
             clock_reads: Vec::new(),
+            log_lines: 0,
             clock_script: std::collections::VecDeque::new(),
         }
     }
@@ -135,6 +167,7 @@ impl HostState {
         self.event_id = event_id.to_owned();
         self.hooks.begin_call();
         self.clock_reads.clear();
+        self.log_lines = 0;
         self.clock_script = clock_script.into();
     }
 
@@ -184,6 +217,15 @@ impl super::bindings::services::kaunter::plugin::types::Host for HostState {}
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         const MAX: usize = 4096;
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES_PER_CALL || !self.plugin.log_budget.take() {
+            LOG_LINES_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
+                tracing::warn!(target: "plugin", plugin = %self.plugin.name, event = %self.event_id,
+                    "plugin log capped at {MAX_LOG_LINES_PER_CALL} lines per call and {MAX_LOG_LINES_PER_SECOND} per second; further lines are dropped and counted (log_lines_dropped in stats)");
+            }
+            return Ok(());
+        }
         // Scrubbed before it is cut, so no part of a value is left at the cut.
         let message = match self.hooks.scrubber() {
             Some(scrubber) => scrubber.scrub_string(message),

@@ -9,7 +9,10 @@ pub mod bindings;
 mod host;
 mod plugin;
 
-pub use host::{HostState, PluginContext, hmac_sha256, secret_bytes};
+pub use host::{
+    HostState, LOG_LINES_DROPPED, LogBudget, MAX_LOG_LINES_PER_CALL, MAX_LOG_LINES_PER_SECOND, PluginContext,
+    hmac_sha256, secret_bytes,
+};
 pub use plugin::{CallError, CallReport, EmitGrants, LoadedPlugin, PluginKindPre};
 
 use anyhow::Context as _;

@@ -406,6 +406,7 @@ impl Registry {
             clock_granted: plugin.grants.clock,
             egress: Arc::new(egress),
             kv_overlay: capture.then(Default::default),
+            log_budget: Default::default(),
         });
         let ready = Arc::new(
             LoadedPlugin::new(

@@ -1,7 +1,8 @@
 //! TEST ONLY. Tries every way it has to read what it must not: files, environment variables,
 //! a secret not granted to it, its own configuration, and (with `read_clock` in its config) the
 //! wall clock. It writes what it found into the event's
-//! extensions so the test can check that nothing leaked. Never deploy it.
+//! extensions so the test can check that nothing leaked. With `log_flood` in its config it writes
+//! 5,000 log lines per event instead, to fill the host's log. Never deploy it.
 
 use kaunter_sdk::{Event, PluginError, Transform, host};
 
@@ -26,6 +27,12 @@ impl Transform for Snoop {
             .map(|mac| format!("{mac:?}"))
             .map_err(|e| format!("{e:?}"));
         let config = kaunter_sdk::bindings::transform::kaunter::plugin::config::get();
+        if config.contains("log_flood") {
+            for i in 0..5_000 {
+                host::debug(&format!("flood line {i} of event {}", event.id));
+            }
+            return Ok(vec![event]);
+        }
         if config.contains("read_clock") {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
