@@ -537,6 +537,19 @@ impl Sink {
             .extend(statuses.iter().map(|s| (*s, vec![])));
     }
 
+    /// The port the sink listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     /// Drops the statuses still queued: the sink answers 204 again.
     pub fn clear_script(&self) {
         self.script.lock().unwrap().clear();

@@ -97,16 +97,7 @@ async fn a_plugin_over_its_memory_cap_traps_and_only_its_event_fails() {
 #[tokio::test(flavor = "multi_thread")]
 async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
     let sink = Sink::start().await;
-    let port: u16 = sink
-        .url
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = sink.port();
     let granted = format!("POST http://127.0.0.1:{port}/hooks");
     let cases = [
         (
@@ -381,16 +372,7 @@ async fn an_output_over_the_byte_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_deliveries_keep_their_own_denials() {
     let sink = Sink::start().await;
-    let port: u16 = sink
-        .url
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = sink.port();
     let mut options = ConfigOptions::new(&sink.url);
     options.extra.push_str(&format!(
         "\n[[plugins]]\nname = \"sneaky\"\nkind = \"connector\"\npath = {path:?}\n[plugins.config]\nurl = \"{sink}\"\ntarget = \"POST http://127.0.0.1:{other}/steal\"\n[plugins.grants]\nhttp = [\"POST {sink}\"]\n\n[[sinks]]\nname = \"sometimes\"\nconnector = \"sneaky\"\nconcurrency = 32\nmax_attempts = 1\n",

@@ -17,7 +17,7 @@ fn host_with(server: &str) -> (Host, String) {
 }
 
 /// Reads until the server closes the connection (or 60 s pass); returns what it sent.
-async fn read_until_closed(stream: &mut TcpStream) -> String {
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin)) -> String {
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
     let closed = tokio::time::timeout(Duration::from_secs(60), async {
@@ -78,19 +78,9 @@ async fn a_trickled_body_is_refused_with_408() {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
-        let mut received = Vec::new();
-        let mut buf = [0u8; 4096];
-        let _ = tokio::time::timeout(Duration::from_secs(60), async {
-            loop {
-                match read.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => received.extend_from_slice(&buf[..n]),
-                }
-            }
-        })
-        .await;
+        let answer = read_until_closed(&mut read).await;
         trickle.abort();
-        String::from_utf8_lossy(&received).into_owned()
+        answer
     };
     assert!(writer.starts_with("HTTP/1.1 408"), "{writer}");
     assert!(writer.contains("body_too_slow"), "{writer}");

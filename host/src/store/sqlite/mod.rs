@@ -342,10 +342,10 @@ pub(crate) fn read_deliveries_lenient(
         })();
         Ok((id, row))
     })?;
-    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    let mut finished = Vec::new();
     for row in rows {
         let (id, row) = row?;
-        let finished = row
+        let delivery = row
             .map_err(StoreError::from)
             .and_then(|(mut delivery, state, event_body)| {
                 delivery.state = DeliveryState::parse(&state)?;
@@ -357,16 +357,25 @@ pub(crate) fn read_deliveries_lenient(
                 };
                 Ok(delivery)
             });
-        match finished {
-            Ok(delivery) => good.push(delivery),
+        finished.push((id, delivery));
+    }
+    Ok(readable("deliveries", finished))
+}
+
+/// The rows that could be read, and the others as [`Unreadable`] rows of `table`.
+fn readable<T>(table: &'static str, rows: Vec<(i64, StoreResult<T>)>) -> (Vec<T>, Vec<Unreadable>) {
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for (row_id, row) in rows {
+        match row {
+            Ok(value) => good.push(value),
             Err(e) => bad.push(Unreadable {
-                table: "deliveries",
-                row_id: id,
+                table,
+                row_id,
                 reason: e.to_string(),
             }),
         }
     }
-    Ok((good, bad))
+    (good, bad)
 }
 
 /// One event matching a `WHERE` clause over `events`.
@@ -446,19 +455,12 @@ impl Store for SqliteStore {
                     })();
                     Ok((seq, row))
                 })?;
-                let (mut good, mut bad) = (Vec::new(), Vec::new());
+                let mut decoded = Vec::new();
                 for row in rows {
                     let (seq, row) = row?;
-                    match row.map_err(StoreError::from).and_then(decode_event) {
-                        Ok(event) => good.push(event),
-                        Err(e) => bad.push(Unreadable {
-                            table: "events",
-                            row_id: seq,
-                            reason: e.to_string(),
-                        }),
-                    }
+                    decoded.push((seq, row.map_err(StoreError::from).and_then(decode_event)));
                 }
-                Ok((good, bad))
+                Ok(readable("events", decoded))
             })
             .await?;
         self.quarantine(bad).await?;
