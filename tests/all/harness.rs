@@ -137,6 +137,18 @@ max_output_events = 20000
 max_output_bytes = 100000
 
 [[plugins]]
+name = "flood-dropped"
+kind = "transform"
+path = {flood_out:?}
+[plugins.config]
+drop_input = true
+[plugins.grants]
+emits = ["pos.*"]
+[plugins.limits]
+max_output_events = 20000
+max_output_bytes = 100000
+
+[[plugins]]
 name = "broken"
 kind = "transform"
 path = {broken:?}

@@ -366,6 +366,17 @@ async fn an_output_over_the_byte_limit_is_refused() {
     );
 }
 
+/// The output limit counts what a transform derives even when it drops the event it was given.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_byte_limit_holds_when_the_input_is_dropped() {
+    let (letter, _) = dead_letter_from("flood-dropped").await;
+    let error = letter["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("limit exceeded: the transforms of route `pilot` produced "),
+        "{error}"
+    );
+}
+
 /// A denial belongs to the call that made it: 32 deliveries of one connector run at once, half
 /// of them make an ungranted request and hide the failure. Exactly those fail and are audited;
 /// the others deliver.

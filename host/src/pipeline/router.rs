@@ -354,16 +354,21 @@ impl Chains<'_> {
                 out.derived.push(NewEvent::new(event, Some(stored.seq), now_us()));
             }
         }
-        let Some(mapped) = mapped else { return };
-        if let Err(errors) = kaunter_model::validate(&mapped) {
-            let problem = describe_invalid(&mapped, &errors);
-            out.dead_letters
-                .push(chain_output_letter(stored, route, &transforms, problem));
-            return;
-        }
-        let body = mapped.to_json_bytes();
-        // The output limit, checked on the bodies that will be stored anyway (no extra encoding).
-        let produced = body.len()
+        let body = match mapped {
+            None => None,
+            Some(mapped) => match kaunter_model::validate(&mapped) {
+                Ok(()) => Some(mapped.to_json_bytes()),
+                Err(errors) => {
+                    let problem = describe_invalid(&mapped, &errors);
+                    out.dead_letters
+                        .push(chain_output_letter(stored, route, &transforms, problem));
+                    None
+                }
+            },
+        };
+        // The output limit, checked on the bodies that will be stored anyway (no extra encoding),
+        // whether or not the transforms passed their input on: what they derived counts too.
+        let produced = body.as_ref().map_or(0, Vec::len)
             + out.derived[derived_before..]
                 .iter()
                 .map(|d| d.body.len())
@@ -380,6 +385,7 @@ impl Chains<'_> {
                 .push(chain_output_letter(stored, route, &transforms, problem));
             return;
         }
+        let Some(body) = body else { return };
         for sink in &route.sinks {
             if out.deliveries.iter().any(|d| &d.sink == sink) {
                 continue;
