@@ -118,7 +118,7 @@ impl Errors {
             self.push(
                 "time",
                 format!(
-                    "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00, got {:?}",
+                    "must be an RFC 3339 timestamp such as 2026-11-25T10:15:00+08:00 (a real date, seconds 00-59, offset -12:00 to +14:00), got {:?}",
                     event.time.chars().take(64).collect::<String>()
                 ),
             );
@@ -149,7 +149,9 @@ impl Errors {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with fields in range (RFC 3339 §5.6).
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with fields in range (RFC 3339 §5.6): a day
+/// that exists in its month, no leap second (`:60`, which most systems downstream cannot read),
+/// and an offset a place on Earth uses (-12:00 to +14:00).
 pub fn is_rfc3339(text: &str) -> bool {
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
@@ -161,15 +163,22 @@ pub fn is_rfc3339(text: &str) -> bool {
     let date_time = (|| {
         let (month, day) = (digits(5..7)?, digits(8..10)?);
         let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-        digits(0..4)?;
+        let year = digits(0..4)?;
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
         let separators = b[4] == b'-' && b[7] == b'-' && matches!(b[10], b'T' | b't') && b[13] == b':' && b[16] == b':';
         Some(
             separators
                 && (1..=12).contains(&month)
-                && (1..=31).contains(&day)
+                && (1..=days).contains(&day)
                 && hour < 24
                 && minute < 60
-                && second <= 60,
+                && second < 60,
         )
     })();
     if date_time != Some(true) {
@@ -185,10 +194,18 @@ pub fn is_rfc3339(text: &str) -> bool {
     }
     match rest {
         [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
-                && (*h1 - b'0') * 10 + (*h2 - b'0') < 24
-                && (*m1 - b'0') * 10 + (*m2 - b'0') < 60
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            if ![h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) {
+                return false;
+            }
+            let minutes =
+                u32::from((*h1 - b'0') * 10 + (*h2 - b'0')) * 60 + u32::from((*m1 - b'0') * 10 + (*m2 - b'0'));
+            (*m1 - b'0') * 10 + (*m2 - b'0') < 60
+                && if *sign == b'+' {
+                    minutes <= 14 * 60
+                } else {
+                    minutes <= 12 * 60
+                }
         }
         _ => false,
     }
@@ -352,7 +369,9 @@ mod time_tests {
             "2026-11-25T10:15:00+08:00",
             "2026-11-25T02:15:00Z",
             "2026-11-25T02:15:00.123456z",
-            "2026-12-31T23:59:60-05:30",
+            "2026-12-31T23:59:59-05:30",
+            "2028-02-29T10:00:00+14:00",
+            "2026-11-25T10:00:00-12:00",
         ] {
             assert!(is_rfc3339(good), "{good}");
         }
@@ -367,6 +386,14 @@ mod time_tests {
             "2026-11-25T10:15:00+0800",
             "2026-11-25T10:15:00+08:00 ",
             "２026-11-25T10:15:00Z",
+            // A leap second, days that do not exist, offsets no place uses.
+            "2026-12-31T23:59:60Z",
+            "2026-02-29T10:00:00Z",
+            "2026-04-31T10:00:00Z",
+            "2026-11-25T10:15:00+23:59",
+            "2026-11-25T10:15:00+14:01",
+            "2026-11-25T10:15:00-12:30",
+            "2026-11-25T10:15:00+08:60",
         ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }

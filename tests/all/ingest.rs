@@ -483,6 +483,34 @@ async fn loose_input_is_refused_precisely_and_bounded() {
         answer.to_string().len()
     );
 
+    // The same key twice: which one a reader keeps differs between parsers, so it is refused.
+    let twice = good.to_string().replacen("{\"", "{\"id\":\"loose-shadow\",\"", 1);
+    expect_error(
+        &host,
+        "application/json",
+        twice,
+        Some(POS_KEY),
+        400,
+        "malformed_json",
+        "the key `id` appears twice in one object",
+    )
+    .await;
+    // A leap second and an offset no place uses.
+    for time in ["2026-12-31T23:59:60Z", "2026-11-25T10:15:00+23:59"] {
+        let mut odd = good.clone();
+        odd["time"] = json!(time);
+        expect_error(
+            &host,
+            "application/json",
+            odd.to_string(),
+            Some(POS_KEY),
+            400,
+            "invalid_event",
+            "offset -12:00 to +14:00",
+        )
+        .await;
+    }
+
     let (status, answer) = host
         .post("application/cloudevents-batch+json", "[]".to_owned(), Some(POS_KEY))
         .await;
