@@ -89,12 +89,12 @@ impl PublicKey {
 
     /// The key as 64 hex digits (what `--public-key` takes).
     pub fn hex(&self) -> String {
-        crate::engine::hex(self.0.as_bytes())
+        crate::store::hex(self.0.as_bytes())
     }
 
     /// A short name: the first 16 hex digits of the key's SHA-256.
     pub fn id(&self) -> String {
-        crate::engine::hex(&Sha256::digest(self.0.as_bytes())[..8])
+        crate::store::hex(&Sha256::digest(self.0.as_bytes())[..8])
     }
 }
 

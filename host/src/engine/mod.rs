@@ -160,7 +160,4 @@ fn wt<T>(result: wasmtime::Result<T>, what: &str) -> anyhow::Result<T> {
     result.map_err(|e| anyhow::Error::from(e).context(what.to_owned()))
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::store::hex;

@@ -124,7 +124,7 @@ impl ChainKey {
         }
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(bytes).map_err(|_| ShortKey(bytes.len()))?;
         let mut key = ChainKey { mac, id: String::new() };
-        key.id = crate::engine::hex(&key.sum(&[b"kaunter audit key id"])[..4]);
+        key.id = super::hex(&key.sum(&[b"kaunter audit key id"])[..4]);
         Ok(key)
     }
 
@@ -172,7 +172,7 @@ pub fn chain_hash(
     subject: &str,
     detail: &str,
 ) -> String {
-    crate::engine::hex(&Sha256::digest(encode(
+    super::hex(&Sha256::digest(encode(
         prev_hash, seq, at_ms, actor, action, subject, detail,
     )))
 }
@@ -192,7 +192,7 @@ pub fn chain_mac(
 ) -> String {
     let body = encode(prev_hash, seq, at_ms, actor, action, subject, detail);
     let sum = key.sum(&[&(key.id.len() as u64).to_be_bytes(), key.id.as_bytes(), &body]);
-    format!("{KEYED_PREFIX}{}:{}", key.id, crate::engine::hex(&sum))
+    format!("{KEYED_PREFIX}{}:{}", key.id, super::hex(&sum))
 }
 
 /// Seals a record with `key`, or unkeyed without one.

@@ -104,8 +104,7 @@ pub fn content_sha256(stored_json: &[u8]) -> String {
     use sha2::Digest as _;
     let value: serde_json::Value = serde_json::from_slice(stored_json).unwrap_or(serde_json::Value::Null);
     let content = serde_json::json!([value.get("type"), value.get("data"), value.get("data_base64")]);
-    let digest = sha2::Sha256::digest(content.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&sha2::Sha256::digest(content.to_string().as_bytes()))
 }
 
 /// An event as stored.
@@ -165,9 +164,7 @@ pub fn idempotency_key(source: &str, id: &str, sink: &str) -> String {
     key.push(':');
     key.push_str(sink);
     key.push(':');
-    for byte in &digest[..16] {
-        key.push_str(&format!("{byte:02x}"));
-    }
+    key.push_str(&hex(&digest[..16]));
     key
 }
 
@@ -446,6 +443,11 @@ pub struct Approval {
     pub requests: String,
     /// Who approved.
     pub approved_by: String,
+}
+
+/// Lower-case hex of bytes (here, the lowest floor that needs it, for every room above).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Milliseconds since the Unix epoch.
