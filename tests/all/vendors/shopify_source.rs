@@ -4,7 +4,7 @@
 //! gives (`order:{id}`, `refund:{id}`; the unsigned `X-Shopify-Event-Id` is only carried as
 //! `vendoreventid`). A redelivery is a duplicate; a bad signature gets 401 and stores nothing; a
 //! topic the source does not map is acknowledged with nothing stored; the stored sale is routed to
-//! a sink like any ingested event. (A signed body replayed with fresh headers: `sources.rs`.)
+//! a sink like any ingested event; a signed body replayed with fresh headers is still one sale.
 
 use super::{Reply, VendorFake, host_config};
 use crate::harness::{ADMIN_KEY, Host, WEBHOOK_SECRET, wait_for_state};
@@ -279,4 +279,43 @@ async fn a_bad_signature_is_refused_and_unmapped_topics_store_nothing() {
     .await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer.to_string().contains("missing field `created_at`"), "{answer}");
+}
+
+/// Shopify's MAC covers the body only. One validly signed `orders/create` body, re-sent six times
+/// with fresh values in the headers the MAC does not cover, is one sale: the id comes from the
+/// signed body, so every replay is a duplicate, and nothing is stored under a header's id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_shopify_webhook_with_fresh_headers_is_one_sale() {
+    let sink = VendorFake::start(|_| Reply::json(200, &json!({ "ok": true }))).await;
+    let host = Host::start(&config(&sink));
+    let body = order();
+    let delivery = |n: usize| format!("3c2a9f7e-8d41-4b5e-9a7c-0f1e2d3c4b{n:02}");
+    for n in 0..6 {
+        let mut headers = shopify_headers("orders/create", &delivery(n), &body, CLIENT_SECRET);
+        headers.retain(|(k, _)| *k != "x-shopify-triggered-at");
+        headers.push(("x-shopify-triggered-at", format!("2026-11-25T02:15:0{n}.123456789Z")));
+        let (status, answer) = post_webhook(&host, "shopify", &headers, &body).await;
+        assert_eq!(status, 202, "delivery {n}: {answer}");
+        assert_eq!(answer["ids"], json!(["order:5916842180787"]), "delivery {n}: {answer}");
+        let expected = if n == 0 { (Some(1), Some(0)) } else { (Some(0), Some(1)) };
+        assert_eq!(
+            (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+            expected,
+            "delivery {n}: {answer}"
+        );
+    }
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(
+        (stats["accepted"].clone(), stats["duplicates"].clone()),
+        (json!(1), json!(5)),
+        "{stats}"
+    );
+    let stored = host.event("order:5916842180787").await;
+    assert_eq!(stored["event"]["type"], "pos.sale.completed.v1", "{stored}");
+    // The first delivery's header travels for tracing only.
+    assert_eq!(stored["event"]["vendoreventid"], delivery(0), "{stored}");
+    for n in 0..6 {
+        let (status, _) = host.get(&format!("/v1/events/{}", delivery(n)), ADMIN_KEY).await;
+        assert_eq!(status, 404, "stored under X-Shopify-Event-Id {}", delivery(n));
+    }
 }
