@@ -410,7 +410,9 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Appended>> {
-        self.write(|reply| WriteOp::Append(events, reply)).await
+        // Compressed here, in the caller's task, so the single writer thread only writes.
+        let packed = events.iter().map(|e| compress::pack(&e.body)).collect();
+        self.write(|reply| WriteOp::Append(events, packed, reply)).await
     }
 
     async fn commit_routes(&self, commits: Arc<Vec<RouteCommit>>) -> StoreResult<Vec<RouteCommitted>> {

@@ -20,7 +20,8 @@ use tokio::sync::{oneshot, watch};
 
 /// One unit of work for the writer, with where to send its result.
 pub(crate) enum WriteOp {
-    Append(Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Appended>>>),
+    /// Events with their bodies already packed (off the writer thread).
+    Append(Vec<NewEvent>, Vec<Vec<u8>>, oneshot::Sender<StoreResult<Vec<Appended>>>),
     Route(
         std::sync::Arc<Vec<RouteCommit>>,
         oneshot::Sender<StoreResult<Vec<RouteCommitted>>>,
@@ -205,7 +206,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
         Ok(out)
     }
     match op {
-        WriteOp::Append(events, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events))),
+        WriteOp::Append(events, packed, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events, &packed))),
         WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, &commits))),
         WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
         WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
@@ -259,14 +260,15 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
     }
 }
 
-pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
+/// Appends `events`, whose stored bodies are `packed` (see [`super::compress::pack`]), in order.
+pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -> StoreResult<Vec<Appended>> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, id) DO NOTHING",
     )?;
     let mut existing = tx.prepare_cached("SELECT seq, body FROM events WHERE source = ?1 AND id = ?2")?;
     let mut out = Vec::with_capacity(events.len());
-    for new in events {
+    for (new, packed) in events.iter().zip(packed) {
         let e = &new.event;
         let changed = insert.execute(params![
             e.id,
@@ -275,7 +277,7 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Ap
             e.partition_key,
             new.received_at_us,
             new.parent_seq,
-            super::compress::pack(&new.body)
+            packed
         ])?;
         if changed == 1 {
             out.push(Appended {
@@ -306,7 +308,8 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
     let now = now_ms();
     let mut out = Vec::with_capacity(commits.len());
     for commit in commits {
-        let derived = append(tx, &commit.derived)?;
+        let packed: Vec<Vec<u8>> = commit.derived.iter().map(|d| super::compress::pack(&d.body)).collect();
+        let derived = append(tx, &commit.derived, &packed)?;
         let mut deliveries = Vec::new();
         {
             let mut insert = tx.prepare_cached(
