@@ -319,13 +319,20 @@ async fn oversized_bodies_are_refused_with_413() {
     assert_eq!(host.post_json(&small).await.0, 202);
 }
 
+/// `max_pending` bounds the events waiting to be routed (here behind a transform that spins to
+/// its 5 s deadline on one lane); a sink that is down never counts against it (see backlog.rs).
 #[tokio::test(flavor = "multi_thread")]
 async fn over_the_queue_limit_ingest_answers_503_with_retry_after() {
     let sink = Sink::start().await;
-    sink.respond_with(|_| (503, vec![]));
     let mut options = ConfigOptions::new(&sink.url);
     options.max_pending = 3;
-    options.max_attempts = 1000;
+    options.server_extra = "router_lanes = 1".into();
+    options.extra = format!(
+        "\n[[plugins]]\nname = \"stall\"\nkind = \"transform\"\npath = {:?}\n[plugins.limits]\ndeadline_ms = 5000\n",
+        kaunter_tests::plugins::HOSTILE_LOOP
+    );
+    options.routes =
+        "[[routes]]\nname = \"slow\"\ntypes = [\"pos.*\"]\ntransforms = [\"stall\"]\nsinks = [\"erp\"]\n".into();
     let host = Host::start(&config(&options));
     let mut statuses = Vec::new();
     for i in 0..10 {

@@ -11,6 +11,7 @@
 
 mod audit;
 mod audit_chain;
+mod backlog;
 mod credentials;
 mod delivery;
 mod disk;

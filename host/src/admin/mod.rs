@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/sinks", get(sinks))
         .route("/v1/admin/sinks/{name}/resume", post(resume_sink))
         .route("/v1/admin/sinks/{name}/pause", post(pause_sink))
+        .route("/v1/admin/sinks/{name}/unpark", post(unpark_sink))
         .route("/v1/admin/stats", get(stats))
         .merge(plugins::router())
 }
@@ -119,14 +120,41 @@ async fn replay(
 
 async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     state.authenticate_admin(&headers)?;
-    let sinks: Vec<Value> = state
+    Ok(Json(json!({ "sinks": sink_report(&state).await? })))
+}
+
+/// Every configured sink: paused or not, its backlog in the log (open and parked deliveries) and
+/// the deliveries its worker holds in memory.
+async fn sink_report(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    let backlogs = state.pipeline.store().backlogs().await.map_err(ApiError::internal)?;
+    Ok(state
         .pipeline
         .sink_states()
         .into_iter()
-        .map(|(name, paused)| json!({"name": name, "paused": paused}))
-        .collect();
-    Ok(Json(json!({ "sinks": sinks })))
+        .map(|s| {
+            let backlog = backlogs.iter().find(|b| b.sink == s.name).cloned().unwrap_or_default();
+            json!({
+                "name": s.name,
+                "paused": s.paused,
+                "open": backlog.open,
+                "parked": backlog.parked,
+                "in_memory": s.in_memory,
+                "window": s.window,
+            })
+        })
+        .collect())
 }
+
+/// The sink named `name`, or 404.
+fn known_sink(state: &AppState, name: &str) -> Result<(), ApiError> {
+    match state.pipeline.sink_states().iter().any(|s| s.name == name) {
+        true => Ok(()),
+        false => Err(ApiError::not_found(format!("no sink named `{name}`"))),
+    }
+}
+
+// Pause, resume and unpark are recorded in the audit log before they act: if the record cannot
+// be written, the action is not taken.
 
 async fn resume_sink(
     State(state): State<AppState>,
@@ -134,12 +162,10 @@ async fn resume_sink(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
-    if state.pipeline.resume_sink(&name) {
-        record(&state, &key, "sink.resume", name.clone(), json!({})).await?;
-        Ok(Json(json!({ "sink": name, "paused": false })))
-    } else {
-        Err(ApiError::not_found(format!("no sink named `{name}`")))
-    }
+    known_sink(&state, &name)?;
+    record(&state, &key, "sink.resume", name.clone(), json!({})).await?;
+    state.pipeline.resume_sink(&name);
+    Ok(Json(json!({ "sink": name, "paused": false })))
 }
 
 async fn pause_sink(
@@ -148,12 +174,36 @@ async fn pause_sink(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = state.authenticate_admin(&headers)?.name;
-    if state.pipeline.pause_sink(&name) {
-        record(&state, &key, "sink.pause", name.clone(), json!({})).await?;
-        Ok(Json(json!({ "sink": name, "paused": true })))
-    } else {
-        Err(ApiError::not_found(format!("no sink named `{name}`")))
-    }
+    known_sink(&state, &name)?;
+    record(&state, &key, "sink.pause", name.clone(), json!({})).await?;
+    state.pipeline.pause_sink(&name);
+    Ok(Json(json!({ "sink": name, "paused": true })))
+}
+
+async fn unpark_sink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key = state.authenticate_admin(&headers)?.name;
+    known_sink(&state, &name)?;
+    let parked = state
+        .pipeline
+        .store()
+        .backlogs()
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .find(|b| b.sink == name)
+        .map_or(0, |b| b.parked);
+    record(&state, &key, "sink.unpark", name.clone(), json!({ "parked": parked })).await?;
+    let unparked = state
+        .pipeline
+        .unpark_sink(&name)
+        .await
+        .map_err(ApiError::internal)?
+        .unwrap_or(0);
+    Ok(Json(json!({ "sink": name, "unparked": unparked })))
 }
 
 /// Writes an admin action to the audit log, as done by the API key `key`.
@@ -181,5 +231,9 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     body["disk"] = json!(state.pipeline.store().disk_usage());
     body["log_lines_dropped"] = json!(crate::engine::LOG_LINES_DROPPED.load(std::sync::atomic::Ordering::Relaxed));
     body["quarantined"] = json!(state.pipeline.store().quarantined().await.map_err(ApiError::internal)?);
+    let sinks = sink_report(&state).await?;
+    body["open_deliveries"] = json!(sinks.iter().map(|s| s["open"].as_u64().unwrap_or(0)).sum::<u64>());
+    body["parked_deliveries"] = json!(sinks.iter().map(|s| s["parked"].as_u64().unwrap_or(0)).sum::<u64>());
+    body["sinks"] = json!(sinks);
     Ok(Json(body))
 }

@@ -40,7 +40,7 @@ pub enum DlqCommand {
 /// `kaunter sink …`.
 #[derive(Subcommand)]
 pub enum SinkCommand {
-    /// List sinks and whether they are paused.
+    /// List sinks: paused or running, open and parked deliveries in the log, and held in memory.
     List,
     /// Resume a sink paused by its endpoint (HTTP 410) or an operator.
     Resume {
@@ -49,6 +49,11 @@ pub enum SinkCommand {
     },
     /// Pause a sink: attempts in flight finish, nothing new is sent until it is resumed.
     Pause {
+        /// Sink name.
+        name: String,
+    },
+    /// Send a sink's parked deliveries (set aside past its `max_backlog`), oldest first.
+    Unpark {
         /// Sink name.
         name: String,
     },
@@ -151,13 +156,23 @@ pub(super) async fn sink(target: &Target, command: SinkCommand) -> anyhow::Resul
     match command {
         SinkCommand::List => {
             let value = call(target, reqwest::Method::GET, "/v1/admin/sinks", None).await?;
+            println!(
+                "{:<24} {:<8} {:>10} {:>10} {:>12}",
+                "SINK", "STATE", "OPEN", "PARKED", "IN MEMORY"
+            );
             for s in value["sinks"].as_array().cloned().unwrap_or_default() {
                 let state = if s["paused"].as_bool().unwrap_or(false) {
                     "paused"
                 } else {
                     "running"
                 };
-                println!("{:<24} {state}", s["name"].as_str().unwrap_or(""));
+                println!(
+                    "{:<24} {state:<8} {:>10} {:>10} {:>12}",
+                    s["name"].as_str().unwrap_or(""),
+                    s["open"],
+                    s["parked"],
+                    format!("{}/{}", s["in_memory"], s["window"]),
+                );
             }
         }
         SinkCommand::Pause { name } => {
@@ -179,6 +194,19 @@ pub(super) async fn sink(target: &Target, command: SinkCommand) -> anyhow::Resul
             )
             .await?;
             println!("sink {name} resumed");
+        }
+        SinkCommand::Unpark { name } => {
+            let value = call(
+                target,
+                reqwest::Method::POST,
+                &format!("/v1/admin/sinks/{name}/unpark"),
+                None,
+            )
+            .await?;
+            println!(
+                "sink {name}: {} parked deliveries sent back to its queue",
+                value["unparked"]
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

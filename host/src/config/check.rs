@@ -292,6 +292,15 @@ impl Config {
                     ),
                 );
             }
+            if sink.window < sink.concurrency {
+                add(
+                    at("window"),
+                    format!(
+                        "sink `{}`: window ({}) must be at least concurrency ({}): the worker can only run what it holds in memory",
+                        sink.name, sink.window, sink.concurrency
+                    ),
+                );
+            }
         }
         for route in &self.routes {
             let at = |key: &str| format!("routes.{}.{key}", route.name);

@@ -75,8 +75,12 @@ pub struct ServerConfig {
     pub cache_dir: Option<PathBuf>,
     /// Largest request body accepted, in bytes (413 above it).
     pub max_body_bytes: usize,
-    /// Most events accepted but not yet routed and delivered before ingest answers 503.
+    /// Most events accepted but not yet routed before ingest answers 503 (deliveries waiting
+    /// for a sink do not count: they queue in the log, up to each sink's `max_backlog`).
     pub max_pending: usize,
+    /// Most MiB the log (database and write-ahead log) may take; past it ingest answers 503
+    /// until it shrinks. 0: no budget.
+    pub log_budget_mib: u64,
     /// Group commit: longest wait for more writes before committing, in microseconds.
     pub commit_window_us: u64,
     /// Group commit: most writes in one commit.
@@ -113,6 +117,7 @@ impl Default for ServerConfig {
             cache_dir: None,
             max_body_bytes: 1024 * 1024,
             max_pending: 100_000,
+            log_budget_mib: 0,
             commit_window_us: 200,
             commit_max_ops: 2048,
             router_lanes: 4,
@@ -493,6 +498,21 @@ pub struct SinkConfig {
     /// Longest retry delay, in milliseconds.
     #[serde(default = "default_backoff_max")]
     pub backoff_max_ms: u64,
+    /// Most of the sink's deliveries held in memory; the rest of its queue stays in the log and
+    /// is read as these finish.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Most open deliveries the sink may have in the log; past it, new ones are parked (kept,
+    /// not attempted) until an operator unparks the sink. 0: no limit.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u64,
+}
+
+fn default_window() -> usize {
+    1024
+}
+fn default_max_backlog() -> u64 {
+    1_000_000
 }
 
 fn default_concurrency() -> usize {

@@ -147,7 +147,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Requests the tills had in flight are answered within moments; then the work drains.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while server.pipeline.metrics().pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    while Instant::now() < deadline {
+        let open: u64 = server
+            .pipeline
+            .store()
+            .backlogs()
+            .await
+            .map(|b| b.iter().map(|s| s.open).sum())
+            .unwrap_or(0);
+        if open == 0 && server.pipeline.metrics().pending.load(Ordering::Relaxed) == 0 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = server.pipeline.metrics().snapshot();

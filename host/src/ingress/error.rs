@@ -135,6 +135,11 @@ impl From<crate::pipeline::IngestError> for ApiError {
     fn from(e: crate::pipeline::IngestError) -> Self {
         match e {
             crate::pipeline::IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
+            crate::pipeline::IngestError::LogFull { .. } => ApiError {
+                code: "log_full",
+                retry_after_secs: Some(30),
+                ..ApiError::overloaded(e.to_string())
+            },
             crate::pipeline::IngestError::Store(e) => ApiError::internal(e),
         }
     }

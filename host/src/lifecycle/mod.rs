@@ -481,11 +481,9 @@ impl Lifecycle {
             .filter(|old| !candidate.sinks.iter().any(|new| new.name == old.name))
             .map(|s| s.name.clone())
             .collect();
-        let started = self.pipeline.install(&candidate, slots);
+        self.pipeline.install(&candidate, slots);
         self.config.store(candidate.clone());
         *deployments = next;
-        // A sink configured again may have deliveries left in the log from before.
-        self.pipeline.queue_open_deliveries(&started).await.map_err(failed)?;
         self.dead_letter_removed_sinks(&removed, actor, "the reloaded configuration")
             .await?;
         tracing::info!(%actor, %changes, "configuration reloaded");

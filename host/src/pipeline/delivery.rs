@@ -1,11 +1,18 @@
-//! One delivery worker per sink: ordered per partition key, parallel across keys, durable retries.
+//! One delivery worker per sink: ordered per partition key, parallel across keys, durable retries,
+//! its queue on disk.
 //!
-//! The worker keeps a queue per partition key; only the head of a queue is ever in flight, so a
-//! key's events reach the sink in log order. Up to `concurrency` heads run at once. Each attempt's
-//! outcome is written to the store before the worker moves on: delivered, retry at a time
-//! (exponential backoff with jitter, never sooner than the connector's hint), or dead-lettered
-//! (rejected, trapped, or past max attempts or age). `throttled` backs off the whole sink;
-//! `disable` pauses it until resumed.
+//! The sink's queue is the log: its open deliveries, in row order. The worker holds a bounded
+//! window of them in memory (`window` rows; of one key at most a quarter of that, and at most
+//! [`KEY_WINDOW`]) and reads more as they finish, so memory does not grow with the backlog and a
+//! restart starts delivering after one read. Routing and replays only signal from which row there is work to read. Only the head of
+//! a key's queue is ever in flight, so a key's events reach the sink in log order; up to
+//! `concurrency` heads run at once. Each attempt's outcome is written to the
+//! store before the worker moves on: delivered, retry at a time (exponential backoff with jitter,
+//! never sooner than the connector's hint), or dead-lettered (rejected, trapped, or past max
+//! attempts or age). `throttled` backs off the whole sink; `disable` pauses it until resumed.
+//!
+//! A key with more open rows than that is read on its own (by key) once its rows in
+//! memory are done, so one busy or stuck key never fills the window and stalls the others.
 
 use super::metrics::Metrics;
 use super::routing::Routing;
@@ -18,48 +25,82 @@ use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use rand::Rng as _;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-/// Sends deliveries to a sink's worker.
-#[derive(Clone)]
-pub(crate) struct DeliveryTx(mpsc::UnboundedSender<Delivery>);
+/// Most rows of one partition key a worker holds in memory (and at most a quarter of its window).
+pub(crate) const KEY_WINDOW: usize = 32;
+/// Rows read from the log at a time.
+const PAGE: usize = 256;
 
-impl DeliveryTx {
-    pub(crate) fn push(&self, d: Delivery) {
-        if self.0.send(d).is_err() {
-            tracing::error!("delivery worker stopped; the delivery stays open in the log and resumes on restart");
+/// What routing, replays and operators tell a sink's worker, and what it reports back.
+#[derive(Default)]
+pub(crate) struct Signals {
+    wake: Notify,
+    /// Rows after this one were committed or reopened (routing, replays, unpark): read from here.
+    rescan_from: Mutex<Option<i64>>,
+    paused: AtomicBool,
+    /// The sink is no longer configured: start nothing new, stop once attempts in flight end.
+    stopped: AtomicBool,
+    /// Rows held in memory now (queued or in flight).
+    held: AtomicUsize,
+    /// The read position: every open row at or before it is in memory, done, or in a busy key.
+    read_upto: AtomicI64,
+}
+
+/// Tells a sink's worker about work in the log.
+#[derive(Clone)]
+pub(crate) struct SinkSignal(Arc<Signals>);
+
+impl SinkSignal {
+    /// Deliveries after row `after_id` were committed or reopened: read the log from there (from
+    /// the worker's own position, if that is older).
+    pub(crate) fn rescan_after(&self, after_id: i64) {
+        if let Ok(mut from) = self.0.rescan_from.lock() {
+            *from = Some(from.map_or(after_id, |f| f.min(after_id)));
         }
+        self.0.wake.notify_one();
     }
 }
 
-/// Control of a running sink worker.
+/// Control of a running sink worker; dropping it stops the worker once its attempts in flight end.
 pub(crate) struct SinkHandle {
-    tx: DeliveryTx,
-    paused: Arc<AtomicBool>,
-    wake: Arc<Notify>,
+    signals: Arc<Signals>,
+    window: usize,
+}
+
+impl Drop for SinkHandle {
+    fn drop(&mut self) {
+        self.signals.stopped.store(true, Ordering::SeqCst);
+        self.signals.wake.notify_one();
+    }
 }
 
 impl SinkHandle {
-    pub(crate) fn sender(&self) -> DeliveryTx {
-        self.tx.clone()
+    pub(crate) fn signal(&self) -> SinkSignal {
+        SinkSignal(self.signals.clone())
     }
 
     pub(crate) fn resume(&self) {
-        self.paused.store(false, Ordering::SeqCst);
-        self.wake.notify_one();
+        self.signals.paused.store(false, Ordering::SeqCst);
+        self.signals.wake.notify_one();
     }
 
     pub(crate) fn pause(&self) {
-        self.paused.store(true, Ordering::SeqCst);
+        self.signals.paused.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst)
+        self.signals.paused.load(Ordering::SeqCst)
+    }
+
+    /// Rows in memory now, and the most the worker holds.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.signals.held.load(Ordering::SeqCst), self.window)
     }
 }
 
@@ -79,34 +120,56 @@ struct Finished {
     disable: bool,
 }
 
+/// The rows of one partition key in memory, in row order; the head may be in flight.
+#[derive(Default)]
+struct KeyQueue {
+    rows: VecDeque<Delivery>,
+    in_flight: bool,
+    /// More of this key's rows are in the log than in memory: the scan skips them, and they are
+    /// read by key once these are done.
+    overflow: bool,
+}
+
 struct Worker {
     /// The sink's settings as of the latest routing table that has it.
     sink: Arc<SinkConfig>,
+    window: usize,
+    /// Most rows of one key in memory.
+    key_window: usize,
     routing: Arc<ArcSwap<Routing>>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     shadows: Arc<ShadowLog>,
-    queues: HashMap<String, VecDeque<Delivery>>,
+    signals: Arc<Signals>,
+    keys: HashMap<String, KeyQueue>,
+    /// Ids of the rows in memory.
+    known: HashSet<i64>,
+    /// See [`Signals::read_upto`].
+    cursor: i64,
+    /// The log holds no open row after `cursor` that is not in memory (as of the last read).
+    caught_up: bool,
+    /// Busy keys whose rows in memory are done, to read by key.
+    key_loads: VecDeque<String>,
+    /// After a failed read, when to try again (ms).
+    read_again_at: i64,
     ready: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, String)>>,
     in_flight: JoinSet<Finished>,
     throttled_until: i64,
-    paused: Arc<AtomicBool>,
-    wake: Arc<Notify>,
 }
 
-/// Starts the worker of one sink. Its settings and connector version are read from the current
-/// routing table for every attempt.
+/// Starts the worker of one sink, holding at most `window` of its deliveries in memory. Its
+/// settings and connector version are read from the current routing table for every attempt.
 pub(crate) fn spawn(
     name: String,
+    window: usize,
     routing: Arc<ArcSwap<Routing>>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     shadows: Arc<ShadowLog>,
 ) -> SinkHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let paused = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(Notify::new());
+    let signals = Arc::new(Signals::default());
+    let window = window.max(1);
     let worker = Worker {
         sink: Arc::new(SinkConfig {
             name,
@@ -116,38 +179,46 @@ pub(crate) fn spawn(
             max_age_secs: 0,
             backoff_base_ms: 1,
             backoff_max_ms: 1,
+            window,
+            max_backlog: 0,
         }),
+        window,
+        key_window: (window / 4).clamp(1, KEY_WINDOW),
         routing,
         store,
         metrics,
         shadows,
-        queues: HashMap::new(),
+        signals: signals.clone(),
+        keys: HashMap::new(),
+        known: HashSet::new(),
+        cursor: 0,
+        caught_up: false,
+        key_loads: VecDeque::new(),
+        read_again_at: 0,
         ready: VecDeque::new(),
         timers: BinaryHeap::new(),
         in_flight: JoinSet::new(),
         throttled_until: 0,
-        paused: paused.clone(),
-        wake: wake.clone(),
     };
-    tokio::spawn(worker.run(rx));
-    SinkHandle {
-        tx: DeliveryTx(tx),
-        paused,
-        wake,
-    }
+    tokio::spawn(worker.run());
+    SinkHandle { signals, window }
 }
 
 impl Worker {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Delivery>) {
+    async fn run(mut self) {
         loop {
-            self.start_ready();
-            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
-            let wait_until = match (next_timer, self.throttled_until > now_ms() && !self.ready.is_empty()) {
-                (Some(t), true) => Some(t.min(self.throttled_until)),
-                (Some(t), false) => Some(t),
-                (None, true) => Some(self.throttled_until),
-                (None, false) => None,
-            };
+            let stopped = self.signals.stopped.load(Ordering::SeqCst);
+            if stopped && self.in_flight.is_empty() {
+                return;
+            }
+            self.take_signals();
+            if !stopped {
+                self.refill().await;
+                self.start_ready();
+            }
+            self.signals.held.store(self.known.len(), Ordering::SeqCst);
+            self.signals.read_upto.store(self.cursor, Ordering::SeqCst);
+            let wait_until = self.next_wake();
             let sleep = async {
                 match wait_until {
                     Some(at) => tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await,
@@ -155,27 +226,120 @@ impl Worker {
                 }
             };
             tokio::select! {
-                received = rx.recv() => match received {
-                    Some(d) => self.enqueue(d),
-                    None if self.in_flight.is_empty() => return,
-                    None => {}
-                },
                 Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => match joined {
                     Ok(finished) => self.finish(finished),
                     Err(e) => tracing::error!(sink = %self.sink.name, error = %e, "delivery task failed"),
                 },
                 () = sleep => self.fire_timers(),
-                () = self.wake.notified() => {}
+                () = self.signals.wake.notified() => {}
             }
         }
     }
 
-    fn enqueue(&mut self, d: Delivery) {
+    /// The earliest of: the next retry timer, the end of a throttle with work ready, and the next
+    /// read after a failed one.
+    fn next_wake(&self) -> Option<i64> {
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        let throttle = (self.throttled_until > now_ms() && !self.ready.is_empty()).then_some(self.throttled_until);
+        let read = (self.read_again_at > now_ms() && (!self.caught_up || !self.key_loads.is_empty()))
+            .then_some(self.read_again_at);
+        [timer, throttle, read].into_iter().flatten().min()
+    }
+
+    fn take_signals(&mut self) {
+        if let Some(from) = self.signals.rescan_from.lock().ok().and_then(|mut f| f.take()) {
+            self.cursor = self.cursor.min(from);
+            self.caught_up = false;
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.window.saturating_sub(self.known.len())
+    }
+
+    /// Reads open rows from the log into the window: busy keys' next rows first, then the rows
+    /// after the read position.
+    async fn refill(&mut self) {
+        if now_ms() < self.read_again_at {
+            return;
+        }
+        while let Some(key) = self.key_loads.front().cloned() {
+            let limit = self.key_window.min(self.room());
+            if limit == 0 {
+                return;
+            }
+            let rows = match self.store.open_deliveries_of_key(&self.sink.name, &key, limit).await {
+                Ok(rows) => rows,
+                Err(e) => return self.read_failed(&e),
+            };
+            self.key_loads.pop_front();
+            let more = rows.len() == limit;
+            for d in rows {
+                if !self.known.contains(&d.id) {
+                    self.add(d);
+                }
+            }
+            let queue = self.keys.entry(key.clone()).or_default();
+            queue.overflow = more;
+            if queue.rows.is_empty() && !queue.in_flight {
+                if more {
+                    self.key_loads.push_back(key);
+                } else {
+                    self.keys.remove(&key);
+                }
+            }
+        }
+        while !self.caught_up && self.room() > 0 {
+            let rows = match self.store.open_deliveries(&self.sink.name, self.cursor, PAGE).await {
+                Ok(rows) => rows,
+                Err(e) => return self.read_failed(&e),
+            };
+            let last_page = rows.len() < PAGE;
+            let mut full = false;
+            for d in rows {
+                if self.known.contains(&d.id) || self.keys.get(&d.partition_key).is_some_and(|q| q.overflow) {
+                    self.cursor = d.id;
+                    continue;
+                }
+                if self.room() == 0 {
+                    full = true;
+                    break;
+                }
+                let id = d.id;
+                let queue = self.keys.entry(d.partition_key.clone()).or_default();
+                if queue.rows.len() >= self.key_window {
+                    queue.overflow = true;
+                } else {
+                    self.add(d);
+                }
+                self.cursor = id;
+            }
+            if last_page && !full {
+                self.caught_up = true;
+            }
+        }
+    }
+
+    fn read_failed(&mut self, e: &crate::store::StoreError) {
+        tracing::error!(sink = %self.sink.name, error = %e, "cannot read the sink's deliveries from the log; trying again in 1 s");
+        self.read_again_at = now_ms() + 1000;
+    }
+
+    /// Puts a row read from the log in its key's queue, in row order (behind a head in flight).
+    fn add(&mut self, d: Delivery) {
+        self.known.insert(d.id);
         let key = d.partition_key.clone();
         let due = d.next_attempt_at_ms.unwrap_or(0);
-        let queue = self.queues.entry(key.clone()).or_default();
-        queue.push_back(d);
-        if queue.len() == 1 {
+        let queue = self.keys.entry(key.clone()).or_default();
+        let first = usize::from(queue.in_flight);
+        let at = queue
+            .rows
+            .iter()
+            .skip(first)
+            .position(|r| r.id > d.id)
+            .map_or(queue.rows.len(), |p| p + first);
+        queue.rows.insert(at, d);
+        if queue.rows.len() == 1 {
             self.schedule(key, due);
         }
     }
@@ -206,16 +370,23 @@ impl Worker {
         {
             self.sink = entry.config.clone();
         }
-        if self.paused.load(Ordering::SeqCst) || self.throttled_until > now_ms() {
+        if self.signals.paused.load(Ordering::SeqCst) || self.throttled_until > now_ms() {
             return;
         }
         while self.in_flight.len() < self.sink.concurrency {
             let Some(key) = self.ready.pop_front() else {
                 return;
             };
-            let Some(head) = self.queues.get(&key).and_then(|q| q.front()).cloned() else {
+            let Some(queue) = self.keys.get_mut(&key) else {
                 continue;
             };
+            if queue.in_flight {
+                continue;
+            }
+            let Some(head) = queue.rows.front().cloned() else {
+                continue;
+            };
+            queue.in_flight = true;
             let attempt = Attempt {
                 sink: self.sink.clone(),
                 routing: self.routing.load_full(),
@@ -231,28 +402,28 @@ impl Worker {
         if let Some(until) = f.throttle_until {
             self.throttled_until = self.throttled_until.max(until);
         }
-        if f.disable && !self.paused.swap(true, Ordering::SeqCst) {
+        if f.disable && !self.signals.paused.swap(true, Ordering::SeqCst) {
             tracing::error!(sink = %self.sink.name, "sink paused: the endpoint answered 410 Gone; resume it with POST /v1/admin/sinks/{}/resume once fixed", self.sink.name);
         }
+        let Some(queue) = self.keys.get_mut(&f.key) else {
+            return;
+        };
+        queue.in_flight = false;
         match f.outcome {
             Outcome::Done => {
-                self.metrics.pending.fetch_sub(1, Ordering::Relaxed);
-                let next_due = match self.queues.get_mut(&f.key) {
-                    Some(queue) => {
-                        queue.pop_front();
-                        queue.front().map(|d| d.next_attempt_at_ms.unwrap_or(0))
-                    }
-                    None => None,
-                };
-                match next_due {
+                if let Some(done) = queue.rows.pop_front() {
+                    self.known.remove(&done.id);
+                }
+                match queue.rows.front().map(|d| d.next_attempt_at_ms.unwrap_or(0)) {
                     Some(due) => self.schedule(f.key, due),
+                    None if queue.overflow => self.key_loads.push_back(f.key),
                     None => {
-                        self.queues.remove(&f.key);
+                        self.keys.remove(&f.key);
                     }
                 }
             }
             Outcome::RetryAt(at) => {
-                if let Some(head) = self.queues.get_mut(&f.key).and_then(|q| q.front_mut()) {
+                if let Some(head) = queue.rows.front_mut() {
                     head.attempts = f.attempts;
                     head.next_attempt_at_ms = Some(at);
                     head.state = DeliveryState::Retrying;

@@ -38,18 +38,29 @@ pub struct Pipeline {
     shadows: Arc<ShadowLog>,
     replays: replay::ReplayJobs,
     max_pending: usize,
+    log_budget_bytes: u64,
 }
 
 /// Why ingest refused work.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Over the configured queue limit; the client should retry later.
-    #[error("kaunter is over its queue limit ({pending} events in flight, limit {limit}); retry shortly")]
+    #[error("kaunter is over its queue limit ({pending} events waiting to be routed, limit {limit}); retry shortly")]
     Overloaded {
         /// Work in flight.
         pending: i64,
         /// The limit.
         limit: usize,
+    },
+    /// The log is over its disk budget (`[server] log_budget_mib`).
+    #[error(
+        "the log is full: {used_mib} MiB on disk, budget {budget_mib} MiB ([server] log_budget_mib); nothing was stored, retry later"
+    )]
+    LogFull {
+        /// MiB the log takes.
+        used_mib: u64,
+        /// The budget.
+        budget_mib: u64,
     },
     /// The store failed.
     #[error(transparent)]
@@ -88,49 +99,29 @@ impl Pipeline {
             shadows,
             replays: replay::ReplayJobs::default(),
             max_pending: config.server.max_pending,
+            log_budget_bytes: config.server.log_budget_mib.saturating_mul(1024 * 1024),
         });
         pipeline.install(config, plugins);
         pipeline.recover().await?;
         Ok(pipeline)
     }
 
-    /// Queues the open deliveries the log holds for `sinks` (after start-up, or when a reload
-    /// starts a worker for a sink that was configured before). Returns how many.
-    pub async fn queue_open_deliveries(&self, sinks: &[String]) -> StoreResult<usize> {
-        let routing = self.routing();
-        let mut queued = 0;
-        for sink in sinks {
-            let Some(entry) = routing.sinks.get(sink) else { continue };
-            let open = self.store.open_deliveries(sink).await?;
-            queued += open.len();
-            self.metrics.pending.fetch_add(open.len() as i64, Ordering::Relaxed);
-            for d in open {
-                entry.tx.push(d);
-            }
-        }
-        Ok(queued)
-    }
-
     /// Swaps in a new routing table for `config` with these plugin versions: starts workers for
     /// new sinks, then replaces the table atomically. Events already being routed or delivered
     /// finish on the versions they started with. Workers of sinks no longer configured stop once
     /// their attempts in flight finish; the lifecycle dead-letters what they still held (`sink
-    /// removed`). Returns the sinks whose workers were
-    /// started now (their open deliveries in the log are not queued yet; see
-    /// [`Pipeline::queue_open_deliveries`]).
-    pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) -> Vec<String> {
+    /// removed`). A new worker reads its sink's open deliveries from the log itself, including any
+    /// left from when the sink was configured before.
+    pub fn install(&self, config: &Config, plugins: BTreeMap<String, Slot>) {
         let Ok(mut handles) = self.sinks.lock() else {
-            return Vec::new();
+            return;
         };
         let mut sinks = BTreeMap::new();
-        let mut started = Vec::new();
         for sink in &config.sinks {
-            if !handles.contains_key(&sink.name) {
-                started.push(sink.name.clone());
-            }
             let handle = handles.entry(sink.name.clone()).or_insert_with(|| {
                 delivery::spawn(
                     sink.name.clone(),
+                    sink.window,
                     self.routing.clone(),
                     self.store.clone(),
                     self.metrics.clone(),
@@ -141,13 +132,12 @@ impl Pipeline {
                 sink.name.clone(),
                 SinkEntry {
                     config: Arc::new(sink.clone()),
-                    tx: handle.sender(),
+                    signal: handle.signal(),
                 },
             );
         }
-        // Workers of sinks no longer configured stop once their attempts in flight finish (their
-        // queue's last sender goes with the handle); their open deliveries are the lifecycle's
-        // to dead-letter.
+        // Workers of sinks no longer configured stop once their attempts in flight finish (when
+        // their handle is dropped); their open deliveries are the lifecycle's to dead-letter.
         handles.retain(|name, _| config.sinks.iter().any(|s| &s.name == name));
         crate::pipeline::routing::mark_recording(&plugins);
         self.routing.store(Arc::new(Routing {
@@ -156,7 +146,6 @@ impl Pipeline {
             plugins,
             groups: config.store_groups.clone(),
         }));
-        started
     }
 
     /// The routing table now in force.
@@ -174,9 +163,10 @@ impl Pipeline {
         &self.replays
     }
 
+    /// Re-queues the events the log holds unrouted. (Each sink's worker reads its own open
+    /// deliveries from the log as it starts.)
     async fn recover(&self) -> StoreResult<()> {
-        let sinks: Vec<String> = self.routing().sinks.keys().cloned().collect();
-        let reopened = self.queue_open_deliveries(&sinks).await?;
+        let reopened: u64 = self.store.backlogs().await?.iter().map(|b| b.open).sum();
         let mut after = 0;
         let mut rerouted = 0;
         loop {
@@ -189,9 +179,9 @@ impl Pipeline {
                 self.router.dispatch(RouteJob::from_stored(stored, None));
             }
         }
-        if reopened + rerouted > 0 {
+        if reopened as usize + rerouted > 0 {
             tracing::info!(
-                open_deliveries = reopened,
+                open_deliveries = reopened as usize,
                 unrouted_events = rerouted,
                 "resuming unfinished work from the log"
             );
@@ -209,7 +199,8 @@ impl Pipeline {
         &self.store
     }
 
-    /// Refuses new work when too much is in flight.
+    /// Refuses new work when too many events wait to be routed, or the log is over its disk
+    /// budget. A sink that is down never causes this: its deliveries queue in the log.
     pub fn check_capacity(&self) -> Result<(), IngestError> {
         let pending = self.metrics.pending.load(Ordering::Relaxed);
         if pending >= self.max_pending as i64 {
@@ -217,6 +208,16 @@ impl Pipeline {
                 pending,
                 limit: self.max_pending,
             });
+        }
+        if self.log_budget_bytes > 0 {
+            let disk = self.store.disk_usage();
+            let used = disk.database_bytes + disk.wal_bytes;
+            if used >= self.log_budget_bytes {
+                return Err(IngestError::LogFull {
+                    used_mib: used / (1024 * 1024),
+                    budget_mib: self.log_budget_bytes / (1024 * 1024),
+                });
+            }
         }
         Ok(())
     }
@@ -254,7 +255,7 @@ impl Pipeline {
     /// Replays dead letters: deliveries go back to their sink, failed routes run again.
     pub async fn replay(&self, selector: ReplaySelector) -> StoreResult<Vec<i64>> {
         let replayed = self.store.replay(selector).await?;
-        for d in replayed.deliveries {
+        for d in &replayed.deliveries {
             self.requeue(d);
         }
         for (stored, route) in replayed.reroute {
@@ -264,10 +265,11 @@ impl Pipeline {
         Ok(replayed.entries)
     }
 
-    pub(crate) fn requeue(&self, d: Delivery) {
+    /// Tells the sink's worker that `d` is open again (its row is older than what the worker has
+    /// read, so it reads the log again from there).
+    pub(crate) fn requeue(&self, d: &Delivery) {
         if let Some(entry) = self.routing().sinks.get(&d.sink) {
-            self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            entry.tx.push(d);
+            entry.signal.rescan_after(d.id - 1);
         } else {
             tracing::warn!(sink = %d.sink, delivery = d.id, "replayed delivery names a sink that is no longer configured");
         }
@@ -294,8 +296,19 @@ impl Pipeline {
         }
     }
 
-    /// Names and paused state of every configured sink.
-    pub fn sink_states(&self) -> Vec<(String, bool)> {
+    /// Makes a sink's parked deliveries pending again (oldest first, so each key keeps its
+    /// order) and has its worker read them. Returns how many, or `None` for no such sink.
+    pub async fn unpark_sink(&self, name: &str) -> StoreResult<Option<usize>> {
+        let Some(entry) = self.routing().sinks.get(name).cloned() else {
+            return Ok(None);
+        };
+        let unparked = self.store.unpark(name).await?;
+        entry.signal.rescan_after(0);
+        Ok(Some(unparked))
+    }
+
+    /// Every configured sink: whether it is paused, and its worker's rows in memory and window.
+    pub fn sink_states(&self) -> Vec<SinkState> {
         let routing = self.routing();
         let Ok(handles) = self.sinks.lock() else {
             return Vec::new();
@@ -303,10 +316,34 @@ impl Pipeline {
         routing
             .sinks
             .keys()
-            .map(|name| (name.clone(), handles.get(name).is_some_and(SinkHandle::is_paused)))
+            .map(|name| {
+                let handle = handles.get(name);
+                let (in_memory, window) = handle.map_or((0, 0), SinkHandle::held);
+                SinkState {
+                    name: name.clone(),
+                    paused: handle.is_some_and(SinkHandle::is_paused),
+                    in_memory,
+                    window,
+                }
+            })
             .collect()
     }
 }
+
+/// A sink's worker as [`Pipeline::sink_states`] reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SinkState {
+    /// The sink.
+    pub name: String,
+    /// Paused by its endpoint (HTTP 410) or an operator.
+    pub paused: bool,
+    /// Deliveries held in memory now (queued or in flight).
+    pub in_memory: usize,
+    /// The most it holds (`window`); the rest of its queue stays in the log.
+    pub window: usize,
+}
+
+impl Pipeline {}
 
 /// Records a denied capability use in the audit log (best effort: a failing store is logged).
 pub(crate) async fn audit_denial(

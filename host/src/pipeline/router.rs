@@ -11,7 +11,7 @@ use super::routing::Routing;
 use super::shadow::{Observed, ShadowLog};
 use crate::config::{RouteConfig, glob_match};
 use crate::engine::{CallError, LoadedPlugin, bindings::PluginError, bindings::wit};
-use crate::store::{NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
+use crate::store::{DeliveryState, NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
 use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use std::collections::hash_map::DefaultHasher;
@@ -190,18 +190,22 @@ pub(crate) async fn commit_and_hand_off(
         }
     };
     metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
-    for ((depth, commit), result) in depths.iter().zip(commits.iter()).zip(committed) {
-        for delivery in result.deliveries {
-            match routing.sinks.get(&delivery.sink) {
-                Some(entry) => {
-                    metrics.pending.fetch_add(1, Ordering::Relaxed);
-                    entry.tx.push(delivery);
-                }
-                None => {
-                    tracing::error!(sink = %delivery.sink, "route names a sink without a worker")
-                }
-            }
+    // The workers read the new rows from the log, from the oldest one each (a replay reopens old
+    // rows); parked ones wait for an operator.
+    let mut oldest = std::collections::BTreeMap::<&str, i64>::new();
+    for result in &committed {
+        for d in result.deliveries.iter().filter(|d| d.state != DeliveryState::Parked) {
+            let id = oldest.entry(&d.sink).or_insert(d.id);
+            *id = (*id).min(d.id);
         }
+    }
+    for (sink, id) in oldest {
+        match routing.sinks.get(sink) {
+            Some(entry) => entry.signal.rescan_after(id - 1),
+            None => tracing::error!(%sink, "route names a sink without a worker"),
+        }
+    }
+    for ((depth, commit), result) in depths.iter().zip(commits.iter()).zip(committed) {
         for (new, appended) in commit.derived.iter().zip(result.derived) {
             let stored = StoredEvent {
                 seq: appended.seq,
@@ -398,6 +402,7 @@ impl Chains<'_> {
                 partition_key: original.partition_key.clone(),
                 body: body.clone(),
                 handled_by: handled_by.clone(),
+                max_backlog: self.routing.sinks.get(sink).map_or(0, |s| s.config.max_backlog),
             });
         }
     }

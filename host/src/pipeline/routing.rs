@@ -5,7 +5,7 @@
 //! delivery attempts one per attempt, and keep their `Arc<LoadedPlugin>` to the end of the call,
 //! so in-flight events finish on the version they started with.
 
-use super::delivery::DeliveryTx;
+use super::delivery::SinkSignal;
 use crate::config::{RouteConfig, SinkConfig, glob_match};
 use crate::engine::LoadedPlugin;
 use crate::plugins::deploy::Scope;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub struct Routing {
     /// Routes, in configuration order.
     pub routes: Vec<RouteConfig>,
-    /// Sinks by name, with their worker's queue.
+    /// Sinks by name, with their worker's signal.
     pub sinks: BTreeMap<String, SinkEntry>,
     /// Plugins by name.
     pub plugins: BTreeMap<String, Slot>,
@@ -24,12 +24,12 @@ pub struct Routing {
     pub groups: BTreeMap<String, Vec<String>>,
 }
 
-/// A sink's settings and queue.
+/// A sink's settings, and how to tell its worker about new work.
 #[derive(Clone)]
 pub struct SinkEntry {
     /// Settings.
     pub config: Arc<SinkConfig>,
-    pub(crate) tx: DeliveryTx,
+    pub(crate) signal: SinkSignal,
 }
 
 /// The versions of one plugin in this table.

@@ -134,6 +134,9 @@ pub enum DeliveryState {
     DeadLettered,
     /// Its row could not be read and was set aside (see the `quarantine` table).
     Quarantined,
+    /// Set aside, durably, because its sink's backlog was over `max_backlog`: not attempted until
+    /// an operator unparks the sink (`kaunter sink unpark`).
+    Parked,
 }
 
 impl DeliveryState {
@@ -144,6 +147,7 @@ impl DeliveryState {
             "delivered" => DeliveryState::Delivered,
             "dead_lettered" => DeliveryState::DeadLettered,
             "quarantined" => DeliveryState::Quarantined,
+            "parked" => DeliveryState::Parked,
             other => return Err(StoreError::Corrupt(format!("delivery state {other:?}"))),
         })
     }
@@ -181,6 +185,9 @@ pub struct NewDelivery {
     pub body: Vec<u8>,
     /// `plugin@version` of each transform that handled it, comma separated.
     pub handled_by: String,
+    /// The sink's `max_backlog`: when the sink already has this many open deliveries (or any
+    /// parked), the delivery is created parked.
+    pub max_backlog: u64,
 }
 
 /// One event's delivery record at one sink.
@@ -366,8 +373,15 @@ pub trait Store: Send + Sync + 'static {
     async fn update_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()>;
     /// Events appended but not yet routed (after a restart), oldest first.
     async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
-    /// Open (pending or retrying) deliveries of a sink, oldest first.
-    async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>>;
+    /// Up to `limit` open (pending or retrying) deliveries of a sink after row `after_id`, in row
+    /// order: what a sink worker reads its next window from.
+    async fn open_deliveries(&self, sink: &str, after_id: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Up to `limit` open deliveries of one partition key at a sink, in row order.
+    async fn open_deliveries_of_key(&self, sink: &str, key: &str, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Open and parked deliveries of every sink that has any.
+    async fn backlogs(&self) -> StoreResult<Vec<SinkBacklog>>;
+    /// Makes a sink's parked deliveries pending again, in order; returns how many.
+    async fn unpark(&self, sink: &str) -> StoreResult<usize>;
     /// An event by id, with its deliveries.
     /// Ids are unique per source; `source` picks one when several sources used the same id
     /// (without it, the first logged wins).
@@ -408,12 +422,23 @@ pub trait Store: Send + Sync + 'static {
     async fn quarantined(&self) -> StoreResult<u64> {
         Ok(0)
     }
-    /// Sinks that have open (pending or retrying) deliveries.
+    /// Sinks that have open (pending or retrying) or parked deliveries.
     async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>>;
     /// The space the log takes on disk now.
     fn disk_usage(&self) -> DiskUsage {
         DiskUsage::default()
     }
+}
+
+/// One sink's undelivered work in the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SinkBacklog {
+    /// The sink.
+    pub sink: String,
+    /// Pending and retrying deliveries.
+    pub open: u64,
+    /// Deliveries parked past the sink's `max_backlog`.
+    pub parked: u64,
 }
 
 /// The space a store takes on disk, in bytes.

@@ -71,6 +71,43 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (sink, id)
     WHERE state IN ('pending', 'retrying');
+-- A key's open deliveries in order, for a sink worker catching up on one busy key. Open rows
+-- always carry their partition key (it is emptied, when it is the event's, once they finish).
+CREATE INDEX IF NOT EXISTS deliveries_open_by_key ON deliveries (sink, partition_key, id)
+    WHERE state IN ('pending', 'retrying');
+-- Deliveries set aside because their sink's backlog was over its limit (`max_backlog`).
+CREATE INDEX IF NOT EXISTS deliveries_parked ON deliveries (sink, id) WHERE state = 'parked';
+
+-- Open and parked deliveries per sink, kept in step with `deliveries` by the triggers below (in
+-- the same transaction), so the backlog limit and the stats cost one row; recounted on open.
+CREATE TABLE IF NOT EXISTS sink_backlog (
+    sink   TEXT    PRIMARY KEY,
+    open   INTEGER NOT NULL DEFAULT 0,
+    parked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS sink_backlog_insert AFTER INSERT ON deliveries
+    WHEN NEW.state IN ('pending', 'retrying', 'parked')
+BEGIN
+    INSERT OR IGNORE INTO sink_backlog (sink) VALUES (NEW.sink);
+    UPDATE sink_backlog SET open = open + (NEW.state IN ('pending', 'retrying')),
+        parked = parked + (NEW.state = 'parked') WHERE sink = NEW.sink;
+END;
+CREATE TRIGGER IF NOT EXISTS sink_backlog_update AFTER UPDATE OF state ON deliveries
+    WHEN (OLD.state IN ('pending', 'retrying')) != (NEW.state IN ('pending', 'retrying'))
+      OR (OLD.state = 'parked') != (NEW.state = 'parked')
+BEGIN
+    INSERT OR IGNORE INTO sink_backlog (sink) VALUES (NEW.sink);
+    UPDATE sink_backlog
+        SET open = open + (NEW.state IN ('pending', 'retrying')) - (OLD.state IN ('pending', 'retrying')),
+            parked = parked + (NEW.state = 'parked') - (OLD.state = 'parked')
+        WHERE sink = NEW.sink;
+END;
+CREATE TRIGGER IF NOT EXISTS sink_backlog_delete AFTER DELETE ON deliveries
+    WHEN OLD.state IN ('pending', 'retrying', 'parked')
+BEGIN
+    UPDATE sink_backlog SET open = open - (OLD.state IN ('pending', 'retrying')),
+        parked = parked - (OLD.state = 'parked') WHERE sink = OLD.sink;
+END;
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     id             INTEGER PRIMARY KEY,

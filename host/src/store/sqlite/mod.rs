@@ -73,6 +73,7 @@ impl SqliteStore {
         )?;
         conn.execute_batch(SCHEMA)?;
         add_missing_columns(&conn)?;
+        prepare_backlog(&conn)?;
         let head = chain::prepare(&mut conn, audit_key.as_ref(), audit_existed)?;
         let (head_tx, audit_head) = watch::channel(head);
         // Logs written before kv_usage existed: count each plugin's kv once.
@@ -204,6 +205,23 @@ fn add_missing_columns(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Gives open deliveries written before they carried their partition key their event's key (what
+/// a worker catching up on one key looks them up by), and recounts each sink's backlog.
+fn prepare_backlog(conn: &Connection) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE deliveries SET partition_key = (SELECT e.partition_key FROM events e WHERE e.seq = deliveries.event_seq)
+         WHERE partition_key = '' AND state IN ('pending', 'retrying', 'parked')",
+        [],
+    )?;
+    conn.execute_batch(
+        "DELETE FROM sink_backlog;
+         INSERT INTO sink_backlog (sink, open, parked)
+             SELECT sink, SUM(state IN ('pending', 'retrying')), SUM(state = 'parked') FROM deliveries
+             WHERE state IN ('pending', 'retrying', 'parked') GROUP BY sink;",
+    )?;
+    Ok(())
+}
+
 /// By default, above this size the WAL is checkpointed in full and truncated, waiting briefly
 /// for readers (`[server] wal_truncate_mib`).
 pub const WAL_TRUNCATE_BYTES: u64 = 16 * 1024 * 1024;
@@ -309,8 +327,13 @@ pub(crate) fn read_deliveries_lenient(
     filter: &str,
     args: impl Params,
 ) -> StoreResult<(Vec<Delivery>, Vec<Unreadable>)> {
+    let order = if filter.contains("ORDER BY") {
+        ""
+    } else {
+        " ORDER BY d.id"
+    };
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE {filter} ORDER BY d.id"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE {filter}{order}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(args, |r| {
@@ -437,7 +460,7 @@ impl Store for SqliteStore {
     async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>> {
         self.read(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT DISTINCT sink FROM deliveries WHERE state IN ('pending', 'retrying')")?;
+                conn.prepare_cached("SELECT sink FROM sink_backlog WHERE open > 0 OR parked > 0 ORDER BY sink")?;
             let sinks = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             Ok(sinks)
         })
@@ -469,19 +492,56 @@ impl Store for SqliteStore {
         Ok(good)
     }
 
-    async fn open_deliveries(&self, sink: &str) -> StoreResult<Vec<Delivery>> {
+    async fn open_deliveries(&self, sink: &str, after_id: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
         let sink = sink.to_owned();
         let (good, bad) = self
             .read(move |conn| {
                 read_deliveries_lenient(
                     conn,
-                    "d.sink = ?1 AND d.state IN ('pending', 'retrying')",
-                    params![sink],
+                    "d.sink = ?1 AND d.state IN ('pending', 'retrying') AND d.id > ?2 ORDER BY d.id LIMIT ?3",
+                    params![sink, after_id, limit as i64],
                 )
             })
             .await?;
         self.quarantine(bad).await?;
         Ok(good)
+    }
+
+    async fn open_deliveries_of_key(&self, sink: &str, key: &str, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let (sink, key) = (sink.to_owned(), key.to_owned());
+        let (good, bad) = self
+            .read(move |conn| {
+                read_deliveries_lenient(
+                    conn,
+                    "d.sink = ?1 AND d.partition_key = ?2 AND d.state IN ('pending', 'retrying') ORDER BY d.id LIMIT ?3",
+                    params![sink, key, limit as i64],
+                )
+            })
+            .await?;
+        self.quarantine(bad).await?;
+        Ok(good)
+    }
+
+    async fn backlogs(&self) -> StoreResult<Vec<super::SinkBacklog>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT sink, open, parked FROM sink_backlog WHERE open > 0 OR parked > 0 ORDER BY sink",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(super::SinkBacklog {
+                    sink: r.get(0)?,
+                    open: r.get::<_, i64>(1)?.max(0) as u64,
+                    parked: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn unpark(&self, sink: &str) -> StoreResult<usize> {
+        let sink = sink.to_owned();
+        self.write(|reply| WriteOp::Unpark { sink, reply }).await
     }
 
     async fn sources_of(&self, id: &str) -> StoreResult<Vec<String>> {

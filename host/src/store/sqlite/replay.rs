@@ -34,7 +34,11 @@ pub(super) fn replay(tx: &Connection, selector: ReplaySelector) -> StoreResult<R
             Some(sink) => {
                 let changed = tx.execute(
                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
-                         updated_at_ms = ?3 WHERE event_seq = ?1 AND sink = ?2 AND state = 'dead_lettered'",
+                         updated_at_ms = ?3,
+                         partition_key = CASE WHEN partition_key = ''
+                             THEN (SELECT e.partition_key FROM events e WHERE e.seq = deliveries.event_seq)
+                             ELSE partition_key END
+                     WHERE event_seq = ?1 AND sink = ?2 AND state = 'dead_lettered'",
                     params![event_seq, sink, now],
                 )?;
                 if changed > 0 {

@@ -57,6 +57,10 @@ pub(crate) enum WriteOp {
         error: String,
         reply: oneshot::Sender<StoreResult<usize>>,
     },
+    Unpark {
+        sink: String,
+        reply: oneshot::Sender<StoreResult<usize>>,
+    },
 }
 
 /// A finished op waiting for the commit before its reply is sent.
@@ -257,6 +261,16 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
             error,
             reply,
         } => Reply::Count(reply, scoped(tx, |t| dead_letter_sink(t, &sink, &plugin, &error))),
+        WriteOp::Unpark { sink, reply } => Reply::Count(
+            reply,
+            scoped(tx, |t| {
+                Ok(t.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at_ms = ?2, updated_at_ms = ?2
+                     WHERE sink = ?1 AND state = 'parked'",
+                    params![sink, now_ms()],
+                )?)
+            }),
+        ),
     }
 }
 
@@ -315,13 +329,13 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (event_seq, sink, route, partition_key, state, attempts,
                      next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, chain_id, body, body_id)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5, '', ?6, X'', ?7)
+                 VALUES (?1, ?2, ?3, ?4, ?8, 0, CASE WHEN ?8 = 'pending' THEN ?5 END, ?5, ?5, '', ?6, X'', ?7)
                  ON CONFLICT (sink, event_seq) DO NOTHING",
             )?;
             let mut reopen = tx.prepare_cached(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
                      updated_at_ms = ?3, last_error = NULL, delivered_at_ms = NULL, route = ?4,
-                     handled_by = '', chain_id = ?5, body = X'', body_id = ?6
+                     handled_by = '', chain_id = ?5, body = X'', body_id = ?6, partition_key = ?7
                  WHERE event_seq = ?1 AND sink = ?2 AND state IN ('delivered', 'dead_lettered')
                  RETURNING id",
             )?;
@@ -329,32 +343,44 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
             for d in &commit.deliveries {
                 let body_id = bodies.intern(tx, &d.body)?;
                 let chain_id = bodies.chain(tx, &d.handled_by)?;
-                // The event's own partition key is not repeated.
-                let partition_key = if d.partition_key == bodies.partition_key {
-                    ""
+                let state = if over_backlog(tx, &d.sink, d.max_backlog)? {
+                    DeliveryState::Parked
                 } else {
-                    d.partition_key.as_str()
+                    DeliveryState::Pending
                 };
                 let changed = insert.execute(params![
                     commit.event_seq,
                     d.sink,
                     d.route,
-                    partition_key,
+                    d.partition_key,
                     now,
                     chain_id,
-                    body_id
+                    body_id,
+                    if state == DeliveryState::Parked {
+                        "parked"
+                    } else {
+                        "pending"
+                    },
                 ])?;
                 if changed == 1 {
-                    deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now));
+                    deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now, state));
                 } else if commit.redeliver
                     && let Some(id) = reopen
                         .query_row(
-                            params![commit.event_seq, d.sink, now, d.route, chain_id, body_id],
+                            params![
+                                commit.event_seq,
+                                d.sink,
+                                now,
+                                d.route,
+                                chain_id,
+                                body_id,
+                                d.partition_key
+                            ],
                             |r| r.get::<_, i64>(0),
                         )
                         .optional()?
                 {
-                    deliveries.push(created_delivery(id, commit, d, now));
+                    deliveries.push(created_delivery(id, commit, d, now, DeliveryState::Pending));
                 }
             }
         }
@@ -372,23 +398,21 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
 struct Bodies {
     event_seq: i64,
     event_body: Vec<u8>,
-    partition_key: String,
     interned: Vec<(Vec<u8>, i64)>,
     chains: Vec<(String, i64)>,
 }
 
 impl Bodies {
     fn of_event(tx: &Connection, event_seq: i64) -> StoreResult<Bodies> {
-        let (stored, partition_key): (Vec<u8>, String) = tx
-            .prepare_cached("SELECT body, partition_key FROM events WHERE seq = ?1")?
-            .query_row(params![event_seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        let stored: Vec<u8> = tx
+            .prepare_cached("SELECT body FROM events WHERE seq = ?1")?
+            .query_row(params![event_seq], |r| r.get(0))
             .optional()?
             .unwrap_or_default();
         let event_body = super::compress::unpack(&stored)?.into_owned();
         Ok(Bodies {
             event_seq,
             event_body,
-            partition_key,
             interned: Vec::new(),
             chains: Vec::new(),
         })
@@ -428,8 +452,19 @@ impl Bodies {
     }
 }
 
+/// Whether a new delivery to `sink` must be parked: the sink has `max_backlog` open deliveries
+/// or more, or has parked ones already (which keeps each key's order: nothing overtakes them).
+fn over_backlog(tx: &Connection, sink: &str, max_backlog: u64) -> StoreResult<bool> {
+    let (open, parked): (i64, i64) = tx
+        .prepare_cached("SELECT open, parked FROM sink_backlog WHERE sink = ?1")?
+        .query_row(params![sink], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0));
+    Ok(parked > 0 || (max_backlog > 0 && open as u64 >= max_backlog))
+}
+
 /// The row just inserted for `d`, without reading it back.
-fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64) -> Delivery {
+fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64, state: DeliveryState) -> Delivery {
     Delivery {
         id,
         event_seq: commit.event_seq,
@@ -437,9 +472,9 @@ fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64)
         sink: d.sink.clone(),
         route: d.route.clone(),
         partition_key: d.partition_key.clone(),
-        state: DeliveryState::Pending,
+        state,
         attempts: 0,
-        next_attempt_at_ms: Some(now_ms),
+        next_attempt_at_ms: (state == DeliveryState::Pending).then_some(now_ms),
         last_error: None,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
@@ -497,7 +532,7 @@ fn dead_letter_sink(tx: &Connection, sink: &str, plugin: &str, error: &str) -> S
         .prepare_cached(
             "UPDATE deliveries SET state = 'dead_lettered', next_attempt_at_ms = NULL, last_error = ?2,
                  updated_at_ms = ?3
-             WHERE sink = ?1 AND state IN ('pending', 'retrying')
+             WHERE sink = ?1 AND state IN ('pending', 'retrying', 'parked')
              RETURNING event_seq, route, attempts, connector_version",
         )?
         .query_map(params![sink, error, now], |r| {
@@ -519,6 +554,15 @@ fn dead_letter_sink(tx: &Connection, sink: &str, plugin: &str, error: &str) -> S
     Ok(moved.len())
 }
 
+/// A finished delivery's partition key as stored: empty when it is its event's (reads fill it
+/// in), so finished rows stay compact; open rows keep theirs (the `deliveries_open_by_key` index).
+macro_rules! compact_key {
+    () => {
+        "CASE WHEN partition_key = (SELECT e.partition_key FROM events e WHERE e.seq = deliveries.event_seq)
+             THEN '' ELSE partition_key END"
+    };
+}
+
 fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
     let now = now_ms();
     for u in updates {
@@ -528,10 +572,12 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 attempts,
                 connector_version,
             } => {
-                tx.prepare_cached(
+                tx.prepare_cached(concat!(
                     "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL,
-                         updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4 WHERE id = ?1",
-                )?
+                         updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4, partition_key = ",
+                    compact_key!(),
+                    " WHERE id = ?1"
+                ))?
                 .execute(params![id, attempts, now, connector_version])?;
             }
             DeliveryUpdate::Retry {
@@ -549,10 +595,12 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 .execute(params![id, attempts, next_attempt_at_ms, error, now, connector_version])?;
             }
             DeliveryUpdate::DeadLetter { id, letter } => {
-                tx.prepare_cached(
+                tx.prepare_cached(concat!(
                     "UPDATE deliveries SET state = 'dead_lettered', attempts = ?2, next_attempt_at_ms = NULL,
-                         last_error = ?3, updated_at_ms = ?4, connector_version = ?5 WHERE id = ?1",
-                )?
+                         last_error = ?3, updated_at_ms = ?4, connector_version = ?5, partition_key = ",
+                    compact_key!(),
+                    " WHERE id = ?1"
+                ))?
                 .execute(params![id, letter.attempts, letter.error, now, letter.plugin_version])?;
                 insert_dead_letter(tx, &letter, now)?;
             }
