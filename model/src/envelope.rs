@@ -69,6 +69,19 @@ impl From<DataError> for EventError {
     }
 }
 
+/// Whether `s` is an absolute URI: a scheme (RFC 3986: a letter, then letters, digits, `+`, `-`,
+/// `.`), a colon and something after it, with no spaces or control characters.
+pub(crate) fn is_absolute_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Attributes kaunter reads itself; everything else is an extension.
 pub(crate) const CONTEXT_ATTRIBUTES: [&str; 9] = [
     "specversion",
@@ -165,8 +178,18 @@ impl Event {
                 format!("`{content_type}` is not supported; kaunter reads JSON data (application/json)"),
             ));
         }
-        attributes.remove("dataschema");
-        let mut extensions = Vec::with_capacity(attributes.len());
+        let data_schema = take_string(&mut attributes, "dataschema")?;
+        if let Some(schema) = &data_schema
+            && !is_absolute_uri(schema)
+        {
+            return Err(EventError::new(
+                "dataschema",
+                "must be a non-empty absolute URI such as https://schemas.example.com/sale/v1 (CloudEvents 1.0)",
+            ));
+        }
+        let mut extensions = Vec::with_capacity(attributes.len() + 1);
+        // Carried as it came (written back as the `dataschema` attribute).
+        extensions.extend(data_schema.map(|schema| ("dataschema".to_owned(), schema)));
         for (name, value) in attributes {
             if !is_attribute_name(&name) {
                 return Err(EventError::new(

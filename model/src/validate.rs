@@ -133,8 +133,13 @@ impl Errors {
                 format!("is `{}` but the data is a {expected} payload", event.ty),
             );
         }
-        for (name, _) in &event.extensions {
-            if crate::envelope::CONTEXT_ATTRIBUTES.contains(&name.as_str()) || name == "data" {
+        for (name, value) in &event.extensions {
+            // `dataschema` has no field of its own: it is carried with the extensions.
+            if name == "dataschema" {
+                if !crate::envelope::is_absolute_uri(value) {
+                    self.push(name.clone(), "must be a non-empty absolute URI (CloudEvents 1.0)");
+                }
+            } else if crate::envelope::CONTEXT_ATTRIBUTES.contains(&name.as_str()) || name == "data" {
                 self.push(
                     name.clone(),
                     "is a CloudEvents context attribute or the data, not an extension: set the event's own field",

@@ -502,6 +502,54 @@ async fn loose_input_is_refused_precisely_and_bounded() {
         "the key `id` appears twice in one object",
     )
     .await;
+    // An integer a reader could keep only as a float is refused, not rounded.
+    let mut wide = good.clone();
+    wide["type"] = json!("acme.custom.v1");
+    wide["data"] = json!({"counter": 1});
+    let too_wide = wide
+        .to_string()
+        .replace("\"counter\":1", "\"counter\":18446744073709551616");
+    expect_error(
+        &host,
+        "application/json",
+        too_wide,
+        Some(POS_KEY),
+        400,
+        "malformed_json",
+        "the integer `18446744073709551616`",
+    )
+    .await;
+    // Within 64 bits an integer is kept exactly, past 2^53 too.
+    wide["id"] = json!("loose-wide");
+    let exact = wide
+        .to_string()
+        .replace("\"counter\":1", "\"counter\":9007199254740993");
+    assert_eq!(host.post("application/json", exact, Some(POS_KEY)).await.0, 202);
+    let stored = host.event("loose-wide").await;
+    assert_eq!(stored["event"]["data"]["counter"].as_u64(), Some(9_007_199_254_740_993));
+    // `dataschema`, when present, is a non-empty absolute URI, and it is carried.
+    for bad in [json!(""), json!("not a uri"), json!("/relative/only"), json!(7)] {
+        let mut schema = good.clone();
+        schema["specversion"] = json!("1.0");
+        schema["dataschema"] = bad.clone();
+        let (status, answer) = host
+            .post("application/cloudevents+json", schema.to_string(), Some(POS_KEY))
+            .await;
+        assert_eq!(status, 400, "dataschema {bad}: {answer}");
+        assert_eq!(answer["error"]["errors"][0]["attribute"], "dataschema", "{answer}");
+    }
+    let mut schema = sale("loose-schema", "hk-001", "X-3", &[("1", 1, 100)]);
+    schema["specversion"] = json!("1.0");
+    schema["dataschema"] = json!("https://schemas.example.com/pos/sale/v1");
+    let (status, answer) = host
+        .post("application/cloudevents+json", schema.to_string(), Some(POS_KEY))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    wait_for_state(&host, "loose-schema", "erp", "delivered").await;
+    assert_eq!(
+        sink.requests_for("loose-schema")[0].json()["dataschema"],
+        "https://schemas.example.com/pos/sale/v1"
+    );
     // A leap second and an offset no place uses.
     for time in ["2026-12-31T23:59:60Z", "2026-11-25T10:15:00+23:59"] {
         let mut odd = good.clone();

@@ -73,6 +73,15 @@ fn defaults() -> Defaults {
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     use serde::de::DeserializeSeed as _;
+    if let Some((at, literal)) = inexact_integer(body) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "the integer `{literal}` at byte {at} does not fit in 64 bits, so it cannot be kept exactly; send it as a string"
+            ),
+        ));
+    }
     let mut reader = serde_json::Deserializer::from_slice(body);
     StrictJson
         .deserialize(&mut reader)
@@ -137,6 +146,48 @@ fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid_events(errors))
     }
+}
+
+/// The first integer literal in a JSON text that does not fit in 64 bits (a JSON reader would keep
+/// it only as an approximate float), with its byte offset; bounded to 80 characters. Integers
+/// within 64 bits are kept exactly throughout; fractions and exponents are numbers, not ids.
+fn inexact_integer(body: &[u8]) -> Option<(usize, String)> {
+    let (mut i, mut in_string) = (0, false);
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < body.len() && matches!(body[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                i += 1;
+            }
+            let token = &body[start..i];
+            let integer = !token.iter().any(|c| matches!(c, b'.' | b'e' | b'E'));
+            if integer {
+                let text = String::from_utf8_lossy(token);
+                if text.parse::<i64>().is_err() && text.parse::<u64>().is_err() && text != "-" {
+                    return Some((start, text.chars().take(80).collect()));
+                }
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A binary-mode CloudEvent: attributes in `ce-*` headers, `data` is the body.
@@ -268,6 +319,26 @@ fn hex_val(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_beyond_64_bits_are_found_outside_strings_only() {
+        assert_eq!(
+            inexact_integer(br#"{"a": 18446744073709551615, "b": -9223372036854775808}"#),
+            None
+        );
+        assert_eq!(
+            inexact_integer(br#"{"a": 1.5e300, "b": "123456789012345678901234567890"}"#),
+            None
+        );
+        assert_eq!(
+            inexact_integer(br#"{"s": "x\"1", "n": 99999999999999999999}"#),
+            Some((19, "99999999999999999999".into()))
+        );
+        assert_eq!(
+            inexact_integer(b"[-18446744073709551617]"),
+            Some((1, "-18446744073709551617".into()))
+        );
+    }
 
     #[test]
     fn percent_decoding() {
