@@ -13,7 +13,7 @@ pub use host::{
     HostState, LOG_LINES_DROPPED, LogBudget, MAX_LOG_LINES_PER_CALL, MAX_LOG_LINES_PER_SECOND, PluginContext,
     hmac_sha256, secret_bytes,
 };
-pub use plugin::{CallError, CallReport, EmitGrants, LoadedPlugin, PluginKindPre};
+pub use plugin::{BACKGROUND, CallError, CallReport, EmitGrants, LoadedPlugin, PluginKindPre, SerialGate};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};

@@ -30,6 +30,68 @@ enum Bindings {
     Source(source::Source),
 }
 
+tokio::task_local! {
+    /// Set (to true) around background work such as historic replays: a serial plugin's live
+    /// calls take their turns first.
+    pub static BACKGROUND: bool;
+}
+
+/// The gate of a plugin whose calls run one at a time (`serial = true`), shared by all its
+/// versions. Live calls queue in arrival order; background calls take a turn only when no live
+/// call is waiting.
+#[derive(Default)]
+pub struct SerialGate {
+    lock: tokio::sync::Mutex<()>,
+    live_waiting: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
+}
+
+/// A turn at a [`SerialGate`]; the next caller goes when it is dropped.
+pub(crate) struct Turn<'a> {
+    guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    gate: &'a SerialGate,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.gate.released.notify_waiters();
+    }
+}
+
+impl SerialGate {
+    /// Waits at most `bound` for a turn; `None` when it did not come.
+    async fn turn(&self, background: bool, bound: Duration) -> Option<Turn<'_>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let deadline = tokio::time::Instant::now() + bound;
+        if !background {
+            self.live_waiting.fetch_add(1, SeqCst);
+            let guard = tokio::time::timeout_at(deadline, self.lock.lock()).await;
+            self.live_waiting.fetch_sub(1, SeqCst);
+            // A background call may be waiting for no live one to be.
+            self.released.notify_waiters();
+            return guard.ok().map(|guard| Turn {
+                guard: Some(guard),
+                gate: self,
+            });
+        }
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.live_waiting.load(SeqCst) == 0
+                && let Ok(guard) = self.lock.try_lock()
+            {
+                return Some(Turn {
+                    guard: Some(guard),
+                    gate: self,
+                });
+            }
+            tokio::time::timeout_at(deadline, released).await.ok()?;
+        }
+    }
+}
+
 /// A live instance kept between calls.
 struct Warm {
     store: Store<HostState>,
@@ -45,6 +107,11 @@ pub enum CallError {
     /// The call ran past the plugin's wall-clock deadline and was stopped.
     #[error("plugin exceeded its {0} ms deadline and was stopped")]
     Deadline(u64),
+    /// A serial plugin's turn did not come in time: the calls before it held the gate.
+    #[error(
+        "plugin runs one call at a time (serial) and its turn did not come within {0} ms: the calls before it were too slow or too many; raise limits.deadline_ms or lower the concurrency that calls it"
+    )]
+    NoTurn(u64),
     /// A fresh instance could not be created.
     #[error("plugin could not be instantiated: {0}")]
     Instantiate(String),
@@ -75,6 +142,7 @@ impl CallError {
         match self {
             CallError::Trap(_) => "trap",
             CallError::Deadline(_) => "deadline",
+            CallError::NoTurn(_) => "serial_wait",
             CallError::Instantiate(_) => "instantiate",
             CallError::Denied(_) => "denied",
             CallError::Credential(_) => "credential",
@@ -90,7 +158,7 @@ impl CallError {
     /// Takes every value `scrubber` knows out of the error's text.
     fn scrub(&mut self, scrubber: &Scrubber) {
         let text = match self {
-            CallError::Deadline(_) => None,
+            CallError::Deadline(_) | CallError::NoTurn(_) => None,
             CallError::Trap(m)
             | CallError::Instantiate(m)
             | CallError::Denied(m)
@@ -195,7 +263,7 @@ pub struct LoadedPlugin {
     warm: Mutex<Vec<Warm>>,
     /// Held for the length of each call when the manifest asks for one call at a time (shared by
     /// every version of the plugin).
-    one_at_a_time: Option<Arc<tokio::sync::Mutex<()>>>,
+    one_at_a_time: Option<Arc<SerialGate>>,
     /// What it may emit; nothing unless granted.
     emits: EmitGrants,
 }
@@ -268,17 +336,28 @@ impl LoadedPlugin {
     /// Calls this plugin one event at a time, holding `gate` for each call (the manifest's
     /// `serial = true`: state in kv that concurrent calls would race on). Give every version of
     /// the plugin the same gate.
-    pub fn serial(mut self, gate: Option<Arc<tokio::sync::Mutex<()>>>) -> Self {
+    pub fn serial(mut self, gate: Option<Arc<SerialGate>>) -> Self {
         self.one_at_a_time = gate;
         self
     }
 
-    /// Waits for this plugin's turn when it is called one event at a time.
-    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.one_at_a_time {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
+    /// Waits for this plugin's turn when it is called one event at a time: at most its deadline
+    /// for live calls, ten times that (at least 30 s) for background work, which also lets every
+    /// waiting live call go first.
+    async fn turn(&self) -> Result<Option<Turn<'_>>, CallError> {
+        let Some(gate) = &self.one_at_a_time else {
+            return Ok(None);
+        };
+        let background = BACKGROUND.try_with(|b| *b).unwrap_or(false);
+        let bound = if background {
+            (self.limits.deadline_ms * 10).max(30_000)
+        } else {
+            self.limits.deadline_ms
+        };
+        gate.turn(background, Duration::from_millis(bound))
+            .await
+            .map(Some)
+            .ok_or(CallError::NoTurn(bound))
     }
 
     /// Its context (name, version, grants, egress identity).
@@ -363,7 +442,10 @@ impl LoadedPlugin {
         event: &wit::Event,
         clock: Vec<i64>,
     ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
-        let _turn = self.turn().await;
+        let _turn = match self.turn().await {
+            Ok(turn) => turn,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
@@ -424,7 +506,10 @@ impl LoadedPlugin {
         context: &DeliveryContext,
         clock: Vec<i64>,
     ) -> (Result<Receipt, CallError>, CallReport) {
-        let _turn = self.turn().await;
+        let _turn = match self.turn().await {
+            Ok(turn) => turn,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(&event.id, clock).await {
             Ok(warm) => warm,
@@ -452,7 +537,10 @@ impl LoadedPlugin {
         request: &WebhookRequest,
         label: &str,
     ) -> (Result<Vec<wit::Event>, CallError>, CallReport) {
-        let _turn = self.turn().await;
+        let _turn = match self.turn().await {
+            Ok(turn) => turn,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
         let started = std::time::Instant::now();
         let mut warm = match self.checkout(label, Vec::new()).await {
             Ok(warm) => warm,
@@ -613,5 +701,35 @@ mod tests {
         let kept = scrubbed::<()>(Err(CallError::Trap(echo())), None).unwrap_err();
         assert!(kept.to_string().contains(TOKEN), "nothing was sent, nothing to scrub");
         assert!(scrubbed(Ok(1), Some(&scrubber)).is_ok());
+    }
+
+    /// A serial plugin's live calls go before waiting background work, and a turn that does not
+    /// come within its bound is refused, not waited on forever.
+    #[tokio::test]
+    async fn live_calls_take_serial_turns_before_background_work_and_waits_are_bounded() {
+        let gate = Arc::new(SerialGate::default());
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = gate.turn(false, Duration::from_secs(5)).await.unwrap();
+        let call = |name: &'static str, background: bool| {
+            let (gate, order) = (gate.clone(), order.clone());
+            tokio::spawn(async move {
+                let _turn = gate.turn(background, Duration::from_secs(30)).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            })
+        };
+        let replay = call("replay", true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let live = [call("live-1", false), call("live-2", false)];
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // While the gate is held, a live call that may wait 50 ms gives up with a clear error.
+        assert!(gate.turn(false, Duration::from_millis(50)).await.is_none());
+        drop(held);
+        for task in live {
+            task.await.unwrap();
+        }
+        replay.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["live-1", "live-2", "replay"]);
+        assert!(CallError::NoTurn(2000).to_string().contains("raise limits.deadline_ms"));
     }
 }

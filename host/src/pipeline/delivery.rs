@@ -517,7 +517,9 @@ impl Attempt {
                 (Some(None), format!("sink disabled: {reason}"))
             }
             // Waiting on the target can outlast the deadline; that is worth another attempt.
-            Err(e @ (CallError::Instantiate(_) | CallError::Deadline(_))) => (Some(None), e.to_string()),
+            Err(e @ (CallError::Instantiate(_) | CallError::Deadline(_) | CallError::NoTurn(_))) => {
+                (Some(None), e.to_string())
+            }
             Err(e) => (None, e.to_string()),
         };
         let age_secs = ((now_us() - d.received_at_us).max(0) / 1_000_000) as u64;

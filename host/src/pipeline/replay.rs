@@ -111,7 +111,8 @@ impl Pipeline {
             jobs.insert(id.clone(), progress.clone());
         }
         let pipeline = self.clone();
-        tokio::spawn(async move {
+        // A replay's calls of serial plugins let live calls go first.
+        tokio::spawn(crate::engine::BACKGROUND.scope(true, async move {
             let started = std::time::Instant::now();
             let result = pipeline.run_replay(&progress, &routing, since_us, started).await;
             if let Ok(mut p) = progress.lock() {
@@ -121,7 +122,7 @@ impl Pipeline {
                     p.error = Some(format!("the store failed: {e}"));
                 }
             }
-        });
+        }));
         Ok(id)
     }
 

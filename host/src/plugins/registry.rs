@@ -106,7 +106,7 @@ pub struct Registry {
     built: Mutex<HashMap<BuiltKey, (PluginConfig, Arc<LoadedPlugin>)>>,
     /// One gate per plugin name for versions whose manifest asks for serial calls: every live
     /// version of a plugin shares its kv, so they share the gate too.
-    serial_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    serial_gates: Mutex<HashMap<String, Arc<crate::engine::SerialGate>>>,
 }
 
 impl Registry {
@@ -132,7 +132,7 @@ impl Registry {
 
     /// The gate shared by every live version of `name`, when `serial` (captured instances keep kv
     /// in memory, so they need none).
-    fn serial_gate(&self, name: &str, serial: bool) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    fn serial_gate(&self, name: &str, serial: bool) -> Option<Arc<crate::engine::SerialGate>> {
         if !serial {
             return None;
         }
