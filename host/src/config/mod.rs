@@ -49,6 +49,9 @@ pub struct Config {
     /// How the audit chain is sealed (HMAC key) and anchored (signed checkpoints elsewhere).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[retention]`: how long finished events stay in the log.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Directory the config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -59,6 +62,43 @@ pub struct Config {
     /// reload compares to tell whether `[server]` changed.
     #[serde(skip)]
     pub file_server: Option<ServerConfig>,
+}
+
+/// `[retention]`: pruning of finished events. Undelivered work (open or parked deliveries, dead
+/// letters not yet replayed) is never pruned, whatever its age.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Finished events older than this many seconds are pruned, with their deliveries, bodies and
+    /// replayed dead letters. 0: kept forever.
+    pub events_max_age_secs: u64,
+    /// When the log's pages in use pass this many MiB, the oldest finished events are pruned too,
+    /// whatever their age. 0: no size limit.
+    pub max_log_mib: u64,
+    /// A pruned event's source, id and content digest are kept this many seconds more, so a late
+    /// resend is still answered as a duplicate (or a 409 conflict), never taken as a new sale.
+    /// Longer than any vendor's retry window and a branch's outage budget.
+    pub dedupe_secs: u64,
+    /// How often the pruner runs, in seconds.
+    pub prune_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events_max_age_secs: 0,
+            max_log_mib: 0,
+            dedupe_secs: 14 * 24 * 3600,
+            prune_interval_secs: 60,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether anything is ever pruned.
+    pub fn enabled(&self) -> bool {
+        self.events_max_age_secs > 0 || self.max_log_mib > 0
+    }
 }
 
 /// `[server]`.

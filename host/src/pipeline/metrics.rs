@@ -3,8 +3,8 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Live counters of the pipeline. Cheap to update from any task.
 #[derive(Default)]
@@ -23,8 +23,10 @@ pub struct Metrics {
     pub dead_lettered: AtomicU64,
     /// Events derived by transforms.
     pub derived: AtomicU64,
-    /// Work accepted but not finished: events waiting to be routed plus open deliveries.
+    /// Events accepted but not yet routed.
     pub pending: AtomicI64,
+    /// Finished events pruned by `[retention]`.
+    pub pruned: Arc<AtomicU64>,
     latency_us: Mutex<Option<Histogram<u64>>>,
     /// Failed plugin calls by `plugin@version`, then by kind (`trap`, `deadline`, `limit`, ...).
     plugin_failures: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
@@ -49,6 +51,8 @@ pub struct Snapshot {
     pub derived: u64,
     /// See [`Metrics::pending`].
     pub pending: i64,
+    /// See [`Metrics::pruned`].
+    pub pruned: u64,
     /// Ingest → delivered, 50th percentile, microseconds.
     pub p50_us: u64,
     /// Ingest → delivered, 99th percentile, microseconds.
@@ -88,6 +92,7 @@ impl Metrics {
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             derived: self.derived.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
+            pruned: self.pruned.load(Ordering::Relaxed),
             p50_us,
             p99_us,
         }

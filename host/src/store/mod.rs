@@ -6,6 +6,7 @@
 //! never calls plugins or the network.
 
 pub mod audit;
+pub mod retention;
 mod schema;
 pub mod sqlite;
 
@@ -424,10 +425,39 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Sinks that have open (pending or retrying) or parked deliveries.
     async fn sinks_with_open_deliveries(&self) -> StoreResult<Vec<String>>;
+    /// Prunes one batch of finished events by `policy` (see [`PrunePolicy`]); the pruner calls it
+    /// until it returns no events, so other writes go between batches.
+    async fn prune(&self, policy: PrunePolicy) -> StoreResult<Pruned>;
     /// The space the log takes on disk now.
     fn disk_usage(&self) -> DiskUsage {
         DiskUsage::default()
     }
+}
+
+/// Which events one call of [`Store::prune`] removes: finished ones only (routed, no open or
+/// parked delivery, no dead letter waiting for a replay, no derived event left), oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct PrunePolicy {
+    /// Events received before this (µs) go.
+    pub received_before_us: Option<i64>,
+    /// While the log's pages in use take more than this many bytes, the oldest go too.
+    pub max_used_bytes: Option<u64>,
+    /// A pruned event received after this (µs) leaves its (source, id, content digest) behind for
+    /// dedupe; remembered ones received before it are forgotten.
+    pub dedupe_after_us: i64,
+    /// Most events per call.
+    pub batch: usize,
+}
+
+/// What one call of [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Events, with their deliveries, bodies and replayed dead letters.
+    pub events: u64,
+    /// Of those, how many left their (source, id, digest) behind for dedupe.
+    pub remembered: u64,
+    /// Remembered ids forgotten (past `dedupe_secs`).
+    pub forgotten: u64,
 }
 
 /// One sink's undelivered work in the log.
@@ -446,6 +476,9 @@ pub struct SinkBacklog {
 pub struct DiskUsage {
     /// The database file.
     pub database_bytes: u64,
+    /// Of it, the pages holding data (the rest is free pages pruning left, reused before the
+    /// file grows).
+    pub used_bytes: u64,
     /// Its write-ahead log (bounded by the checkpointer).
     pub wal_bytes: u64,
 }

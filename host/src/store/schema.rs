@@ -109,6 +109,21 @@ BEGIN
         parked = parked - (OLD.state = 'parked') WHERE sink = OLD.sink;
 END;
 
+-- Lookups by event: its deliveries (event view, pruning), its derived events and bodies.
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event_seq);
+CREATE INDEX IF NOT EXISTS bodies_by_event ON bodies (event_seq);
+CREATE INDEX IF NOT EXISTS events_by_parent ON events (parent_seq) WHERE parent_seq IS NOT NULL;
+
+-- What pruning removed, kept for `[retention] dedupe_secs` so that a late resend of a pruned event
+-- is still a duplicate (or a conflict), never a new one.
+CREATE TABLE IF NOT EXISTS pruned_events (
+    source         TEXT    NOT NULL,
+    id             TEXT    NOT NULL,
+    content_sha256 TEXT    NOT NULL,
+    received_at_us INTEGER NOT NULL,
+    PRIMARY KEY (source, id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS dead_letters (
     id             INTEGER PRIMARY KEY,
     event_seq      INTEGER NOT NULL REFERENCES events(seq),
@@ -121,6 +136,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at_ms   INTEGER NOT NULL,
     replayed_at_ms INTEGER
 );
+CREATE INDEX IF NOT EXISTS dead_letters_by_event ON dead_letters (event_seq);
 
 CREATE TABLE IF NOT EXISTS audit_log (
     seq       INTEGER PRIMARY KEY,

@@ -5,6 +5,7 @@
 
 mod chain;
 mod compress;
+mod prune;
 mod replay;
 mod writer;
 
@@ -33,6 +34,8 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
     audit_head: watch::Receiver<AuditHead>,
+    /// Pages in use, in bytes, as of the last prune (or open).
+    used_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -83,6 +86,7 @@ impl SqliteStore {
              WHERE plugin NOT IN (SELECT plugin FROM kv_usage) GROUP BY plugin",
             [],
         )?;
+        let used_bytes = std::sync::atomic::AtomicU64::new(prune::used_bytes(&conn)?);
         start_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel();
         let wal_truncate_bytes = Arc::new(std::sync::atomic::AtomicU64::new(WAL_TRUNCATE_BYTES));
@@ -99,6 +103,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
             audit_head,
+            used_bytes,
         })
     }
 
@@ -428,6 +433,7 @@ impl Store for SqliteStore {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         super::DiskUsage {
             database_bytes: size(&self.path),
+            used_bytes: self.used_bytes.load(std::sync::atomic::Ordering::Relaxed),
             wal_bytes: size(&wal_path(&self.path)),
         }
     }
@@ -537,6 +543,13 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    async fn prune(&self, policy: super::PrunePolicy) -> StoreResult<super::Pruned> {
+        let pruned = self.write(|reply| WriteOp::Prune(policy, reply)).await?;
+        let used = self.read(|conn| Ok(prune::used_bytes(conn)?)).await?;
+        self.used_bytes.store(used, std::sync::atomic::Ordering::Relaxed);
+        Ok(pruned)
     }
 
     async fn unpark(&self, sink: &str) -> StoreResult<usize> {

@@ -252,3 +252,86 @@ async fn kv_respects_the_quota() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let done = route_one(&store, "done", "k1", vec![delivery("s", "k1")]).await;
+    let open_one = route_one(&store, "open", "k2", vec![delivery("s", "k2")]).await;
+    let failed = route_one(&store, "failed", "k3", vec![delivery("s", "k3")]).await;
+    store
+        .update_deliveries(vec![
+            DeliveryUpdate::Delivered {
+                id: done[0].id,
+                attempts: 1,
+                connector_version: "v".into(),
+            },
+            DeliveryUpdate::DeadLetter {
+                id: failed[0].id,
+                letter: NewDeadLetter {
+                    event_seq: failed[0].event_seq,
+                    sink: Some("s".into()),
+                    route: "r".into(),
+                    plugin: "webhook".into(),
+                    plugin_version: "v".into(),
+                    error: "rejected".into(),
+                    attempts: 1,
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    let unrouted = store.append(vec![event("unrouted", "k4")]).await.unwrap();
+    assert!(!unrouted[0].duplicate);
+    let policy = crate::store::PrunePolicy {
+        received_before_us: Some(i64::MAX),
+        max_used_bytes: None,
+        dedupe_after_us: 0,
+        batch: 10,
+    };
+    let pruned = store.prune(policy).await.unwrap();
+    assert_eq!(
+        (pruned.events, pruned.remembered),
+        (1, 1),
+        "only the delivered one is finished"
+    );
+    assert!(store.event("done", None).await.unwrap().is_none());
+    for kept in ["open", "failed", "unrouted"] {
+        assert!(store.event(kept, None).await.unwrap().is_some(), "{kept} was pruned");
+    }
+    assert_eq!(open_one[0].state, DeliveryState::Pending);
+    // A resend of the pruned event is still a duplicate; with other content, a conflict.
+    let again = store.append(vec![event("done", "k1")]).await.unwrap();
+    assert!(again[0].duplicate && again[0].conflict.is_none(), "{again:?}");
+    let mut changed = event("done", "k1");
+    changed.body = changed
+        .body
+        .to_vec()
+        .iter()
+        .map(|b| if *b == b'n' { b'm' } else { *b })
+        .collect();
+    let conflict = store.append(vec![changed]).await.unwrap();
+    assert!(conflict[0].duplicate && conflict[0].conflict.is_some(), "{conflict:?}");
+    // Once its dead letter is replayed and delivered, the failed one goes too; the remembered
+    // id is forgotten past the dedupe window.
+    let letters = store.dead_letters(false, 10).await.unwrap();
+    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
+    store
+        .update_deliveries(vec![DeliveryUpdate::Delivered {
+            id: replayed.deliveries[0].id,
+            attempts: 1,
+            connector_version: "v".into(),
+        }])
+        .await
+        .unwrap();
+    let pruned = store
+        .prune(crate::store::PrunePolicy {
+            dedupe_after_us: i64::MAX,
+            ..policy
+        })
+        .await
+        .unwrap();
+    assert_eq!((pruned.events, pruned.remembered, pruned.forgotten), (1, 0, 1));
+    assert!(!store.append(vec![event("done", "k1")]).await.unwrap()[0].duplicate);
+}

@@ -61,6 +61,10 @@ pub(crate) enum WriteOp {
         sink: String,
         reply: oneshot::Sender<StoreResult<usize>>,
     },
+    Prune(
+        super::super::PrunePolicy,
+        oneshot::Sender<StoreResult<super::super::Pruned>>,
+    ),
 }
 
 /// A finished op waiting for the commit before its reply is sent.
@@ -75,6 +79,10 @@ enum Reply {
     Replay(
         oneshot::Sender<StoreResult<super::super::Replayed>>,
         StoreResult<super::super::Replayed>,
+    ),
+    Pruned(
+        oneshot::Sender<StoreResult<super::super::Pruned>>,
+        StoreResult<super::super::Pruned>,
     ),
 }
 
@@ -96,6 +104,7 @@ impl Reply {
             Reply::Unit(tx, r) => answer!(tx, r),
             Reply::Count(tx, r) => answer!(tx, r),
             Reply::Replay(tx, r) => answer!(tx, r),
+            Reply::Pruned(tx, r) => answer!(tx, r),
         }
     }
 }
@@ -261,6 +270,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
             error,
             reply,
         } => Reply::Count(reply, scoped(tx, |t| dead_letter_sink(t, &sink, &plugin, &error))),
+        WriteOp::Prune(policy, reply) => Reply::Pruned(reply, scoped(tx, |t| super::prune::prune(t, policy))),
         WriteOp::Unpark { sink, reply } => Reply::Count(
             reply,
             scoped(tx, |t| {
@@ -281,9 +291,26 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, id) DO NOTHING",
     )?;
     let mut existing = tx.prepare_cached("SELECT seq, body FROM events WHERE source = ?1 AND id = ?2")?;
+    let mut pruned = tx.prepare_cached("SELECT content_sha256 FROM pruned_events WHERE source = ?1 AND id = ?2")?;
     let mut out = Vec::with_capacity(events.len());
     for (new, packed) in events.iter().zip(packed) {
         let e = &new.event;
+        // Pruned, but still remembered: a duplicate, as if it were there (it has no seq now).
+        if let Some(stored_sha256) = pruned
+            .query_row(params![e.source, e.id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            let sent_sha256 = super::super::content_sha256(&new.body);
+            out.push(Appended {
+                seq: 0,
+                duplicate: true,
+                conflict: (stored_sha256 != sent_sha256).then_some(super::super::ContentConflict {
+                    stored_sha256,
+                    sent_sha256,
+                }),
+            });
+            continue;
+        }
         let changed = insert.execute(params![
             e.id,
             e.source,
