@@ -1,7 +1,7 @@
 //! The audit log: what gets recorded, and that editing it is caught.
 
 use crate::harness::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Digest;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,5 +373,76 @@ async fn a_new_build_can_be_approved_through_the_admin_api_before_the_restart() 
             && r["actor"] == "api-key:ops"
             && r["subject"] == format!("sku-map@{version}")),
         "{records:?}"
+    );
+}
+
+/// An admin action whose audit record cannot be written is not applied: pause, resume, unpark,
+/// dead-letter replay, historic replay and config reload each answer 500 and change nothing,
+/// and work again once the audit log can be written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_action_whose_audit_record_fails_is_not_applied() {
+    let sink = Sink::start().await;
+    sink.script(&[400]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    host.post_json(&sale("af-1", "hk-001", "AF-1", &[("1", 1, 100)])).await;
+    wait_for_state(&host, "af-1", "erp", "dead_lettered").await;
+    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_operator_records BEFORE INSERT ON audit_log
+         WHEN NEW.actor LIKE 'api-key:%'
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END;",
+    )
+    .unwrap();
+    // A reload that would add a sink.
+    let path = host.dir.path().join("kaunter.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n[[sinks]]\nname = \"extra\"\nconnector = \"webhook\"\n"),
+    )
+    .unwrap();
+
+    for (path, body) in [
+        ("/v1/admin/sinks/erp/pause", json!(null)),
+        ("/v1/admin/sinks/erp/unpark", json!(null)),
+        ("/v1/admin/dlq/replay", json!({"since": "2000-01-01T00:00:00Z"})),
+        ("/v1/admin/replays", json!({"since": "2000-01-01T00:00:00Z"})),
+        ("/v1/admin/config/reload", json!(null)),
+    ] {
+        let (status, answer) = host.admin_post(path, &body).await;
+        assert_eq!(status, 500, "{path}: {answer}");
+    }
+    let (_, sinks) = host.get("/v1/admin/sinks", ADMIN_KEY).await;
+    assert_eq!(
+        sinks["sinks"].as_array().unwrap().len(),
+        1,
+        "the reload was applied: {sinks}"
+    );
+    assert_eq!(sinks["sinks"][0]["paused"], false, "the pause was applied: {sinks}");
+    let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
+    assert_eq!(
+        dlq["dead_letters"].as_array().unwrap().len(),
+        1,
+        "the dead letter was replayed"
+    );
+    let (_, replays) = host.get("/v1/admin/replays", ADMIN_KEY).await;
+    assert_eq!(replays["replays"], json!([]), "a historic replay started: {replays}");
+    assert_eq!(sink.requests_for("af-1").len(), 1);
+
+    db.execute_batch("DROP TRIGGER refuse_operator_records").unwrap();
+    let (status, answer) = host
+        .admin_post("/v1/admin/dlq/replay", &json!({"since": "2000-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    wait_for_state(&host, "af-1", "erp", "delivered").await;
+    let replay = host
+        .audit_records()
+        .into_iter()
+        .find(|r| r["action"] == "dlq.replay")
+        .expect("the replay is in the audit log");
+    assert!(
+        replay["detail"].as_str().unwrap().contains("\"entries\":[1]"),
+        "{replay}"
     );
 }

@@ -112,9 +112,13 @@ async fn replay(
         ReplaySelector::Ids(ids) => format!("ids {ids:?}"),
         ReplaySelector::Since(ms) => format!("since {}", crate::ingress::rfc3339(Some(*ms))),
     };
-    let replayed = state.pipeline.replay(selector).await.map_err(ApiError::internal)?;
+    let entry = AuditEntry::new(format!("api-key:{key}"), "dlq.replay", what, json!({}));
+    let replayed = state
+        .pipeline
+        .replay(selector, Some(entry))
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
-    record(&state, &key, "dlq.replay", what, json!({ "entries": replayed })).await?;
     Ok(Json(json!({ "replayed": replayed })))
 }
 

@@ -481,19 +481,27 @@ impl Lifecycle {
             .filter(|old| !candidate.sinks.iter().any(|new| new.name == old.name))
             .map(|s| s.name.clone())
             .collect();
+        // Recorded before it applies: a reload whose record cannot be written is not applied.
+        if let Err(e) = self
+            .audit(
+                actor,
+                "config.reload",
+                path.display().to_string(),
+                json!({ "changes": changes, "warnings": warnings }),
+            )
+            .await
+        {
+            if let Err(undo) = save_deployments(&self.store, &deployments).await {
+                tracing::error!(error = %undo, "cannot restore the stored deployments after a failed audit write");
+            }
+            return Err(e);
+        }
         self.pipeline.install(&candidate, slots);
         self.config.store(candidate.clone());
         *deployments = next;
         self.dead_letter_removed_sinks(&removed, actor, "the reloaded configuration")
             .await?;
         tracing::info!(%actor, %changes, "configuration reloaded");
-        self.audit(
-            actor,
-            "config.reload",
-            path.display().to_string(),
-            json!({ "changes": changes, "warnings": warnings }),
-        )
-        .await?;
         Ok((
             candidate,
             json!({ "reloaded": path.display().to_string(), "changes": changes, "warnings": warnings }),
@@ -540,9 +548,10 @@ impl Lifecycle {
                 groups: live.groups.clone(),
             })
         };
-        let detail = json!(spec);
-        let id = self.pipeline.start_replay(spec, routing).await.map_err(failed)?;
-        self.audit(actor, "replay.start", id.clone(), detail).await?;
+        // Recorded before it starts: a replay whose record cannot be written does not run.
+        let id = ulid::Ulid::new().to_string();
+        self.audit(actor, "replay.start", id.clone(), json!(spec)).await?;
+        let id = self.pipeline.start_replay(id, spec, routing).await.map_err(failed)?;
         Ok(json!({ "replay": id }))
     }
 }

@@ -252,9 +252,14 @@ impl Pipeline {
         Ok(appended)
     }
 
-    /// Replays dead letters: deliveries go back to their sink, failed routes run again.
-    pub async fn replay(&self, selector: ReplaySelector) -> StoreResult<Vec<i64>> {
-        let replayed = self.store.replay(selector).await?;
+    /// Replays dead letters: deliveries go back to their sink, failed routes run again. `record`
+    /// is written to the audit log with the replay, atomically (see [`Store::replay`]).
+    pub async fn replay(
+        &self,
+        selector: ReplaySelector,
+        record: Option<crate::store::audit::AuditEntry>,
+    ) -> StoreResult<Vec<i64>> {
+        let replayed = self.store.replay(selector, record).await?;
         for d in &replayed.deliveries {
             self.requeue(d);
         }

@@ -89,10 +89,14 @@ impl ReplayJobs {
 
 impl Pipeline {
     /// Starts a replay job over the log with `routing`; returns its id at once.
-    pub async fn start_replay(self: &Arc<Self>, spec: ReplaySpec, routing: Arc<Routing>) -> StoreResult<String> {
+    pub async fn start_replay(
+        self: &Arc<Self>,
+        id: String,
+        spec: ReplaySpec,
+        routing: Arc<Routing>,
+    ) -> StoreResult<String> {
         let since_us = spec.since_ms.saturating_mul(1000);
         let total = self.store.count_events_since(since_us).await?;
-        let id = ulid::Ulid::new().to_string();
         let progress = Arc::new(Mutex::new(ReplayProgress {
             id: id.clone(),
             spec,

@@ -389,8 +389,10 @@ pub trait Store: Send + Sync + 'static {
     async fn event(&self, id: &str, source: Option<&str>) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
     /// Dead letters, newest first; `include_replayed` also lists those already replayed.
     async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
-    /// Marks dead letters replayed and resets their deliveries to pending.
-    async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed>;
+    /// Marks dead letters replayed and resets their deliveries to pending; with `record`, appends
+    /// it to the audit log in the same transaction, its detail's `entries` set to the entries
+    /// replayed.
+    async fn replay(&self, selector: ReplaySelector, record: Option<audit::AuditEntry>) -> StoreResult<Replayed>;
     /// Reads a plugin's kv value.
     async fn kv_get(&self, plugin: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Writes a plugin's kv value within its quota.

@@ -613,8 +613,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn replay(&self, selector: ReplaySelector) -> StoreResult<Replayed> {
-        self.write(|reply| WriteOp::Replay(selector, reply)).await
+    async fn replay(
+        &self,
+        selector: ReplaySelector,
+        record: Option<super::audit::AuditEntry>,
+    ) -> StoreResult<Replayed> {
+        self.write(|reply| WriteOp::Replay(selector, record, reply)).await
     }
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {

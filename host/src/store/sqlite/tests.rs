@@ -207,7 +207,10 @@ async fn routing_dead_lettering_and_replay() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].error, "rejected: 400");
     assert_eq!(store.open_deliveries("s1", 0, 10).await.unwrap().len(), 0);
-    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
+    let replayed = store
+        .replay(ReplaySelector::Ids(vec![letters[0].id]), None)
+        .await
+        .unwrap();
     assert_eq!(replayed.deliveries.len(), 1);
     assert_eq!(replayed.deliveries[0].state, DeliveryState::Pending);
     let reopened = store.open_deliveries("s1", 0, 10).await.unwrap();
@@ -316,7 +319,10 @@ async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
     // Once its dead letter is replayed and delivered, the failed one goes too; the remembered
     // id is forgotten past the dedupe window.
     let letters = store.dead_letters(false, 10).await.unwrap();
-    let replayed = store.replay(ReplaySelector::Ids(vec![letters[0].id])).await.unwrap();
+    let replayed = store
+        .replay(ReplaySelector::Ids(vec![letters[0].id]), None)
+        .await
+        .unwrap();
     store
         .update_deliveries(vec![DeliveryUpdate::Delivered {
             id: replayed.deliveries[0].id,

@@ -29,6 +29,7 @@ pub(crate) enum WriteOp {
     Update(Vec<DeliveryUpdate>, oneshot::Sender<StoreResult<()>>),
     Replay(
         super::super::ReplaySelector,
+        Option<super::super::audit::AuditEntry>,
         oneshot::Sender<StoreResult<super::super::Replayed>>,
     ),
     KvSet {
@@ -222,7 +223,20 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
         WriteOp::Append(events, packed, reply) => Reply::Append(reply, scoped(tx, |t| append(t, &events, &packed))),
         WriteOp::Route(commits, reply) => Reply::Route(reply, scoped(tx, |t| route(t, &commits))),
         WriteOp::Update(updates, reply) => Reply::Unit(reply, scoped(tx, |t| update(t, updates))),
-        WriteOp::Replay(selector, reply) => Reply::Replay(reply, scoped(tx, |t| super::replay::replay(t, selector))),
+        WriteOp::Replay(selector, record, reply) => Reply::Replay(
+            reply,
+            scoped(tx, |t| {
+                let replayed = super::replay::replay(t, selector)?;
+                // Recorded in the same transaction: a replay without its record does not happen.
+                if let Some(mut record) = record {
+                    record.detail["entries"] = serde_json::json!(replayed.entries);
+                    let new = super::chain::append(t, chain.key.as_ref(), &[record])?;
+                    let operator_seq = head.as_ref().map_or(0, |h| h.operator_seq).max(new.operator_seq);
+                    *head = Some(AuditHead { operator_seq, ..new });
+                }
+                Ok(replayed)
+            }),
+        ),
         WriteOp::KvSet {
             plugin,
             key,
