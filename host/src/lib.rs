@@ -11,6 +11,7 @@ pub mod engine;
 pub mod ingress;
 pub mod lifecycle;
 pub mod loadgen;
+pub mod net;
 pub mod pipeline;
 pub mod plugins;
 pub mod scrub;

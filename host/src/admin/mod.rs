@@ -63,8 +63,8 @@ async fn list_dlq(
                 "id": l.id, "event_id": l.event_id, "event_type": l.event_type, "sink": l.sink,
                 "route": l.route, "plugin": l.plugin, "plugin_version": l.plugin_version,
                 "error": l.error, "attempts": l.attempts,
-                "failed_at": crate::ingress::rfc3339(Some(l.failed_at_ms)),
-                "replayed_at": crate::ingress::rfc3339(l.replayed_at_ms),
+                "failed_at": crate::store::rfc3339(Some(l.failed_at_ms)),
+                "replayed_at": crate::store::rfc3339(l.replayed_at_ms),
             })
         })
         .collect();
@@ -110,7 +110,7 @@ async fn replay(
     };
     let what = match &selector {
         ReplaySelector::Ids(ids) => format!("ids {ids:?}"),
-        ReplaySelector::Since(ms) => format!("since {}", crate::ingress::rfc3339(Some(*ms))),
+        ReplaySelector::Since(ms) => format!("since {}", crate::store::rfc3339(Some(*ms))),
     };
     let entry = AuditEntry::new(format!("api-key:{key}"), "dlq.replay", what, json!({}));
     let replayed = state

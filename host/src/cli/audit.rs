@@ -108,7 +108,7 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
-                    let at = crate::ingress::rfc3339(Some(r.at_ms));
+                    let at = crate::store::rfc3339(Some(r.at_ms));
                     println!(
                         "#{:<5} {} {:<22} {:<18} {}  {}",
                         r.seq,

@@ -13,8 +13,8 @@ use crate::config::{Config, GrantsConfig, LimitsConfig, PluginConfig, PluginKind
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, HttpGrant};
 use crate::engine::bindings::{DeliveryContext, WebhookRequest};
+use crate::engine::emits;
 use crate::engine::{CallReport, Runtime};
-use crate::pipeline::emits;
 use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
 use crate::plugins::registry::Registry;
 use crate::store::Store;
@@ -100,7 +100,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         Egress::new(
             Duration::from_secs(10),
-            crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?,
+            crate::net::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?,
         ),
         credentials,
         work.path().to_path_buf(),
@@ -187,7 +187,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             (Input::Webhook(_), kind) => anyhow::bail!(
                 "{} is a {}: --webhook is for sources; give it events with --event FILE",
                 version.label(),
-                manifest::kind_name(kind)
+                kind.name()
             ),
         };
         runs.push(run_json(label, &outcome, &report));

@@ -158,7 +158,7 @@ impl Config {
                     format!(
                         "plugin `{}` is a {}; grants.sources is for source plugins (the sources a transform's events carry are set by the host); remove it",
                         plugin.name,
-                        crate::plugins::manifest::kind_name(kind)
+                        kind.name()
                     ),
                 ),
                 PluginKind::Connector if !plugin.grants.emits.is_empty() => add(
@@ -272,7 +272,7 @@ impl Config {
                         "sink `{}`: plugin `{}` is a {}; a sink needs a plugin with kind = \"connector\"",
                         sink.name,
                         sink.connector,
-                        crate::plugins::manifest::kind_name(p.kind)
+                        p.kind.name()
                     ),
                 ),
                 None => add(
@@ -321,7 +321,7 @@ impl Config {
                         format!(
                             "route `{}`: plugin `{t}` is a {}; only transforms go under a route's `transforms`",
                             route.name,
-                            crate::plugins::manifest::kind_name(p.kind)
+                            p.kind.name()
                         ),
                     ),
                     None => add(

@@ -215,7 +215,7 @@ pub struct NamedSecret {
     /// Destinations (grant syntax) whose requests may carry the secret as `$SECRET(name)` in
     /// their URL or headers. Empty: the secret is used only through `crypto` (HMACs) and never
     /// leaves the host.
-    pub destinations: Vec<crate::egress::HttpGrant>,
+    pub destinations: Vec<crate::net::HttpGrant>,
 }
 
 impl From<SecretRef> for NamedSecret {
@@ -255,7 +255,7 @@ struct NamedSecretFields {
     #[serde(default)]
     encoding: SecretEncoding,
     #[serde(default, rename = "for")]
-    destinations: Vec<crate::egress::HttpGrant>,
+    destinations: Vec<crate::net::HttpGrant>,
 }
 
 impl TryFrom<NamedSecretFields> for NamedSecret {
@@ -335,6 +335,17 @@ pub enum PluginKind {
     Source,
 }
 
+impl PluginKind {
+    /// The world's name of the kind: `transform`, `connector` or `source`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginKind::Transform => "transform",
+            PluginKind::Connector => "connector",
+            PluginKind::Source => "source",
+        }
+    }
+}
+
 /// `[[plugins]]`: one Wasm component and its configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -405,7 +416,7 @@ pub struct CredentialConfig {
     pub refresh_token: Option<SecretRef>,
     /// Destinations (grant syntax) whose requests get the token.
     #[serde(rename = "for")]
-    pub destinations: Vec<crate::egress::HttpGrant>,
+    pub destinations: Vec<crate::net::HttpGrant>,
 }
 
 /// How a client secret reaches the token endpoint.
@@ -457,7 +468,7 @@ fn default_assertion_lifetime() -> u64 {
 pub struct GrantsConfig {
     /// Outbound HTTP destinations, e.g. `"POST https://api.xero.com/api.xro/2.0/"`.
     #[serde(default)]
-    pub http: Vec<crate::egress::HttpGrant>,
+    pub http: Vec<crate::net::HttpGrant>,
     /// OAuth credentials (names under `[credentials]`) injected into this plugin's requests.
     #[serde(default)]
     pub credentials: Vec<String>,

@@ -12,7 +12,7 @@
 //! dead letters and the audit log): they are scrubbed from it (see [`crate::scrub`]).
 
 use crate::config::{ClientAuthStyle, Config, CredentialConfig, OAuthGrant};
-use crate::egress::Destination;
+use crate::net::Destination;
 use crate::scrub::{Kind, Scrubber, Sensitive};
 use crate::store::Store;
 use base64::Engine as _;
@@ -152,7 +152,7 @@ impl Credentials {
                 }),
             );
         }
-        let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
+        let tls = crate::net::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
         Ok(Arc::new(Credentials {
             entries,
             store: Some(store),

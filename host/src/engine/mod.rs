@@ -6,6 +6,7 @@
 //! routes, sinks or storage beyond the kv calls plugins make.
 
 pub mod bindings;
+pub(crate) mod emits;
 mod host;
 mod plugin;
 

@@ -4,6 +4,7 @@ use super::AppState;
 use super::decode::decode;
 use super::error::ApiError;
 use crate::store::Delivery;
+use crate::store::rfc3339;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -148,11 +149,4 @@ fn delivery_json(d: &Delivery) -> Value {
         "handled_by": d.handled_by.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
         "connector_version": d.connector_version,
     })
-}
-
-/// Milliseconds since the epoch as RFC 3339 (UTC), or null.
-pub fn rfc3339(ms: Option<i64>) -> Value {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
-        .unwrap_or(Value::Null)
 }

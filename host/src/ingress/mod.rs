@@ -10,8 +10,8 @@ pub mod error;
 mod events;
 mod webhooks;
 
+pub use crate::store::rfc3339;
 pub use body::{BodyTooSlow, read_body};
-pub use events::rfc3339;
 pub use webhooks::webhook_request_from_json;
 
 use crate::config::{Config, glob_match};
@@ -19,7 +19,6 @@ use crate::lifecycle::Lifecycle;
 use crate::pipeline::Pipeline;
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use error::ApiError;
@@ -157,8 +156,8 @@ impl AppState {
     }
 }
 
-/// The full HTTP API.
-pub fn router(state: AppState) -> Router {
+/// The ingest routes: health, events in and out, vendor webhooks (the server adds the admin ones).
+pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/healthz",
@@ -167,9 +166,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::post_events))
         .route("/v1/events/{id}", get(events::get_event))
         .route("/v1/webhooks/{source}", post(webhooks::post_webhook))
-        .merge(crate::admin::router())
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
 }
 
 impl AppState {

@@ -18,7 +18,8 @@ use super::error::ApiError;
 use crate::config::PluginKind;
 use crate::engine::CallError;
 use crate::engine::bindings::{DecodeError, WebhookRequest};
-use crate::pipeline::{audit_denial, emits};
+use crate::engine::emits;
+use crate::store::audit::audit_denial;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -44,7 +45,7 @@ pub async fn post_webhook(
         other => {
             tracing::warn!(
                 source = %name,
-                found = other.map(|s| crate::plugins::manifest::kind_name(s.default.kind)).unwrap_or("nothing"),
+                found = other.map(|s| s.default.kind.name()).unwrap_or("nothing"),
                 "webhook for a name that is not a source plugin"
             );
             return Err(ApiError::not_found(format!(
@@ -143,7 +144,7 @@ pub async fn post_webhook(
         let reasons: Vec<String> = refused.iter().map(|(_, r)| r.clone()).collect();
         let detail = emits::describe_refused(&plugin.name, &reasons, emits::SOURCE_REST);
         state.pipeline.metrics().count_failure(&plugin.label(), "denied");
-        audit_denial(state.pipeline.store(), &plugin, first, &label, &detail).await;
+        audit_denial(state.pipeline.store(), &plugin.label(), first, &label, &detail).await;
         return Err(source_failed(
             &name,
             &plugin.label(),

@@ -458,7 +458,7 @@ impl Attempt {
         };
         let store_name = event.as_ref().ok().and_then(Event::store).unwrap_or("");
         let slot = self.routing.plugins.get(&self.sink.connector);
-        let Some(plugin) = slot.map(|s| s.pick(&self.routing, &d.route, store_name).clone()) else {
+        let Some(plugin) = slot.map(|s| s.pick(&self.routing.groups, &d.route, store_name).clone()) else {
             tracing::error!(sink = %self.sink.name, connector = %self.sink.connector, "the sink's connector is not loaded; retrying later");
             return self.not_loaded(key, attempts);
         };
@@ -499,11 +499,12 @@ impl Attempt {
                 return self.record_delivered(key, &d, attempts, &plugin).await;
             }
             Err(CallError::Credential(reason)) => {
-                super::audit_credential(&self.store, &plugin, &d.event_id, &reason).await;
+                crate::store::audit::audit_credential(&self.store, &plugin.label(), &d.event_id, &reason).await;
                 (None, format!("credential refused: {reason}"))
             }
             Err(CallError::Denied(reason)) => {
-                super::audit_denial(&self.store, &plugin, &d.event_id, &self.sink.name, &reason).await;
+                crate::store::audit::audit_denial(&self.store, &plugin.label(), &d.event_id, &self.sink.name, &reason)
+                    .await;
                 (None, format!("capability denied: {reason}"))
             }
             Err(CallError::Delivery(DeliveryError::Retry(h))) => (Some(h.after_ms), h.reason),

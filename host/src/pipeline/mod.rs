@@ -7,7 +7,6 @@
 //! change it. This module never parses HTTP and never touches SQLite directly.
 
 mod delivery;
-pub(crate) mod emits;
 pub mod metrics;
 pub mod replay;
 mod router;
@@ -15,7 +14,6 @@ pub mod routing;
 pub mod shadow;
 
 use crate::config::Config;
-use crate::engine::LoadedPlugin;
 use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
 use arc_swap::ArcSwap;
 use delivery::SinkHandle;
@@ -349,35 +347,3 @@ pub struct SinkState {
 }
 
 impl Pipeline {}
-
-/// Records a denied capability use in the audit log (best effort: a failing store is logged).
-pub(crate) async fn audit_denial(
-    store: &Arc<dyn Store>,
-    plugin: &LoadedPlugin,
-    event_id: &str,
-    place: &str,
-    reason: &str,
-) {
-    let entry = crate::store::audit::AuditEntry::new(
-        format!("plugin:{}", plugin.label()),
-        "capability.denied",
-        event_id,
-        serde_json::json!({ "at": place, "attempted": reason }),
-    );
-    if let Err(e) = store.audit(vec![entry]).await {
-        tracing::error!(error = %e, "cannot record a capability denial in the audit log");
-    }
-}
-
-/// Records a refused OAuth credential in the audit log: an operator must re-authorize.
-pub(crate) async fn audit_credential(store: &Arc<dyn Store>, plugin: &LoadedPlugin, event_id: &str, reason: &str) {
-    let entry = crate::store::audit::AuditEntry::new(
-        format!("plugin:{}", plugin.label()),
-        "credential.refused",
-        event_id,
-        serde_json::json!({ "reason": reason }),
-    );
-    if let Err(e) = store.audit(vec![entry]).await {
-        tracing::error!(error = %e, "cannot record a refused credential in the audit log");
-    }
-}

@@ -108,7 +108,7 @@ impl Pipeline {
             done: false,
             error: None,
             samples: Vec::new(),
-            started_at: crate::ingress::rfc3339(Some(crate::store::now_ms())),
+            started_at: crate::store::rfc3339(Some(crate::store::now_ms())),
             elapsed_ms: 0,
         }));
         if let Ok(mut jobs) = self.replays.jobs.lock() {

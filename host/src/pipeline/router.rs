@@ -5,11 +5,11 @@
 //! store call (one fsync), then hands new deliveries to sink workers and derived events back to
 //! the lanes.
 
-use super::emits::{self, Parent};
 use super::metrics::Metrics;
 use super::routing::Routing;
 use super::shadow::{Observed, ShadowLog};
 use crate::config::{RouteConfig, glob_match};
+use crate::engine::emits::{self, Parent};
 use crate::engine::{CallError, LoadedPlugin, bindings::PluginError, bindings::wit};
 use crate::store::{DeliveryState, NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
 use arc_swap::ArcSwap;
@@ -321,7 +321,14 @@ impl Chains<'_> {
                         if let CallError::Denied(reason) = &failure
                             && !self.dry_run
                         {
-                            super::audit_denial(self.store, plugin, &original.id, &route.name, reason).await;
+                            crate::store::audit::audit_denial(
+                                self.store,
+                                &plugin.label(),
+                                &original.id,
+                                &route.name,
+                                reason,
+                            )
+                            .await;
                         }
                         let error = format!("{failure} ({})", plugin.label());
                         tracing::warn!(route = %route.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
@@ -422,7 +429,7 @@ impl Chains<'_> {
         let reason = emits::describe_refused(&plugin.name, refused, emits::TRANSFORM_REST);
         if !self.dry_run {
             self.metrics.count_failure(&plugin.label(), "denied");
-            super::audit_denial(self.store, plugin, &stored.event.id, route, &reason).await;
+            crate::store::audit::audit_denial(self.store, &plugin.label(), &stored.event.id, route, &reason).await;
         }
         tracing::warn!(route = %route, plugin = %plugin.label(), event = %stored.event.id, %reason, "transform emitted events it may not; refused");
         out.dead_letters.push(NewDeadLetter {

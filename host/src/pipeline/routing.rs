@@ -8,7 +8,7 @@
 use super::delivery::SinkSignal;
 use crate::config::{RouteConfig, SinkConfig, glob_match};
 use crate::engine::LoadedPlugin;
-use crate::plugins::deploy::Scope;
+pub use crate::plugins::slot::{Slot, order_pins};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -32,22 +32,11 @@ pub struct SinkEntry {
     pub(crate) signal: SinkSignal,
 }
 
-/// The versions of one plugin in this table.
-#[derive(Clone)]
-pub struct Slot {
-    /// Runs wherever no pin applies.
-    pub default: Arc<LoadedPlugin>,
-    /// Pinned versions, most specific first.
-    pub pins: Vec<(Scope, Arc<LoadedPlugin>)>,
-    /// Receives live events with side effects captured, compared with the live version.
-    pub shadow: Option<Arc<LoadedPlugin>>,
-}
-
 impl Routing {
     /// The version of plugin `name` that handles an event of `store` on `route`: the most
     /// specific pin that matches (route and group, then route, then group), else the default.
     pub fn resolve(&self, name: &str, route: &str, store: &str) -> Option<&Arc<LoadedPlugin>> {
-        self.plugins.get(name).map(|slot| slot.pick(self, route, store))
+        self.plugins.get(name).map(|slot| slot.pick(&self.groups, route, store))
     }
 
     /// Whether `store` belongs to the store group `group`.
@@ -56,28 +45,6 @@ impl Routing {
             .get(group)
             .is_some_and(|globs| globs.iter().any(|g| glob_match(g, store)))
     }
-}
-
-impl Slot {
-    /// The version for an event of `store` on `route`.
-    pub fn pick(&self, routing: &Routing, route: &str, store: &str) -> &Arc<LoadedPlugin> {
-        self.pins
-            .iter()
-            .find(|(scope, _)| {
-                scope.route.as_ref().is_none_or(|r| r == route)
-                    && scope.group.as_ref().is_none_or(|g| routing.in_group(g, store))
-            })
-            .map(|(_, plugin)| plugin)
-            .unwrap_or(&self.default)
-    }
-}
-
-/// Orders pins most specific first (route and group, route, group), keeping the given order
-/// among equals.
-pub fn order_pins(pins: &mut [(Scope, Arc<LoadedPlugin>)]) {
-    pins.sort_by_key(|(scope, _)| {
-        std::cmp::Reverse(u8::from(scope.route.is_some()) * 2 + u8::from(scope.group.is_some()))
-    });
 }
 
 /// Live versions keep a copy of their outbound requests while a shadow is compared with them.

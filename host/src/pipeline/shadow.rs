@@ -141,7 +141,7 @@ impl ShadowLog {
                 plugin: live.name.clone(),
                 shadow_version: shadow.version.clone(),
                 live_versions: Vec::new(),
-                since: crate::ingress::rfc3339(Some(crate::store::now_ms())),
+                since: crate::store::rfc3339(Some(crate::store::now_ms())),
                 compared: 0,
                 identical: 0,
                 different: 0,
@@ -174,7 +174,7 @@ impl ShadowLog {
         }
         report.recent_differences.push_back(ShadowDifference {
             event_id: event_id.to_owned(),
-            at: crate::ingress::rfc3339(Some(crate::store::now_ms())),
+            at: crate::store::rfc3339(Some(crate::store::now_ms())),
             live_version: live.version.clone(),
             differences,
             live: a,

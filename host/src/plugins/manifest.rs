@@ -9,7 +9,7 @@
 //! over-grants: they load, are logged, and `kaunter audit` lists them.
 
 use crate::config::{PluginConfig, PluginKind, glob_match};
-use crate::egress::HttpGrant;
+use crate::net::HttpGrant;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -161,8 +161,8 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
     {
         return Err(format!(
             "plugin `{name}`: the component is a {} but the config says kind = \"{}\"; fix `kind`",
-            kind_name(p.kind),
-            kind_name(plugin.kind)
+            p.kind.name(),
+            plugin.kind.name()
         ));
     }
     let mut over = Vec::new();
@@ -274,15 +274,6 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
         return Err(short("max_http_calls", want.to_string(), l.max_http_calls.to_string()));
     }
     Ok(GrantCheck { over_grants: over })
-}
-
-/// The world's name of a plugin kind.
-pub fn kind_name(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::Transform => "transform",
-        PluginKind::Connector => "connector",
-        PluginKind::Source => "source",
-    }
 }
 
 fn same_destination(a: &HttpGrant, b: &HttpGrant) -> bool {

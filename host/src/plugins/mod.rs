@@ -9,3 +9,4 @@ pub mod deploy;
 pub mod guard;
 pub mod manifest;
 pub mod registry;
+pub mod slot;

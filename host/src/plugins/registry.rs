@@ -9,14 +9,14 @@
 //! (the smoke call), and reviews it with the upgrade guard. Only then can it be deployed.
 
 use super::deploy::{Deployments, PluginDeployment, Scope};
+use super::slot::{Slot, order_pins};
 use super::{guard, manifest};
 use crate::config::{Config, PluginConfig, PluginKind};
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, PluginEgress, SendableSecret};
 use crate::engine::bindings::DeliveryContext;
+use crate::engine::emits;
 use crate::engine::{CallError, EmitGrants, LoadedPlugin, PluginContext, Runtime, hex, version_of};
-use crate::pipeline::emits;
-use crate::pipeline::routing::{Slot, order_pins};
 use crate::store::audit::AuditEntry;
 use crate::store::{Store, now_ms};
 use anyhow::Context as _;
@@ -620,7 +620,7 @@ fn describe(v: &Version, d: Option<&PluginDeployment>) -> VersionInfo {
         version: v.version.clone(),
         sha256: v.digest.clone(),
         origin: v.origin.clone(),
-        registered_at: crate::ingress::rfc3339(Some(v.registered_at_ms))
+        registered_at: crate::store::rfc3339(Some(v.registered_at_ms))
             .as_str()
             .unwrap_or_default()
             .to_owned(),

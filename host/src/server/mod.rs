@@ -11,7 +11,7 @@ use crate::audit::anchorer::Anchorer;
 use crate::config::Config;
 use crate::egress::Egress;
 use crate::engine::Runtime;
-use crate::ingress::{AppState, router};
+use crate::ingress::AppState;
 use crate::lifecycle::Lifecycle;
 use crate::pipeline::Pipeline;
 use crate::plugins::registry::Registry;
@@ -59,7 +59,7 @@ impl Server {
         let audit_head = sqlite.audit_head();
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
-        let tls = crate::egress::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
+        let tls = crate::net::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
         let egress = Egress::new(Duration::from_secs(10), tls);
         let credentials = crate::credentials::Credentials::new(config, store.clone())?;
         store
@@ -86,7 +86,7 @@ impl Server {
         };
         let registry = Registry::new(runtime, store.clone(), egress, credentials, data_dir.clone());
         let (lifecycle, pipeline) = Lifecycle::start(config, registry, store.clone()).await?;
-        crate::store::retention::spawn(store, config.retention.clone(), pipeline.metrics().pruned.clone());
+        crate::lifecycle::retention::spawn(store, config.retention.clone(), pipeline.metrics().pruned.clone());
         crate::lifecycle::watch::spawn(lifecycle.clone());
         let state = AppState::new(config, pipeline.clone(), lifecycle.clone())?;
         spawn_reload_on_hangup(state.clone());
@@ -215,4 +215,13 @@ fn spawn_reload_on_hangup(state: AppState) {
     });
     #[cfg(not(unix))]
     let _ = state;
+}
+
+/// The full HTTP API: ingest and admin routes; bodies are limited per route, after
+/// authentication, so axum's default limit is off.
+fn router(state: AppState) -> axum::Router {
+    crate::ingress::router()
+        .merge(crate::admin::router())
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
 }

@@ -397,6 +397,40 @@ fn walk(
     Ok(())
 }
 
+/// Records a denied capability use of `plugin` (`name@version`) in the audit log (best effort: a
+/// failing store is logged).
+pub async fn audit_denial(
+    store: &std::sync::Arc<dyn super::Store>,
+    plugin: &str,
+    event_id: &str,
+    place: &str,
+    reason: &str,
+) {
+    let entry = AuditEntry::new(
+        format!("plugin:{plugin}"),
+        "capability.denied",
+        event_id,
+        serde_json::json!({ "at": place, "attempted": reason }),
+    );
+    if let Err(e) = store.audit(vec![entry]).await {
+        tracing::error!(error = %e, "cannot record a capability denial in the audit log");
+    }
+}
+
+/// Records an OAuth credential refused to `plugin` (`name@version`) in the audit log: an operator
+/// must re-authorize.
+pub async fn audit_credential(store: &std::sync::Arc<dyn super::Store>, plugin: &str, event_id: &str, reason: &str) {
+    let entry = AuditEntry::new(
+        format!("plugin:{plugin}"),
+        "credential.refused",
+        event_id,
+        serde_json::json!({ "reason": reason }),
+    );
+    if let Err(e) = store.audit(vec![entry]).await {
+        tracing::error!(error = %e, "cannot record a refused credential in the audit log");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,6 @@
 //! never calls plugins or the network.
 
 pub mod audit;
-pub mod retention;
 mod schema;
 pub mod sqlite;
 
@@ -508,6 +507,13 @@ pub struct Approval {
 /// Lower-case hex of bytes (here, the lowest floor that needs it, for every room above).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC), or null.
+pub fn rfc3339(ms: Option<i64>) -> serde_json::Value {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| serde_json::Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// Milliseconds since the Unix epoch.

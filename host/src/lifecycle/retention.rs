@@ -2,9 +2,9 @@
 //! in bounded batches (see [`Store::prune`]) until none is due, counts them, and records each run
 //! that removed something in the audit log (`store.pruned`).
 
-use super::audit::AuditEntry;
-use super::{PrunePolicy, Pruned, Store, now_us};
 use crate::config::RetentionConfig;
+use crate::store::audit::AuditEntry;
+use crate::store::{PrunePolicy, Pruned, Store, StoreResult, now_us};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub fn spawn(store: Arc<dyn Store>, config: RetentionConfig, pruned: Arc<AtomicU
 }
 
 /// Prunes everything due now, batch by batch; what it removed in all.
-pub async fn run_once(store: &dyn Store, config: &RetentionConfig) -> super::StoreResult<Pruned> {
+pub async fn run_once(store: &dyn Store, config: &RetentionConfig) -> StoreResult<Pruned> {
     let now = now_us();
     let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1_000_000);
     let policy = PrunePolicy {

@@ -9,8 +9,8 @@
 //! source's events must carry a type in `grants.emits` and a source in `grants.sources`, outside
 //! the derived namespace. This module only decides; the callers dead-letter, answer and audit.
 
+use super::EmitGrants;
 use crate::config::glob_match;
-use crate::engine::EmitGrants;
 use kaunter_model::Event;
 
 /// What identifies the event a transform was given.
