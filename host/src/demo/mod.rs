@@ -126,12 +126,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         let now = server.pipeline.metrics().snapshot();
         server.pipeline.metrics().reset_latency();
+        let backlog = server.pipeline.store().backlogs().await.unwrap_or_default();
         progress(
             tty,
             printed,
             started.elapsed(),
             &last,
             &now,
+            &backlog,
             &stores,
             &sink,
             vendors.as_deref(),
@@ -262,12 +264,17 @@ fn progress(
     elapsed: Duration,
     last: &crate::pipeline::metrics::Snapshot,
     now: &crate::pipeline::metrics::Snapshot,
+    backlog: &[crate::store::SinkBacklog],
     stores: &stores::Stores,
     sink: &Arc<sink::DemoSink>,
     vendors: Option<&vendors::Vendors>,
 ) {
+    // Deliveries waiting in the log (a sink that is down shows here, not in memory), and parked.
+    let queued: u64 = backlog.iter().map(|b| b.open).sum();
+    let parked: u64 = backlog.iter().map(|b| b.parked).sum();
+    let parked = if parked > 0 { format!(" ({parked} parked)") } else { String::new() };
     let line = format!(
-        "[{:>4}s] accepted {} ({}/s) · delivered {} ({}/s) · retries {} · DLQ {} · in flight {} · p50 {:.1} ms p99 {:.1} ms · store errors {}",
+        "[{:>4}s] accepted {} ({}/s) · delivered {} ({}/s) · retries {} · DLQ {} · queued {}{parked} · p50 {:.1} ms p99 {:.1} ms · store errors {}",
         elapsed.as_secs(),
         now.accepted,
         now.accepted - last.accepted,
@@ -275,7 +282,7 @@ fn progress(
         now.delivered - last.delivered,
         now.retried,
         now.dead_lettered,
-        now.pending,
+        queued + now.pending.max(0) as u64,
         now.p50_us as f64 / 1000.0,
         now.p99_us as f64 / 1000.0,
         stores.errors(),
