@@ -121,26 +121,66 @@ impl Event {
         };
         let mut attributes = Map::new();
         let data = object.remove("data");
-        if object.contains_key("data_base64") {
-            return Err(EventError::new(
-                "data_base64",
-                "binary event data is not supported; send `data` as JSON",
-            ));
-        }
+        let data = match object.remove("data_base64") {
+            None => EventData::Json(data),
+            Some(_) if data.is_some() => {
+                return Err(EventError::new(
+                    "data_base64",
+                    "an event carries `data` or `data_base64`, not both (CloudEvents JSON format)",
+                ));
+            }
+            Some(Value::String(encoded)) => {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|e| {
+                        EventError::new("data_base64", format!("is not base64 (RFC 4648, with padding): {e}"))
+                    })?;
+                EventData::Bytes(bytes)
+            }
+            Some(other) => {
+                return Err(EventError::new(
+                    "data_base64",
+                    format!("must be a base64 string, got {}", kind_of(&other)),
+                ));
+            }
+        };
         for (name, value) in object {
             attributes.insert(name, value);
         }
-        Event::from_attributes(attributes, data, dialect, defaults)
+        Event::assemble(attributes, data, dialect, defaults)
+    }
+
+    /// Builds an event from its attributes (binary mode: from `ce-*` headers) and its data as the
+    /// raw bytes of the request body, in its `datacontenttype` (which must not be JSON; JSON data
+    /// goes through [`Event::from_attributes`]).
+    pub fn from_attributes_and_bytes(
+        attributes: Map<String, Value>,
+        bytes: Vec<u8>,
+        dialect: Dialect,
+        defaults: &Defaults,
+    ) -> Result<Event, EventError> {
+        Event::assemble(attributes, EventData::Bytes(bytes), dialect, defaults)
     }
 
     /// Builds an event from its attributes (as JSON values) and its `data`. Binary-mode
     /// CloudEvents arrive this way, with attributes read from `ce-*` headers.
     pub fn from_attributes(
-        mut attributes: Map<String, Value>,
+        attributes: Map<String, Value>,
         data: Option<Value>,
         dialect: Dialect,
         defaults: &Defaults,
     ) -> Result<Event, EventError> {
+        Event::assemble(attributes, EventData::Json(data), dialect, defaults)
+    }
+
+    fn assemble(
+        mut attributes: Map<String, Value>,
+        data: EventData,
+        dialect: Dialect,
+        defaults: &Defaults,
+    ) -> Result<Event, EventError> {
+        let mut data_json: Option<Value> = None;
         match attributes.remove("specversion") {
             Some(Value::String(v)) if v == SPEC_VERSION => {}
             Some(other) => {
@@ -170,14 +210,47 @@ impl Event {
         let time = take_string(&mut attributes, "time")?.unwrap_or_else(|| defaults.now.clone());
         let subject = take_string(&mut attributes, "subject")?;
         let partition_key = take_string(&mut attributes, "partitionkey")?;
-        if let Some(content_type) = take_string(&mut attributes, "datacontenttype")?
-            && !is_json_content_type(&content_type)
+        let content_type = take_string(&mut attributes, "datacontenttype")?;
+        if let Some(ct) = &content_type
+            && !is_media_type(ct)
         {
             return Err(EventError::new(
                 "datacontenttype",
-                format!("`{content_type}` is not supported; kaunter reads JSON data (application/json)"),
+                format!("`{ct}` is not a media type such as application/json or text/plain (RFC 2046)"),
             ));
         }
+        // Data in any other content type is carried as it came: its bytes, with the type.
+        let opaque = match (content_type, data) {
+            (Some(ct), data) if !is_json_content_type(&ct) => match data {
+                EventData::Bytes(bytes) => Some((ct, bytes)),
+                EventData::Json(None) => Some((ct, Vec::new())),
+                EventData::Json(Some(Value::String(text))) => Some((ct, text.into_bytes())),
+                EventData::Json(Some(other)) => {
+                    return Err(EventError::new(
+                        "data",
+                        format!(
+                            "is {} but datacontenttype `{ct}` is not JSON: send the data as a string in `data`, or base64 in `data_base64`",
+                            kind_of(&other)
+                        ),
+                    ));
+                }
+            },
+            (None, EventData::Bytes(bytes)) => Some(("application/octet-stream".to_owned(), bytes)),
+            (_, EventData::Bytes(bytes)) => {
+                let value = serde_json::from_slice(&bytes).map_err(|e| {
+                    EventError::new(
+                        "data_base64",
+                        format!("the datacontenttype is JSON, but the decoded data is not: {e}"),
+                    )
+                })?;
+                data_json = Some(value);
+                None
+            }
+            (_, EventData::Json(value)) => {
+                data_json = value;
+                None
+            }
+        };
         let data_schema = take_string(&mut attributes, "dataschema")?;
         if let Some(schema) = &data_schema
             && !is_absolute_uri(schema)
@@ -187,9 +260,12 @@ impl Event {
                 "must be a non-empty absolute URI such as https://schemas.example.com/sale/v1 (CloudEvents 1.0)",
             ));
         }
-        let mut extensions = Vec::with_capacity(attributes.len() + 1);
-        // Carried as it came (written back as the `dataschema` attribute).
+        let mut extensions = Vec::with_capacity(attributes.len() + 2);
+        // Carried as they came (written back as the `dataschema` and `datacontenttype` attributes).
         extensions.extend(data_schema.map(|schema| ("dataschema".to_owned(), schema)));
+        if let Some((ct, _)) = &opaque {
+            extensions.push(("datacontenttype".to_owned(), ct.clone()));
+        }
         for (name, value) in attributes {
             if !is_attribute_name(&name) {
                 return Err(EventError::new(
@@ -210,7 +286,18 @@ impl Event {
             };
             extensions.push((name, value));
         }
-        let payload = Payload::from_json(&ty, data.unwrap_or(Value::Null))?;
+        let payload = match opaque {
+            Some((ct, bytes)) => {
+                if is_modelled_type(&ty) {
+                    return Err(EventError::new(
+                        "datacontenttype",
+                        format!("`{ty}` events carry JSON data (application/json), not `{ct}`"),
+                    ));
+                }
+                Payload::Custom(bytes)
+            }
+            None => Payload::from_json(&ty, data_json.unwrap_or(Value::Null))?,
+        };
         let mut event = Event {
             id,
             source,
@@ -306,6 +393,12 @@ impl Event {
     pub fn extension(&self, name: &str) -> Option<&str> {
         self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// The content type of data that is not JSON (`text/plain`, `application/octet-stream`, …),
+    /// carried as the raw bytes of a `Custom` payload; `None` for JSON data.
+    pub fn opaque_content_type(&self) -> Option<&str> {
+        self.extension("datacontenttype").filter(|ct| !is_json_content_type(ct))
+    }
 }
 
 impl serde::Serialize for Event {
@@ -324,8 +417,24 @@ impl serde::Serialize for Event {
         for (name, value) in &self.extensions {
             map.serialize_entry(name, value)?;
         }
-        map.serialize_entry("datacontenttype", "application/json")?;
-        map.serialize_entry("data", &self.payload)?;
+        match (self.opaque_content_type(), &self.payload) {
+            // Other content types: text as a string in `data`, anything else base64 in
+            // `data_base64` (CloudEvents JSON format, section 3.1).
+            (Some(_), Payload::Custom(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => map.serialize_entry("data", text)?,
+                Err(_) => {
+                    use base64::Engine as _;
+                    map.serialize_entry("data_base64", &base64::engine::general_purpose::STANDARD.encode(bytes))?
+                }
+            },
+            (Some(_), payload) => map.serialize_entry("data", payload)?,
+            (None, payload) => {
+                if self.extension("datacontenttype").is_none() {
+                    map.serialize_entry("datacontenttype", "application/json")?;
+                }
+                map.serialize_entry("data", payload)?;
+            }
+        }
         map.end()
     }
 }
@@ -393,6 +502,41 @@ pub fn is_json_content_type(content_type: &str) -> bool {
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
+/// The data of an event as it arrived: JSON (`data`), or bytes (`data_base64`, a binary-mode body).
+enum EventData {
+    Json(Option<Value>),
+    Bytes(Vec<u8>),
+}
+
+/// `type/subtype` with optional parameters (RFC 2046), as far as kaunter needs to tell.
+pub(crate) fn is_media_type(s: &str) -> bool {
+    let essence = s.split(';').next().unwrap_or("").trim();
+    let mut parts = essence.splitn(2, '/');
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    matches!((parts.next(), parts.next()), (Some(a), Some(b)) if token(a) && token(b))
+}
+
+/// Whether kaunter models the data of this event type (the `pos.*` and alert records).
+fn is_modelled_type(ty: &str) -> bool {
+    !matches!(Payload::from_json(ty, Value::Null), Ok(Payload::Custom(_)))
+}
+
+/// A JSON value's kind, for messages.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 pub(crate) fn is_attribute_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 20
@@ -409,6 +553,67 @@ mod tests {
             id: "01DEFAULT".into(),
             now: "2026-11-25T10:00:00+08:00".into(),
         }
+    }
+
+    /// CloudEvents JSON format, section 3.1: data in another content type is carried as it came,
+    /// text as a string in `data` and other bytes as `data_base64`, and comes back the same.
+    #[test]
+    fn data_of_any_content_type_is_carried_and_round_trips() {
+        let read = |value: Value| Event::from_json(value, Dialect::CloudEvents, &defaults());
+        let base = || serde_json::json!({"specversion": "1.0", "id": "1", "source": "/x", "type": "acme.note.v1"});
+        let mut text = base();
+        text["datacontenttype"] = "text/plain; charset=utf-8".into();
+        text["data"] = "restock shelf 4".into();
+        let event = read(text).unwrap();
+        assert_eq!(event.payload, Payload::Custom(b"restock shelf 4".to_vec()));
+        assert_eq!(event.opaque_content_type(), Some("text/plain; charset=utf-8"));
+        let stored = event.to_json();
+        assert_eq!(
+            (stored["data"].as_str(), stored.get("data_base64")),
+            (Some("restock shelf 4"), None)
+        );
+        assert_eq!(Event::from_stored(&event.to_json_bytes()).unwrap(), event);
+
+        let mut binary = base();
+        binary["data_base64"] = "AAEC/w==".into();
+        let event = read(binary).unwrap();
+        assert_eq!(event.payload, Payload::Custom(vec![0, 1, 2, 255]));
+        assert_eq!(event.opaque_content_type(), Some("application/octet-stream"));
+        assert_eq!(event.to_json()["data_base64"], "AAEC/w==");
+        assert_eq!(Event::from_stored(&event.to_json_bytes()).unwrap(), event);
+
+        let mut json_in_base64 = base();
+        json_in_base64["datacontenttype"] = "application/json".into();
+        json_in_base64["data_base64"] = "eyJhIjoxfQ==".into();
+        assert_eq!(
+            read(json_in_base64).unwrap().to_json()["data"],
+            serde_json::json!({"a": 1})
+        );
+
+        let refused = |value: Value| read(value).unwrap_err();
+        let mut both = base();
+        both["data"] = "x".into();
+        both["data_base64"] = "eA==".into();
+        assert_eq!(refused(both).attribute, "data_base64");
+        let mut bad = base();
+        bad["data_base64"] = "not base64!".into();
+        assert!(refused(bad).rule.contains("is not base64"));
+        let mut object_as_text = base();
+        object_as_text["datacontenttype"] = "text/plain".into();
+        object_as_text["data"] = serde_json::json!({"a": 1});
+        assert!(
+            refused(object_as_text)
+                .rule
+                .contains("send the data as a string in `data`, or base64")
+        );
+        let mut sale_as_text = base();
+        sale_as_text["type"] = "pos.sale.completed.v1".into();
+        sale_as_text["datacontenttype"] = "text/csv".into();
+        sale_as_text["data"] = "a,b".into();
+        assert!(refused(sale_as_text).rule.contains("carry JSON data"));
+        let mut not_a_type = base();
+        not_a_type["datacontenttype"] = "plain".into();
+        assert_eq!(refused(not_a_type).attribute, "datacontenttype");
     }
 
     #[test]

@@ -139,6 +139,11 @@ impl Errors {
                 if !crate::envelope::is_absolute_uri(value) {
                     self.push(name.clone(), "must be a non-empty absolute URI (CloudEvents 1.0)");
                 }
+            } else if name == "datacontenttype" {
+                // The content type of data carried as bytes (a `custom` payload).
+                if !crate::envelope::is_media_type(value) {
+                    self.push(name.clone(), "must be a media type such as text/plain (RFC 2046)");
+                }
             } else if crate::envelope::CONTEXT_ATTRIBUTES.contains(&name.as_str()) || name == "data" {
                 self.push(
                     name.clone(),

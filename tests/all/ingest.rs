@@ -550,6 +550,60 @@ async fn loose_input_is_refused_precisely_and_bounded() {
         sink.requests_for("loose-schema")[0].json()["dataschema"],
         "https://schemas.example.com/pos/sale/v1"
     );
+    // Data of any content type is carried (CloudEvents JSON format 3.1): text as a string,
+    // other bytes as data_base64; in binary mode the body is the data.
+    let note = json!({"specversion": "1.0", "id": "loose-note", "source": "/t/acme/s/hk-001/p/till-1",
+        "type": "acme.note.v1", "datacontenttype": "text/plain", "data": "shelf 4 is empty"});
+    assert_eq!(
+        host.post("application/cloudevents+json", note.to_string(), Some(POS_KEY))
+            .await
+            .0,
+        202
+    );
+    let stored = host.event("loose-note").await;
+    assert_eq!(stored["event"]["data"], "shelf 4 is empty", "{stored}");
+    assert_eq!(stored["event"]["datacontenttype"], "text/plain");
+    let blob = json!({"specversion": "1.0", "id": "loose-blob", "source": "/t/acme/s/hk-001/p/till-1",
+        "type": "acme.blob.v1", "data_base64": "AAEC/w=="});
+    assert_eq!(
+        host.post("application/cloudevents+json", blob.to_string(), Some(POS_KEY))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(host.event("loose-blob").await["event"]["data_base64"], "AAEC/w==");
+    let binary = host
+        .http
+        .post(format!("{}/v1/events", host.url))
+        .bearer_auth(POS_KEY)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "loose-scan")
+        .header("ce-source", "/t/acme/s/hk-001/p/till-1")
+        .header("ce-type", "acme.scan.v1")
+        .header("content-type", "image/png")
+        .body(vec![0x89u8, b'P', b'N', b'G', 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(binary.status(), 202);
+    let scan = host.event("loose-scan").await;
+    assert_eq!(scan["event"]["datacontenttype"], "image/png", "{scan}");
+    assert_eq!(scan["event"]["data_base64"], "iVBOR/8=");
+    let mut sale_as_text = good.clone();
+    sale_as_text["specversion"] = json!("1.0");
+    sale_as_text["id"] = json!("loose-csv");
+    sale_as_text["datacontenttype"] = json!("text/csv");
+    sale_as_text["data"] = json!("sku,qty");
+    expect_error(
+        &host,
+        "application/cloudevents+json",
+        sale_as_text.to_string(),
+        Some(POS_KEY),
+        400,
+        "invalid_event",
+        "`pos.sale.completed.v1` events carry JSON data (application/json), not `text/csv`",
+    )
+    .await;
     // A leap second and an offset no place uses.
     for time in ["2026-12-31T23:59:60Z", "2026-11-25T10:15:00+23:59"] {
         let mut odd = good.clone();

@@ -272,7 +272,11 @@ fn progress(
     // Deliveries waiting in the log (a sink that is down shows here, not in memory), and parked.
     let queued: u64 = backlog.iter().map(|b| b.open).sum();
     let parked: u64 = backlog.iter().map(|b| b.parked).sum();
-    let parked = if parked > 0 { format!(" ({parked} parked)") } else { String::new() };
+    let parked = if parked > 0 {
+        format!(" ({parked} parked)")
+    } else {
+        String::new()
+    };
     let line = format!(
         "[{:>4}s] accepted {} ({}/s) · delivered {} ({}/s) · retries {} · DLQ {} · queued {}{parked} · p50 {:.1} ms p99 {:.1} ms · store errors {}",
         elapsed.as_secs(),

@@ -211,9 +211,14 @@ fn binary_mode(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<E
     if !content_type.is_empty() {
         attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
     }
-    let data = if body.is_empty() { None } else { Some(parse_json(body)?) };
-    Event::from_attributes(attributes, data, Dialect::CloudEvents, &defaults())
-        .map_err(|e| ApiError::invalid_events(vec![(None, e)]))
+    // The body is the data: parsed when JSON, else carried as its bytes in its content type.
+    let event = if content_type.is_empty() || kaunter_model::is_json_content_type(content_type) {
+        let data = if body.is_empty() { None } else { Some(parse_json(body)?) };
+        Event::from_attributes(attributes, data, Dialect::CloudEvents, &defaults())
+    } else {
+        Event::from_attributes_and_bytes(attributes, body.to_vec(), Dialect::CloudEvents, &defaults())
+    };
+    event.map_err(|e| ApiError::invalid_events(vec![(None, e)]))
 }
 
 /// JSON read into a [`Value`] as `serde_json` does, except that an object with the same key twice
