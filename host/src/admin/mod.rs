@@ -165,11 +165,7 @@ async fn resume_sink(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name;
-    known_sink(&state, &name)?;
-    record(&state, &key, "sink.resume", name.clone(), json!({})).await?;
-    state.pipeline.resume_sink(&name);
-    Ok(Json(json!({ "sink": name, "paused": false })))
+    set_paused(&state, &headers, name, false).await
 }
 
 async fn pause_sink(
@@ -177,11 +173,26 @@ async fn pause_sink(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name;
-    known_sink(&state, &name)?;
-    record(&state, &key, "sink.pause", name.clone(), json!({})).await?;
-    state.pipeline.pause_sink(&name);
-    Ok(Json(json!({ "sink": name, "paused": true })))
+    set_paused(&state, &headers, name, true).await
+}
+
+/// Pauses (attempts in flight finish, nothing new starts) or resumes a sink.
+async fn set_paused(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: String,
+    paused: bool,
+) -> Result<Json<Value>, ApiError> {
+    let key = state.authenticate_admin(headers)?.name;
+    known_sink(state, &name)?;
+    let action = if paused { "sink.pause" } else { "sink.resume" };
+    record(state, &key, action, name.clone(), json!({})).await?;
+    if paused {
+        state.pipeline.pause_sink(&name);
+    } else {
+        state.pipeline.resume_sink(&name);
+    }
+    Ok(Json(json!({ "sink": name, "paused": paused })))
 }
 
 async fn unpark_sink(

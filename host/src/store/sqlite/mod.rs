@@ -148,6 +148,22 @@ impl SqliteStore {
         self.audit(entries).await
     }
 
+    /// Up to `?3` open deliveries of sink `?1` that also match `filter` (on `?2`), in row order;
+    /// unreadable ones are quarantined.
+    async fn read_open(&self, filter: &'static str, args: Vec<rusqlite::types::Value>) -> StoreResult<Vec<Delivery>> {
+        let (good, bad) = self
+            .read(move |conn| {
+                read_deliveries_lenient(
+                    conn,
+                    &format!("d.sink = ?1 AND d.state IN ('pending', 'retrying') AND {filter} ORDER BY d.id LIMIT ?3"),
+                    rusqlite::params_from_iter(args),
+                )
+            })
+            .await?;
+        self.quarantine(bad).await?;
+        Ok(good)
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -499,33 +515,13 @@ impl Store for SqliteStore {
     }
 
     async fn open_deliveries(&self, sink: &str, after_id: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
-        let sink = sink.to_owned();
-        let (good, bad) = self
-            .read(move |conn| {
-                read_deliveries_lenient(
-                    conn,
-                    "d.sink = ?1 AND d.state IN ('pending', 'retrying') AND d.id > ?2 ORDER BY d.id LIMIT ?3",
-                    params![sink, after_id, limit as i64],
-                )
-            })
-            .await?;
-        self.quarantine(bad).await?;
-        Ok(good)
+        let args = vec![sink.to_owned().into(), after_id.into(), (limit as i64).into()];
+        self.read_open("d.id > ?2", args).await
     }
 
     async fn open_deliveries_of_key(&self, sink: &str, key: &str, limit: usize) -> StoreResult<Vec<Delivery>> {
-        let (sink, key) = (sink.to_owned(), key.to_owned());
-        let (good, bad) = self
-            .read(move |conn| {
-                read_deliveries_lenient(
-                    conn,
-                    "d.sink = ?1 AND d.partition_key = ?2 AND d.state IN ('pending', 'retrying') ORDER BY d.id LIMIT ?3",
-                    params![sink, key, limit as i64],
-                )
-            })
-            .await?;
-        self.quarantine(bad).await?;
-        Ok(good)
+        let args = vec![sink.to_owned().into(), key.to_owned().into(), (limit as i64).into()];
+        self.read_open("d.partition_key = ?2", args).await
     }
 
     async fn backlogs(&self) -> StoreResult<Vec<super::SinkBacklog>> {
