@@ -43,12 +43,23 @@ impl SigningKey {
 
     /// A checkpoint of record `seq` with hash `hash`, made at `at_ms`.
     pub fn sign(&self, seq: i64, hash: &str, at_ms: i64) -> Checkpoint {
+        self.sign_checkpoint(seq, hash, at_ms, None)
+    }
+
+    /// The host's statement that it prunes records #1..#`seq` (record `seq` has hash `hash`; the
+    /// chain goes on from it), made at `at_ms`.
+    pub fn sign_prune(&self, seq: i64, hash: &str, at_ms: i64) -> Checkpoint {
+        self.sign_checkpoint(seq, hash, at_ms, Some(seq))
+    }
+
+    fn sign_checkpoint(&self, seq: i64, hash: &str, at_ms: i64, pruned_through: Option<i64>) -> Checkpoint {
         let mut checkpoint = Checkpoint {
             seq,
             hash: hash.to_owned(),
             at: rfc3339(at_ms),
             at_ms,
             key_id: self.public().id(),
+            pruned_through,
             signature: String::new(),
         };
         let signature = self.0.sign(&checkpoint.message());
@@ -112,6 +123,10 @@ pub struct Checkpoint {
     pub at_ms: i64,
     /// [`PublicKey::id`] of the signing key.
     pub key_id: String,
+    /// On a prune statement: the host pruned (or is about to prune) records #1..#this, which is
+    /// `seq`. Absent on a plain checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_through: Option<i64>,
     /// Ed25519 signature (base64) over every field above.
     pub signature: String,
 }
@@ -136,13 +151,19 @@ impl Checkpoint {
     /// The bytes the signature covers: a domain tag, then every field length-prefixed.
     fn message(&self) -> Vec<u8> {
         let mut out = DOMAIN.to_vec();
+        let pruned = self.pruned_through.map(|p| format!("pruned-through:{p}"));
+        // A plain checkpoint signs what it always did; a prune statement adds its field.
         for part in [
-            self.seq.to_string().as_str(),
-            &self.hash,
-            &self.at,
-            &self.at_ms.to_string(),
-            &self.key_id,
-        ] {
+            Some(self.seq.to_string().as_str()),
+            Some(self.hash.as_str()),
+            Some(self.at.as_str()),
+            Some(self.at_ms.to_string().as_str()),
+            Some(self.key_id.as_str()),
+            pruned.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             out.extend_from_slice(&(part.len() as u64).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }

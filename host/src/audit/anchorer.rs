@@ -104,8 +104,71 @@ impl Anchorer {
     }
 }
 
+impl Anchorer {
+    /// Prunes the audit log through the latest checkpoint of this host whose record is older than
+    /// `before_ms` (`[retention] audit_max_age_secs`): first a signed prune statement goes to the
+    /// anchor file, then the records go, then the prune is recorded (`audit.pruned`). Returns the
+    /// last record pruned and how many went, or `None` when nothing was due.
+    pub async fn prune_audit(&self, store: &Arc<dyn Store>, before_ms: i64) -> anyhow::Result<Option<(i64, u64)>> {
+        let _writing = self.last.lock().await;
+        let lines = {
+            let path = self.file.clone();
+            tokio::task::spawn_blocking(move || anchor::read(&path))
+                .await
+                .context("reading the anchor file")?
+                .with_context(|| format!("reading the anchor file {}", self.file.display()))?
+        };
+        let public = self.key.public();
+        let mut candidates: Vec<Checkpoint> = lines
+            .into_iter()
+            .filter_map(|(_, line)| line.ok())
+            .filter(|c| c.pruned_through.is_none() && c.check(&public).is_ok())
+            .collect();
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        let first = store.audit_log(0, 1).await.context("reading the audit log")?;
+        let pruned_so_far = first.first().map_or(0, |r| r.seq - 1);
+        for c in candidates {
+            if c.seq <= pruned_so_far {
+                break;
+            }
+            let record = store.audit_log(c.seq - 1, 1).await.context("reading the audit log")?;
+            let Some(record) = record.into_iter().next().filter(|r| r.seq == c.seq) else {
+                continue;
+            };
+            if record.at_ms >= before_ms || record.hash != c.hash {
+                continue;
+            }
+            let statement = self.key.sign_prune(c.seq, &c.hash, now_ms());
+            let (file, line) = (self.file.clone(), statement.clone());
+            tokio::task::spawn_blocking(move || anchor::append(&file, &line))
+                .await
+                .context("writing a prune statement")?
+                .with_context(|| format!("appending a prune statement to {}", self.file.display()))?;
+            let removed = store
+                .prune_audit(c.seq, &c.hash)
+                .await
+                .context("pruning the audit log")?;
+            store
+                .audit(vec![AuditEntry::new(
+                    "host",
+                    "audit.pruned",
+                    "audit_log",
+                    serde_json::json!({ "through": c.seq, "removed": removed, "statement_at": statement.at }),
+                )])
+                .await
+                .context("recording the prune in the audit log")?;
+            return Ok(Some((c.seq, removed)));
+        }
+        Ok(None)
+    }
+}
+
 /// How `checkpoint` disagrees with the log, if it does.
 async fn disagreement(store: &Arc<dyn Store>, checkpoint: &Checkpoint) -> anyhow::Result<Option<String>> {
+    if checkpoint.pruned_through.is_some() {
+        // A prune statement: its record is the last one pruned, gone by design.
+        return Ok(None);
+    }
     let record = store
         .audit_log(checkpoint.seq - 1, 1)
         .await

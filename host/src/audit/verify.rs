@@ -3,7 +3,7 @@
 
 use super::anchor::{self, Checkpoint, PublicKey};
 use crate::store::audit::{self, AuditRecord, ChainBreak, ChainKey, Verified};
-use crate::store::sqlite::{audit_guard_problems, read_audit};
+use crate::store::sqlite::{audit_guard_problems, read_audit, read_audit_pruned};
 use anyhow::Context as _;
 use rusqlite::Connection;
 use std::collections::BTreeSet;
@@ -54,6 +54,8 @@ pub fn verify(conn: &Connection, options: &Options) -> anyhow::Result<Report> {
     // before the log: a running host writes a checkpoint only after the records it holds are
     // committed, so every checkpoint read here holds records the log read next has.
     let mut checkpoints: Vec<(usize, Checkpoint)> = Vec::new();
+    // Signed statements that the host pruned records #1..#N (`[retention] audit_max_age_secs`).
+    let mut prunes: Vec<(usize, Checkpoint)> = Vec::new();
     if let Some((file, public)) = &options.anchor {
         let lines = anchor::read(file).with_context(|| format!("reading the anchor file {}", file.display()))?;
         if lines.is_empty() {
@@ -70,6 +72,7 @@ pub fn verify(conn: &Connection, options: &Options) -> anyhow::Result<Report> {
                 Err(e) => Err(e.to_string()),
             }) {
                 Err(e) => report.problems.push(format!("{at}: {e}")),
+                Ok(c) if c.pruned_through.is_some() => prunes.push((line, c)),
                 Ok(c) if c.seq < previous || c.seq < 1 => report.problems.push(format!(
                     "{at}: it holds record #{}, before the checkpoint above it (#{previous}): lines were reordered or forged",
                     c.seq
@@ -84,8 +87,16 @@ pub fn verify(conn: &Connection, options: &Options) -> anyhow::Result<Report> {
 
     let records = all_records(conn)?;
     let last_seq = records.last().map_or(0, |r| r.seq);
+    let start = pruned_start(conn, &records, &prunes, options, &mut report)?;
+    let pruned_through = start.as_ref().map_or(0, |(seq, _)| *seq);
     let wanted: BTreeSet<i64> = checkpoints.iter().map(|(_, c)| c.seq).collect();
-    let verified = audit::verify(records, &options.keys, !options.keys.is_empty(), &wanted);
+    let verified = audit::verify_from(
+        start.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        records,
+        &options.keys,
+        !options.keys.is_empty(),
+        &wanted,
+    );
     let mut checked_below = i64::MAX;
     if let Some(ChainBreak { seq, reason }) = &verified.broken {
         let hint = if reason.contains("was not given") {
@@ -115,6 +126,12 @@ pub fn verify(conn: &Connection, options: &Options) -> anyhow::Result<Report> {
         };
         if c.seq >= checked_below || c.seq > last_seq {
             break;
+        }
+        if c.seq <= pruned_through {
+            // Pruned by the host: the chain goes on from the record it held.
+            anchored_at = Some(entry);
+            below = c.seq;
+            continue;
         }
         if verified.hashes.get(&c.seq) != Some(&c.hash) {
             report.problems.push(format!(
@@ -159,6 +176,58 @@ pub fn verify(conn: &Connection, options: &Options) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Where the records left begin, when the log does not start at record #1: after the records the
+/// host pruned, which a signed prune statement in the anchor file must cover (without an anchor
+/// file, the log's own marker is taken, and the report says so). Records missing at the start that
+/// nothing covers are a problem.
+fn pruned_start(
+    conn: &Connection,
+    records: &[AuditRecord],
+    prunes: &[(usize, Checkpoint)],
+    options: &Options,
+    report: &mut Report,
+) -> anyhow::Result<Option<(i64, String)>> {
+    let marker = read_audit_pruned(conn).context("reading how far the audit log was pruned")?;
+    let missing = match (records.first(), &marker) {
+        (Some(first), _) if first.seq > 1 => first.seq - 1,
+        (None, Some((through, _))) => *through,
+        _ => return Ok(None),
+    };
+    if let Some((file, _)) = &options.anchor {
+        return Ok(match prunes.iter().find(|(_, c)| c.pruned_through == Some(missing)) {
+            Some((line, c)) => {
+                report.notes.push(format!(
+                    "  records #1..#{missing} were pruned by the host ([retention] audit_max_age_secs): signed prune statement at line {line} of {} ({}); the chain goes on from record #{missing}'s hash",
+                    file.display(),
+                    c.at
+                ));
+                Some((missing, c.hash.clone()))
+            }
+            None => {
+                report.problems.push(format!(
+                    "audit log cut at the start: records #1..#{missing} are missing and no signed prune statement in {} covers them: they were deleted",
+                    file.display()
+                ));
+                records.first().map(|r| (missing, r.prev_hash.clone()))
+            }
+        });
+    }
+    Ok(match marker {
+        Some((through, hash)) if through == missing => {
+            report.notes.push(format!(
+                "  records #1..#{missing} were pruned, by the log's own record of it (unsigned: give the anchor file with --config or --anchor to check the host's signed prune statement)"
+            ));
+            Some((through, hash))
+        }
+        _ => {
+            report.problems.push(format!(
+                "audit log cut at the start: records #1..#{missing} are missing and the log records no prune that far: they were deleted"
+            ));
+            records.first().map(|r| (missing, r.prev_hash.clone()))
+        }
+    })
+}
+
 /// What an intact log's check covered, and what it cannot catch.
 fn describe(
     report: &mut Report,
@@ -192,11 +261,11 @@ fn describe(
                 c.at,
                 c.seq
             ));
-            if c.seq < v.count as i64 {
+            let last = v.runs.last().map_or(0, |run| run.to);
+            if c.seq < last {
                 notes.push(format!(
-                    "  records #{}..#{} come after the latest checkpoint: {}",
+                    "  records #{}..#{last} come after the latest checkpoint: {}",
                     c.seq + 1,
-                    v.count,
                     if v.keyed() {
                         "someone with the audit key could have rewritten or removed them"
                     } else {
@@ -281,6 +350,92 @@ mod tests {
         assert_eq!(
             report.problems[1],
             "audit log guard audit_log_no_delete is missing (dropped): while it is, DELETE on audit_log is not refused"
+        );
+    }
+
+    /// The host prunes the audit log through a checkpoint it signed, saying so first in the
+    /// anchor file; verify then checks the rest from there. A prefix removed without such a
+    /// statement is found, even with the log's own marker forged to match.
+    #[tokio::test]
+    async fn the_host_prunes_through_a_signed_checkpoint_and_only_a_signed_prune_verifies() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let key = ChainKey::new(&[1; 32]).unwrap();
+        let sqlite = SqliteStore::open_keyed(dir.path(), Duration::from_micros(200), 64, Some(key.clone())).unwrap();
+        let heads = sqlite.audit_head();
+        let store: Arc<dyn crate::store::Store> = Arc::new(sqlite);
+        let record = |i: usize| vec![AuditEntry::new("host", "test", i.to_string(), serde_json::json!({}))];
+        for i in 0..5 {
+            store.audit(record(i)).await.unwrap();
+        }
+        let file = dir.path().join("anchors.jsonl");
+        let anchorer = crate::audit::anchorer::Anchorer::start(
+            SigningKey::from_seed(&[9; 32]).unwrap(),
+            file.clone(),
+            store.clone(),
+            heads,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        for i in 5..8 {
+            store.audit(record(i)).await.unwrap();
+        }
+        // `audit.keyed` and five records: the checkpoint written at start holds #6.
+        let pruned = anchorer.prune_audit(&store, i64::MAX).await.unwrap();
+        assert_eq!(pruned, Some((6, 6)));
+        assert_eq!(
+            anchorer.prune_audit(&store, i64::MAX).await.unwrap(),
+            None,
+            "nothing more is checkpointed"
+        );
+        let anchored = Options {
+            keys: vec![key.clone()],
+            anchor: Some((file.clone(), SigningKey::from_seed(&[9; 32]).unwrap().public())),
+        };
+        let report = verify(&open_read_only(dir.path()).unwrap(), &anchored).unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("records #1..#6 were pruned by the host")),
+            "{report:?}"
+        );
+        assert!(
+            anchor::read(&file)
+                .unwrap()
+                .iter()
+                .any(|(_, c)| c.as_ref().is_ok_and(|c| c.pruned_through == Some(6))),
+            "no signed prune statement"
+        );
+
+        // Someone who can write the database removes #7 too, and moves the marker along.
+        let conn = Connection::open(dir.path().join(crate::store::sqlite::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "INSERT INTO audit_pruned SELECT seq, hash, 0 FROM audit_log WHERE seq = 7;
+             DELETE FROM audit_log WHERE seq <= 7;",
+        )
+        .unwrap();
+        let report = verify(&open_read_only(dir.path()).unwrap(), &anchored).unwrap();
+        assert!(
+            report.problems[0]
+                .starts_with("audit log cut at the start: records #1..#7 are missing and no signed prune statement"),
+            "{report:?}"
+        );
+        // Without the anchor file only the log's own marker can be followed, and the report says so.
+        let unanchored = Options {
+            keys: vec![key],
+            anchor: None,
+        };
+        let report = verify(&open_read_only(dir.path()).unwrap(), &unanchored).unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("by the log's own record of it (unsigned")),
+            "{report:?}"
         );
     }
 

@@ -364,6 +364,12 @@ impl Config {
                 );
             }
         }
+        if self.retention.audit_max_age_secs > 0 && self.audit.anchor_file.is_none() {
+            add(
+                "retention.audit_max_age_secs".into(),
+                "[retention] audit_max_age_secs prunes the audit log only through signed checkpoints: set [audit] signing_key and anchor_file, or remove audit_max_age_secs".into(),
+            );
+        }
         out.extend(self.audit.problems(self));
         out
     }

@@ -81,6 +81,9 @@ pub struct RetentionConfig {
     pub dedupe_secs: u64,
     /// How often the pruner runs, in seconds.
     pub prune_interval_secs: u64,
+    /// Audit records older than this many seconds are pruned, up to the latest signed checkpoint
+    /// that covers them (needs `[audit] signing_key` and `anchor_file`). 0: never.
+    pub audit_max_age_secs: u64,
 }
 
 impl Default for RetentionConfig {
@@ -90,6 +93,7 @@ impl Default for RetentionConfig {
             max_log_mib: 0,
             dedupe_secs: 14 * 24 * 3600,
             prune_interval_secs: 60,
+            audit_max_age_secs: 0,
         }
     }
 }
@@ -97,7 +101,7 @@ impl Default for RetentionConfig {
 impl RetentionConfig {
     /// Whether anything is ever pruned.
     pub fn enabled(&self) -> bool {
-        self.events_max_age_secs > 0 || self.max_log_mib > 0
+        self.events_max_age_secs > 0 || self.max_log_mib > 0 || self.audit_max_age_secs > 0
     }
 }
 

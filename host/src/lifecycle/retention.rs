@@ -15,7 +15,13 @@ const BATCH: usize = 500;
 const MAX_BATCHES: usize = 2000;
 
 /// Starts the pruner when `config` prunes anything; `pruned` counts the events it removed.
-pub fn spawn(store: Arc<dyn Store>, config: RetentionConfig, pruned: Arc<AtomicU64>) {
+/// Audit records are pruned only with `anchorer` (signed checkpoints).
+pub fn spawn(
+    store: Arc<dyn Store>,
+    config: RetentionConfig,
+    pruned: Arc<AtomicU64>,
+    anchorer: Option<Arc<crate::audit::anchorer::Anchorer>>,
+) {
     if !config.enabled() {
         return;
     }
@@ -40,6 +46,18 @@ pub fn spawn(store: Arc<dyn Store>, config: RetentionConfig, pruned: Arc<AtomicU
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "pruning failed; trying again at the next run"),
+            }
+            if let (Some(anchorer), true) = (&anchorer, config.audit_max_age_secs > 0) {
+                let age_ms = i64::try_from(config.audit_max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                match anchorer.prune_audit(&store, now_us() / 1000 - age_ms).await {
+                    Ok(Some((through, removed))) => {
+                        tracing::info!(through, removed, "pruned the audit log through a signed checkpoint")
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "pruning the audit log failed; trying again at the next run")
+                    }
+                }
             }
         }
     });

@@ -86,7 +86,12 @@ impl Server {
         };
         let registry = Registry::new(runtime, store.clone(), egress, credentials, data_dir.clone());
         let (lifecycle, pipeline) = Lifecycle::start(config, registry, store.clone()).await?;
-        crate::lifecycle::retention::spawn(store, config.retention.clone(), pipeline.metrics().pruned.clone());
+        crate::lifecycle::retention::spawn(
+            store,
+            config.retention.clone(),
+            pipeline.metrics().pruned.clone(),
+            anchorer.clone(),
+        );
         crate::lifecycle::watch::spawn(lifecycle.clone());
         let state = AppState::new(config, pipeline.clone(), lifecycle.clone())?;
         spawn_reload_on_hangup(state.clone());

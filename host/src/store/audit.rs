@@ -298,25 +298,51 @@ pub fn verify(
     expect_keyed: bool,
     at: &BTreeSet<i64>,
 ) -> Verified {
+    verify_from(None, records, keys, expect_keyed, at)
+}
+
+/// As [`verify`], for a log pruned through record `start.0`, whose hash was `start.1`: the
+/// records must go on from there (the first is `start.0 + 1`, sealed as record `start.0` was or
+/// switching key with an [`KEYED_ACTION`] record).
+pub fn verify_from(
+    start: Option<(i64, &str)>,
+    records: impl IntoIterator<Item = AuditRecord>,
+    keys: &[ChainKey],
+    expect_keyed: bool,
+    at: &BTreeSet<i64>,
+) -> Verified {
     let mut out = Verified {
-        last_hash: GENESIS.to_owned(),
+        last_hash: start.map_or(GENESIS, |(_, hash)| hash).to_owned(),
         ..Verified::default()
     };
-    if let Err(broken) = walk(records, keys, expect_keyed, at, &mut out) {
+    if let Err(broken) = walk(
+        start.map_or(0, |(seq, _)| seq),
+        records,
+        keys,
+        expect_keyed,
+        at,
+        &mut out,
+    ) {
         out.broken = Some(broken);
     }
     out
 }
 
 fn walk(
+    start_seq: i64,
     records: impl IntoIterator<Item = AuditRecord>,
     keys: &[ChainKey],
     expect_keyed: bool,
     at: &BTreeSet<i64>,
     out: &mut Verified,
 ) -> Result<(), ChainBreak> {
-    let mut last_seq = 0;
-    for (expected_seq, r) in (1..).zip(records) {
+    let mut last_seq = start_seq;
+    // How the record before the first one was sealed (a pruned log goes on from it).
+    let start_key: Option<Option<String>> = (start_seq > 0).then(|| match sealing(&out.last_hash) {
+        Some(Sealing::Keyed(id)) => Some(id.to_owned()),
+        _ => None,
+    });
+    for (expected_seq, r) in (start_seq + 1..).zip(records) {
         let broken = |reason: String| ChainBreak { seq: r.seq, reason };
         if r.seq != expected_seq {
             return Err(broken(format!(
@@ -327,7 +353,11 @@ fn walk(
             return Err(broken("its prev_hash does not match the record before it".into()));
         }
         let sealed = sealing(&r.hash).ok_or_else(|| broken("its hash is neither SHA-256 nor hmac-sha256".into()))?;
-        let previous = out.runs.last().map(|run| run.key_id.as_deref());
+        let previous = out
+            .runs
+            .last()
+            .map(|run| run.key_id.as_deref())
+            .or(start_key.as_ref().map(Option::as_deref));
         let recomputed = match sealed {
             Sealing::Unkeyed => {
                 if let Some(Some(id)) = previous {

@@ -429,6 +429,9 @@ pub trait Store: Send + Sync + 'static {
     /// Prunes one batch of finished events by `policy` (see [`PrunePolicy`]); the pruner calls it
     /// until it returns no events, so other writes go between batches.
     async fn prune(&self, policy: PrunePolicy) -> StoreResult<Pruned>;
+    /// Removes audit records #1..#`through_seq`, which must have `hash` (the place a signed prune
+    /// statement names), and records how far the log was pruned; returns how many went.
+    async fn prune_audit(&self, through_seq: i64, hash: &str) -> StoreResult<u64>;
     /// The space the log takes on disk now.
     fn disk_usage(&self) -> DiskUsage {
         DiskUsage::default()

@@ -150,6 +150,15 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 -- Its append-only triggers are AUDIT_GUARDS (below), checked and restored on every open.
 
+-- How far the host pruned the audit log (`[retention] audit_max_age_secs`): records #1..#through
+-- are gone; record #through had `hash`, and the chain goes on from it. Each prune is also a signed
+-- statement in the anchor file, which `kaunter audit verify` requires.
+CREATE TABLE IF NOT EXISTS audit_pruned (
+    through_seq INTEGER PRIMARY KEY,
+    hash        TEXT    NOT NULL,
+    pruned_at_ms INTEGER NOT NULL
+);
+
 -- Rows that could not be read (a damaged body, an unknown state): set aside at start-up so the
 -- host serves everything else. The row stays where it was, marked (events: routed; deliveries:
 -- state 'quarantined'); this table says which and why.
@@ -202,9 +211,18 @@ pub const AUDIT_GUARDS: [(&str, &str); 2] = [
     (
         "audit_log_no_delete",
         "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    WHEN OLD.seq > (SELECT COALESCE(MAX(through_seq), 0) FROM audit_pruned)
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only (only records a signed prune statement covers may go)'); END",
     ),
 ];
+
+/// Guards written by earlier versions, as strict or stricter than today's: upgraded on open
+/// without being reported as altered.
+const LEGACY_GUARDS: [(&str, &str); 1] = [(
+    "audit_log_no_delete",
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)];
 
 /// What is wrong with one of the [`AUDIT_GUARDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -244,7 +262,12 @@ pub fn audit_guard_problems(conn: &Connection) -> rusqlite::Result<Vec<(&'static
         match stored {
             None => out.push((name, GuardProblem::Missing)),
             Some(stored) if stored.as_deref().map(normal) != Some(normal(sql)) => {
-                out.push((name, GuardProblem::Altered))
+                let legacy = LEGACY_GUARDS
+                    .iter()
+                    .any(|(n, old)| *n == name && stored.as_deref().map(normal) == Some(normal(old)));
+                if !legacy {
+                    out.push((name, GuardProblem::Altered))
+                }
             }
             Some(_) => {}
         }
@@ -254,6 +277,20 @@ pub fn audit_guard_problems(conn: &Connection) -> rusqlite::Result<Vec<(&'static
 
 /// Creates the guards that are missing and replaces altered ones; returns what it found wrong.
 pub fn restore_audit_guards(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, GuardProblem)>> {
+    for (name, old) in LEGACY_GUARDS {
+        let stored: Option<Option<String>> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if stored.flatten().as_deref().map(normal) == Some(normal(old))
+            && let Some((_, sql)) = AUDIT_GUARDS.iter().find(|(n, _)| *n == name)
+        {
+            conn.execute_batch(&format!("DROP TRIGGER {name}; {sql}"))?;
+        }
+    }
     let problems = audit_guard_problems(conn)?;
     for (name, problem) in &problems {
         if *problem == GuardProblem::Altered {

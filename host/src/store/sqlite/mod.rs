@@ -300,6 +300,18 @@ pub fn read_audit(conn: &Connection, after_seq: i64, limit: usize) -> StoreResul
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// How far the audit log was pruned: the last record removed and its hash (what the first record
+/// left must follow), if it ever was.
+pub fn read_audit_pruned(conn: &Connection) -> StoreResult<Option<(i64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT through_seq, hash FROM audit_pruned ORDER BY through_seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// Opens an existing log read-only (for offline tools such as `kaunter audit verify`).
 pub fn open_read_only(dir: &Path) -> StoreResult<Connection> {
     let path = dir.join(DB_FILE);
@@ -546,6 +558,18 @@ impl Store for SqliteStore {
         let used = self.read(|conn| Ok(prune::used_bytes(conn)?)).await?;
         self.used_bytes.store(used, std::sync::atomic::Ordering::Relaxed);
         Ok(pruned)
+    }
+
+    async fn prune_audit(&self, through_seq: i64, hash: &str) -> StoreResult<u64> {
+        let hash = hash.to_owned();
+        let removed = self
+            .write(|reply| WriteOp::PruneAudit {
+                through: through_seq,
+                hash,
+                reply,
+            })
+            .await?;
+        Ok(removed as u64)
     }
 
     async fn unpark(&self, sink: &str) -> StoreResult<usize> {

@@ -73,3 +73,28 @@ pub(super) fn prune(tx: &Connection, policy: PrunePolicy) -> StoreResult<Pruned>
     }
     Ok(out)
 }
+
+/// Removes audit records #1..#`through` after checking that record #`through` has `hash`, and
+/// records the prune in `audit_pruned` first (the delete guard lets only such records go).
+pub(super) fn prune_audit(tx: &Connection, through: i64, hash: &str) -> StoreResult<usize> {
+    use rusqlite::OptionalExtension as _;
+    let stored: Option<String> = tx
+        .prepare_cached("SELECT hash FROM audit_log WHERE seq = ?1")?
+        .query_row(params![through], |r| r.get(0))
+        .optional()?;
+    match stored {
+        Some(stored) if stored == hash => {}
+        // Already pruned that far (a retry after the statement was written): nothing to do.
+        None if super::read_audit_pruned(tx)?.is_some_and(|(seq, _)| seq >= through) => return Ok(0),
+        _ => {
+            return Err(super::super::StoreError::Corrupt(format!(
+                "audit record #{through} does not have the hash its checkpoint holds; not pruning"
+            )));
+        }
+    }
+    tx.prepare_cached("INSERT INTO audit_pruned (through_seq, hash, pruned_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![through, hash, super::super::now_ms()])?;
+    Ok(tx
+        .prepare_cached("DELETE FROM audit_log WHERE seq <= ?1")?
+        .execute(params![through])?)
+}

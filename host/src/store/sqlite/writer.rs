@@ -66,6 +66,11 @@ pub(crate) enum WriteOp {
         super::super::PrunePolicy,
         oneshot::Sender<StoreResult<super::super::Pruned>>,
     ),
+    PruneAudit {
+        through: i64,
+        hash: String,
+        reply: oneshot::Sender<StoreResult<usize>>,
+    },
 }
 
 /// A finished op waiting for the commit before its reply is sent.
@@ -285,6 +290,9 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
             reply,
         } => Reply::Count(reply, scoped(tx, |t| dead_letter_sink(t, &sink, &plugin, &error))),
         WriteOp::Prune(policy, reply) => Reply::Pruned(reply, scoped(tx, |t| super::prune::prune(t, policy))),
+        WriteOp::PruneAudit { through, hash, reply } => {
+            Reply::Count(reply, scoped(tx, |t| super::prune::prune_audit(t, through, &hash)))
+        }
         WriteOp::Unpark { sink, reply } => Reply::Count(
             reply,
             scoped(tx, |t| {
