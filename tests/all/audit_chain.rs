@@ -555,3 +555,41 @@ async fn a_clean_shutdown_records_host_stop_and_checkpoints_it() {
     assert_eq!(checkpoint["hash"], last["hash"]);
     assert!(verify_with_config(&host).0);
 }
+
+/// `[retention] audit_max_age_secs`: the running host prunes old audit records through a signed
+/// checkpoint (a prune statement in the anchor file first), and `kaunter audit verify` checks the
+/// rest from there.
+#[tokio::test(flavor = "multi_thread")]
+async fn old_audit_records_are_pruned_through_a_signed_checkpoint_and_still_verify() {
+    let outside = Outside::new();
+    let mut options = ConfigOptions::new("http://127.0.0.1:9/hooks");
+    options.extra = format!(
+        "{}\n[retention]\naudit_max_age_secs = 1\nprune_interval_secs = 1\n",
+        outside.section(1)
+    );
+    let host = Host::start(&config(&options));
+    let pruned = wait_for("the audit log pruned", 60, || async {
+        host.audit_records().into_iter().find(|r| r["action"] == "audit.pruned")
+    })
+    .await;
+    let records = host.audit_records();
+    let through: i64 =
+        serde_json::from_str::<serde_json::Value>(pruned["detail"].as_str().unwrap()).unwrap()["through"]
+            .as_i64()
+            .unwrap();
+    assert!(
+        records[0]["seq"].as_i64().unwrap() > 1,
+        "nothing was removed: {pruned} {}",
+        records[0]
+    );
+    assert!(
+        outside
+            .checkpoints()
+            .iter()
+            .any(|c| c["pruned_through"].as_i64() == Some(through)),
+        "no signed prune statement for #{through}"
+    );
+    let (passed, said) = verify_with_config(&host);
+    assert!(passed, "{said}");
+    assert!(said.contains("were pruned by the host"), "{said}");
+}

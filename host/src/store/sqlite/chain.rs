@@ -13,10 +13,15 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 /// The last record: (seq, hash), or `None` for an empty log.
 fn last_record(conn: &Connection) -> StoreResult<Option<(i64, String)>> {
-    Ok(conn
+    let last = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .optional()?;
+    // A log pruned to its last record goes on from the last record pruned.
+    match last {
+        Some(last) => Ok(Some(last)),
+        None => super::read_audit_pruned(conn),
+    }
 }
 
 /// Appends `entries`, sealed with `key` (or unkeyed without one); returns the new head.
