@@ -331,9 +331,19 @@ prefix_strip = ["LEGACY-"]
     Config::parse(&text, "bench", dir.to_path_buf()).unwrap()
 }
 
+/// `n` till events from the generator seeded with `seed`. Ids carry the seed: two sets sent to one
+/// host must not reuse an id with other content (that is a 409 conflict, not a new sale).
 fn events(n: usize, seed: u64) -> Vec<Value> {
     let mut generator = LoadGen::new(seed, 80, 400);
-    (0..n).map(|_| generator.next_event()).collect()
+    (0..n)
+        .map(|_| {
+            let mut event = generator.next_event();
+            if let Some(id) = event["id"].as_str() {
+                event["id"] = Value::String(format!("s{seed}-{id}"));
+            }
+            event
+        })
+        .collect()
 }
 
 async fn ingest_throughput(quick: bool) -> Vec<Row> {

@@ -4,15 +4,18 @@
 //! The sink's queue is the log: its open deliveries, in row order. The worker holds a bounded
 //! window of them in memory (`window` rows; of one key at most a quarter of that, and at most
 //! [`KEY_WINDOW`]) and reads more as they finish, so memory does not grow with the backlog and a
-//! restart starts delivering after one read. Routing and replays only signal from which row there is work to read. Only the head of
-//! a key's queue is ever in flight, so a key's events reach the sink in log order; up to
-//! `concurrency` heads run at once. Each attempt's outcome is written to the
-//! store before the worker moves on: delivered, retry at a time (exponential backoff with jitter,
-//! never sooner than the connector's hint), or dead-lettered (rejected, trapped, or past max
-//! attempts or age). `throttled` backs off the whole sink; `disable` pauses it until resumed.
+//! restart starts delivering after one read. Routing hands each new row over with its body; the
+//! worker keeps it when nothing older of the sink waits in the log, else drops it and reads it
+//! later, in order. Replays and unparking say from which row to read again.
 //!
-//! A key with more open rows than that is read on its own (by key) once its rows in
-//! memory are done, so one busy or stuck key never fills the window and stalls the others.
+//! Only the head of a key's queue is ever in flight, so a key's events reach the sink in log order;
+//! up to `concurrency` heads run at once. Each attempt's outcome is written to the store before the
+//! worker moves on: delivered, retry at a time (exponential backoff with jitter, never sooner than
+//! the connector's hint), or dead-lettered (rejected, trapped, or past max attempts or age).
+//! `throttled` backs off the whole sink; `disable` pauses it until resumed.
+//!
+//! A key with more open rows than its share of the window is read on its own (by key) once its
+//! rows in memory are done, so one busy or stuck key never fills the window and stalls the others.
 
 use super::metrics::Metrics;
 use super::routing::Routing;
@@ -41,7 +44,10 @@ const PAGE: usize = 256;
 #[derive(Default)]
 pub(crate) struct Signals {
     wake: Notify,
-    /// Rows after this one were committed or reopened (routing, replays, unpark): read from here.
+    /// Rows just committed, handed over with their bodies so the worker need not read them back;
+    /// taken only while nothing else is waiting in the log, else dropped (the log has them).
+    inbox: Mutex<Vec<Delivery>>,
+    /// Rows after this one were reopened (replays, unpark): read from here.
     rescan_from: Mutex<Option<i64>>,
     paused: AtomicBool,
     /// The sink is no longer configured: start nothing new, stop once attempts in flight end.
@@ -57,8 +63,16 @@ pub(crate) struct Signals {
 pub(crate) struct SinkSignal(Arc<Signals>);
 
 impl SinkSignal {
-    /// Deliveries after row `after_id` were committed or reopened: read the log from there (from
-    /// the worker's own position, if that is older).
+    /// A delivery row just committed (new, not reopened).
+    pub(crate) fn push(&self, d: Delivery) {
+        if let Ok(mut inbox) = self.0.inbox.lock() {
+            inbox.push(d);
+        }
+        self.0.wake.notify_one();
+    }
+
+    /// Deliveries after row `after_id` were reopened: read the log from there (from the worker's
+    /// own position, if that is older).
     pub(crate) fn rescan_after(&self, after_id: i64) {
         if let Ok(mut from) = self.0.rescan_from.lock() {
             *from = Some(from.map_or(after_id, |f| f.min(after_id)));
@@ -144,9 +158,12 @@ struct Worker {
     keys: HashMap<String, KeyQueue>,
     /// Ids of the rows in memory.
     known: HashSet<i64>,
-    /// See [`Signals::read_upto`].
+    /// Where the next read of the log starts (lowered by rescans).
     cursor: i64,
-    /// The log holds no open row after `cursor` that is not in memory (as of the last read).
+    /// The highest row any read has looked at (never lowered): a handed-over row at or below it
+    /// may have been read already, so the hand-over is dropped and a read finds the row.
+    seen_upto: i64,
+    /// The log holds no open row after `cursor` that is not in memory or being handed over.
     caught_up: bool,
     /// Busy keys whose rows in memory are done, to read by key.
     key_loads: VecDeque<String>,
@@ -192,6 +209,7 @@ pub(crate) fn spawn(
         keys: HashMap::new(),
         known: HashSet::new(),
         cursor: 0,
+        seen_upto: 0,
         caught_up: false,
         key_loads: VecDeque::new(),
         read_again_at: 0,
@@ -251,6 +269,40 @@ impl Worker {
             self.cursor = self.cursor.min(from);
             self.caught_up = false;
         }
+        let handed = self
+            .signals
+            .inbox
+            .lock()
+            .map(|mut i| std::mem::take(&mut *i))
+            .unwrap_or_default();
+        for d in handed {
+            self.take_handed(d);
+        }
+    }
+
+    /// Keeps a row routing handed over, when that cannot change the order or the count: it was
+    /// not read already, and nothing older of the sink waits in the log. Otherwise it is dropped,
+    /// and the next read of the log finds it.
+    fn take_handed(&mut self, d: Delivery) {
+        if d.id <= self.seen_upto || self.known.contains(&d.id) {
+            return;
+        }
+        if !self.caught_up {
+            return;
+        }
+        if self.room() == 0 {
+            self.caught_up = false;
+            return;
+        }
+        let queue = self.keys.entry(d.partition_key.clone()).or_default();
+        if queue.overflow {
+            return;
+        }
+        if queue.rows.len() >= self.key_window {
+            queue.overflow = true;
+            return;
+        }
+        self.add(d);
     }
 
     fn room(&self) -> usize {
@@ -274,6 +326,14 @@ impl Worker {
             };
             self.key_loads.pop_front();
             let more = rows.len() == limit;
+            // Rows of other keys between the last read and these may be handed over no more (see
+            // `seen_upto`): the next read after `cursor` picks them up.
+            if let Some(last) = rows.last().map(|d| d.id)
+                && last > self.seen_upto
+            {
+                self.seen_upto = last;
+                self.caught_up = false;
+            }
             for d in rows {
                 if !self.known.contains(&d.id) {
                     self.add(d);
@@ -297,13 +357,14 @@ impl Worker {
             let last_page = rows.len() < PAGE;
             let mut full = false;
             for d in rows {
+                if self.room() == 0 && !self.known.contains(&d.id) {
+                    full = true;
+                    break;
+                }
+                self.seen_upto = self.seen_upto.max(d.id);
                 if self.known.contains(&d.id) || self.keys.get(&d.partition_key).is_some_and(|q| q.overflow) {
                     self.cursor = d.id;
                     continue;
-                }
-                if self.room() == 0 {
-                    full = true;
-                    break;
                 }
                 let id = d.id;
                 let queue = self.keys.entry(d.partition_key.clone()).or_default();

@@ -190,22 +190,20 @@ pub(crate) async fn commit_and_hand_off(
         }
     };
     metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
-    // The workers read the new rows from the log, from the oldest one each (a replay reopens old
-    // rows); parked ones wait for an operator.
-    let mut oldest = std::collections::BTreeMap::<&str, i64>::new();
-    for result in &committed {
-        for d in result.deliveries.iter().filter(|d| d.state != DeliveryState::Parked) {
-            let id = oldest.entry(&d.sink).or_insert(d.id);
-            *id = (*id).min(d.id);
-        }
-    }
-    for (sink, id) in oldest {
-        match routing.sinks.get(sink) {
-            Some(entry) => entry.signal.rescan_after(id - 1),
-            None => tracing::error!(%sink, "route names a sink without a worker"),
-        }
-    }
     for ((depth, commit), result) in depths.iter().zip(commits.iter()).zip(committed) {
+        // New rows go to their workers with their bodies; reopened ones (a replay) are older than
+        // what a worker has read, so it reads the log again from there. Parked ones wait for an
+        // operator.
+        for d in result.deliveries {
+            if d.state == DeliveryState::Parked {
+                continue;
+            }
+            match routing.sinks.get(&d.sink) {
+                Some(entry) if commit.redeliver => entry.signal.rescan_after(d.id - 1),
+                Some(entry) => entry.signal.push(d),
+                None => tracing::error!(sink = %d.sink, "route names a sink without a worker"),
+            }
+        }
         for (new, appended) in commit.derived.iter().zip(result.derived) {
             let stored = StoredEvent {
                 seq: appended.seq,
