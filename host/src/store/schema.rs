@@ -248,17 +248,21 @@ fn normal(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The statement of trigger `name`: `None` when there is no such trigger.
+fn trigger_sql(conn: &Connection, name: &str) -> rusqlite::Result<Option<Option<String>>> {
+    conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+        params![name],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// The guards that are missing or altered in `conn`'s database.
 pub fn audit_guard_problems(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, GuardProblem)>> {
     let mut out = Vec::new();
     for (name, sql) in AUDIT_GUARDS {
-        let stored: Option<Option<String>> = conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let stored = trigger_sql(conn, name)?;
         match stored {
             None => out.push((name, GuardProblem::Missing)),
             Some(stored) if stored.as_deref().map(normal) != Some(normal(sql)) => {
@@ -278,13 +282,7 @@ pub fn audit_guard_problems(conn: &Connection) -> rusqlite::Result<Vec<(&'static
 /// Creates the guards that are missing and replaces altered ones; returns what it found wrong.
 pub fn restore_audit_guards(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, GuardProblem)>> {
     for (name, old) in LEGACY_GUARDS {
-        let stored: Option<Option<String>> = conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let stored = trigger_sql(conn, name)?;
         if stored.flatten().as_deref().map(normal) == Some(normal(old))
             && let Some((_, sql)) = AUDIT_GUARDS.iter().find(|(n, _)| *n == name)
         {
