@@ -29,7 +29,7 @@ use kaunter_model::Event;
 use rand::Rng as _;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -54,8 +54,6 @@ pub(crate) struct Signals {
     stopped: AtomicBool,
     /// Rows held in memory now (queued or in flight).
     held: AtomicUsize,
-    /// The read position: every open row at or before it is in memory, done, or in a busy key.
-    read_upto: AtomicI64,
 }
 
 /// Tells a sink's worker about work in the log.
@@ -235,7 +233,6 @@ impl Worker {
                 self.start_ready();
             }
             self.signals.held.store(self.known.len(), Ordering::SeqCst);
-            self.signals.read_upto.store(self.cursor, Ordering::SeqCst);
             let wait_until = self.next_wake();
             let sleep = async {
                 match wait_until {

@@ -6,7 +6,7 @@
 //! so in-flight events finish on the version they started with.
 
 use super::delivery::SinkSignal;
-use crate::config::{RouteConfig, SinkConfig, glob_match};
+use crate::config::{RouteConfig, SinkConfig};
 use crate::engine::LoadedPlugin;
 pub use crate::plugins::slot::{Slot, order_pins};
 use std::collections::BTreeMap;
@@ -37,13 +37,6 @@ impl Routing {
     /// specific pin that matches (route and group, then route, then group), else the default.
     pub fn resolve(&self, name: &str, route: &str, store: &str) -> Option<&Arc<LoadedPlugin>> {
         self.plugins.get(name).map(|slot| slot.pick(&self.groups, route, store))
-    }
-
-    /// Whether `store` belongs to the store group `group`.
-    pub fn in_group(&self, group: &str, store: &str) -> bool {
-        self.groups
-            .get(group)
-            .is_some_and(|globs| globs.iter().any(|g| glob_match(g, store)))
     }
 }
 
