@@ -12,9 +12,43 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// The demo configuration with every simulated vendor replaced by a fake, the harness API keys
-/// added and the plugins taken from this build.
-fn chain_config(urls: &[(&str, String)]) -> String {
+/// added and the plugins taken from this build. Two changes make redaction testable: the alerts
+/// route also carries the members' tier changes (which hold a member id) to a third chat sink, a
+/// generic webhook that receives the whole event; and Silver starts at 150 points, so the second
+/// member sale is a tier change. With `redact` false the alerts route runs no transform at all,
+/// which must put the member id in front of chat.
+fn chain_config(urls: &[(&str, String)], chat_url: &str, redact: bool) -> String {
     let mut text = include_str!("../../../host/src/config/demo.toml").to_owned();
+    let alerts = "types = [\"pos.restock.suggested.v1\", \"pos.anomaly.detected.v1\"]\ntransforms = [\"redact\"]\nsinks = [\"alerts-slack\", \"alerts-dingtalk\"]";
+    assert!(text.contains(alerts), "the demo config's alerts route changed");
+    let transforms = if redact { "[\"redact\"]" } else { "[]" };
+    text = text.replace(
+        alerts,
+        &format!(
+            "types = [\"pos.restock.suggested.v1\", \"pos.anomaly.detected.v1\", \"pos.member.updated.v1\"]\ntransforms = {transforms}\nsinks = [\"alerts-slack\", \"alerts-dingtalk\", \"alerts-chat\"]"
+        ),
+    );
+    assert!(text.contains("threshold = 2000"), "the demo config's Silver tier changed");
+    text = text.replace("threshold = 2000", "threshold = 150");
+    text.push_str(&format!(
+        r#"
+[[plugins]]
+name = "chat-webhook"
+kind = "connector"
+path = "connector_webhook.wasm"
+secrets = ["demo-webhook"]
+[plugins.config]
+url = "{chat_url}/hooks/chat"
+secret = "demo-webhook"
+[plugins.grants]
+http = ["POST {chat_url}/hooks/chat"]
+clock = true
+
+[[sinks]]
+name = "alerts-chat"
+connector = "chat-webhook"
+"#
+    ));
     for (simulated, fake) in urls {
         assert!(text.contains(simulated), "the demo config no longer has {simulated}");
         text = text.replace(simulated, fake);
@@ -93,7 +127,7 @@ fn derived(host: &Host) -> Vec<(String, String)> {
 /// Waits until every sink the event was routed to has delivered it; returns those sinks.
 async fn delivered_everywhere(host: &Host, id: &str) -> BTreeSet<String> {
     wait_for(&format!("{id} delivered to every sink"), 60, || async {
-        let event = host.event(id).await;
+        let (_, event) = host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
         let sinks = event["sinks"].as_array()?;
         let all = !sinks.is_empty() && sinks.iter().all(|s| s["state"] == "delivered");
         all.then(|| sinks.iter().map(|s| s["sink"].as_str().unwrap().to_owned()).collect())
@@ -109,32 +143,93 @@ fn once(calls: &[Call], key: impl Fn(&Call) -> String) -> BTreeSet<String> {
     unique
 }
 
+/// Every vendor the demo talks to, faked, and the host running the demo chain against them.
+struct Chain {
+    _oauth: OAuthServer,
+    head_office: VendorFake,
+    books: Arc<Mutex<super::xero::Books>>,
+    xero: VendorFake,
+    shopify: VendorFake,
+    portal: Arc<Mutex<super::hubspot::Portal>>,
+    _hubspot: VendorFake,
+    slack: VendorFake,
+    dingtalk: VendorFake,
+    chat: VendorFake,
+    host: Host,
+}
+
+impl Chain {
+    async fn start(redact: bool) -> Chain {
+        let oauth = OAuthServer::start().await;
+        let head_office = VendorFake::start(|_| Reply::text(204, "")).await;
+        let books = Arc::new(Mutex::new(super::xero::Books::default()));
+        let xero = VendorFake::start(super::xero::xero(books.clone())).await;
+        let shopify = VendorFake::start(super::shopify_inventory::shopify).await;
+        let portal = Arc::new(Mutex::new(super::hubspot::Portal::default()));
+        let hubspot = VendorFake::start(super::hubspot::hubspot(portal.clone())).await;
+        let slack = VendorFake::start(super::slack::slack).await;
+        let dingtalk = VendorFake::start(super::dingtalk::robot).await;
+        let chat = VendorFake::start(|_| Reply::text(204, "")).await;
+        let config = chain_config(
+            &[
+                ("http://127.0.0.1:9091/oauth/token", oauth.token_url.clone()),
+                ("http://127.0.0.1:9091/xero", xero.url.clone()),
+                ("http://127.0.0.1:9091/shopify", shopify.url.clone()),
+                ("http://127.0.0.1:9091/hubspot", hubspot.url.clone()),
+                ("http://127.0.0.1:9091/slack", slack.url.clone()),
+                ("http://127.0.0.1:9091/dingtalk", dingtalk.url.clone()),
+                ("http://127.0.0.1:9090", head_office.url.clone()),
+                (
+                    "SECdemo4c1f9a7e2b8d3c6f0a5e9b2d7c4f1a8e3b6d9c2f5a0e7b4d1c8f3a6e9b",
+                    super::dingtalk::SECRET.to_owned(),
+                ),
+                ("demo-robot-access-token", super::dingtalk::TOKEN.to_owned()),
+            ],
+            &chat.url,
+            redact,
+        );
+        let host = Host::start(&config);
+        Chain {
+            _oauth: oauth,
+            head_office,
+            books,
+            xero,
+            shopify,
+            portal,
+            _hubspot: hubspot,
+            slack,
+            dingtalk,
+            chat,
+            host,
+        }
+    }
+}
+
+/// The member pseudonym the demo's redact policy must produce, computed here from the policy's
+/// definition (HMAC-SHA256 under the `member-pseudonyms` secret, hex, first 16 characters).
+fn pseudonym(member: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"demo-member-pseudonym-key-0123456789abcdef").unwrap();
+    mac.update(member.as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    hex[..16].to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_chain_delivers_every_event_to_every_system_once() {
-    let oauth = OAuthServer::start().await;
-    let head_office = VendorFake::start(|_| Reply::text(204, "")).await;
-    let books = Arc::new(Mutex::new(super::xero::Books::default()));
-    let xero = VendorFake::start(super::xero::xero(books.clone())).await;
-    let shopify = VendorFake::start(super::shopify_inventory::shopify).await;
-    let portal = Arc::new(Mutex::new(super::hubspot::Portal::default()));
-    let hubspot = VendorFake::start(super::hubspot::hubspot(portal.clone())).await;
-    let slack = VendorFake::start(super::slack::slack).await;
-    let dingtalk = VendorFake::start(super::dingtalk::robot).await;
-    let config = chain_config(&[
-        ("http://127.0.0.1:9091/oauth/token", oauth.token_url.clone()),
-        ("http://127.0.0.1:9091/xero", xero.url.clone()),
-        ("http://127.0.0.1:9091/shopify", shopify.url.clone()),
-        ("http://127.0.0.1:9091/hubspot", hubspot.url.clone()),
-        ("http://127.0.0.1:9091/slack", slack.url.clone()),
-        ("http://127.0.0.1:9091/dingtalk", dingtalk.url.clone()),
-        ("http://127.0.0.1:9090", head_office.url.clone()),
-        (
-            "SECdemo4c1f9a7e2b8d3c6f0a5e9b2d7c4f1a8e3b6d9c2f5a0e7b4d1c8f3a6e9b",
-            super::dingtalk::SECRET.to_owned(),
-        ),
-        ("demo-robot-access-token", super::dingtalk::TOKEN.to_owned()),
-    ]);
-    let host = Host::start(&config);
+    let chain = Chain::start(true).await;
+    let Chain {
+        head_office,
+        books,
+        xero,
+        shopify,
+        portal,
+        slack,
+        dingtalk,
+        chat,
+        host,
+        ..
+    } = &chain;
 
     let mut till_events = vec![stock_count()];
     till_events.extend((1..=6).map(member_sale));
@@ -156,13 +251,23 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
         );
     }
     // Derived: one restock suggestion when cover fell under the reorder point, one refund-spike
-    // alert for the cashier; each goes to both chat sinks.
+    // alert for the cashier, each to the three chat sinks; the member's move to Silver on the
+    // second sale, to the CRM and the chat sinks.
     let derived = wait_for("the derived events", 30, || async {
         let d = derived(&host);
         let kinds: BTreeSet<&str> = d.iter().map(|(_, t)| t.as_str()).collect();
-        (kinds.contains("pos.restock.suggested.v1") && kinds.contains("pos.anomaly.detected.v1")).then_some(d)
+        (kinds.contains("pos.restock.suggested.v1")
+            && kinds.contains("pos.anomaly.detected.v1")
+            && kinds.contains("pos.member.updated.v1"))
+        .then_some(d)
     })
     .await;
+    let tier_changes: Vec<&String> = derived
+        .iter()
+        .filter(|(_, t)| t == "pos.member.updated.v1")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(tier_changes, ["ch-sale-2:tier"], "{derived:?}");
     let restock: Vec<&String> = derived
         .iter()
         .filter(|(_, t)| t == "pos.restock.suggested.v1")
@@ -179,13 +284,12 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     assert!(anomalies[0].starts_with("ch-refund-"), "{derived:?}");
     for (id, _) in &derived {
         let sinks = delivered_everywhere(&host, id).await;
-        if id.contains(":restock:") || id.contains(":anomaly:") {
-            assert_eq!(
-                sinks.iter().map(String::as_str).collect::<Vec<_>>(),
-                ["alerts-dingtalk", "alerts-slack"],
-                "{id}"
-            );
-        }
+        let expected: &[&str] = if id.ends_with(":tier") {
+            &["alerts-chat", "alerts-dingtalk", "alerts-slack", "crm"]
+        } else {
+            &["alerts-chat", "alerts-dingtalk", "alerts-slack"]
+        };
+        assert_eq!(sinks.iter().map(String::as_str).collect::<Vec<_>>(), expected, "{id}");
     }
 
     // Head office: every till event once, signed, with its idempotency key.
@@ -281,7 +385,18 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     assert_eq!(posts.len(), 2, "{posts:?}");
     let robot = dingtalk.calls_to("POST", "/robot/send");
     assert_eq!(robot.len(), 2);
-    for call in posts.iter().chain(&robot) {
+    // Redact keeps member ids out of chat: the tier change reached the chat webhook whole, with
+    // the member id replaced by its pseudonym, and the id appears in no chat sink's traffic.
+    let chat_calls = chat.calls_to("POST", "/hooks/chat");
+    assert_eq!(chat_calls.len(), 3, "restock, anomaly and the tier change");
+    let tier = chat_calls
+        .iter()
+        .map(Call::json)
+        .find(|e| e["type"] == "pos.member.updated.v1")
+        .expect("the tier change reached chat");
+    assert_eq!(tier["data"]["member_id"], pseudonym("M-1001"), "{tier}");
+    assert_eq!(tier["redacted"], "member.member_id=hash", "{tier}");
+    for call in posts.iter().chain(&robot).chain(&chat_calls) {
         assert!(
             !call.text().contains("M-1001"),
             "redact keeps member ids out of chat: {}",
@@ -290,4 +405,60 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     }
     let dead = host.get("/v1/admin/dlq", ADMIN_KEY).await.1;
     assert_eq!(dead["dead_letters"].as_array().map(Vec::len), Some(0), "{dead}");
+
+    // Loyalty's balance, by value: one more sale after everything else has been delivered is the
+    // last document the CRM sees, so HubSpot must hold the balance loyalty computed for it, and
+    // that balance is the sum of every point the member's events earned or gave back.
+    let (status, body) = host.post_json(&member_sale(7)).await;
+    assert_eq!(status, 202, "{body}");
+    delivered_everywhere(&host, "ch-sale-7").await;
+    let member_events: Vec<Value> = head_office.calls().iter().map(Call::json).collect();
+    let earned: i64 = member_events
+        .iter()
+        .filter_map(|e| e["loyaltypoints"].as_str())
+        .map(|points| points.parse::<i64>().unwrap())
+        .sum();
+    let last = member_events.iter().find(|e| e["id"] == "ch-sale-7").unwrap();
+    assert_eq!(last["loyaltybalance"], earned.to_string(), "{last}");
+    let contacts = portal.lock().unwrap().contacts.clone();
+    assert_eq!(
+        contacts[0].1["kaunter_loyalty_balance"],
+        earned.to_string(),
+        "{contacts:?}"
+    );
+    // Orders run in parallel, so which sale came second and which refunds found their sale still
+    // remembered (the demo keeps a member's last 3 orders) varies; what each can earn does not.
+    // A sale of HK$79.80 earns 79 at Classic and 99 at Silver (×1.25); refunding one of its two
+    // Panadol takes back half of what it earned, rounded up, or nothing once it is forgotten.
+    let points = |prefix: &str| -> Vec<i64> {
+        let mut points: Vec<i64> = member_events
+            .iter()
+            .filter(|e| e["id"].as_str().unwrap().starts_with(prefix))
+            .map(|e| e["loyaltypoints"].as_str().unwrap().parse().unwrap())
+            .collect();
+        points.sort();
+        points
+    };
+    assert_eq!(points("ch-sale-"), [79, 79, 99, 99, 99, 99, 99]);
+    assert!(
+        points("ch-refund-").iter().all(|p| [0, -40, -50].contains(p)),
+        "{:?}",
+        points("ch-refund-")
+    );
+}
+
+/// The same morning with redact taken off the alerts route: the member id must then reach chat,
+/// which is what shows the check above can fail.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_redact_the_member_id_reaches_chat() {
+    let chain = Chain::start(false).await;
+    for n in 1..=2 {
+        let (status, body) = chain.host.post_json(&member_sale(n)).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    delivered_everywhere(&chain.host, "ch-sale-2:tier").await;
+    let calls = chain.chat.calls_to("POST", "/hooks/chat");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].json()["data"]["member_id"], "M-1001");
+    assert!(calls[0].json().get("redacted").is_none());
 }
