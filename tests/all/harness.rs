@@ -454,6 +454,10 @@ impl Drop for Host {
 /// One request the sink received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Upper case.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub status: u16,
@@ -478,8 +482,9 @@ impl Received {
 type Answer = (u16, Vec<(String, String)>);
 type Responder = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
 
-/// A scriptable webhook receiver: answers the next scripted status (else asks the responder,
-/// else 204) and records every request.
+/// A scriptable webhook receiver on `POST /hooks`: answers the next scripted status (else asks
+/// the responder, else 204). It records every request it gets, on any method and path (those
+/// other than `POST /hooks` are answered 404), so a test can prove that nothing else arrived.
 #[derive(Clone)]
 pub struct Sink {
     pub url: String,
@@ -499,13 +504,23 @@ impl Sink {
             responder: Arc::default(),
         };
         let state = sink.clone();
-        let app = axum::Router::new().route(
-            "/hooks",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let state = state.clone();
-                async move { state.handle(headers, body) }
-            }),
-        );
+        let (other_method, other_path) = (sink.clone(), sink.clone());
+        let app = axum::Router::new()
+            .route(
+                "/hooks",
+                axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let state = state.clone();
+                    async move { state.handle(headers, body) }
+                })
+                .fallback(move |request: axum::extract::Request| {
+                    let sink = other_method.clone();
+                    async move { sink.record_stray(request).await }
+                }),
+            )
+            .fallback(move |request: axum::extract::Request| {
+                let sink = other_path.clone();
+                async move { sink.record_stray(request).await }
+            });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         sink
     }
@@ -526,6 +541,8 @@ impl Sink {
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
             .collect();
         self.received.lock().unwrap().push(Received {
+            method: "POST".into(),
+            path: "/hooks".into(),
             headers,
             body: body.to_vec(),
             status,
@@ -539,6 +556,28 @@ impl Sink {
             );
         }
         response
+    }
+
+    /// Records a request to anything but `POST /hooks` and answers 404.
+    async fn record_stray(&self, request: axum::extract::Request) -> axum::http::StatusCode {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        self.received.lock().unwrap().push(Received {
+            method: parts.method.to_string(),
+            path: parts.uri.path_and_query().map(ToString::to_string).unwrap_or_default(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body,
+            status: 404,
+            at: Instant::now(),
+        });
+        axum::http::StatusCode::NOT_FOUND
     }
 
     /// Queues statuses for the next requests.
@@ -581,7 +620,19 @@ impl Sink {
         *self.responder.lock().unwrap() = Some(Box::new(f));
     }
 
+    /// The webhook deliveries (`POST /hooks`) received, in order.
     pub fn requests(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/hooks")
+            .cloned()
+            .collect()
+    }
+
+    /// Every request received, on any method and path, in order.
+    pub fn all_requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 

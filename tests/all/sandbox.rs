@@ -98,6 +98,9 @@ async fn a_plugin_over_its_memory_cap_traps_and_only_its_event_fails() {
 async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
     let sink = Sink::start().await;
     let port = sink.port();
+    // A second receiver on another port, to catch what `other-port` would send there.
+    let neighbour = Sink::start().await;
+    let other_port = neighbour.port();
     let granted = format!("POST http://127.0.0.1:{port}/hooks");
     let cases = [
         (
@@ -109,8 +112,8 @@ async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
         (
             "other-port",
             granted.clone(),
-            format!("POST http://127.0.0.1:{}/hooks", port + 1),
-            format!("tried POST http://127.0.0.1:{}/hooks, which no grant allows", port + 1),
+            format!("POST http://127.0.0.1:{other_port}/hooks"),
+            format!("tried POST http://127.0.0.1:{other_port}/hooks, which no grant allows"),
         ),
         (
             "other-path",
@@ -219,12 +222,21 @@ async fn outbound_requests_outside_the_grants_are_denied_and_fail_the_event() {
             .iter()
             .any(|r| r["subject"] == "x-metadata" && r["actor"].as_str().unwrap().starts_with("plugin:metadata@"))
     );
-    // Nothing sneaked through to the sink's port: only the honest event arrived.
-    assert!(
-        sink.requests().iter().all(|r| r.json()["id"] == "honest-1"),
-        "{:?}",
-        sink.requests().len()
-    );
+    // Nothing sneaked through: on any method and path of the sink's port only the honest event
+    // arrived, and the other port got nothing.
+    let seen: Vec<(String, String, String)> = sink
+        .all_requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.header("webhook-id").to_owned()))
+        .collect();
+    let honest = host.key_of("honest-1", "erp").await;
+    assert_eq!(seen, [("POST".to_owned(), "/hooks".to_owned(), honest)]);
+    let strays: Vec<(String, String)> = neighbour
+        .all_requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
 }
 
 /// Sends one event through `plugin` (as a pilot store) and one honest event; returns the dead
