@@ -23,6 +23,47 @@ fn one_line_sale(id: &str, store: &str) -> Value {
     sale(id, store, id, &[("4891234500017", 1, 3990)])
 }
 
+/// Milliseconds since the Unix epoch, the clock the host stamps deliveries with.
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Every delivery to `sink` in the host's log: event id → (store, connector version, delivered at
+/// ms), read from the SQLite file. Fails on any delivery not (yet) delivered.
+fn deliveries_of(host: &Host, sink: &str) -> BTreeMap<String, (String, String, i64)> {
+    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+    let mut query = db
+        .prepare(
+            "SELECT e.id, e.source, d.state, d.connector_version, d.delivered_at_ms
+             FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.sink = ?1",
+        )
+        .unwrap();
+    query
+        .query_map([sink], |r| {
+            let (id, source, state): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            assert_eq!(state, "delivered", "{id}");
+            let store = source.split('/').nth(4).unwrap_or("").to_owned();
+            Ok((id, (store, r.get(3)?, r.get(4)?)))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The host's count of deliveries to `sink` not yet delivered (pending, retrying, parked or dead).
+fn undelivered(host: &Host, sink: &str) -> i64 {
+    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM deliveries WHERE sink = ?1 AND state != 'delivered'",
+        [sink],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load() {
     let sink = Sink::start().await;
@@ -37,11 +78,13 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
     std::fs::write(&broken, bytes).unwrap();
     let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
 
-    // A steady stream: 12 stores, ~150 events/s, every acknowledged id remembered.
+    // A steady stream: 12 stores, ~150 events/s, every acknowledged id remembered and every other
+    // answer kept to fail the test with.
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sender = {
-        let (url, acknowledged, stop) = (host.url.clone(), acknowledged.clone(), stop.clone());
+        let (url, acknowledged, refused, stop) = (host.url.clone(), acknowledged.clone(), refused.clone(), stop.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut n = 0;
@@ -59,81 +102,147 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
                     .send()
                     .await
                     .unwrap();
-                if response.status().as_u16() == 202 {
-                    let body: Value = response.json().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                if status == 202 {
                     let mut acked = acknowledged.lock().unwrap();
                     for r in body["results"].as_array().unwrap() {
+                        assert_eq!(r["status"], "accepted", "{body}");
                         acked.push(r["id"].as_str().unwrap().to_owned());
                     }
+                } else {
+                    refused.lock().unwrap().push(format!("{status} {body}"));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
     };
-    let pause = || tokio::time::sleep(Duration::from_millis(700));
+    // Each step's changes, and the time after its answer (the window it governs starts there).
+    let mut steps: Vec<(&str, i64)> = vec![("start", epoch_ms())];
+    let pause = || tokio::time::sleep(Duration::from_millis(1000));
     pause().await;
     assert_eq!(host.upload("webhook", &b2).await.0, 201);
     assert_eq!(host.upload("webhook", &b3).await.0, 201);
     let deploy = |version: &str, group: Option<&str>| json!({ "version": version, "group": group });
+    steps.push(("v2 everywhere: before", epoch_ms()));
     let (status, _) = host
         .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v2, None))
         .await;
     assert_eq!(status, 200);
+    steps.push(("v2 everywhere", epoch_ms()));
     pause().await;
+    steps.push(("v3 on the pilot: before", epoch_ms()));
     let (status, _) = host
         .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v3, Some("pilot")))
         .await;
     assert_eq!(status, 200);
+    steps.push(("v3 on the pilot", epoch_ms()));
     pause().await;
     // A build that fails validation is refused; what runs keeps running.
-    let (status, refused) = host.upload("webhook", &broken).await;
-    assert_eq!(status, 400, "{refused}");
+    let (status, refused_build) = host.upload("webhook", &broken).await;
+    assert_eq!(status, 400, "{refused_build}");
     pause().await;
+    steps.push(("v3 everywhere: before", epoch_ms()));
     let (status, _) = host
         .admin_post("/v1/admin/plugins/webhook/deploy", &deploy(&v3, None))
         .await;
     assert_eq!(status, 200);
+    steps.push(("v3 everywhere", epoch_ms()));
     pause().await;
+    steps.push(("rolled back: before", epoch_ms()));
     let (status, back) = host.admin_post("/v1/admin/plugins/webhook/rollback", &json!({})).await;
     assert_eq!((status, back["version"].as_str()), (200, Some(v2.as_str())));
+    steps.push(("rolled back", epoch_ms()));
     pause().await;
+    steps.push(("pilot rolled back: before", epoch_ms()));
     let (status, _) = host
         .admin_post("/v1/admin/plugins/webhook/rollback", &json!({ "group": "pilot" }))
         .await;
     assert_eq!(status, 200);
+    steps.push(("pilot rolled back", epoch_ms()));
     pause().await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     sender.await.unwrap();
+    steps.push(("stopped", epoch_ms()));
 
+    let refused = refused.lock().unwrap().clone();
+    assert!(refused.is_empty(), "requests not acknowledged during the swaps: {refused:?}");
     let acked: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
     assert!(acked.len() > 300, "only {} events were sent", acked.len());
-    let keys = wait_for("every acknowledged event at the sink", 60, || async {
-        let requests = sink.requests();
-        let ids: BTreeSet<String> = requests
-            .iter()
-            .map(|r| r.json()["id"].as_str().unwrap_or("").to_owned())
-            .collect();
-        (ids == acked).then_some(requests)
+    // The host's own record says every delivery is done, so no request can still be on its way;
+    // only then are the sink's requests counted.
+    wait_for("the host to finish every delivery", 60, || async {
+        (undelivered(&host, "erp") == 0 && deliveries_of(&host, "erp").len() == acked.len()).then_some(())
     })
-    .await
-    .iter()
-    .map(|r| {
+    .await;
+    let requests = sink.all_requests();
+    let ids: BTreeSet<String> = requests
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ids, acked, "the sink got exactly the acknowledged events");
+    for r in &requests {
         let body = r.json();
         let key =
             kaunter::store::idempotency_key(body["source"].as_str().unwrap(), body["id"].as_str().unwrap(), "erp");
         assert_eq!(r.header("webhook-id"), key);
-        key
-    })
-    .collect::<Vec<String>>();
-    assert_eq!(keys.len(), acked.len(), "some idempotency keys were delivered twice");
-    // Each delivery records the connector version that handled it; all three versions did.
-    let mut by_version: BTreeMap<String, usize> = BTreeMap::new();
-    for id in acked.iter().step_by(7) {
-        *by_version.entry(host.delivered_by(id, "erp").await).or_default() += 1;
     }
-    let known: BTreeSet<&str> = [v1.as_str(), v2.as_str(), v3.as_str()].into();
-    assert!(by_version.keys().all(|v| known.contains(v.as_str())), "{by_version:?}");
-    assert!(by_version.len() >= 2, "deliveries should span versions: {by_version:?}");
+    assert_eq!(requests.len(), acked.len(), "some events were delivered twice");
+
+    // Every delivery records the connector version that handled it. Between two steps the
+    // versions are exactly what the steps deployed: the pilot stores on v3 while the rest stay on
+    // v2. An attempt that began before a step's answer may finish just after it, so a delivery in
+    // the first 300 ms of a window may still show the previous window's version.
+    let pilot = |store: &str| store == "hk-001" || store == "hk-002";
+    let expected = |window: &str, store: &str| -> &str {
+        match window {
+            "start" => &v1,
+            "v2 everywhere" => &v2,
+            "v3 on the pilot" if pilot(store) => &v3,
+            "v3 on the pilot" => &v2,
+            "v3 everywhere" => &v3,
+            // The default goes back to v2; the pilot keeps its own pin (v3) until it is rolled
+            // back too.
+            "rolled back" if pilot(store) => &v3,
+            "rolled back" => &v2,
+            "pilot rolled back" => &v2,
+            other => panic!("{other}"),
+        }
+    };
+    let windows: Vec<(&str, i64, i64)> = steps
+        .windows(2)
+        .filter(|w| !w[0].0.ends_with(": before") && w[0].0 != "stopped")
+        .map(|w| (w[0].0, w[0].1, w[1].1))
+        .collect();
+    let delivered = deliveries_of(&host, "erp");
+    let mut seen: BTreeMap<(String, bool), BTreeSet<String>> = BTreeMap::new();
+    for (id, (store, version, at)) in &delivered {
+        let Some((window, start, _)) = windows.iter().find(|(_, from, to)| from <= at && at < to) else {
+            continue; // delivered after the stream stopped, or while a step was being answered
+        };
+        let previous = windows
+            .iter()
+            .rev()
+            .find(|(_, from, ..)| from < start)
+            .map(|(w, ..)| expected(w, store));
+        let settled = *at >= start + 300;
+        let ok = version == expected(window, store) || (!settled && Some(version.as_str()) == previous);
+        assert!(
+            ok,
+            "{id} from {store} delivered at +{} ms of `{window}` by {version}; expected {}",
+            at - start,
+            expected(window, store)
+        );
+        if settled {
+            seen.entry((window.to_string(), pilot(store)))
+                .or_default()
+                .insert(version.clone());
+        }
+    }
+    let versions: BTreeSet<&str> = delivered.values().map(|(_, v, _)| v.as_str()).collect();
+    assert_eq!(versions, [v1.as_str(), v2.as_str(), v3.as_str()].into(), "all three versions ran");
+    assert_eq!(seen[&("v3 on the pilot".to_owned(), true)], [v3.clone()].into(), "{seen:?}");
+    assert_eq!(seen[&("v3 on the pilot".to_owned(), false)], [v2.clone()].into(), "{seen:?}");
     let actions: Vec<String> = host
         .audit_records()
         .iter()
