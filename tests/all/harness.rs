@@ -631,6 +631,16 @@ impl Sink {
             .collect()
     }
 
+    /// How many webhook deliveries (`POST /hooks`) arrived, without copying them.
+    pub fn delivery_count(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/hooks")
+            .count()
+    }
+
     /// Every request received, on any method and path, in order.
     pub fn all_requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
