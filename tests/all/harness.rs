@@ -223,6 +223,8 @@ backoff_max_ms = 400
 /// A running `kaunter serve` process.
 pub struct Host {
     child: Option<Child>,
+    /// A command the host runs under (e.g. `strace -f -o …`), empty for none.
+    wrapper: Vec<String>,
     pub url: String,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -231,10 +233,17 @@ pub struct Host {
 impl Host {
     /// Starts a host on a fresh data directory.
     pub fn start(config: &str) -> Host {
+        Host::start_under(config, &[])
+    }
+
+    /// Starts a host on a fresh data directory, run by `wrapper` (a command and its arguments,
+    /// followed by the host's command line).
+    pub fn start_under(config: &str, wrapper: &[&str]) -> Host {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kaunter.toml"), config).unwrap();
         let mut host = Host {
             child: None,
+            wrapper: wrapper.iter().map(|a| (*a).to_owned()).collect(),
             url: String::new(),
             dir,
             http: reqwest::Client::new(),
@@ -249,7 +258,15 @@ impl Host {
             .append(true)
             .open(self.dir.path().join("host.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_kaunter-e2e"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_kaunter-e2e")),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(self.dir.path().join("kaunter.toml"))
@@ -285,9 +302,14 @@ impl Host {
         std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
     }
 
-    /// Kills the process (SIGKILL: no shutdown code runs).
+    /// Kills the process (SIGKILL: no shutdown code runs). Under a wrapper, the host itself is
+    /// killed too (found by its data directory, which no other process names).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if !self.wrapper.is_empty() {
+                let data = self.dir.path().join("data");
+                let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(data).status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -431,12 +453,18 @@ impl Host {
     }
 
     /// Sends SIGTERM and waits for the process to exit (a clean shutdown); returns its status.
+    /// Under a wrapper, the host gets the signal and the wrapper's exit is awaited.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = if self.wrapper.is_empty() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+        } else {
+            let data = self.dir.path().join("data");
+            Command::new("pkill").arg("-TERM").arg("-f").arg(data).status().unwrap()
+        };
         assert!(status.success());
         child.wait().unwrap()
     }

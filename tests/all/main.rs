@@ -16,6 +16,7 @@ mod credentials;
 mod delivery;
 mod disk;
 mod echoes;
+mod fsync;
 mod emits;
 mod harness;
 mod https;
