@@ -142,6 +142,8 @@ async fn events_of_one_key_arrive_in_order_while_keys_run_in_parallel() {
             (204, vec![])
         }
     });
+    // Each answer takes 20 ms, so deliveries running at once are seen together at the sink.
+    sink.hold_each(std::time::Duration::from_millis(20));
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
     let (orders, per_order) = (12, 8);
     for step in 0..per_order {
@@ -186,6 +188,11 @@ async fn events_of_one_key_arrive_in_order_while_keys_run_in_parallel() {
         sink.requests().iter().any(|r| r.status == 503),
         "the test needs some retries"
     );
+    // Parallel across keys: several orders were in flight at the same moment; and never two
+    // deliveries of one order at once.
+    let overlap = sink.overlap();
+    assert!(overlap.most_keys_at_once >= 3, "{overlap:?}");
+    assert!(overlap.same_key_at_once.is_empty(), "{overlap:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,5 +259,123 @@ async fn the_same_id_from_two_stores_gets_two_idempotency_keys() {
     assert_ne!(keys[0], keys[1]);
     for r in &requests {
         assert_eq!(r.header("idempotency-key"), r.header("webhook-id"));
+    }
+}
+
+/// `steps` events for each of `orders` orders (`{prefix}{o}-s{step}`), posted step by step.
+async fn post_orders(host: &Host, prefix: &str, orders: usize, steps: std::ops::Range<usize>) {
+    for step in steps {
+        let batch: Vec<_> = (0..orders)
+            .map(|o| {
+                sale(
+                    &format!("{prefix}{o}-s{step}"),
+                    "hk-011",
+                    &format!("{prefix}ORD-{o}"),
+                    &[("4891234500017", 1, 100)],
+                )
+            })
+            .collect();
+        let (status, body) = host.post_json(&json!(batch)).await;
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+/// The steps of each order in the order the sink first accepted them.
+fn accepted_steps(sink: &Sink) -> BTreeMap<String, Vec<usize>> {
+    let mut by_order: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for id in sink.accepted_ids() {
+        let (o, s) = id.split_once("-s").unwrap();
+        let steps = by_order.entry(o.to_owned()).or_default();
+        let s: usize = s.parse().unwrap();
+        if !steps.contains(&s) {
+            steps.push(s);
+        }
+    }
+    by_order
+}
+
+/// Order per key holds across a kill -9: events retried before the kill and events still pending
+/// are delivered after the restart in each order's sequence.
+#[tokio::test(flavor = "multi_thread")]
+async fn order_per_key_holds_across_a_restart() {
+    let sink = Sink::start().await;
+    sink.respond_with(|_| (503, vec![]));
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_attempts = 1000;
+    let mut host = Host::start(&config(&options));
+    post_orders(&host, "r", 6, 0..6).await;
+    wait_for_state(&host, "r0-s0", "erp", "retrying").await;
+    host.kill();
+    sink.respond_with(|_| (204, vec![]));
+    host.restart();
+    post_orders(&host, "r", 6, 6..8).await;
+    wait_for("every event delivered", 60, || async {
+        (accepted_steps(&sink).values().map(Vec::len).sum::<usize>() == 48).then_some(())
+    })
+    .await;
+    for (order, steps) in accepted_steps(&sink) {
+        assert_eq!(steps, (0..8).collect::<Vec<_>>(), "order {order}");
+    }
+}
+
+/// A dead-lettered event does not block its key for good, and nothing after it overtakes it:
+/// the next event of the order is first sent only after the failed one's last attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn order_per_key_holds_around_a_dead_lettered_event() {
+    let sink = Sink::start().await;
+    sink.respond_with(|event| if event["id"] == "d0-s1" { (500, vec![]) } else { (204, vec![]) });
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_attempts = 3;
+    let host = Host::start(&config(&options));
+    post_orders(&host, "d", 3, 0..4).await;
+    wait_for_state(&host, "d0-s1", "erp", "dead_lettered").await;
+    wait_for_state(&host, "d0-s3", "erp", "delivered").await;
+    let requests = sink.requests();
+    let last_failure = requests.iter().rposition(|r| r.json()["id"] == "d0-s1").unwrap();
+    let next = requests.iter().position(|r| r.json()["id"] == "d0-s2").unwrap();
+    assert_eq!(sink.requests_for("d0-s1").len(), 3, "three attempts, then the DLQ");
+    assert!(next > last_failure, "d0-s2 overtook d0-s1 before it was dead-lettered");
+    let steps = accepted_steps(&sink);
+    assert_eq!(steps["d0"], [0, 2, 3]);
+    for order in ["d1", "d2"] {
+        assert_eq!(steps[order], [0, 1, 2, 3], "{order}");
+    }
+}
+
+/// Order per key holds while the connector is swapped: each order's events arrive in sequence
+/// and, per order, the connector version never goes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn order_per_key_holds_across_a_connector_swap() {
+    let sink = Sink::start().await;
+    sink.hold_each(std::time::Duration::from_millis(5));
+    let builds = tempfile::tempdir().unwrap();
+    let v2 = kaunter_tests::variant(kaunter_tests::plugins::CONNECTOR_WEBHOOK, 2, builds.path());
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    assert_eq!(host.upload("webhook", &v2).await.0, 201);
+    post_orders(&host, "w", 8, 0..5).await;
+    let (status, body) = host
+        .admin_post(
+            "/v1/admin/plugins/webhook/deploy",
+            &json!({ "version": kaunter_tests::version_of(&v2) }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    post_orders(&host, "w", 8, 5..10).await;
+    wait_for("every event delivered", 60, || async {
+        (accepted_steps(&sink).values().map(Vec::len).sum::<usize>() == 80).then_some(())
+    })
+    .await;
+    for (order, steps) in accepted_steps(&sink) {
+        assert_eq!(steps, (0..10).collect::<Vec<_>>(), "order {order}");
+    }
+    let v1 = kaunter_tests::version_of(std::path::Path::new(kaunter_tests::plugins::CONNECTOR_WEBHOOK));
+    for o in 0..8 {
+        let mut versions = Vec::new();
+        for step in 0..10 {
+            versions.push(host.delivered_by(&format!("w{o}-s{step}"), "erp").await);
+        }
+        let switched = versions.iter().position(|v| *v != v1).unwrap_or(versions.len());
+        assert!(versions[switched..].iter().all(|v| *v != v1), "order w{o} went back to v1: {versions:?}");
+        assert_eq!(versions[9], kaunter_tests::version_of(&v2));
     }
 }

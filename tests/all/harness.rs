@@ -506,6 +506,15 @@ impl Received {
     }
 }
 
+/// Deliveries seen in flight together at a [`Sink`] holding each one.
+#[derive(Debug, Clone, Default)]
+pub struct Overlap {
+    /// The most distinct partition keys in flight at one moment.
+    pub most_keys_at_once: usize,
+    /// Keys that had a second delivery arrive while one was in flight (order broken).
+    pub same_key_at_once: Vec<String>,
+}
+
 /// A status and extra response headers.
 type Answer = (u16, Vec<(String, String)>);
 type Responder = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
@@ -517,6 +526,10 @@ type Responder = Box<dyn Fn(&Value) -> Answer + Send + Sync>;
 pub struct Sink {
     pub url: String,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// How long each `POST /hooks` is held before its answer (zero: answered at once).
+    hold: Arc<Mutex<Duration>>,
+    /// Partition keys of the requests being held now, and what was seen of them.
+    in_flight: Arc<Mutex<(Vec<String>, Overlap)>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
     responder: Arc<Mutex<Option<Responder>>>,
 }
@@ -528,6 +541,8 @@ impl Sink {
         let sink = Sink {
             url: format!("http://{addr}/hooks"),
             received: Arc::default(),
+            hold: Arc::default(),
+            in_flight: Arc::default(),
             script: Arc::default(),
             responder: Arc::default(),
         };
@@ -538,7 +553,7 @@ impl Sink {
                 "/hooks",
                 axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                     let state = state.clone();
-                    async move { state.handle(headers, body) }
+                    async move { state.held(headers, body).await }
                 })
                 .fallback(move |request: axum::extract::Request| {
                     let sink = other_method.clone();
@@ -551,6 +566,45 @@ impl Sink {
             });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         sink
+    }
+
+    /// Answers after the hold, tracking which partition keys are in flight meanwhile.
+    async fn held(&self, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
+        let hold = *self.hold.lock().unwrap();
+        if hold.is_zero() {
+            return self.handle(headers, body);
+        }
+        let key = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)["partitionkey"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        {
+            let (keys, seen) = &mut *self.in_flight.lock().unwrap();
+            if keys.contains(&key) {
+                seen.same_key_at_once.push(key.clone());
+            }
+            keys.push(key.clone());
+            let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+            seen.most_keys_at_once = seen.most_keys_at_once.max(distinct.len());
+        }
+        tokio::time::sleep(hold).await;
+        let response = self.handle(headers, body);
+        let (keys, _) = &mut *self.in_flight.lock().unwrap();
+        if let Some(at) = keys.iter().position(|k| *k == key) {
+            keys.remove(at);
+        }
+        response
+    }
+
+    /// Holds every webhook delivery for `hold` before answering, so that deliveries in flight
+    /// together can be seen (see [`Sink::overlap`]).
+    pub fn hold_each(&self, hold: Duration) {
+        *self.hold.lock().unwrap() = hold;
+    }
+
+    /// What was in flight together while deliveries were held.
+    pub fn overlap(&self) -> Overlap {
+        self.in_flight.lock().unwrap().1.clone()
     }
 
     fn handle(&self, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
