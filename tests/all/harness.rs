@@ -836,36 +836,38 @@ pub struct OAuthServer {
 
 impl OAuthServer {
     pub async fn start() -> OAuthServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("oauth/node_modules/.bin/oauth2-mock-server");
         assert!(
             bin.exists(),
             "{} is missing: run `npm ci --prefix tests/oauth` (scripts/test does)",
             bin.display()
         );
-        let child = Command::new(bin)
-            .args(["-p", &port.to_string(), "-a", "127.0.0.1"])
-            .stdout(Stdio::null())
+        // Port 0: the server binds a free port itself and says which, so parallel tests cannot
+        // race for one.
+        let mut child = Command::new(bin)
+            .args(["-p", "0", "-a", "127.0.0.1"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let server = OAuthServer {
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("OAuth 2 server listening on ") {
+                    let _ = tx.send(address.trim().to_owned());
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the OAuth server did not say where it listens");
+        let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+        OAuthServer {
             child,
             token_url: format!("http://127.0.0.1:{port}/token"),
             issuer: format!("http://localhost:{port}"),
-        };
-        wait_for("the OAuth server to listen", 30, || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        server
+        }
     }
 }
 
