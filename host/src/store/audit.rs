@@ -524,6 +524,38 @@ mod tests {
         verify(records, keys, expect_keyed, &BTreeSet::new()).result()
     }
 
+    /// Seals computed outside this code (Python's hashlib and hmac over the documented encoding:
+    /// each field as a big-endian u64 length and its bytes), so a change to the format fails here.
+    #[test]
+    fn seals_match_fixed_vectors() {
+        let fields = ("", 1, 1_700_000_000_000, "api-key:ops", "plugin.deploy", "webhook", r#"{"version":"abc"}"#);
+        let (prev, seq, at, actor, action, subject, detail) = fields;
+        assert_eq!(
+            chain_hash(prev, seq, at, actor, action, subject, detail),
+            "c24aed3d07b06b33176c942bf3734a0d618f7877a5e091c520e2b7706849bc1c"
+        );
+        let k = key(7);
+        assert_eq!(k.id(), "c12b878f");
+        assert_eq!(
+            seal(Some(&k), prev, seq, at, actor, action, subject, detail),
+            "hmac-sha256:c12b878f:98618f17f3a7855e77c8f945471bdb24bcbd336555e8b22f63e4bf16a59bc315"
+        );
+    }
+
+    /// Deleting the last records leaves a chain that is whole by itself: only a head kept
+    /// elsewhere (a checkpoint in the anchor file) shows it, because the head moved back.
+    #[test]
+    fn deleting_the_last_records_moves_the_head_back() {
+        let whole = chain(5, None);
+        let head = check(whole.clone(), &[], false).unwrap().last_hash;
+        let mut truncated = whole;
+        truncated.truncate(3);
+        let v = check(truncated.clone(), &[], false).unwrap();
+        assert_eq!(v.count, 3);
+        assert_ne!(v.last_hash, head);
+        assert_eq!(v.last_hash, truncated[2].hash);
+    }
+
     #[test]
     fn an_intact_chain_verifies() {
         let v = check(chain(5, None), &[], false).unwrap();

@@ -155,17 +155,32 @@ async fn duplicates_keep_their_original_seq() {
     assert!(!again[1].duplicate);
 }
 
+/// A real interruption, not a clean close: this test runs itself again as a child process,
+/// which appends, sees the append acknowledged and kills itself with SIGKILL (no destructor, no
+/// close, no checkpoint). The parent then opens the same files.
 #[tokio::test]
-async fn acknowledged_writes_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = open(dir.path());
-        store.append(vec![event("a", "k")]).await.unwrap();
+async fn acknowledged_writes_survive_a_kill() {
+    const CHILD: &str = "KAUNTER_TEST_KILL_AFTER_APPEND";
+    if let Ok(dir) = std::env::var(CHILD) {
+        let store = open(std::path::Path::new(&dir));
+        store.append(vec![event("a", "k"), event("b", "k")]).await.unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        unreachable!("killed");
     }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "store::sqlite::tests::acknowledged_writes_survive_a_kill", "--nocapture"])
+        .env(CHILD, dir.path())
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL: {status:?}");
     let store = open(dir.path());
     let unrouted = store.unrouted(0, 10).await.unwrap();
-    assert_eq!(unrouted.len(), 1);
-    assert_eq!(unrouted[0].event.id, "a");
+    let ids: Vec<&str> = unrouted.iter().map(|e| e.event.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
 }
 
 #[tokio::test]
