@@ -476,14 +476,14 @@ async fn a_shadow_version_sees_live_events_with_its_side_effects_captured() {
     );
     let webhook = reports.iter().find(|r| r["plugin"] == "webhook").unwrap();
     assert_eq!(webhook["identical"], 5, "{webhook}");
-    // Live deliveries only: five events, five requests.
+    // Live deliveries only: five events, five requests. The report (the host's record) says the
+    // shadow ran on all five, so its requests, had any escaped, would be at the sink by now.
     wait_for("five deliveries", 30, || async {
         (sink.requests().len() == 5).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.requests().len(), 5);
     let text = host.cli(&["shadow", "report", "sku-map"]);
+    assert_eq!(sink.all_requests().len(), 5);
     assert!(
         text.contains("compared 5  identical 0  different 5  shadow failed 5"),
         "{text}"
@@ -546,8 +546,15 @@ async fn history_is_replayed_through_the_routes_with_a_dry_run_first() {
         dry.contains("PANADOL-500-20"),
         "the dry run shows what would be sent: {dry}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.requests().len(), 4);
+    // The dry run committed nothing: the host's log holds the same deliveries as before it.
+    let deliveries = || -> i64 {
+        rusqlite::Connection::open(host.dir.path().join("data/kaunter.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(deliveries(), 4);
+    assert_eq!(sink.all_requests().len(), 4);
 
     let real = host.cli(&["replay", "--since", &since, "--route", "sales"]);
     assert!(real.contains("4/4 events"), "{real}");
@@ -677,11 +684,17 @@ async fn a_paused_sink_holds_its_deliveries_and_admin_changes_need_the_admin_sco
     assert_eq!(host.cli(&["sink", "pause", "erp"]).trim(), "sink erp paused");
     assert!(host.cli(&["sink", "list"]).contains("paused"));
     assert_eq!(host.post_json(&one_line_sale("held", "hk-001")).await.0, 202);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(sink.requests().is_empty(), "a paused sink must not be sent to");
-    wait_for_state(&host, "held", "erp", "pending").await;
+    // The host's record: routed to the paused sink and never attempted.
+    let entry = wait_for_state(&host, "held", "erp", "pending").await;
+    assert_eq!(entry["attempts"], 0, "{entry}");
+    let resumed_at = std::time::Instant::now();
     assert_eq!(host.cli(&["sink", "resume", "erp"]).trim(), "sink erp resumed");
-    wait_for_state(&host, "held", "erp", "delivered").await;
+    let entry = wait_for_state(&host, "held", "erp", "delivered").await;
+    // One attempt in all, and the sink saw nothing before the resume was asked for.
+    assert_eq!(entry["attempts"], 1, "{entry}");
+    let requests = sink.all_requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].at >= resumed_at, "a paused sink must not be sent to");
 
     // Changing plugins takes the admin scope; a till's key cannot, and no key is no entry.
     let deploy = format!("{}/v1/admin/plugins/webhook/rollback", host.url);

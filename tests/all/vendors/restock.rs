@@ -115,6 +115,12 @@ async fn a_sale_under_the_reorder_point_derives_one_suggestion_routed_to_the_buy
     assert_eq!(host.post_json(&second).await.0, 202);
     wait_for_state(&host, "rs-sale-2", "stock-feed", "delivered").await;
 
+    // The second sale derived nothing: it is routed (delivered to the stock feed, in the same
+    // commit that would have stored a derived event), and the host has no suggestion for it.
+    let (status, _) = host
+        .get(&format!("/v1/events/rs-sale-2:restock:{PANADOL}"), ADMIN_KEY)
+        .await;
+    assert_eq!(status, 404, "the second sale must not derive a suggestion");
     // 8 counted, 2 sold on one day: 3 days of cover, under 3 + 2. Up to 2 a day × 16 days = 32,
     // less 6 on hand = 26, in packs of 12: 36.
     let buyers = fake.calls_to("POST", BUYERS_HOOK);
