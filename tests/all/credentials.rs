@@ -56,29 +56,78 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_tokens_are_rotated_and_kept_durably() {
     let oauth = OAuthServer::start().await;
+    let (token_url, exchanges) = token_recorder(&oauth.token_url).await;
     let sink = Sink::start().await;
     let credential = format!(
-        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"{}\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"first-refresh-token\" }}\nfor = [\"POST {}\"]\n",
-        oauth.token_url, sink.url
+        "\n[credentials.erp-oauth]\ngrant = \"refresh_token\"\ntoken_url = \"{token_url}\"\nclient_id = {{ value = \"kaunter\" }}\nclient_secret = {{ value = \"s3cret\" }}\nrefresh_token = {{ value = \"first-refresh-token\" }}\nfor = [\"POST {}\"]\n",
+        sink.url
     );
     let mut host = Host::start(&with_credential(&sink, &credential));
     host.post_json(&sale("rt-1", "hk-001", "RT-1", &[("1", 1, 100)])).await;
     wait_for_state(&host, "rt-1", "erp", "delivered").await;
     assert!(sink.requests()[0].header("authorization").starts_with("Bearer ey"));
+    let issued = {
+        let exchanges = exchanges.lock().unwrap();
+        assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+        assert!(exchanges[0].0.contains("refresh_token=first-refresh-token"), "{exchanges:?}");
+        exchanges[0].1["refresh_token"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(issued, "first-refresh-token");
     host.kill();
-    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
-    let stored: Vec<u8> = db
-        .query_row(
-            "SELECT value FROM kv WHERE plugin = 'kaunter:credentials' AND key = 'erp-oauth'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let stored = String::from_utf8(stored).unwrap();
+    // What is kept is exactly what the server issued.
+    let stored = {
+        let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+        let stored: Vec<u8> = db
+            .query_row(
+                "SELECT value FROM kv WHERE plugin = 'kaunter:credentials' AND key = 'erp-oauth'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        String::from_utf8(stored).unwrap()
+    };
+    assert_eq!(stored, issued);
+    // After a restart the host refreshes with the rotated token, not the configured one.
+    host.restart();
+    host.post_json(&sale("rt-2", "hk-001", "RT-2", &[("1", 1, 100)])).await;
+    wait_for_state(&host, "rt-2", "erp", "delivered").await;
+    let exchanges = exchanges.lock().unwrap();
+    assert_eq!(exchanges.len(), 2, "{exchanges:?}");
     assert!(
-        !stored.is_empty() && stored != "first-refresh-token",
-        "rotated token kept: {stored}"
+        exchanges[1].0.contains(&format!("refresh_token={issued}")),
+        "refreshed after the restart with: {}",
+        exchanges[1].0
     );
+}
+
+/// A recording proxy in front of a token endpoint: returns its URL and every exchange (request
+/// form, answer JSON), so a test can compare what was issued with what the host keeps.
+async fn token_recorder(token_url: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>) {
+    let exchanges: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>> = Default::default();
+    let (upstream, recorded) = (token_url.to_owned(), exchanges.clone());
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (upstream, recorded) = (upstream.clone(), recorded.clone());
+            async move {
+                let mut request = reqwest::Client::new().post(&upstream).body(body.clone());
+                for name in ["content-type", "authorization", "accept"] {
+                    if let Some(value) = headers.get(name) {
+                        request = request.header(name, value.to_str().unwrap());
+                    }
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let answer: serde_json::Value = response.json().await.unwrap();
+                recorded.lock().unwrap().push((body, answer.clone()));
+                (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(answer))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, exchanges)
 }
 
 #[tokio::test(flavor = "multi_thread")]
