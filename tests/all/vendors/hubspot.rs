@@ -201,10 +201,19 @@ sinks = ["crm"]
     ))
 }
 
-/// A member's sale as `transform-loyalty` leaves it (points in the extensions).
+/// The cashier and the card reference on every sale: personal and payment data the CRM must
+/// never receive.
+const CASHIER: &str = "cashier-wong-7731";
+const CARD_REF: &str = "visa-ref-4242-000871";
+
+/// A member's sale as `transform-loyalty` leaves it (points in the extensions), rung up by
+/// [`CASHIER`] and paid by card [`CARD_REF`].
 fn member_sale(id: &str, order: &str, amount: i64, balance: i64) -> Value {
     let mut event = sale(id, "hk-001", order, &[("4891234500017", 1, amount)]);
     event["data"]["member_id"] = json!("M-1001");
+    event["data"]["cashier_id"] = json!(CASHIER);
+    event["data"]["tenders"][0]["method"] = json!("card");
+    event["data"]["tenders"][0]["processor_ref"] = json!(CARD_REF);
     event["loyaltypoints"] = json!((amount / 100).to_string());
     event["loyaltybalance"] = json!(balance.to_string());
     event["loyaltytier"] = json!("gold");
@@ -307,7 +316,13 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     let (id, contact) = &portal.contacts[0];
     assert_eq!(id, "5101");
     assert_eq!(contact["kaunter_lifetime_spend"], "207.80");
-    assert!(contact.get("email").is_none(), "no personal data was sent");
+    // No personal data beyond the member id was sent: the cashier and the card reference on
+    // every sale appear in no request, and the contact holds only what the connector maps.
+    for call in fake.calls() {
+        let text = call.text();
+        assert!(!text.contains(CASHIER) && !text.contains(CARD_REF), "sent to HubSpot: {text}");
+    }
+    assert!(contact.get("email").is_none() && contact.get("phone").is_none(), "{contact:?}");
     let notes: Vec<&Value> = portal.notes.iter().map(|(_, n)| n).collect();
     assert_eq!(
         notes.len(),
