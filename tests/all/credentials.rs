@@ -69,7 +69,10 @@ async fn refresh_tokens_are_rotated_and_kept_durably() {
     let issued = {
         let exchanges = exchanges.lock().unwrap();
         assert_eq!(exchanges.len(), 1, "{exchanges:?}");
-        assert!(exchanges[0].0.contains("refresh_token=first-refresh-token"), "{exchanges:?}");
+        assert!(
+            exchanges[0].0.contains("refresh_token=first-refresh-token"),
+            "{exchanges:?}"
+        );
         exchanges[0].1["refresh_token"].as_str().unwrap().to_owned()
     };
     assert_ne!(issued, "first-refresh-token");
@@ -102,7 +105,12 @@ async fn refresh_tokens_are_rotated_and_kept_durably() {
 
 /// A recording proxy in front of a token endpoint: returns its URL and every exchange (request
 /// form, answer JSON), so a test can compare what was issued with what the host keeps.
-async fn token_recorder(token_url: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>) {
+async fn token_recorder(
+    token_url: &str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+) {
     let exchanges: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>> = Default::default();
     let (upstream, recorded) = (token_url.to_owned(), exchanges.clone());
     let app = axum::Router::new().route(

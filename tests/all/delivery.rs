@@ -323,7 +323,13 @@ async fn order_per_key_holds_across_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn order_per_key_holds_around_a_dead_lettered_event() {
     let sink = Sink::start().await;
-    sink.respond_with(|event| if event["id"] == "d0-s1" { (500, vec![]) } else { (204, vec![]) });
+    sink.respond_with(|event| {
+        if event["id"] == "d0-s1" {
+            (500, vec![])
+        } else {
+            (204, vec![])
+        }
+    });
     let mut options = ConfigOptions::new(&sink.url);
     options.max_attempts = 3;
     let host = Host::start(&config(&options));
@@ -375,7 +381,10 @@ async fn order_per_key_holds_across_a_connector_swap() {
             versions.push(host.delivered_by(&format!("w{o}-s{step}"), "erp").await);
         }
         let switched = versions.iter().position(|v| *v != v1).unwrap_or(versions.len());
-        assert!(versions[switched..].iter().all(|v| *v != v1), "order w{o} went back to v1: {versions:?}");
+        assert!(
+            versions[switched..].iter().all(|v| *v != v1),
+            "order w{o} went back to v1: {versions:?}"
+        );
         assert_eq!(versions[9], kaunter_tests::version_of(&v2));
     }
 }

@@ -95,7 +95,11 @@ async fn every_202_is_written_after_the_log_is_fsynced() {
         let needle = format!("\\\"id\\\":\\\"{id}\\\"");
         let request = calls
             .iter()
-            .find(|c| is_io(c, &["read", "readv", "recvfrom", "recvmsg"]) && c.text.contains("TCP") && c.text.contains(id.as_str()))
+            .find(|c| {
+                is_io(c, &["read", "readv", "recvfrom", "recvmsg"])
+                    && c.text.contains("TCP")
+                    && c.text.contains(id.as_str())
+            })
             .unwrap_or_else(|| panic!("the request for {id} is not in the trace"));
         let response = calls
             .iter()

@@ -84,7 +84,8 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
     let refused = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sender = {
-        let (url, acknowledged, refused, stop) = (host.url.clone(), acknowledged.clone(), refused.clone(), stop.clone());
+        let (url, acknowledged, refused, stop) =
+            (host.url.clone(), acknowledged.clone(), refused.clone(), stop.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut n = 0;
@@ -166,7 +167,10 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
     steps.push(("stopped", epoch_ms()));
 
     let refused = refused.lock().unwrap().clone();
-    assert!(refused.is_empty(), "requests not acknowledged during the swaps: {refused:?}");
+    assert!(
+        refused.is_empty(),
+        "requests not acknowledged during the swaps: {refused:?}"
+    );
     let acked: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
     assert!(acked.len() > 300, "only {} events were sent", acked.len());
     // The host's own record says every delivery is done, so no request can still be on its way;
@@ -240,9 +244,21 @@ async fn no_acknowledged_event_is_lost_while_the_connector_is_swapped_under_load
         }
     }
     let versions: BTreeSet<&str> = delivered.values().map(|(_, v, _)| v.as_str()).collect();
-    assert_eq!(versions, [v1.as_str(), v2.as_str(), v3.as_str()].into(), "all three versions ran");
-    assert_eq!(seen[&("v3 on the pilot".to_owned(), true)], [v3.clone()].into(), "{seen:?}");
-    assert_eq!(seen[&("v3 on the pilot".to_owned(), false)], [v2.clone()].into(), "{seen:?}");
+    assert_eq!(
+        versions,
+        [v1.as_str(), v2.as_str(), v3.as_str()].into(),
+        "all three versions ran"
+    );
+    assert_eq!(
+        seen[&("v3 on the pilot".to_owned(), true)],
+        [v3.clone()].into(),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen[&("v3 on the pilot".to_owned(), false)],
+        [v2.clone()].into(),
+        "{seen:?}"
+    );
     let actions: Vec<String> = host
         .audit_records()
         .iter()

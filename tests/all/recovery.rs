@@ -50,7 +50,11 @@ async fn every_acknowledged_event_is_delivered_after_the_host_is_killed() {
     let entry = wait_for_state(&host, "k0-0", "erp", "delivered").await;
     let attempts = entry["attempts"].as_u64().unwrap() as usize;
     let requests = sink.requests_for("k0-0");
-    assert!(attempts >= 2 && attempts <= requests.len(), "{attempts} attempts, {} requests", requests.len());
+    assert!(
+        attempts >= 2 && attempts <= requests.len(),
+        "{attempts} attempts, {} requests",
+        requests.len()
+    );
     assert_eq!(requests.iter().filter(|r| r.status == 204).count(), 1);
     assert_eq!(sink.accepted_ids().len(), 200, "each event accepted once");
 }
@@ -118,7 +122,10 @@ async fn kills_in_the_middle_of_a_stream_lose_no_acknowledged_event() {
         host.kill();
         host.restart();
         *url.lock().unwrap() = host.url.clone();
-        eprintln!("cycle {cycle}: {} acknowledged so far", acknowledged.lock().unwrap().len());
+        eprintln!(
+            "cycle {cycle}: {} acknowledged so far",
+            acknowledged.lock().unwrap().len()
+        );
     }
     let before = acknowledged.lock().unwrap().len();
     wait_for("acknowledgements after the last restart", 60, || async {
@@ -140,7 +147,9 @@ async fn kills_in_the_middle_of_a_stream_lose_no_acknowledged_event() {
     let stored: i64 = db.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     wait_for("every stored event delivered", 60, || async {
         let open: i64 = db
-            .query_row("SELECT count(*) FROM deliveries WHERE state != 'delivered'", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM deliveries WHERE state != 'delivered'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         (open == 0).then_some(())
     })
@@ -153,9 +162,15 @@ async fn kills_in_the_middle_of_a_stream_lose_no_acknowledged_event() {
         *per_key.entry(r.header("webhook-id").to_owned()).or_default() += 1;
     }
     let repeated = per_key.values().filter(|n| **n > 1).count();
-    eprintln!("{stored} stored, {} acknowledged, {repeated} keys sent again after a kill", acknowledged.len());
+    eprintln!(
+        "{stored} stored, {} acknowledged, {repeated} keys sent again after a kill",
+        acknowledged.len()
+    );
     assert_eq!(per_key.len() as i64, stored, "one idempotency key per stored event");
-    assert!(repeated <= 3 * 64, "{repeated} repeats: more than one window of in-flight attempts per kill");
+    assert!(
+        repeated <= 3 * 64,
+        "{repeated} repeats: more than one window of in-flight attempts per kill"
+    );
     assert!(acknowledged.len() >= 1000, "{}", acknowledged.len());
 }
 
@@ -190,12 +205,20 @@ async fn a_restart_on_a_backlog_of_100000_deliveries_delivers_it_all() {
             .unwrap_or(0)
     };
     eprintln!("ingested: {:?}", t0.elapsed());
-    wait_for("the whole backlog routed", 120, || async { (open() == BACKLOG as i64).then_some(()) }).await;
+    wait_for("the whole backlog routed", 120, || async {
+        (open() == BACKLOG as i64).then_some(())
+    })
+    .await;
     eprintln!("routed: {:?}", t0.elapsed());
     host.kill();
     host.restart();
     // New events are accepted at once; the paused sink is still paused after the restart.
-    assert_eq!(host.post_json(&sale("after-restart", "hk-001", "AR-1", &[("1", 1, 100)])).await.0, 202);
+    assert_eq!(
+        host.post_json(&sale("after-restart", "hk-001", "AR-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
     assert!(sink.requests().is_empty(), "paused across the restart");
     eprintln!("restarted: {:?}", t0.elapsed());
     assert_eq!(host.cli(&["sink", "resume", "erp"]).trim(), "sink erp resumed");
@@ -205,7 +228,11 @@ async fn a_restart_on_a_backlog_of_100000_deliveries_delivers_it_all() {
     .await;
     eprintln!("delivered: {:?}", t0.elapsed());
     wait_for("the host to record it", 60, || async { (open() == 0).then_some(()) }).await;
-    let keys: BTreeSet<String> = sink.requests().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    let keys: BTreeSet<String> = sink
+        .requests()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
     assert_eq!(keys.len(), BACKLOG + 1, "each event delivered once");
     assert_eq!(sink.requests().len(), BACKLOG + 1);
 }

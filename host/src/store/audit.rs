@@ -528,7 +528,15 @@ mod tests {
     /// each field as a big-endian u64 length and its bytes), so a change to the format fails here.
     #[test]
     fn seals_match_fixed_vectors() {
-        let fields = ("", 1, 1_700_000_000_000, "api-key:ops", "plugin.deploy", "webhook", r#"{"version":"abc"}"#);
+        let fields = (
+            "",
+            1,
+            1_700_000_000_000,
+            "api-key:ops",
+            "plugin.deploy",
+            "webhook",
+            r#"{"version":"abc"}"#,
+        );
         let (prev, seq, at, actor, action, subject, detail) = fields;
         assert_eq!(
             chain_hash(prev, seq, at, actor, action, subject, detail),

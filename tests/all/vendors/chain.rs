@@ -28,7 +28,10 @@ fn chain_config(urls: &[(&str, String)], chat_url: &str, redact: bool) -> String
             "types = [\"pos.restock.suggested.v1\", \"pos.anomaly.detected.v1\", \"pos.member.updated.v1\"]\ntransforms = {transforms}\nsinks = [\"alerts-slack\", \"alerts-dingtalk\", \"alerts-chat\"]"
         ),
     );
-    assert!(text.contains("threshold = 2000"), "the demo config's Silver tier changed");
+    assert!(
+        text.contains("threshold = 2000"),
+        "the demo config's Silver tier changed"
+    );
     text = text.replace("threshold = 2000", "threshold = 150");
     text.push_str(&format!(
         r#"
@@ -243,7 +246,7 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     for id in &ids {
-        let sinks = delivered_everywhere(&host, id).await;
+        let sinks = delivered_everywhere(host, id).await;
         assert_eq!(
             sinks.iter().map(String::as_str).collect::<Vec<_>>(),
             ["accounting", "crm", "head-office", "inventory"],
@@ -254,7 +257,7 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     // alert for the cashier, each to the three chat sinks; the member's move to Silver on the
     // second sale, to the CRM and the chat sinks.
     let derived = wait_for("the derived events", 30, || async {
-        let d = derived(&host);
+        let d = derived(host);
         let kinds: BTreeSet<&str> = d.iter().map(|(_, t)| t.as_str()).collect();
         (kinds.contains("pos.restock.suggested.v1")
             && kinds.contains("pos.anomaly.detected.v1")
@@ -283,7 +286,7 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     assert_eq!(anomalies.len(), 1, "{derived:?}");
     assert!(anomalies[0].starts_with("ch-refund-"), "{derived:?}");
     for (id, _) in &derived {
-        let sinks = delivered_everywhere(&host, id).await;
+        let sinks = delivered_everywhere(host, id).await;
         let expected: &[&str] = if id.ends_with(":tier") {
             &["alerts-chat", "alerts-dingtalk", "alerts-slack", "crm"]
         } else {
@@ -411,7 +414,7 @@ async fn the_demo_chain_delivers_every_event_to_every_system_once() {
     // that balance is the sum of every point the member's events earned or gave back.
     let (status, body) = host.post_json(&member_sale(7)).await;
     assert_eq!(status, 202, "{body}");
-    delivered_everywhere(&host, "ch-sale-7").await;
+    delivered_everywhere(host, "ch-sale-7").await;
     let member_events: Vec<Value> = head_office.calls().iter().map(Call::json).collect();
     let earned: i64 = member_events
         .iter()

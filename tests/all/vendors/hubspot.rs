@@ -320,9 +320,15 @@ async fn member_purchases_upsert_the_contact_with_a_running_total_through_a_rate
     // every sale appear in no request, and the contact holds only what the connector maps.
     for call in fake.calls() {
         let text = call.text();
-        assert!(!text.contains(CASHIER) && !text.contains(CARD_REF), "sent to HubSpot: {text}");
+        assert!(
+            !text.contains(CASHIER) && !text.contains(CARD_REF),
+            "sent to HubSpot: {text}"
+        );
     }
-    assert!(contact.get("email").is_none() && contact.get("phone").is_none(), "{contact:?}");
+    assert!(
+        contact.get("email").is_none() && contact.get("phone").is_none(),
+        "{contact:?}"
+    );
     let notes: Vec<&Value> = portal.notes.iter().map(|(_, n)| n).collect();
     assert_eq!(
         notes.len(),

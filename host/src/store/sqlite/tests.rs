@@ -171,7 +171,11 @@ async fn acknowledged_writes_survive_a_kill() {
     }
     let dir = tempfile::tempdir().unwrap();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "store::sqlite::tests::acknowledged_writes_survive_a_kill", "--nocapture"])
+        .args([
+            "--exact",
+            "store::sqlite::tests::acknowledged_writes_survive_a_kill",
+            "--nocapture",
+        ])
         .env(CHILD, dir.path())
         .status()
         .unwrap();
