@@ -202,3 +202,92 @@ async fn member_sales_and_refunds_reach_the_sink_with_points_balance_and_tier() 
     }
     assert_eq!(fake.calls_to("POST", HOOK).len(), 6);
 }
+
+/// A plain member sale of `amount` minor units (one line, no category), order `order`.
+fn plain_member_sale(id: &str, store: &str, member: &str, amount: i64) -> Value {
+    let mut sale = sale(id, store, id, &[("4891234500017", 1, amount)]);
+    sale["data"]["member_id"] = json!(member);
+    sale
+}
+
+/// The balance loyalty attached to the delivered event `id`.
+fn delivered_balance(fake: &VendorFake, id: &str) -> i64 {
+    let call = fake
+        .calls_to("POST", HOOK)
+        .into_iter()
+        .find(|c| c.json()["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not delivered"));
+    call.json()["loyaltybalance"].as_str().unwrap().parse().unwrap()
+}
+
+/// Two versions of the stateful plugin live at once — v2 on the pilot store, v1 on the rest —
+/// share one kv: a member buying at both kinds of store keeps one balance, and each sale records
+/// the version that counted it.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_live_versions_of_loyalty_share_the_members_balance() {
+    let fake = VendorFake::start(|_| Reply::text(204, "")).await;
+    let host = Host::start(&format!("{}\n[store_groups]\npilot = [\"hk-001\"]\n", config(&fake)));
+    let builds = tempfile::tempdir().unwrap();
+    let v1 = kaunter_tests::version_of(std::path::Path::new(kaunter_tests::plugins::TRANSFORM_LOYALTY));
+    let b2 = kaunter_tests::variant(kaunter_tests::plugins::TRANSFORM_LOYALTY, 2, builds.path());
+    let v2 = kaunter_tests::version_of(&b2);
+    assert_eq!(host.upload("loyalty", &b2).await.0, 201);
+    let (status, body) = host
+        .admin_post("/v1/admin/plugins/loyalty/deploy", &json!({"version": v2, "group": "pilot"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // HK$10.00 a sale, 10 points each (Classic), alternating pilot and other stores.
+    let mut expected = 0;
+    for n in 0..6 {
+        let store = if n % 2 == 0 { "hk-001" } else { "hk-002" };
+        let id = format!("two-{n}");
+        assert_eq!(host.post_json(&plain_member_sale(&id, store, "M-TWO", 1000)).await.0, 202);
+        wait_for_state(&host, &id, "crm", "delivered").await;
+        expected += if expected >= 100 { 15 } else { 10 };
+        assert_eq!(delivered_balance(&fake, &id), expected, "{id} at {store}");
+        let handled_by = host.event(&id).await["sinks"][0]["handled_by"].clone();
+        let version = if store == "hk-001" { &v2 } else { &v1 };
+        assert_eq!(handled_by, json!([format!("loyalty@{version}")]), "{id} at {store}");
+    }
+}
+
+/// Concurrent orders of one member through the serial, stateful transform: 24 sales posted at
+/// once from four tills each add their points exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_orders_of_one_member_each_count_once() {
+    let fake = VendorFake::start(|_| Reply::text(204, "")).await;
+    let host = Host::start(&config(&fake));
+    let mut posts = tokio::task::JoinSet::new();
+    for till in 0..4 {
+        let events: Vec<Value> = (0..6)
+            .map(|n| plain_member_sale(&format!("conc-{till}-{n}"), "hk-003", "M-CONC", 500))
+            .collect();
+        let request = host
+            .http
+            .post(format!("{}/v1/events", host.url))
+            .bearer_auth(POS_KEY)
+            .json(&events);
+        posts.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = posts.join_next().await {
+        assert_eq!(status.unwrap(), 202);
+    }
+    let ids: Vec<String> = (0..4)
+        .flat_map(|till| (0..6).map(move |n| format!("conc-{till}-{n}")))
+        .collect();
+    for id in &ids {
+        wait_for_state(&host, id, "crm", "delivered").await;
+    }
+    // 5 points a sale until Gold at 100 (after the 20th), then 7 (×1.5, rounded down): the
+    // balances seen are exactly the running totals, each once.
+    let mut balances: Vec<i64> = ids.iter().map(|id| delivered_balance(&fake, id)).collect();
+    balances.sort();
+    let mut running = 0;
+    let expected: Vec<i64> = (0..24)
+        .map(|_| {
+            running += if running >= 100 { 7 } else { 5 };
+            running
+        })
+        .collect();
+    assert_eq!(balances, expected);
+}
