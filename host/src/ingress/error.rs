@@ -109,6 +109,19 @@ impl ApiError {
         )
     }
 
+    /// 503 for a store that failed the write: logged with a reference, retried by the sender.
+    pub fn store_unavailable(detail: impl std::fmt::Display) -> Self {
+        let reference = ulid::Ulid::new().to_string();
+        tracing::error!(reference = %reference, error = %detail, "the store failed a write; answered 503");
+        ApiError {
+            code: "store_unavailable",
+            retry_after_secs: Some(5),
+            ..ApiError::overloaded(format!(
+                "the event log could not store this request, so nothing in it was accepted; send it again (reference {reference})"
+            ))
+        }
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -131,7 +144,9 @@ impl ApiError {
 }
 
 impl From<crate::pipeline::IngestError> for ApiError {
-    /// Over capacity → 503 with `Retry-After`; a store failure → 500 with a reference.
+    /// Over capacity → 503 with `Retry-After`; a store failure (busy, I/O, the writer gone) →
+    /// 503 `store_unavailable` with `Retry-After` and a reference: nothing in the request was
+    /// acknowledged, and the same request sent again is safe (ids dedupe).
     fn from(e: crate::pipeline::IngestError) -> Self {
         match e {
             crate::pipeline::IngestError::Overloaded { .. } => ApiError::overloaded(e.to_string()),
@@ -140,7 +155,7 @@ impl From<crate::pipeline::IngestError> for ApiError {
                 retry_after_secs: Some(30),
                 ..ApiError::overloaded(e.to_string())
             },
-            crate::pipeline::IngestError::Store(e) => ApiError::internal(e),
+            crate::pipeline::IngestError::Store(e) => ApiError::store_unavailable(e),
         }
     }
 }
