@@ -96,7 +96,9 @@ impl Pipeline {
         routing: Arc<Routing>,
     ) -> StoreResult<String> {
         let since_us = spec.since_ms.saturating_mul(1000);
-        let total = self.store.count_events_since(since_us).await?;
+        // The events in the log now, and only those: what arrives while the replay runs is live
+        // traffic, delivered by the lanes, and must not be sent a second time.
+        let (total, through_seq) = self.store.count_events_since(since_us).await?;
         let progress = Arc::new(Mutex::new(ReplayProgress {
             id: id.clone(),
             spec,
@@ -118,7 +120,9 @@ impl Pipeline {
         // A replay's calls of serial plugins let live calls go first.
         tokio::spawn(crate::engine::BACKGROUND.scope(true, async move {
             let started = std::time::Instant::now();
-            let result = pipeline.run_replay(&progress, &routing, since_us, started).await;
+            let result = pipeline
+                .run_replay(&progress, &routing, (since_us, through_seq), started)
+                .await;
             if let Ok(mut p) = progress.lock() {
                 p.done = true;
                 p.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -134,7 +138,7 @@ impl Pipeline {
         &self,
         progress: &Mutex<ReplayProgress>,
         routing: &Routing,
-        since_us: i64,
+        (since_us, through_seq): (i64, i64),
         started: std::time::Instant,
     ) -> StoreResult<()> {
         let (only_route, dry_run) = match progress.lock() {
@@ -150,7 +154,7 @@ impl Pipeline {
         };
         let mut after = 0;
         loop {
-            let page = self.store.events_since(since_us, after, PAGE).await?;
+            let page = self.store.events_since(since_us, after, through_seq, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             // Received events first; derived ones (re-derived by the transforms) are routed

@@ -410,11 +410,18 @@ pub trait Store: Send + Sync + 'static {
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Writes a host setting.
     async fn put_setting(&self, key: &str, value: String) -> StoreResult<()>;
-    /// Events received (not derived) at or after `since_us`, after log position `after_seq`,
-    /// oldest first: what `kaunter replay --since` re-runs.
-    async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
-    /// How many events [`Store::events_since`] would return in all.
-    async fn count_events_since(&self, since_us: i64) -> StoreResult<u64>;
+    /// Events received (not derived) at or after `since_us`, after log position `after_seq` and
+    /// up to `through_seq`, oldest first: what `kaunter replay --since` re-runs.
+    async fn events_since(
+        &self,
+        since_us: i64,
+        after_seq: i64,
+        through_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// How many events [`Store::events_since`] would return now, and the log position they end
+    /// at: a replay takes exactly these, never what arrives while it runs.
+    async fn count_events_since(&self, since_us: i64) -> StoreResult<(u64, i64)>;
     /// Moves every open delivery of `sink` (a sink no longer configured) to the dead letters with
     /// `error`, naming `plugin` (its last connector); returns how many.
     async fn dead_letter_sink(&self, sink: &str, plugin: &str, error: &str) -> StoreResult<usize>;

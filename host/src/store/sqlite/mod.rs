@@ -657,13 +657,19 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Setting { key, value, reply }).await
     }
 
-    async fn events_since(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_since(
+        &self,
+        since_us: i64,
+        after_seq: i64,
+        through_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, body, received_at_us, parent_seq FROM events
-                 WHERE seq > ?1 AND received_at_us >= ?2 AND parent_seq IS NULL ORDER BY seq LIMIT ?3",
+                 WHERE seq > ?1 AND seq <= ?4 AND received_at_us >= ?2 AND parent_seq IS NULL ORDER BY seq LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![after_seq, since_us, limit as i64], |r| {
+            let rows = stmt.query_map(params![after_seq, since_us, limit as i64, through_seq], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?;
             rows.map(|row| decode_event(row?)).collect()
@@ -671,12 +677,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count_events_since(&self, since_us: i64) -> StoreResult<u64> {
+    async fn count_events_since(&self, since_us: i64) -> StoreResult<(u64, i64)> {
         self.read(move |conn| {
-            let n: i64 = conn
-                .prepare_cached("SELECT count(*) FROM events WHERE received_at_us >= ?1 AND parent_seq IS NULL")?
-                .query_row(params![since_us], |r| r.get(0))?;
-            Ok(n as u64)
+            let (n, through): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT count(*), coalesce(max(seq), 0) FROM events WHERE received_at_us >= ?1 AND parent_seq IS NULL",
+                )?
+                .query_row(params![since_us], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((n as u64, through))
         })
         .await
     }
