@@ -291,3 +291,75 @@ async fn concurrent_orders_of_one_member_each_count_once() {
         .collect();
     assert_eq!(balances, expected);
 }
+
+/// The whole of `plain_member_sale(order, …, amount)` refunded.
+fn full_refund(id: &str, order: &str, member: &str, amount: i64) -> Value {
+    let line = json!({"line_no": 1, "sku": "4891234500017", "quantity_milli": -1000, "unit_price": hkd(amount),
+                      "gross": hkd(-amount), "discount": hkd(0), "net": hkd(-amount), "taxes": []});
+    json!({
+        "id": id, "source": "/t/acme/s/hk-005/p/till-1", "type": "pos.refund.completed.v1",
+        "time": "2026-11-26T12:00:00+08:00",
+        "data": {
+            "refund_id": id, "original_order_id": order, "business_date": "2026-11-26",
+            "time_zone": "Asia/Hong_Kong", "tax_mode": "inclusive",
+            "lines": [{"line": line, "original_line_no": 1, "restock": true}],
+            "tenders": [{"method": "octopus", "amount": hkd(-amount)}],
+            "totals": {"gross": hkd(-amount), "discount": hkd(0), "net": hkd(-amount), "tax": hkd(0),
+                       "total": hkd(-amount), "tendered": hkd(-amount), "change": hkd(0)},
+            "member_id": member
+        }
+    })
+}
+
+/// Derived events keep their order per key: a member moving between Gold and Classic (sales and
+/// full refunds of HK$100 across three orders, posted at once) gets the derived tier changes
+/// delivered in the order loyalty derived them — the log's order — so the CRM ends on the
+/// member's real tier.
+#[tokio::test(flavor = "multi_thread")]
+async fn derived_tier_changes_are_delivered_in_the_order_they_were_derived() {
+    let fake = VendorFake::start(|_| Reply::text(204, "")).await;
+    let host = Host::start(&config(&fake));
+    let member = "M-ORDER";
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let order = format!("ORD-TIER-{n}");
+        let mut sale = plain_member_sale(&format!("tier-sale-{n}"), "hk-005", member, 10_000);
+        sale["data"]["order_id"] = json!(order);
+        events.push(sale);
+        if n < 2 {
+            events.push(full_refund(&format!("tier-refund-{n}"), &order, member, 10_000));
+        }
+    }
+    let (status, body) = host.post_json(&json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+    for event in &events {
+        wait_for_state(&host, event["id"].as_str().unwrap(), "crm", "delivered").await;
+    }
+    // The tier changes in the log, in the order they were derived.
+    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
+    let derived: Vec<String> = db
+        .prepare("SELECT id FROM events WHERE type = 'pos.member.updated.v1' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Orders run in parallel, so how the sales and refunds interleave (and so how many tier
+    // changes there are) varies; each change flips the tier, starting with Gold.
+    assert!(derived.len() >= 2, "{derived:?}");
+    for id in &derived {
+        wait_for_state(&host, id, "crm", "delivered").await;
+    }
+    let arrived: Vec<(String, String)> = fake
+        .calls_to("POST", HOOK)
+        .iter()
+        .map(Call::json)
+        .filter(|e| e["type"] == "pos.member.updated.v1")
+        .map(|e| (e["id"].as_str().unwrap().to_owned(), e["data"]["tier"].as_str().unwrap().to_owned()))
+        .collect();
+    let ids: Vec<&String> = arrived.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, derived.iter().collect::<Vec<_>>(), "delivered in the order derived");
+    let tiers: Vec<&str> = arrived.iter().map(|(_, tier)| tier.as_str()).collect();
+    let flips: Vec<&str> = (0..tiers.len()).map(|i| if i % 2 == 0 { "Gold" } else { "Classic" }).collect();
+    assert_eq!(tiers, flips);
+}
