@@ -42,14 +42,36 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
     // The connector signs what it sends; the token is added after, outside the plugin.
     assert!(verify_standard_webhook(&requests[0], WEBHOOK_SECRET));
     assert!(!String::from_utf8_lossy(&requests[0].body).contains(tokens[0]));
-    // Neither the client secret nor the token shows up in the host's log or its audit log.
+    // A failed attempt (its `last_error`) and a dead letter, so those records exist to be read.
+    sink.script(&[500]);
+    host.post_json(&sale("oa-retried", "hk-001", "oa-retried", &[("1", 1, 100)])).await;
+    wait_for_state(&host, "oa-retried", "erp", "delivered").await;
+    sink.script(&[400]);
+    host.post_json(&sale("oa-dead", "hk-001", "oa-dead", &[("1", 1, 100)])).await;
+    wait_for_state(&host, "oa-dead", "erp", "dead_lettered").await;
+    // No secret or token is anywhere the host keeps or shows things: its log (with the plugin's
+    // own log lines), its audit log, the event lookups (with each delivery's last error), the
+    // DLQ, and the bytes of the database and its WAL.
     let data = host.dir.path().join("data");
-    let audit = host.cli(&["audit", "log", "--data", data.to_str().unwrap()]);
-    for text in [host.log(), audit] {
-        assert!(
-            !text.contains("s3cret") && !text.contains(tokens[0]),
-            "a credential leaked into a log"
-        );
+    let mut places: Vec<(String, String)> = vec![
+        ("host log".into(), host.log()),
+        ("audit log".into(), host.cli(&["audit", "log", "--data", data.to_str().unwrap()])),
+        ("dlq".into(), host.get("/v1/admin/dlq", ADMIN_KEY).await.1.to_string()),
+    ];
+    for id in ["oa-0", "oa-1", "oa-retried", "oa-dead"] {
+        places.push((format!("GET /v1/events/{id}"), host.event(id).await.to_string()));
+    }
+    for file in ["kaunter.db", "kaunter.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        places.push((file.into(), String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    let retried = host.event("oa-retried").await;
+    assert!(!retried["sinks"][0]["last_error"].is_null(), "{retried}");
+    let secrets = [("client secret", "s3cret"), ("access token", tokens[0]), ("webhook secret", WEBHOOK_SECRET)];
+    for (place, text) in &places {
+        for (what, value) in secrets {
+            assert!(!text.contains(value), "the {what} is in the {place}");
+        }
     }
 }
 
