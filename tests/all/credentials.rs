@@ -44,10 +44,12 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
     assert!(!String::from_utf8_lossy(&requests[0].body).contains(tokens[0]));
     // A failed attempt (its `last_error`) and a dead letter, so those records exist to be read.
     sink.script(&[500]);
-    host.post_json(&sale("oa-retried", "hk-001", "oa-retried", &[("1", 1, 100)])).await;
+    host.post_json(&sale("oa-retried", "hk-001", "oa-retried", &[("1", 1, 100)]))
+        .await;
     wait_for_state(&host, "oa-retried", "erp", "delivered").await;
     sink.script(&[400]);
-    host.post_json(&sale("oa-dead", "hk-001", "oa-dead", &[("1", 1, 100)])).await;
+    host.post_json(&sale("oa-dead", "hk-001", "oa-dead", &[("1", 1, 100)]))
+        .await;
     wait_for_state(&host, "oa-dead", "erp", "dead_lettered").await;
     // No secret or token is anywhere the host keeps or shows things: its log (with the plugin's
     // own log lines), its audit log, the event lookups (with each delivery's last error), the
@@ -55,7 +57,10 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
     let data = host.dir.path().join("data");
     let mut places: Vec<(String, String)> = vec![
         ("host log".into(), host.log()),
-        ("audit log".into(), host.cli(&["audit", "log", "--data", data.to_str().unwrap()])),
+        (
+            "audit log".into(),
+            host.cli(&["audit", "log", "--data", data.to_str().unwrap()]),
+        ),
         ("dlq".into(), host.get("/v1/admin/dlq", ADMIN_KEY).await.1.to_string()),
     ];
     for id in ["oa-0", "oa-1", "oa-retried", "oa-dead"] {
@@ -67,7 +72,11 @@ async fn client_credentials_tokens_are_injected_cached_and_never_seen_by_the_plu
     }
     let retried = host.event("oa-retried").await;
     assert!(!retried["sinks"][0]["last_error"].is_null(), "{retried}");
-    let secrets = [("client secret", "s3cret"), ("access token", tokens[0]), ("webhook secret", WEBHOOK_SECRET)];
+    let secrets = [
+        ("client secret", "s3cret"),
+        ("access token", tokens[0]),
+        ("webhook secret", WEBHOOK_SECRET),
+    ];
     for (place, text) in &places {
         for (what, value) in secrets {
             assert!(!text.contains(value), "the {what} is in the {place}");

@@ -403,7 +403,12 @@ async fn retries_back_off_exponentially_to_the_cap_and_stop_at_max_attempts() {
         .replace("backoff_base_ms = 50", "backoff_base_ms = 200")
         .replace("backoff_max_ms = 400", "backoff_max_ms = 800");
     let host = Host::start(&text);
-    assert_eq!(host.post_json(&sale("bo-1", "hk-001", "BO-1", &[("1", 1, 100)])).await.0, 202);
+    assert_eq!(
+        host.post_json(&sale("bo-1", "hk-001", "BO-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
     let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
     let mut schedule: BTreeMap<i64, i64> = BTreeMap::new();
     wait_for("bo-1 to be dead-lettered", 60, || {
@@ -426,7 +431,11 @@ async fn retries_back_off_exponentially_to_the_cap_and_stop_at_max_attempts() {
     })
     .await;
     let expected = [200, 400, 800, 800, 800];
-    assert_eq!(schedule.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 5], "{schedule:?}");
+    assert_eq!(
+        schedule.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "{schedule:?}"
+    );
     for (attempt, delay) in &schedule {
         let full = expected[*attempt as usize - 1];
         assert!(
@@ -449,7 +458,10 @@ async fn sigterm_finishes_or_keeps_in_flight_work() {
     sink.hold_each(std::time::Duration::from_millis(200));
     let mut host = Host::start(&config(&ConfigOptions::new(&sink.url)));
     post_orders(&host, "t", 20, 0..2).await;
-    wait_for("deliveries in flight", 30, || async { (sink.overlap().most_keys_at_once > 0).then_some(()) }).await;
+    wait_for("deliveries in flight", 30, || async {
+        (sink.overlap().most_keys_at_once > 0).then_some(())
+    })
+    .await;
     assert!(host.terminate().success(), "a clean exit on SIGTERM");
     let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
     let states: BTreeMap<String, i64> = db
@@ -462,7 +474,9 @@ async fn sigterm_finishes_or_keeps_in_flight_work() {
     let routed: i64 = db.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(routed, 40);
     assert!(
-        states.keys().all(|s| ["delivered", "pending", "retrying"].contains(&s.as_str())),
+        states
+            .keys()
+            .all(|s| ["delivered", "pending", "retrying"].contains(&s.as_str())),
         "{states:?}"
     );
     let delivered = states.get("delivered").copied().unwrap_or(0);
@@ -474,5 +488,8 @@ async fn sigterm_finishes_or_keeps_in_flight_work() {
     })
     .await;
     let log = host.log();
-    assert!(log.contains("stopping") && log.contains("signal:SIGTERM"), "the log records the shutdown");
+    assert!(
+        log.contains("stopping") && log.contains("signal:SIGTERM"),
+        "the log records the shutdown"
+    );
 }

@@ -792,7 +792,12 @@ async fn simultaneous_posts_of_one_id_store_and_deliver_it_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_that_cannot_write_answers_503_and_acknowledges_nothing() {
     let (host, sink) = host_and_sink().await;
-    assert_eq!(host.post_json(&sale("before-lock", "hk-001", "BL-1", &[("1", 1, 100)])).await.0, 202);
+    assert_eq!(
+        host.post_json(&sale("before-lock", "hk-001", "BL-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
     wait_for_state(&host, "before-lock", "erp", "delivered").await;
     let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -806,7 +811,10 @@ async fn a_store_that_cannot_write_answers_503_and_acknowledges_nothing() {
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body: Value = response.json().await.unwrap();
     db.execute_batch("ROLLBACK").unwrap();
     assert_eq!(status, 503, "{body}");

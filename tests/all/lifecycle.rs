@@ -601,9 +601,15 @@ async fn a_replay_alongside_live_traffic_loses_and_invents_nothing() {
     let host = Host::start(&rollout_config(&sink, std::path::Path::new(plugins::CONNECTOR_WEBHOOK)));
     let since = chrono_now();
     for n in 0..50 {
-        assert_eq!(host.post_json(&one_line_sale(&format!("hist-{n}"), "hk-003")).await.0, 202);
+        assert_eq!(
+            host.post_json(&one_line_sale(&format!("hist-{n}"), "hk-003")).await.0,
+            202
+        );
     }
-    wait_for("the history delivered", 30, || async { (sink.delivery_count() == 50).then_some(()) }).await;
+    wait_for("the history delivered", 30, || async {
+        (sink.delivery_count() == 50).then_some(())
+    })
+    .await;
     let acknowledged = Arc::new(Mutex::new(BTreeSet::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let live = {
@@ -627,7 +633,10 @@ async fn a_replay_alongside_live_traffic_loses_and_invents_nothing() {
             }
         })
     };
-    wait_for("live traffic", 30, || async { (acknowledged.lock().unwrap().len() >= 20).then_some(()) }).await;
+    wait_for("live traffic", 30, || async {
+        (acknowledged.lock().unwrap().len() >= 20).then_some(())
+    })
+    .await;
     let (url, since_arg) = (host.url.clone(), since.clone());
     let replay = tokio::task::spawn_blocking(move || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
@@ -641,7 +650,10 @@ async fn a_replay_alongside_live_traffic_loses_and_invents_nothing() {
     })
     .await
     .unwrap();
-    wait_for("more live traffic", 30, || async { (acknowledged.lock().unwrap().len() >= 60).then_some(()) }).await;
+    wait_for("more live traffic", 30, || async {
+        (acknowledged.lock().unwrap().len() >= 60).then_some(())
+    })
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     live.await.unwrap();
     // "N/N events": the replay took what was in the log when it started, history and live alike.
@@ -654,16 +666,29 @@ async fn a_replay_alongside_live_traffic_loses_and_invents_nothing() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(replayed >= 70, "{replay}");
     let total = 50 + acknowledged.len() + replayed;
-    eprintln!("replay said: {replay}; {} live; expecting {total} deliveries", acknowledged.len());
-    wait_for("live and replayed deliveries", 60, || async { (sink.delivery_count() == total).then_some(()) }).await;
+    eprintln!(
+        "replay said: {replay}; {} live; expecting {total} deliveries",
+        acknowledged.len()
+    );
+    wait_for("live and replayed deliveries", 60, || async {
+        (sink.delivery_count() == total).then_some(())
+    })
+    .await;
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for r in sink.requests() {
         *per_id.entry(r.json()["id"].as_str().unwrap().to_owned()).or_default() += 1;
     }
     let history: BTreeSet<String> = (0..50).map(|n| format!("hist-{n}")).collect();
     let expected: BTreeSet<String> = history.union(&acknowledged).cloned().collect();
-    assert_eq!(per_id.keys().cloned().collect::<BTreeSet<_>>(), expected, "only what was sold arrived");
-    assert!(history.iter().all(|id| per_id[id] == 2), "each historic event replayed once");
+    assert_eq!(
+        per_id.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "only what was sold arrived"
+    );
+    assert!(
+        history.iter().all(|id| per_id[id] == 2),
+        "each historic event replayed once"
+    );
     assert_eq!(per_id.values().filter(|n| **n == 2).count(), replayed);
     assert!(per_id.values().all(|n| *n <= 2), "{per_id:?}");
 }
@@ -896,7 +921,10 @@ async fn a_reload_removing_a_route_keeps_the_deliveries_it_made() {
     options.max_attempts = 1000;
     let host = Host::start(&config(&options));
     for n in 0..5 {
-        assert_eq!(host.post_json(&one_line_sale(&format!("rr-{n}"), "hk-001")).await.0, 202);
+        assert_eq!(
+            host.post_json(&one_line_sale(&format!("rr-{n}"), "hk-001")).await.0,
+            202
+        );
     }
     for n in 0..5 {
         wait_for_state(&host, &format!("rr-{n}"), "erp", "retrying").await;
@@ -938,7 +966,9 @@ async fn a_reload_racing_a_deploy_keeps_both() {
         path = plugins::CONNECTOR_WEBHOOK,
         url = second.url
     );
-    options.routes.push_str("\n[[routes]]\nname = \"archive\"\ntypes = [\"pos.*\"]\nsinks = [\"archive\"]\n");
+    options
+        .routes
+        .push_str("\n[[routes]]\nname = \"archive\"\ntypes = [\"pos.*\"]\nsinks = [\"archive\"]\n");
     std::fs::write(host.dir.path().join("kaunter.toml"), config(&options)).unwrap();
     let url = host.url.clone();
     let reload = tokio::task::spawn_blocking(move || {
@@ -948,7 +978,10 @@ async fn a_reload_racing_a_deploy_keeps_both() {
             .env("KAUNTER_API_KEY", ADMIN_KEY)
             .output()
             .unwrap();
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     });
     let version = json!({ "version": v2 });
     let deploy = host.admin_post("/v1/admin/plugins/webhook/deploy", &version);

@@ -1,10 +1,13 @@
-//! The demo's closing check, read from the log itself: was anything acknowledged lost?
+//! The demo's closing check: was anything the tills were told was accepted lost?
 //!
-//! Events the tills sent have no parent; events the chain derived point at the one they came
-//! from. Every received event must have been delivered to head office (the sink every till event
-//! is routed to), and every delivery made for a derived event must have been made.
+//! The simulated tills keep the `(source, id)` of every event whose `202` they received. Each of
+//! those must be in the log and delivered to head office (the sink every till event is routed
+//! to); an acknowledged event the log never stored counts as lost as well, which a count taken
+//! from the log alone could not see. Events the chain derived point at the one they came from:
+//! every delivery made for a derived event must have been made.
 
 use crate::store::sqlite::open_read_only;
+use rusqlite::OptionalExtension as _;
 use std::path::Path;
 
 /// What the log says at the end of a run.
@@ -18,8 +21,12 @@ pub struct Log {
     pub derived: u64,
     /// Derived events by type.
     pub derived_by_type: String,
-    /// Received events without a delivered head-office delivery.
-    pub lost: u64,
+    /// Events the tills received a `202` for.
+    pub acknowledged: u64,
+    /// Acknowledged events the log does not hold at all.
+    pub acknowledged_not_stored: u64,
+    /// Acknowledged events in the log without a delivered head-office delivery.
+    pub acknowledged_not_delivered: u64,
     /// Deliveries of derived events in any state but delivered.
     pub derived_undelivered: u64,
     /// Dead letters (deliveries and route runs).
@@ -31,9 +38,32 @@ pub struct Log {
 }
 
 impl Log {
-    /// Reads the log in `dir` (the host's data directory).
-    pub fn read(dir: &Path) -> anyhow::Result<Log> {
+    /// Acknowledged events lost: not stored, or stored and not delivered to head office.
+    pub fn lost(&self) -> u64 {
+        self.acknowledged_not_stored + self.acknowledged_not_delivered
+    }
+
+    /// Reads the log in `dir` (the host's data directory), checking every event in
+    /// `acknowledged` (`(source, id)` of each `202` a till received).
+    pub fn read(dir: &Path, acknowledged: &[(String, String)]) -> anyhow::Result<Log> {
         let conn = open_read_only(dir)?;
+        let (mut not_stored, mut not_delivered) = (0, 0);
+        {
+            let mut stored = conn.prepare("SELECT seq FROM events WHERE source = ?1 AND id = ?2")?;
+            let mut delivered = conn.prepare(
+                "SELECT 1 FROM deliveries WHERE event_seq = ?1 AND sink = 'head-office' AND state = 'delivered'",
+            )?;
+            for (source, id) in acknowledged {
+                let seq: Option<i64> = stored
+                    .query_row(rusqlite::params![source, id], |r| r.get(0))
+                    .optional()?;
+                match seq {
+                    None => not_stored += 1,
+                    Some(seq) if !delivered.exists([seq])? => not_delivered += 1,
+                    Some(_) => {}
+                }
+            }
+        }
         let count = |sql: &str| -> anyhow::Result<u64> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         let grouped = |sql: &str| -> anyhow::Result<String> {
             let mut statement = conn.prepare(sql)?;
@@ -73,10 +103,9 @@ impl Log {
             derived_by_type: grouped(
                 "SELECT type, COUNT(*), -1 FROM events WHERE parent_seq IS NOT NULL GROUP BY type ORDER BY COUNT(*) DESC",
             )?,
-            lost: count(
-                "SELECT COUNT(*) FROM events e WHERE e.parent_seq IS NULL AND NOT EXISTS
-                 (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.sink = 'head-office' AND d.state = 'delivered')",
-            )?,
+            acknowledged: acknowledged.len() as u64,
+            acknowledged_not_stored: not_stored,
+            acknowledged_not_delivered: not_delivered,
             derived_undelivered: count(
                 "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.seq = d.event_seq
                  WHERE e.parent_seq IS NOT NULL AND d.state <> 'delivered'",
@@ -87,5 +116,104 @@ impl Log {
                 "SELECT sink, SUM(state = 'delivered'), COUNT(*) FROM deliveries GROUP BY sink ORDER BY MIN(id)",
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{DeliveryUpdate, NewDelivery, NewEvent, RouteCommit, Store};
+    use kaunter_model::{Defaults, Dialect, Event};
+
+    const TILL: &str = "/t/acme/s/hk-001/p/till-1";
+
+    fn event(id: &str) -> NewEvent {
+        let value = serde_json::json!({
+            "specversion": "1.0", "id": id, "source": TILL, "type": "x.test", "data": {"n": id}
+        });
+        let defaults = Defaults {
+            id: String::new(),
+            now: "2026-11-25T00:00:00Z".into(),
+        };
+        NewEvent::new(
+            Event::from_json(value, Dialect::CloudEvents, &defaults).unwrap(),
+            None,
+            1,
+        )
+    }
+
+    /// Stores `id` routed to head office, delivered or not.
+    async fn stored(store: &SqliteStore, id: &str, delivered: bool) {
+        let seq = store.append(vec![event(id)]).await.unwrap()[0].seq;
+        let committed = store
+            .commit_routes(std::sync::Arc::new(vec![RouteCommit {
+                event_seq: seq,
+                event_id: id.into(),
+                received_at_us: 1,
+                derived: vec![],
+                deliveries: vec![NewDelivery {
+                    sink: "head-office".into(),
+                    route: "sales".into(),
+                    partition_key: id.into(),
+                    body: b"{}".to_vec(),
+                    handled_by: String::new(),
+                    max_backlog: 0,
+                }],
+                dead_letters: vec![],
+                redeliver: false,
+            }]))
+            .await
+            .unwrap();
+        if delivered {
+            store
+                .update_deliveries(vec![DeliveryUpdate::Delivered {
+                    id: committed[0].deliveries[0].id,
+                    attempts: 1,
+                    connector_version: "v".into(),
+                }])
+                .await
+                .unwrap();
+        }
+    }
+
+    fn acked(ids: &[&str]) -> Vec<(String, String)> {
+        ids.iter().map(|id| (TILL.to_owned(), (*id).to_owned())).collect()
+    }
+
+    #[tokio::test]
+    async fn every_acknowledged_event_delivered_is_nothing_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
+        stored(&store, "a", true).await;
+        stored(&store, "b", true).await;
+        let log = Log::read(dir.path(), &acked(&["a", "b"])).unwrap();
+        assert_eq!((log.acknowledged, log.lost()), (2, 0));
+        assert_eq!(log.received, 2);
+    }
+
+    /// The case a count from the log alone misses: a 202 for an event the log never stored.
+    #[tokio::test]
+    async fn an_acknowledged_event_missing_from_the_log_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
+        stored(&store, "a", true).await;
+        let log = Log::read(dir.path(), &acked(&["a", "never-stored"])).unwrap();
+        assert_eq!(log.acknowledged_not_stored, 1);
+        assert_eq!(log.acknowledged_not_delivered, 0);
+        assert_eq!(log.lost(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_event_not_delivered_to_head_office_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
+        stored(&store, "a", true).await;
+        stored(&store, "stuck", false).await;
+        let log = Log::read(dir.path(), &acked(&["a", "stuck"])).unwrap();
+        assert_eq!((log.acknowledged_not_stored, log.acknowledged_not_delivered), (0, 1));
+        // An event of the same id from another till is a different event.
+        let other = vec![("/t/acme/s/hk-002/p/till-1".to_owned(), "a".to_owned())];
+        assert_eq!(Log::read(dir.path(), &other).unwrap().acknowledged_not_stored, 1);
     }
 }

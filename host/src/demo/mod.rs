@@ -168,7 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let log = server
         .db_path
         .parent()
-        .map(check::Log::read)
+        .map(|dir| check::Log::read(dir, &stores.acknowledged()))
         .transpose()?
         .unwrap_or_default();
     println!(
@@ -213,8 +213,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("  dead letter  {letter}");
     }
     println!(
-        "check: {} lost (accepted but not delivered to head office), {} derived-event deliveries not made, {} dead-lettered, {} store errors",
-        log.lost,
+        "check: {} acknowledged by the tills, {} lost ({} not in the log, {} not delivered to head office), {} derived-event deliveries not made, {} dead-lettered, {} store errors",
+        thousands(log.acknowledged),
+        log.lost(),
+        log.acknowledged_not_stored,
+        log.acknowledged_not_delivered,
         log.derived_undelivered,
         log.dead_lettered,
         stores.errors()
@@ -237,7 +240,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let audit = audit_check(&config, &args.data)?;
     println!("the log is {} (open it with sqlite3)", server.db_path.display());
-    let ok = bad == 0 && log.lost == 0 && log.derived_undelivered == 0 && stores.errors() == 0 && audit;
+    let ok = bad == 0 && log.lost() == 0 && log.derived_undelivered == 0 && stores.errors() == 0 && audit;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

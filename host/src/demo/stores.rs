@@ -35,13 +35,23 @@ const BURST_REFUNDS: usize = 6;
 pub struct Stores {
     stop: Arc<AtomicBool>,
     errors: Arc<AtomicU64>,
+    /// `(source, id)` of every event a till received a `202` for.
+    acknowledged: Acknowledged,
     /// Stock counts sent.
     pub counts: Arc<AtomicU64>,
     /// Refund bursts sent.
     pub bursts: Arc<AtomicU64>,
 }
 
+/// What the tills were told was accepted, shared with every request's task.
+type Acknowledged = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 impl Stores {
+    /// `(source, id)` of every event a till received a `202` for, so far.
+    pub fn acknowledged(&self) -> Vec<(String, String)> {
+        self.acknowledged.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
     /// Requests that did not get a 202.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
@@ -178,9 +188,11 @@ impl Chain {
 pub fn start(base_url: String, stores: usize, rate: u32) -> Stores {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    let acknowledged = Acknowledged::default();
     let handle = Stores {
         stop: stop.clone(),
         errors: errors.clone(),
+        acknowledged: acknowledged.clone(),
         counts: Arc::default(),
         bursts: Arc::default(),
     };
@@ -188,7 +200,7 @@ pub fn start(base_url: String, stores: usize, rate: u32) -> Stores {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
         let url = format!("{base_url}/v1/events");
-        let send = |event: Value| post(&client, &url, event, errors.clone());
+        let send = |event: Value| post(&client, &url, event, errors.clone(), acknowledged.clone());
         let mut generator = LoadGen::new(2026, stores, 400);
         let mut chain = Chain::new(stores);
         for event in chain.opening_counts() {
@@ -224,14 +236,23 @@ pub fn start(base_url: String, stores: usize, rate: u32) -> Stores {
     handle
 }
 
-/// Posts one event in its own task; anything but `202` counts as a store error.
-fn post(client: &reqwest::Client, url: &str, event: Value, errors: Arc<AtomicU64>) {
+/// Posts one event in its own task; a `202` is remembered as acknowledged, anything else counts
+/// as a store error.
+fn post(client: &reqwest::Client, url: &str, event: Value, errors: Arc<AtomicU64>, acknowledged: Acknowledged) {
     let request = client.post(url).bearer_auth("demo-pos-key").json(&event);
+    let key = (
+        event["source"].as_str().unwrap_or_default().to_owned(),
+        event["id"].as_str().unwrap_or_default().to_owned(),
+    );
     tokio::spawn(async move {
         #[allow(clippy::disallowed_methods)] // A simulated till calling kaunter's API.
         let result = request.send().await;
         match result {
-            Ok(r) if r.status().as_u16() == 202 => {}
+            Ok(r) if r.status().as_u16() == 202 => {
+                if let Ok(mut acknowledged) = acknowledged.lock() {
+                    acknowledged.push(key);
+                }
+            }
             Ok(r) => {
                 errors.fetch_add(1, Ordering::Relaxed);
                 let status = r.status();

@@ -233,7 +233,10 @@ async fn two_live_versions_of_loyalty_share_the_members_balance() {
     let v2 = kaunter_tests::version_of(&b2);
     assert_eq!(host.upload("loyalty", &b2).await.0, 201);
     let (status, body) = host
-        .admin_post("/v1/admin/plugins/loyalty/deploy", &json!({"version": v2, "group": "pilot"}))
+        .admin_post(
+            "/v1/admin/plugins/loyalty/deploy",
+            &json!({"version": v2, "group": "pilot"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     // HK$10.00 a sale, 10 points each (Classic), alternating pilot and other stores.
@@ -241,7 +244,10 @@ async fn two_live_versions_of_loyalty_share_the_members_balance() {
     for n in 0..6 {
         let store = if n % 2 == 0 { "hk-001" } else { "hk-002" };
         let id = format!("two-{n}");
-        assert_eq!(host.post_json(&plain_member_sale(&id, store, "M-TWO", 1000)).await.0, 202);
+        assert_eq!(
+            host.post_json(&plain_member_sale(&id, store, "M-TWO", 1000)).await.0,
+            202
+        );
         wait_for_state(&host, &id, "crm", "delivered").await;
         expected += if expected >= 100 { 15 } else { 10 };
         assert_eq!(delivered_balance(&fake, &id), expected, "{id} at {store}");
@@ -355,11 +361,22 @@ async fn derived_tier_changes_are_delivered_in_the_order_they_were_derived() {
         .iter()
         .map(Call::json)
         .filter(|e| e["type"] == "pos.member.updated.v1")
-        .map(|e| (e["id"].as_str().unwrap().to_owned(), e["data"]["tier"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_owned(),
+                e["data"]["tier"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let ids: Vec<&String> = arrived.iter().map(|(id, _)| id).collect();
-    assert_eq!(ids, derived.iter().collect::<Vec<_>>(), "delivered in the order derived");
+    assert_eq!(
+        ids,
+        derived.iter().collect::<Vec<_>>(),
+        "delivered in the order derived"
+    );
     let tiers: Vec<&str> = arrived.iter().map(|(_, tier)| tier.as_str()).collect();
-    let flips: Vec<&str> = (0..tiers.len()).map(|i| if i % 2 == 0 { "Gold" } else { "Classic" }).collect();
+    let flips: Vec<&str> = (0..tiers.len())
+        .map(|i| if i % 2 == 0 { "Gold" } else { "Classic" })
+        .collect();
     assert_eq!(tiers, flips);
 }
