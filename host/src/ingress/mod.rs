@@ -5,7 +5,7 @@
 //! events durable. It never runs plugins and never writes to the store except through the pipeline.
 
 pub mod body;
-mod decode;
+pub mod decode;
 pub mod error;
 mod events;
 mod webhooks;
