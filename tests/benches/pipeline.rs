@@ -678,9 +678,11 @@ async fn end_to_end_latency(quick: bool) -> Vec<Row> {
         let (sink_url, base_hist, base_count) = latency_sink().await;
         paced(&sink_url, events(n, 4), rate).await;
         assert_eq!(base_count.load(Ordering::Relaxed), n as u64);
-        let b = base_hist.lock().unwrap();
-        base.push((b.value_at_quantile(0.5), b.value_at_quantile(0.99)));
-        drop(b);
+        let quantiles = {
+            let b = base_hist.lock().unwrap();
+            (b.value_at_quantile(0.5), b.value_at_quantile(0.99))
+        };
+        base.push(quantiles);
         results.push(one_latency_run(n, rate).await);
     }
     let median = |mut v: Vec<u64>| {
