@@ -318,9 +318,9 @@ fn full_refund(id: &str, order: &str, member: &str, amount: i64) -> Value {
 }
 
 /// Derived events keep their order per key: a member moving between Gold and Classic (sales and
-/// full refunds of HK$100 across three orders, posted at once) gets the derived tier changes
-/// delivered in the order loyalty derived them — the log's order — so the CRM ends on the
-/// member's real tier.
+/// full refunds of HK$100 across three orders, posted at once) gets the derived tier changes —
+/// one partition key, the member's — delivered in the order loyalty derived them (the log's
+/// order), so the CRM ends on the last one.
 #[tokio::test(flavor = "multi_thread")]
 async fn derived_tier_changes_are_delivered_in_the_order_they_were_derived() {
     let fake = VendorFake::start(|_| Reply::text(204, "")).await;
@@ -351,8 +351,8 @@ async fn derived_tier_changes_are_delivered_in_the_order_they_were_derived() {
         .map(Result::unwrap)
         .collect();
     // Orders run in parallel, so how the sales and refunds interleave (and so how many tier
-    // changes there are) varies; each change flips the tier, starting with Gold.
-    assert!(derived.len() >= 2, "{derived:?}");
+    // changes there are, and which) varies; there is at least one.
+    assert!(!derived.is_empty(), "{derived:?}");
     for id in &derived {
         wait_for_state(&host, id, "crm", "delivered").await;
     }
@@ -374,9 +374,13 @@ async fn derived_tier_changes_are_delivered_in_the_order_they_were_derived() {
         derived.iter().collect::<Vec<_>>(),
         "delivered in the order derived"
     );
-    let tiers: Vec<&str> = arrived.iter().map(|(_, tier)| tier.as_str()).collect();
-    let flips: Vec<&str> = (0..tiers.len())
-        .map(|i| if i % 2 == 0 { "Gold" } else { "Classic" })
-        .collect();
-    assert_eq!(tiers, flips);
+    // The CRM ends on the tier of the last change loyalty derived.
+    let last = db
+        .query_row(
+            "SELECT id FROM events WHERE type = 'pos.member.updated.v1' ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    assert_eq!(arrived.last().map(|(id, _)| id), Some(&last));
 }
