@@ -48,22 +48,47 @@ fn ok() -> u16 {
     200
 }
 
-/// Canned answers, first match wins; a request nothing matches gets `200 {}`.
-#[derive(Debug, Clone, Default)]
-pub struct CannedResponses(pub Vec<CannedResponse>);
+/// Canned answers. A request is answered by the first `match` that fits it; several answers with
+/// the same `match` are served in order, one per request, and the last one repeats (so a
+/// one-URL protocol such as JSON-RPC or GraphQL can script a conversation). A request nothing
+/// matches gets `200 {}`.
+#[derive(Debug, Default)]
+pub struct CannedResponses {
+    /// The answers, in file order.
+    pub rules: Vec<CannedResponse>,
+    /// How many requests each `match` has answered so far.
+    served: std::sync::Mutex<BTreeMap<String, usize>>,
+}
 
 impl CannedResponses {
+    /// Canned answers from a list.
+    pub fn new(rules: Vec<CannedResponse>) -> Self {
+        CannedResponses {
+            rules,
+            served: Default::default(),
+        }
+    }
+
     /// Reads a JSON array of [`CannedResponse`]s.
     pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map(CannedResponses).map_err(|e| {
+        serde_json::from_str(text).map(CannedResponses::new).map_err(|e| {
             format!("canned responses must be a JSON array of {{\"match\", \"status\", \"headers\", \"body\"}}: {e}")
         })
     }
 
-    fn answer(&self, method: &str, url: &str) -> (u16, BTreeMap<String, String>, Vec<u8>) {
-        let rule = self.0.iter().find(|r| match r.matches.split_once(' ') {
+    /// The answer for the next request to `method url`.
+    pub fn answer(&self, method: &str, url: &str) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+        let fits = |r: &CannedResponse| match r.matches.split_once(' ') {
             Some((m, prefix)) => m.eq_ignore_ascii_case(method) && url.starts_with(prefix),
             None => url.starts_with(&r.matches),
+        };
+        let rule = self.rules.iter().find(|r| fits(r)).map(|first| {
+            let queue: Vec<&CannedResponse> = self.rules.iter().filter(|r| r.matches == first.matches).collect();
+            let mut served = self.served.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = served.entry(first.matches.clone()).or_default();
+            let rule = queue[(*n).min(queue.len() - 1)];
+            *n += 1;
+            rule
         });
         match rule {
             Some(r) => {
@@ -87,32 +112,6 @@ impl CannedResponses {
             ),
         }
     }
-}
-
-/// Reads a request's body (within the size cap) and returns a copy of the request as captured,
-/// plus the request rebuilt around the bytes read so it can still be sent.
-pub(super) async fn snapshot(
-    request: http::Request<WasiBody>,
-) -> Result<(CapturedRequest, http::Request<WasiBody>), HttpError> {
-    let (parts, body) = request.into_parts();
-    let bytes = Limited::new(body, MAX_REQUEST_BYTES)
-        .collect()
-        .await
-        .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BYTES as u64)))?
-        .to_bytes();
-    let captured = CapturedRequest {
-        method: parts.method.to_string(),
-        url: parts.uri.to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
-        body: body_text(&bytes),
-        status: None,
-    };
-    let rebuilt = http::Request::from_parts(parts, boxed(bytes));
-    Ok((captured, rebuilt))
 }
 
 fn body_text(bytes: &[u8]) -> String {
@@ -188,5 +187,60 @@ fn allowed(plugin: &str, grants: &[HttpGrant], destination: Destination) -> Resu
                 granted.join(", ")
             }
         ))
+    }
+}
+
+/// Reads a request's body (within the size cap) and returns a copy of the request as captured,
+/// plus the request rebuilt around the bytes read so it can still be sent.
+pub(super) async fn snapshot(
+    request: http::Request<WasiBody>,
+) -> Result<(CapturedRequest, http::Request<WasiBody>), HttpError> {
+    let (parts, body) = request.into_parts();
+    let bytes = Limited::new(body, MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BYTES as u64)))?
+        .to_bytes();
+    let captured = CapturedRequest {
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body_text(&bytes),
+        status: None,
+    };
+    let rebuilt = http::Request::from_parts(parts, boxed(bytes));
+    Ok((captured, rebuilt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(canned: &CannedResponses, method: &str, url: &str) -> u16 {
+        canned.answer(method, url).0
+    }
+
+    #[test]
+    fn answers_with_one_match_are_served_in_order_and_the_last_repeats() {
+        let canned = CannedResponses::parse(
+            r#"[
+                {"match": "POST https://erp.example/rpc", "status": 200, "body": {"result": "login"}},
+                {"match": "POST https://erp.example/rpc", "status": 201, "body": {"result": "sale"}},
+                {"match": "POST https://erp.example/rpc", "status": 202, "body": {"result": "done"}},
+                {"match": "https://erp.example/", "status": 404}
+            ]"#,
+        )
+        .unwrap();
+        let url = "https://erp.example/rpc";
+        let answers: Vec<u16> = (0..5).map(|_| status_of(&canned, "POST", url)).collect();
+        assert_eq!(answers, [200, 201, 202, 202, 202]);
+        assert_eq!(canned.answer("POST", url).2, br#"{"result":"done"}"#);
+        // Another match has its own queue; nothing matching gets 200 {}.
+        assert_eq!(status_of(&canned, "GET", "https://erp.example/items"), 404);
+        assert_eq!(canned.answer("GET", "https://other.example/").2, b"{}");
     }
 }
