@@ -491,8 +491,40 @@ impl Registry {
                         .await,
                 );
             }
+            warnings.extend(self.restore_kept(config, &plugin.name).await);
         }
         Ok(warnings)
+    }
+
+    /// Registers every version kept in the version store that is not registered yet — uploads
+    /// never deployed, versions rolled away from — so that any of them can still be deployed
+    /// after a restart, as `plugin list` promises.
+    async fn restore_kept(self: &Arc<Self>, config: &Config, name: &str) -> Vec<String> {
+        let dir = self.data_dir.join("plugins").join(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        let mut warnings = Vec::new();
+        for file in files {
+            let Some(version) = file.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if self.get(name, version).is_some() {
+                continue;
+            }
+            if let Err(e) = self.register_file(config, name, &file, "version store").await {
+                warnings.push(format!(
+                    "plugin `{name}`: kept version {version} cannot be restored ({e:#}); it stays in {} but cannot be deployed",
+                    dir.display()
+                ));
+            }
+        }
+        warnings
     }
 
     /// Registers the kept versions a deployment refers to; drops references to versions that
