@@ -171,6 +171,8 @@ mod tests {
                     id: committed[0].deliveries[0].id,
                     attempts: 1,
                     connector_version: "v".into(),
+                    remote_id: None,
+                    note: None,
                 }])
                 .await
                 .unwrap();

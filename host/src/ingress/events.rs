@@ -148,5 +148,7 @@ fn delivery_json(d: &Delivery) -> Value {
         "delivered_at": rfc3339(d.delivered_at_ms),
         "handled_by": d.handled_by.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
         "connector_version": d.connector_version,
+        "remote_id": d.remote_id,
+        "note": d.note,
     })
 }

@@ -538,7 +538,7 @@ impl Attempt {
                         log.record(&live_plugin, &shadow, &input.id, live, observed);
                     });
                 }
-                result.map(|_| ())
+                result
             }
             Err(e) => Err(CallError::Delivery(DeliveryError::Rejected(format!(
                 "stored event unreadable: {e}"
@@ -553,8 +553,19 @@ impl Attempt {
         let mut disable = false;
         let now = now_ms();
         let (retry_hint, error) = match result {
-            Ok(()) | Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) => {
-                return self.record_delivered(key, &d, attempts, &plugin).await;
+            Ok(receipt) => {
+                return self
+                    .record_delivered(key, &d, attempts, &plugin, receipt.remote_id, None)
+                    .await;
+            }
+            Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(said))) => {
+                let note = format!(
+                    "the target already had it{}",
+                    said.map(|s| format!(": {s}")).unwrap_or_default()
+                );
+                return self
+                    .record_delivered(key, &d, attempts, &plugin, None, Some(note))
+                    .await;
             }
             Err(CallError::Credential(reason)) => {
                 crate::store::audit::audit_credential(&self.store, &plugin.label(), &d.event_id, &reason).await;
@@ -651,11 +662,21 @@ impl Attempt {
         }
     }
 
-    async fn record_delivered(&self, key: String, d: &Delivery, attempts: u32, plugin: &LoadedPlugin) -> Finished {
+    async fn record_delivered(
+        &self,
+        key: String,
+        d: &Delivery,
+        attempts: u32,
+        plugin: &LoadedPlugin,
+        remote_id: Option<String>,
+        note: Option<String>,
+    ) -> Finished {
         self.persist(DeliveryUpdate::Delivered {
             id: d.id,
             attempts,
             connector_version: plugin.version.clone(),
+            remote_id,
+            note,
         })
         .await;
         self.metrics.delivered.fetch_add(1, Ordering::Relaxed);

@@ -223,6 +223,10 @@ pub struct Delivery {
     pub handled_by: String,
     /// Connector version of the last attempt.
     pub connector_version: Option<String>,
+    /// The remote document's id the connector reported on success (an ERP's sale number).
+    pub remote_id: Option<String>,
+    /// What the connector said on success, e.g. that the target already had it.
+    pub note: Option<String>,
     /// The event body to deliver (not serialised in API answers).
     #[serde(skip)]
     pub body: Vec<u8>,
@@ -319,6 +323,10 @@ pub enum DeliveryUpdate {
         attempts: u32,
         /// Connector version.
         connector_version: String,
+        /// The remote document's id, if the connector reported one.
+        remote_id: Option<String>,
+        /// A note from the connector (e.g. the target already had it).
+        note: Option<String>,
     },
     /// Failed; try again at `next_attempt_at_ms`.
     Retry {

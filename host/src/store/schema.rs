@@ -11,6 +11,8 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("deliveries", "body_id", "INTEGER REFERENCES bodies(id)"),
     ("deliveries", "chain_id", "INTEGER REFERENCES chains(id)"),
+    ("deliveries", "remote_id", "TEXT"),
+    ("deliveries", "note", "TEXT"),
 ];
 
 /// Applied on open; every statement is idempotent.
@@ -67,6 +69,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     body_id            INTEGER REFERENCES bodies(id),
     -- The transform chain that handled it (`handled_by`, then left empty), shared by its rows.
     chain_id           INTEGER REFERENCES chains(id),
+    -- What the connector said on success: the remote document's id, and a note ("already
+    -- booked" when the target had it).
+    remote_id          TEXT,
+    note               TEXT,
     UNIQUE (sink, event_seq)
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (sink, id)

@@ -331,7 +331,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route,
     d.connector_version,
     CASE WHEN d.body_id IS NOT NULL THEN (SELECT b.body FROM bodies b WHERE b.id = d.body_id)
          WHEN length(d.body) > 0 THEN d.body END,
-    e.received_at_us, e.body";
+    e.received_at_us, e.body, d.remote_id, d.note";
 
 /// A row that could not be read, to set aside (see the `quarantine` table).
 #[derive(Debug, Clone)]
@@ -389,6 +389,8 @@ pub(crate) fn read_deliveries_lenient(
                     delivered_at_ms: r.get(12)?,
                     handled_by: r.get(13)?,
                     connector_version: r.get(14)?,
+                    remote_id: r.get(18)?,
+                    note: r.get(19)?,
                     body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
                     received_at_us: r.get(16)?,
                 },

@@ -88,6 +88,8 @@ async fn a_sink_over_its_backlog_limit_parks_new_work_until_unparked_and_counts_
             id: first.id,
             attempts: 1,
             connector_version: "v".into(),
+            remote_id: None,
+            note: None,
         }])
         .await
         .unwrap();
@@ -288,6 +290,8 @@ async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
                 id: done[0].id,
                 attempts: 1,
                 connector_version: "v".into(),
+                remote_id: None,
+                note: None,
             },
             DeliveryUpdate::DeadLetter {
                 id: failed[0].id,
@@ -347,6 +351,8 @@ async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
             id: replayed.deliveries[0].id,
             attempts: 1,
             connector_version: "v".into(),
+            remote_id: None,
+            note: None,
         }])
         .await
         .unwrap();

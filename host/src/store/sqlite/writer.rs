@@ -532,6 +532,8 @@ fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64,
         delivered_at_ms: None,
         handled_by: d.handled_by.clone(),
         connector_version: None,
+        remote_id: None,
+        note: None,
         body: d.body.clone(),
         received_at_us: commit.received_at_us,
     }
@@ -622,14 +624,16 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 id,
                 attempts,
                 connector_version,
+                remote_id,
+                note,
             } => {
                 tx.prepare_cached(concat!(
                     "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL,
-                         updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4, partition_key = ",
+                         updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4, remote_id = ?5, note = ?6, partition_key = ",
                     compact_key!(),
                     " WHERE id = ?1"
                 ))?
-                .execute(params![id, attempts, now, connector_version])?;
+                .execute(params![id, attempts, now, connector_version, remote_id, note])?;
             }
             DeliveryUpdate::Retry {
                 id,
