@@ -493,3 +493,25 @@ async fn sigterm_finishes_or_keeps_in_flight_work() {
         "the log records the shutdown"
     );
 }
+
+/// A target that already has the event (409 on its idempotency key) counts as delivered, and
+/// the delivery says so: a note in the event lookup and in `kaunter event show`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_the_target_already_had_is_delivered_with_a_note() {
+    let sink = Sink::start().await;
+    sink.script(&[409]);
+    let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    assert_eq!(
+        host.post_json(&sale("had-1", "hk-001", "HAD-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    let entry = wait_for_state(&host, "had-1", "erp", "delivered").await;
+    assert_eq!(entry["attempts"], 1, "{entry}");
+    let note = entry["note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("the target already had it"), "{entry}");
+    let shown = host.cli(&["event", "show", "had-1"]);
+    assert!(shown.contains("erp") && shown.contains("delivered"), "{shown}");
+    assert!(shown.contains(&format!("note: {note}")), "{shown}");
+}

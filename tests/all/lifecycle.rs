@@ -998,3 +998,24 @@ async fn a_reload_racing_a_deploy_keeps_both() {
     }
     assert_eq!(second.accepted_ids(), ["race-before", "race-after"]);
 }
+
+/// An uploaded version that was never deployed is still listed after a restart and can be
+/// deployed then: the version store keeps it and the host registers it again at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_version_survives_a_restart_and_can_be_deployed() {
+    let sink = Sink::start().await;
+    let builds = tempfile::tempdir().unwrap();
+    let b2 = variant(plugins::CONNECTOR_WEBHOOK, 2, builds.path());
+    let v2 = version_of(&b2);
+    let mut host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    assert_eq!(host.upload("webhook", &b2).await.0, 201);
+    host.restart();
+    let listed = host.cli(&["plugin", "list"]);
+    assert!(listed.contains(&v2), "{listed}");
+    let (status, body) = host
+        .admin_post("/v1/admin/plugins/webhook/deploy", &json!({ "version": v2 }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(host.post_json(&one_line_sale("after-upload", "hk-001")).await.0, 202);
+    assert_eq!(host.delivered_by("after-upload", "erp").await, v2);
+}

@@ -15,6 +15,7 @@ mod backlog;
 mod credentials;
 mod delivery;
 mod disk;
+mod docs;
 mod echoes;
 mod emits;
 mod fsync;

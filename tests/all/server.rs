@@ -159,3 +159,53 @@ async fn admin_bodies_are_read_only_after_the_key_and_within_their_own_limit() {
     assert_eq!(status, 400, "{body}");
     assert_ne!(body["error"]["code"], "payload_too_large", "{body}");
 }
+
+/// A command whose reader goes away (`kaunter … | head`) ends quietly with SIGPIPE's status,
+/// not with a panic message and a stack trace.
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["demo", "--print-config"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
+/// `kaunter check` looks at the plugin files too: a component that is not there fails the check
+/// with the field and the path, instead of "ok".
+#[test]
+fn check_fails_when_a_plugin_file_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kaunter.toml");
+    let text = crate::harness::config(&crate::harness::ConfigOptions::new("http://127.0.0.1:9/hooks"));
+    std::fs::write(&file, &text).unwrap();
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
+    let missing = text.replace(
+        &format!("path = {:?}", kaunter_tests::plugins::TRANSFORM_SKU_MAP),
+        "path = \"no-such-build/sku_map.wasm\"",
+    );
+    std::fs::write(&file, missing).unwrap();
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        stderr.contains("error: plugins.sku-map.path: cannot read component")
+            && stderr.contains("no-such-build/sku_map.wasm"),
+        "{stderr}"
+    );
+}

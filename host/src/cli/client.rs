@@ -218,6 +218,73 @@ pub(super) async fn stats(target: &Target) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kaunter event show ID`: the event, then one line per sink (state, attempts, when delivered,
+/// the remote id and note the connector reported) and its last error, if any.
+pub(super) async fn event_show(
+    target: &Target,
+    id: &str,
+    source: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut path = format!("/v1/events/{}", urlencode(id));
+    if let Some(source) = source {
+        path.push_str(&format!("?source={}", urlencode(source)));
+    }
+    let value = call(target, reqwest::Method::GET, &path, None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let event = &value["event"];
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    println!(
+        "event {}  {}  from {}  received {}",
+        text(&event["id"]),
+        text(&event["type"]),
+        text(&event["source"]),
+        text(&value["received_at"])
+    );
+    let sinks = value["sinks"].as_array().cloned().unwrap_or_default();
+    if sinks.is_empty() {
+        println!("  no deliveries: no route sent it anywhere");
+    }
+    for sink in &sinks {
+        let mut line = format!(
+            "  {:<16} {:<13} attempts {}",
+            text(&sink["sink"]),
+            text(&sink["state"]),
+            sink["attempts"]
+        );
+        if let Some(at) = sink["delivered_at"].as_str() {
+            line.push_str(&format!("  delivered {at}"));
+        }
+        if let Some(version) = sink["connector_version"].as_str() {
+            line.push_str(&format!("  by {version}"));
+        }
+        if let Some(remote) = sink["remote_id"].as_str() {
+            line.push_str(&format!("  remote id {remote}"));
+        }
+        println!("{line}");
+        if let Some(note) = sink["note"].as_str() {
+            println!("      note: {note}");
+        }
+        if let Some(error) = sink["last_error"].as_str() {
+            println!("      last error: {error}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Percent-encodes a path segment or query value.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub(super) async fn config(target: &Target, command: ConfigCommand) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Validate { file } => {

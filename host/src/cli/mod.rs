@@ -119,6 +119,30 @@ enum Command {
         #[command(flatten)]
         target: client::Target,
     },
+    /// One event of a running host: where it went, every sink's state, attempts, last error,
+    /// and what the target answered (its remote id, a note).
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+        #[command(flatten)]
+        target: client::Target,
+    },
+}
+
+/// `kaunter event …`.
+#[derive(Subcommand)]
+enum EventCommand {
+    /// Show an event and its deliveries.
+    Show {
+        /// The event id.
+        id: String,
+        /// The event's source, when several stores used the same id.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print the host's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `kaunter shadow …`.
@@ -137,6 +161,9 @@ enum ShadowCommand {
 /// Entry point of the `kaunter` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        exit_quietly_on_a_closed_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -151,6 +178,25 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kaunter dlq list | head` closes the pipe before everything is printed: end the command the
+/// way a shell tool does (status 141, SIGPIPE's), with no panic message or stack trace. The
+/// server keeps the default: a peer closing a socket is handled where it happens.
+fn exit_quietly_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -177,6 +223,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::New(args) => new::run(args),
         Command::Check { config } => {
             let config = Config::load(&config)?;
+            // The files too: every component must exist (relative paths are relative to the
+            // config file's directory) and its manifest must be satisfied by the grants.
+            let problems = crate::lifecycle::plugin_problems(&config);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("error: {}: {}", p.field, p.message);
+                }
+                eprintln!("{} problem(s) with the plugin files", problems.len());
+                return Ok(ExitCode::FAILURE);
+            }
             println!(
                 "ok: {} plugins, {} sinks, {} routes, {} API keys",
                 config.plugins.len(),
@@ -189,6 +245,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command, target } => client::dlq(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
         Command::Stats { target } => client::stats(&target).await,
+        Command::Event {
+            command: EventCommand::Show { id, source, json },
+            target,
+        } => client::event_show(&target, &id, source.as_deref(), json).await,
         Command::Plugin { command, target } => plugin::run(command, &target).await,
         Command::Shadow {
             command: ShadowCommand::Report { plugin, json },

@@ -12,7 +12,7 @@
 use crate::config::{Config, GrantsConfig, LimitsConfig, PluginConfig, PluginKind, SecretRef};
 use crate::credentials::Credentials;
 use crate::egress::{CannedResponses, Egress, HttpGrant};
-use crate::engine::bindings::{DeliveryContext, WebhookRequest};
+use crate::engine::bindings::{DeliveryContext, DeliveryError, WebhookRequest};
 use crate::engine::emits;
 use crate::engine::{CallReport, Runtime};
 use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
@@ -43,7 +43,8 @@ pub struct RunArgs {
     /// The plugin's own configuration (TOML or JSON object), as `[plugins.config]` would give it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Canned responses for captured requests: a JSON array of {"match", "status", "headers", "body"}.
+    /// Canned responses for captured requests: a JSON array of {"match", "status", "headers", "body"};
+    /// answers with the same "match" are served in order, the last one repeating.
     #[arg(long)]
     responses: Option<PathBuf>,
     /// Grant an outbound destination, as in grants.http (repeatable), e.g. "POST http://erp.example/hooks".
@@ -177,7 +178,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     attempt: 1,
                 };
                 let (result, report) = plugin.deliver_reported(&(*event).into(), &context).await;
-                let outcome = result.map(|r| json!({ "delivered": { "status": r.status, "remote_id": r.remote_id } }));
+                // The host counts "the target already had it" as delivered: so does the sandbox.
+                let outcome = match result {
+                    Ok(r) => Ok(json!({ "delivered": { "status": r.status, "remote_id": r.remote_id } })),
+                    Err(crate::engine::CallError::Delivery(DeliveryError::ConflictIsSuccess(note))) => {
+                        Ok(json!({ "delivered": { "already_there": true, "note": note } }))
+                    }
+                    Err(e) => Err(e),
+                };
                 (label, (outcome, report))
             }
             (Input::Event(_), PluginKind::Source) => anyhow::bail!(
@@ -190,7 +198,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 kind.name()
             ),
         };
-        runs.push(run_json(label, &outcome, &report));
+        runs.push(run_json(label, &outcome, &report, plugin.kind == PluginKind::Connector));
     }
     let failed = runs
         .iter()
@@ -202,6 +210,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{} ({:?}) — {mode}", version.label(), plugin.kind);
         for line in &version.smoke {
             println!("manifest sample: {line}");
+        }
+        if !version.smoke.is_empty() {
+            println!(
+                "  (manifest samples run when a version is registered, with every request captured and answered `200 {{}}`, never sent: their outcomes say how the plugin reads that answer, not what a real target would say)"
+            );
         }
         for r in &runs {
             print_run(r);
@@ -218,16 +231,43 @@ enum Input {
     Webhook(WebhookRequest),
 }
 
-fn run_json(input: Value, outcome: &Result<Value, crate::engine::CallError>, report: &CallReport) -> Value {
+fn run_json(
+    input: Value,
+    outcome: &Result<Value, crate::engine::CallError>,
+    report: &CallReport,
+    connector: bool,
+) -> Value {
     json!({
         "event": input,
         "outcome": match outcome {
             Ok(v) => v.clone(),
-            Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
+            Err(e) => json!({ "error": e.kind(), "message": e.to_string(), "host": host_treats(e, connector) }),
         },
         "requests": report.requests,
         "stats": stats(report),
     })
+}
+
+/// What a running host does with an event after this failure, in the words `plugin run` prints.
+fn host_treats(e: &crate::engine::CallError, connector: bool) -> &'static str {
+    use crate::engine::CallError;
+    use crate::engine::bindings::PluginError;
+    match e {
+        CallError::Delivery(DeliveryError::Retry(_)) => "retried with backoff (no sooner than the hint)",
+        CallError::Delivery(DeliveryError::Throttled(_)) => "retried after the hint; the whole sink waits meanwhile",
+        CallError::Delivery(DeliveryError::Rejected(_)) => "dead-lettered at once",
+        CallError::Delivery(DeliveryError::Disable(_)) => {
+            "the sink is paused until an operator resumes it; the event waits"
+        }
+        CallError::Delivery(DeliveryError::ConflictIsSuccess(_)) => "counted as delivered",
+        // A connector waiting on its target may outlast the deadline: worth another attempt.
+        CallError::Deadline(_) | CallError::Instantiate(_) | CallError::NoTurn(_) if connector => {
+            "retried with backoff"
+        }
+        CallError::Plugin(PluginError::Transient(_)) => "retried a few times in line, then dead-lettered on this route",
+        _ if connector => "dead-lettered at once",
+        _ => "dead-lettered on this route",
+    }
 }
 
 /// Reads `--webhook`: one request or an array, as `{"method", "path", "headers", "body"}`.
@@ -269,6 +309,7 @@ fn print_run(r: &Value) {
     let outcome = &r["outcome"];
     if let Some(kind) = outcome["error"].as_str() {
         println!("  failed ({kind}): {}", outcome["message"].as_str().unwrap_or(""));
+        println!("  a host would: {}", outcome["host"].as_str().unwrap_or(""));
     } else if let Some(events) = outcome["events"].as_array() {
         println!("  output: {} event(s)", events.len());
         for e in events {
@@ -281,6 +322,12 @@ fn print_run(r: &Value) {
                 reason.as_str().unwrap_or("")
             );
         }
+    } else if outcome["delivered"]["already_there"] == true {
+        let note = outcome["delivered"]["note"]
+            .as_str()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default();
+        println!("  delivered (the target already had it{note}); a host counts it as delivered");
     } else {
         println!("  delivered: {}", outcome["delivered"]);
     }

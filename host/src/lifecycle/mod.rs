@@ -559,7 +559,7 @@ impl Lifecycle {
 
 /// Problems only visible with the plugin files: a missing component, or a manifest asking for
 /// more than the candidate grants.
-fn plugin_problems(config: &Config) -> Vec<FieldProblem> {
+pub fn plugin_problems(config: &Config) -> Vec<FieldProblem> {
     let mut out = Vec::new();
     for plugin in &config.plugins {
         let path = config.plugin_path(plugin);
@@ -633,6 +633,30 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
         "routes": named(old.routes.iter().map(|r| (&r.name, r)), new.routes.iter().map(|r| (&r.name, r))),
         "store_groups": named(old.store_groups.iter(), new.store_groups.iter()),
         "api_keys": named(old.api_keys.iter().map(|k| (&k.name, k)), new.api_keys.iter().map(|k| (&k.name, k))),
+        // Names only: a secret's value never appears in a diff.
+        "secrets": named(old.secrets.iter(), new.secrets.iter()),
+        "credentials": named(old.credentials.iter(), new.credentials.iter()),
         "needs_restart": needs_restart,
     })
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    #[test]
+    fn added_and_removed_secrets_and_credentials_are_in_the_diff_by_name() {
+        let old = Config::demo().unwrap();
+        let mut new = old.clone();
+        let (name, secret) = old.secrets.iter().next().map(|(n, s)| (n.clone(), s.clone())).unwrap();
+        new.secrets.insert("erp-token".into(), secret);
+        new.secrets.remove(&name);
+        let credential = old.credentials.keys().next().unwrap().clone();
+        new.credentials.remove(&credential);
+        let diff = config_diff(&old, &new);
+        assert_eq!(diff["secrets"]["added"], json!(["erp-token"]));
+        assert_eq!(diff["secrets"]["removed"], json!([name]));
+        assert_eq!(diff["credentials"]["removed"], json!([credential]));
+        assert_eq!(diff["secrets"]["changed"], json!([]));
+    }
 }

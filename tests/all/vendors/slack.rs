@@ -206,6 +206,10 @@ sinks = ["slack-ops", "slack-gone"]
     );
     assert_eq!(dead["attempts"], 1, "a missing channel is not retried");
     assert_eq!(delivered["attempts"], 1);
+    // The message's id in Slack is kept with the delivery, for the event lookup and the CLI.
+    assert_eq!(delivered["remote_id"], "C0ALERTS/1764036900.000200", "{delivered}");
+    let shown = host.cli(&["event", "show", "sl-2"]);
+    assert!(shown.contains("remote id C0ALERTS/1764036900.000200"), "{shown}");
 
     let calls = fake.calls_to("POST", "/api/chat.postMessage");
     assert_eq!(calls.len(), 2);
