@@ -763,6 +763,10 @@ fn plugin_run_captures_requests_and_reports_time_fuel_and_memory() {
     let report: Value = serde_json::from_str(&out).unwrap();
     let run = &report["runs"][0];
     assert_eq!(run["outcome"]["error"], "delivery_error", "{run}");
+    assert_eq!(
+        run["outcome"]["host"], "retried after the hint; the whole sink waits meanwhile",
+        "the sandbox says what a host would do with it: {run}"
+    );
     assert!(
         run["outcome"]["message"].as_str().unwrap().starts_with("throttled"),
         "{run}"
