@@ -293,6 +293,10 @@ async fn pilot_stores_run_the_new_version_until_it_is_promoted_or_rolled_back() 
     assert_eq!(round(&host, 1).await, (v2.clone(), v1.clone()));
     let listed = host.cli(&["plugin", "list"]);
     assert!(listed.contains(&format!("pinned {v2} for group pilot")), "{listed}");
+    assert!(
+        listed.contains("store groups:\n  pilot: hk-001, hk-002"),
+        "the group's members: {listed}"
+    );
     assert!(listed.contains(&format!("{v1}  active")), "{listed}");
 
     let said = host.cli(&["plugin", "promote", "webhook", "--group", "pilot"]);

@@ -39,6 +39,10 @@ async fn every_acknowledged_event_is_delivered_after_the_host_is_killed() {
     host.kill();
     sink.respond_with(|_| (204, vec![]));
     host.restart();
+    assert!(
+        host.log().contains("open deliveries per sink: erp 200"),
+        "the start-up says what it recovered"
+    );
     wait_for("every acknowledged event at the sink", 60, || async {
         let delivered: BTreeSet<String> = sink.accepted_ids().into_iter().collect();
         acknowledged.is_subset(&delivered).then_some(())
@@ -212,6 +216,18 @@ async fn a_restart_on_a_backlog_of_100000_deliveries_delivers_it_all() {
     eprintln!("routed: {:?}", t0.elapsed());
     host.kill();
     host.restart();
+    // The start-up says what it recovered, per sink.
+    let log = host.log();
+    assert!(
+        log.contains(
+            "resuming unfinished work from the log: 0 event(s) to route; open deliveries per sink: erp 100000"
+        ),
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("resuming"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // New events are accepted at once; the paused sink is still paused after the restart.
     assert_eq!(
         host.post_json(&sale("after-restart", "hk-001", "AR-1", &[("1", 1, 100)]))

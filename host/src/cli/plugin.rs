@@ -265,6 +265,19 @@ async fn approve(target: &Target, plugin: &str, config: Option<PathBuf>, data: O
 }
 
 fn print_list(value: &Value) {
+    // Which stores a pin to a group reaches.
+    if let Some(groups) = value["store_groups"].as_object().filter(|g| !g.is_empty()) {
+        println!("store groups:");
+        for (name, members) in groups {
+            let members: Vec<&str> = members
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!("  {name}: {}", members.join(", "));
+        }
+    }
     for plugin in value["plugins"].as_array().into_iter().flatten() {
         let d = &plugin["deployment"];
         println!(

@@ -164,7 +164,20 @@ impl Pipeline {
     /// Re-queues the events the log holds unrouted. (Each sink's worker reads its own open
     /// deliveries from the log as it starts.)
     async fn recover(&self) -> StoreResult<()> {
-        let reopened: u64 = self.store.backlogs().await?.iter().map(|b| b.open).sum();
+        let backlogs = self.store.backlogs().await?;
+        let reopened: u64 = backlogs.iter().map(|b| b.open).sum();
+        let per_sink: Vec<String> = backlogs
+            .iter()
+            .filter(|b| b.open + b.parked > 0)
+            .map(|b| {
+                let parked = if b.parked > 0 {
+                    format!(" (+{} parked)", b.parked)
+                } else {
+                    String::new()
+                };
+                format!("{} {}{parked}", b.sink, b.open)
+            })
+            .collect();
         let mut after = 0;
         let mut rerouted = 0;
         loop {
@@ -178,10 +191,16 @@ impl Pipeline {
             }
         }
         if reopened as usize + rerouted > 0 {
+            // What a restart recovered, in words an operator reads at start-up.
             tracing::info!(
                 open_deliveries = reopened as usize,
                 unrouted_events = rerouted,
-                "resuming unfinished work from the log"
+                "resuming unfinished work from the log: {rerouted} event(s) to route; open deliveries per sink: {}",
+                if per_sink.is_empty() {
+                    "none".to_owned()
+                } else {
+                    per_sink.join(", ")
+                }
             );
         }
         Ok(())
