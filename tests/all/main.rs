@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod acknowledged;
 mod audit;
 mod audit_chain;
 mod backlog;
@@ -25,6 +26,8 @@ mod ingest;
 mod languages;
 mod lifecycle;
 mod recovery;
+mod reload;
+mod replay;
 mod sandbox;
 mod server;
 mod sources;
