@@ -122,10 +122,29 @@ async fn the_plugin_report_reads_imports_from_the_component_and_flags_ungranted_
         ungranted.iter().any(|i| i.starts_with("wasi:http/outgoing-handler")),
         "{ungranted:?}"
     );
+    // Rust's std imports the environment in every component: expected, and not "ungranted".
     assert!(
-        ungranted.iter().any(|i| i.starts_with("wasi:cli/environment")),
+        !ungranted.iter().any(|i| i.starts_with("wasi:cli/environment")),
         "{ungranted:?}"
     );
+    let environment = nosy["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"].as_str().unwrap().starts_with("wasi:cli/environment"))
+        .unwrap();
+    assert_eq!(environment["standing"], "expected", "{environment}");
+
+    // Every bundled plugin loads, so none of their imports is "not provided"; interfaces of
+    // records and variants only (the connector's `kaunter:plugin/webhook`) are types only.
+    for entry in &report {
+        for import in entry["imports"].as_array().unwrap() {
+            assert_ne!(import["standing"], "not_provided", "{}: {import}", entry["name"]);
+            if import["name"].as_str().unwrap().starts_with("kaunter:plugin/webhook") {
+                assert_eq!(import["standing"], "types_only", "{}: {import}", entry["name"]);
+            }
+        }
+    }
 }
 
 /// Starts `kaunter serve` on a config expected to be refused; returns what it printed.
@@ -441,8 +460,77 @@ async fn an_admin_action_whose_audit_record_fails_is_not_applied() {
         .into_iter()
         .find(|r| r["action"] == "dlq.replay")
         .expect("the replay is in the audit log");
-    assert!(
-        replay["detail"].as_str().unwrap().contains("\"entries\":[1]"),
-        "{replay}"
+    // A filtered replay records its filter and how many it took, not every id.
+    let detail: Value = serde_json::from_str(replay["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["count"], 1, "{replay}");
+    assert!(detail["filter"]["since_ms"].is_i64(), "{replay}");
+    assert!(detail.get("entries").is_none(), "{replay}");
+}
+
+/// `kaunter check` on `text`: (succeeded, stdout + stderr).
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaunter.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
+    (output.status.success(), said)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_marker_in_a_plugin_config_must_be_granted_sendable_and_requested() {
+    let base = config(&ConfigOptions::new("http://127.0.0.1:9/hooks"));
+    let slack = format!(
+        "\n[[plugins]]\nname = \"slack\"\nkind = \"connector\"\npath = {:?}\nsecrets = [\"slack-webhook\"]\n[plugins.config]\nwebhook_url = \"http://127.0.0.1:9/services/$SECRET(slack-webhook)\"\n[plugins.grants]\nhttp = [\"POST http://127.0.0.1:9/services/\"]\nclock = true\n",
+        kaunter_tests::plugins::CONNECTOR_SLACK
+    );
+    let sendable = "slack-webhook = { value = \"T000/B000/XXXXXXXXXXXX\", encoding = \"text\", for = [\"POST http://127.0.0.1:9/services/\"] }\n";
+    let with_secret = |definition: &str, extra: &str| {
+        base.replace("[secrets]\n", &format!("[secrets]\n{definition}")) + &slack + extra
+    };
+
+    // Slack's manifest requests an optional operator-chosen secret: granted and sendable, all quiet.
+    let (ok, said) = check(&with_secret(sendable, ""));
+    assert!(ok, "{said}");
+    assert!(!said.contains("plugins.slack"), "{said}");
+
+    // A secret without `for` never leaves the host: the marker could never be filled.
+    let (ok, said) = check(&with_secret(
+        "slack-webhook = { value = \"T000/B000/XXXXXXXXXXXX\", encoding = \"text\" }\n",
+        "",
+    ));
+    assert!(!ok);
+    assert!(
+        said.contains("plugins.slack.config.webhook_url: `$SECRET(slack-webhook)` cannot be sent: secret `slack-webhook` has no `for`"),
+        "{said}"
+    );
+
+    // Not granted to the plugin.
+    let (ok, said) = check(&with_secret(sendable, "").replace("secrets = [\"slack-webhook\"]\n", ""));
+    assert!(!ok);
+    assert!(
+        said.contains("names a secret plugin `slack` is not granted; add \"slack-webhook\" to secrets"),
+        "{said}"
+    );
+
+    // A plugin whose manifest requests no secrets: it loads, and the check names the request the
+    // plugin's author must add.
+    let transform = format!(
+        "\n[[plugins]]\nname = \"plain\"\nkind = \"transform\"\npath = {:?}\nsecrets = [\"slack-webhook\"]\n[plugins.config]\nnote = \"$SECRET(slack-webhook)\"\n",
+        kaunter_tests::plugins::TRANSFORM_SKU_MAP
+    );
+    let (ok, said) = check(&with_secret(sendable, &transform));
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("warning: plugins.plain.config.note: `$SECRET(slack-webhook)` works, but plugin `plain`'s manifest requests no secrets"),
+        "{said}"
+    );
+    assert!(said.contains("add secrets = [\"operator-chosen\"]"), "{said}");
 }

@@ -1,7 +1,7 @@
 //! Delivery: mapping, signing, retries, dead letters, replay, ordering, throttling, disabling.
 
 use crate::harness::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,6 +87,9 @@ async fn a_sink_failing_twice_gets_the_event_once_after_three_attempts() {
     let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
     assert_eq!(stats["delivered"], 1);
     assert_eq!(stats["retried"], 2);
+    // A target answering 500 is the vendor's trouble, counted per sink, not a plugin failure.
+    assert_eq!(stats["delivery_outcomes"]["erp"]["retry"], 2, "{stats}");
+    assert_eq!(stats["plugin_failures"], json!({}), "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,6 +102,10 @@ async fn a_rejected_event_is_dead_lettered_with_context_and_replays_once_fixed()
     let entry = wait_for_state(&host, "bad-1", "erp", "dead_lettered").await;
     assert_eq!(entry["attempts"], 1);
     assert!(entry["last_error"].as_str().unwrap().contains("HTTP 400"), "{entry}");
+
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    assert_eq!(stats["delivery_outcomes"]["erp"]["rejected"], 1, "{stats}");
+    assert_eq!(stats["plugin_failures"], json!({}), "{stats}");
 
     let (_, dlq) = host.get("/v1/admin/dlq", ADMIN_KEY).await;
     let letter = &dlq["dead_letters"][0];
@@ -390,8 +397,8 @@ async fn order_per_key_holds_across_a_connector_swap() {
 }
 
 /// A delivery that always fails is tried exactly `max_attempts` times, then dead-lettered. The
-/// host's recorded schedule (each `retrying` row's `next_attempt_at_ms − updated_at_ms`, read from
-/// the log between attempts) grows as `base × 2^(n−1)`, is capped at `backoff_max_ms`, and stays
+/// host's recorded schedule (each failed attempt's `next_attempt_at − at`, from the delivery's
+/// history) grows as `base × 2^(n−1)`, is capped at `backoff_max_ms`, and stays
 /// within the 50–100 % jitter: 200, 400, 800, 800, 800 ms.
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_back_off_exponentially_to_the_cap_and_stop_at_max_attempts() {
@@ -409,27 +416,25 @@ async fn retries_back_off_exponentially_to_the_cap_and_stop_at_max_attempts() {
             .0,
         202
     );
-    let db = rusqlite::Connection::open(host.dir.path().join("data/kaunter.db")).unwrap();
-    let mut schedule: BTreeMap<i64, i64> = BTreeMap::new();
-    wait_for("bo-1 to be dead-lettered", 60, || {
-        let row: Option<(String, i64, Option<i64>, i64)> = db
-            .query_row(
-                "SELECT state, attempts, next_attempt_at_ms, updated_at_ms FROM deliveries",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .ok();
-        let done = match row {
-            Some((state, attempts, Some(next), updated)) if state == "retrying" => {
-                schedule.insert(attempts, next - updated);
-                false
-            }
-            Some((state, ..)) => state == "dead_lettered",
-            None => false,
-        };
-        async move { done.then_some(()) }
-    })
-    .await;
+    wait_for_state(&host, "bo-1", "erp", "dead_lettered").await;
+    // Every failed attempt is in the delivery's history with the time its retry was set for.
+    let event = host.event("bo-1").await;
+    let failures = event["sinks"][0]["failures"].as_array().unwrap().clone();
+    assert_eq!(failures.len(), 6, "{event}");
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let schedule: BTreeMap<i64, i64> = failures
+        .iter()
+        .filter(|f| !f["next_attempt_at"].is_null())
+        .map(|f| (f["attempt"].as_i64().unwrap(), at(&f["next_attempt_at"]) - at(&f["at"])))
+        .collect();
+    assert!(
+        failures[5]["next_attempt_at"].is_null(),
+        "the last one was dead-lettered"
+    );
     let expected = [200, 400, 800, 800, 800];
     assert_eq!(
         schedule.keys().copied().collect::<Vec<_>>(),
@@ -514,4 +519,41 @@ async fn an_event_the_target_already_had_is_delivered_with_a_note() {
     let shown = host.cli(&["event", "show", "had-1"]);
     assert!(shown.contains("erp") && shown.contains("delivered"), "{shown}");
     assert!(shown.contains(&format!("note: {note}")), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_from_deadlines_says_so_and_names_the_setting() {
+    let sink = Sink::start().await;
+    // The target takes longer to answer than the connector's deadline allows.
+    sink.hold_each(std::time::Duration::from_millis(1500));
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_attempts = 2;
+    let text = config(&options).replace(
+        "[plugins.grants]\nhttp = [\"POST ",
+        "[plugins.limits]\ndeadline_ms = 400\n[plugins.grants]\nhttp = [\"POST ",
+    );
+    assert!(text.contains("deadline_ms = 400\n[plugins.grants]\nhttp = [\"POST "));
+    let host = Host::start(&text);
+    host.post_json(&sale("slow-1", "hk-001", "S-1", &[("4891234500017", 1, 100)]))
+        .await;
+    let entry = wait_for_state(&host, "slow-1", "erp", "dead_lettered").await;
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("gave up after 2 attempts; last error: plugin exceeded its 400 ms deadline and was stopped after 1 outbound request(s), the last to http://127.0.0.1:"),
+        "{error}"
+    );
+    assert!(
+        error.contains("raise limits.deadline_ms for plugin `webhook` (each request may take up to limits.http_timeout_ms = 10000 ms)"),
+        "{error}"
+    );
+    // A deadline is the plugin's own fault, counted as such.
+    let (_, stats) = host.get("/v1/admin/stats", ADMIN_KEY).await;
+    let label = stats["plugin_failures"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("webhook@"))
+        .cloned()
+        .unwrap();
+    assert_eq!(stats["plugin_failures"][&label]["deadline"], 2, "{stats}");
 }

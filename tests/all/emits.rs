@@ -107,6 +107,9 @@ async fn a_transform_cannot_book_a_sale_for_another_store() {
     let forged = host.event("fg-2-forged").await;
     assert_eq!(forged["event"]["source"], "/t/acme/s/hk-003/p/till-1/x/forger-granted");
     assert_eq!(forged["parent_seq"], host.event("fg-2").await["seq"]);
+    // Both ways by id: what it was derived from, and what the sale gave rise to.
+    assert_eq!(forged["derived_from"]["id"], "fg-2", "{forged}");
+    assert_eq!(host.event("fg-2").await["derived"][0]["id"], "fg-2-forged");
     assert!(denials(&host, "forger-granted").is_empty());
     let sent = sink.requests_for("fg-2-forged");
     assert_eq!(sent.len(), 1);

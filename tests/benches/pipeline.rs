@@ -236,6 +236,7 @@ async fn store_throughput(quick: bool) -> Vec<Row> {
                 derived: vec![],
                 deliveries: vec![],
                 dead_letters: vec![],
+                dropped_routes: vec![],
                 redeliver: false,
             })
             .collect();

@@ -2,125 +2,38 @@
 //! [`plugins`]) plugin versions, deployments, shadows, config reload and historic replay.
 //! Every call that changes something is recorded in the audit log, refused ones included.
 
+mod dlq;
+
+pub(crate) use dlq::letter_json;
 mod plugins;
+mod verify;
 
 use crate::ingress::AppState;
 use crate::ingress::error::ApiError;
-use crate::store::ReplaySelector;
 use crate::store::audit::AuditEntry;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Admin routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/admin/dlq", get(list_dlq))
-        .route("/v1/admin/dlq/replay", post(replay))
+        .route("/v1/admin/dlq", get(dlq::list))
+        .route("/v1/admin/dlq/replay", post(dlq::replay))
         .route("/v1/admin/sinks", get(sinks))
         .route("/v1/admin/sinks/{name}/resume", post(resume_sink))
         .route("/v1/admin/sinks/{name}/pause", post(pause_sink))
         .route("/v1/admin/sinks/{name}/unpark", post(unpark_sink))
         .route("/v1/admin/stats", get(stats))
+        .route("/v1/admin/verify", get(verify::verify))
         .merge(plugins::router())
-}
-
-#[derive(Deserialize)]
-struct DlqQuery {
-    #[serde(default)]
-    all: bool,
-    #[serde(default = "default_limit")]
-    limit: usize,
 }
 
 /// The largest admin request body read (JSON requests and configuration files), once the admin
 /// key is checked; plugin uploads have their own limit.
 pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
-
-fn default_limit() -> usize {
-    100
-}
-
-async fn list_dlq(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<DlqQuery>,
-) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
-    let letters = state
-        .pipeline
-        .store()
-        .dead_letters(q.all, q.limit.min(10_000))
-        .await
-        .map_err(ApiError::internal)?;
-    let entries: Vec<Value> = letters
-        .iter()
-        .map(|l| {
-            json!({
-                "id": l.id, "event_id": l.event_id, "event_type": l.event_type, "sink": l.sink,
-                "route": l.route, "plugin": l.plugin, "plugin_version": l.plugin_version,
-                "error": l.error, "attempts": l.attempts,
-                "failed_at": crate::store::rfc3339(Some(l.failed_at_ms)),
-                "replayed_at": crate::store::rfc3339(l.replayed_at_ms),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "dead_letters": entries })))
-}
-
-/// Body of `POST /v1/admin/dlq/replay`: exactly one of `ids` and `since`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    #[serde(default)]
-    ids: Option<Vec<i64>>,
-    #[serde(default)]
-    since: Option<String>,
-}
-
-async fn replay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    let key = state.authenticate_admin(&headers)?.name;
-    // Authenticated first: an unknown caller never makes the host read a body.
-    let body = crate::ingress::read_body(body, crate::admin::ADMIN_BODY_LIMIT, "admin request bodies").await?;
-    let request: ReplayRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "replay body must be {{\"ids\": [..]}} or {{\"since\": \"RFC 3339 time\"}}: {e}"
-        ))
-    })?;
-    let selector = match (request.ids, request.since) {
-        (Some(ids), None) => ReplaySelector::Ids(ids),
-        (None, Some(since)) => {
-            let t = chrono::DateTime::parse_from_rfc3339(&since).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "`since` must be an RFC 3339 time such as 2026-11-25T09:00:00Z: {e}"
-                ))
-            })?;
-            ReplaySelector::Since(t.timestamp_millis())
-        }
-        _ => {
-            return Err(ApiError::bad_request("give exactly one of `ids` and `since`"));
-        }
-    };
-    let what = match &selector {
-        ReplaySelector::Ids(ids) => format!("ids {ids:?}"),
-        ReplaySelector::Since(ms) => format!("since {}", crate::store::rfc3339(Some(*ms))),
-    };
-    let entry = AuditEntry::new(format!("api-key:{key}"), "dlq.replay", what, json!({}));
-    let replayed = state
-        .pipeline
-        .replay(selector, Some(entry))
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(by = %key, entries = ?replayed, "dead letters replayed");
-    Ok(Json(json!({ "replayed": replayed })))
-}
 
 async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     state.authenticate_admin(&headers)?;
@@ -129,19 +42,52 @@ async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
 
 /// Every configured sink: paused or not, its backlog in the log (open and parked deliveries) and
 /// the deliveries its worker holds in memory.
+/// Each sink's state and health: `running`, `failing` (its latest attempt failed) or `paused`;
+/// its backlog and the age of its oldest open delivery; its error rate over the last five
+/// minutes (since start, if more recent); and its latest failure with time and destination.
 async fn sink_report(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    let backlogs = state.pipeline.store().backlogs().await.map_err(ApiError::internal)?;
-    Ok(state
-        .pipeline
-        .sink_states()
+    let store = state.pipeline.store();
+    let backlogs = store.backlogs().await.map_err(ApiError::internal)?;
+    let sinks = state.pipeline.sink_states();
+    let health = store
+        .sink_health(sinks.iter().map(|s| s.name.clone()).collect())
+        .await
+        .map_err(ApiError::internal)?;
+    let metrics = state.pipeline.metrics();
+    let now_us = crate::store::now_us();
+    Ok(sinks
         .into_iter()
         .map(|s| {
             let backlog = backlogs.iter().find(|b| b.sink == s.name).cloned().unwrap_or_default();
+            let health = health.iter().find(|h| h.sink == s.name).cloned().unwrap_or_default();
+            let recent = metrics.sink_recent(&s.name);
+            let condition = if s.paused {
+                "paused"
+            } else if recent.last_failed {
+                "failing"
+            } else {
+                "running"
+            };
             json!({
                 "name": s.name,
+                "state": condition,
                 "paused": s.paused,
                 "open": backlog.open,
                 "parked": backlog.parked,
+                "oldest_open_age_secs": health.oldest_open_received_us.map(|at| (now_us - at).max(0) / 1_000_000),
+                "recent": {
+                    "window_secs": crate::pipeline::metrics::SINK_WINDOW_SECS,
+                    "delivered": recent.delivered,
+                    "failed": recent.failed,
+                    "error_rate": recent.error_rate(),
+                },
+                "last_failure": health.last_failure.map(|f| json!({
+                    "at": crate::store::rfc3339(Some(f.at_ms)),
+                    "outcome": f.failure.outcome,
+                    "error": f.failure.error,
+                    "destination": f.failure.destination,
+                    "delivery_id": f.delivery_id,
+                })),
                 "in_memory": s.in_memory,
                 "window": s.window,
             })
@@ -242,7 +188,11 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     state.authenticate_admin(&headers)?;
     let metrics = state.pipeline.metrics();
     let mut body = json!(metrics.snapshot());
+    let started = *metrics.started_at_ms.get_or_init(crate::store::now_ms);
+    body["started_at"] = crate::store::rfc3339(Some(started));
+    body["uptime_secs"] = json!((crate::store::now_ms() - started).max(0) / 1000);
     body["plugin_failures"] = json!(metrics.plugin_failures());
+    body["delivery_outcomes"] = json!(metrics.delivery_outcomes());
     body["disk"] = json!(state.pipeline.store().disk_usage());
     body["log_lines_dropped"] = json!(crate::engine::LOG_LINES_DROPPED.load(std::sync::atomic::Ordering::Relaxed));
     body["quarantined"] = json!(state.pipeline.store().quarantined().await.map_err(ApiError::internal)?);

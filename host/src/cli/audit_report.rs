@@ -10,6 +10,7 @@ use crate::config::{Config, PluginConfig};
 use crate::engine::{Runtime, version_of};
 use serde::Serialize;
 use std::process::ExitCode;
+use wasmtime::component::types::ComponentItem;
 
 /// One plugin's audit.
 #[derive(Debug, Serialize)]
@@ -55,14 +56,41 @@ pub struct ImportAudit {
     pub name: String,
     /// What it reaches.
     pub capability: &'static str,
-    /// Whether it does anything for this plugin.
+    /// Where it stands for this plugin.
+    pub standing: Standing,
+    /// What it does for this plugin, in words.
     pub status: String,
 }
 
-/// Classes an import: (capability, granted?, explanation).
-fn classify(name: &str, plugin: &PluginConfig, config: &Config) -> (&'static str, bool, String) {
+/// Where one import stands for one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Something is behind it for this plugin.
+    Granted,
+    /// The linker provides it, but for this plugin every call finds nothing or is refused.
+    NotGranted,
+    /// Every component built with a language's standard library imports it (Rust's `std` on
+    /// `wasm32-wasip2` does); nothing is behind it, and nothing needs to be.
+    Expected,
+    /// Only types cross it; there is nothing to call.
+    TypesOnly,
+    /// The host's linker does not provide it: the plugin fails to load.
+    NotProvided,
+}
+
+/// Classes an import: (capability, standing, explanation). `callable` is whether the imported
+/// interface has any function (an interface of records and variants only has nothing to call).
+fn classify(name: &str, callable: bool, plugin: &PluginConfig, config: &Config) -> (&'static str, Standing, String) {
     let iface = name.split('@').next().unwrap_or(name);
-    match iface {
+    if !callable && iface.starts_with("kaunter:plugin/") {
+        return (
+            "types only",
+            Standing::TypesOnly,
+            "no calls: records and variants only".into(),
+        );
+    }
+    let (capability, granted, status) = match iface {
         "wasi:http/outgoing-handler" | "wasi:http/types" => {
             let granted = !plugin.grants.http.is_empty();
             let status = if granted {
@@ -127,26 +155,53 @@ fn classify(name: &str, plugin: &PluginConfig, config: &Config) -> (&'static str
         "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
             ("randomness", true, "always available".into())
         }
-        i if i.starts_with("wasi:filesystem/") => (
-            "filesystem",
-            false,
-            "NOT granted: no directories are opened for plugins".into(),
-        ),
-        "wasi:cli/environment" => (
-            "environment variables",
-            false,
-            "NOT granted: the environment is empty".into(),
-        ),
+        "wasi:filesystem/preopens" | "wasi:filesystem/types" => {
+            return (
+                "filesystem",
+                Standing::Expected,
+                "expected: every Rust component imports it; no directories are opened for plugins".into(),
+            );
+        }
+        "wasi:cli/environment" => {
+            return (
+                "environment variables",
+                Standing::Expected,
+                "expected: every Rust component imports it; plugins get an empty environment".into(),
+            );
+        }
         i if i.starts_with("wasi:sockets/") => {
             ("network sockets", false, "NOT granted: every address is refused".into())
         }
         i if i.starts_with("wasi:cli/") => ("standard streams, exit", true, "stdio is not connected".into()),
         i if i.starts_with("wasi:io/") => ("I/O plumbing", true, "streams of granted capabilities only".into()),
-        _ => (
-            "unknown",
-            false,
-            "not provided by kaunter: the plugin would fail to load".into(),
-        ),
+        _ => {
+            return (
+                "unknown",
+                Standing::NotProvided,
+                "not provided by kaunter: the plugin would fail to load".into(),
+            );
+        }
+    };
+    (
+        capability,
+        if granted {
+            Standing::Granted
+        } else {
+            Standing::NotGranted
+        },
+        status,
+    )
+}
+
+/// Whether an imported item has anything to call: a function, or an instance with a function.
+fn callable(item: &ComponentItem, engine: &wasmtime::Engine) -> bool {
+    match item {
+        ComponentItem::ComponentInstance(instance) => {
+            instance.exports(engine).any(|(_, item)| callable(&item.ty, engine))
+        }
+        ComponentItem::ComponentFunc(_) | ComponentItem::CoreFunc(_) => true,
+        ComponentItem::Module(_) | ComponentItem::Component(_) => true,
+        ComponentItem::Type(_) | ComponentItem::Resource(_) => false,
     }
 }
 
@@ -169,16 +224,30 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
         let mut ungranted_imports = Vec::new();
         let mut uses_http = false;
         let mut uses_crypto = false;
-        for (name, _) in ty.imports(runtime.engine()) {
-            let (capability, granted, status) = classify(name, plugin, config);
+        // What the linker really provides decides "fails to load", not the table above.
+        let link_error = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .err()
+            .map(|e| format!("{e:#}"));
+        for (name, item) in ty.imports(runtime.engine()) {
+            let (capability, mut standing, mut status) =
+                classify(name, callable(&item.ty, runtime.engine()), plugin, config);
+            if standing == Standing::NotProvided && link_error.is_none() {
+                (standing, status) = (Standing::Granted, "provided by the host's linker".into());
+            }
+            if let Some(error) = link_error.as_ref().filter(|e| e.contains(name)) {
+                (standing, status) = (Standing::NotProvided, format!("the plugin fails to load: {error}"));
+            }
             uses_http |= capability == "outbound HTTP";
             uses_crypto |= capability == "keyed hashes over secrets";
-            if !granted {
+            if matches!(standing, Standing::NotGranted | Standing::NotProvided) {
                 ungranted_imports.push(name.to_owned());
             }
             imports.push(ImportAudit {
                 name: name.to_owned(),
                 capability,
+                standing,
                 status,
             });
         }

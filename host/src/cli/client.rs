@@ -15,28 +15,6 @@ pub struct Target {
     api_key: Option<String>,
 }
 
-/// `kaunter dlq …`.
-#[derive(Subcommand)]
-pub enum DlqCommand {
-    /// List dead letters (newest first).
-    List {
-        /// Include entries already replayed.
-        #[arg(long)]
-        all: bool,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replay dead letters by id, or all since a time.
-    Replay {
-        /// Entry ids (from `kaunter dlq list`).
-        ids: Vec<i64>,
-        /// Replay every entry dead-lettered at or after this RFC 3339 time.
-        #[arg(long, conflicts_with = "ids")]
-        since: Option<String>,
-    },
-}
-
 /// `kaunter sink …`.
 #[derive(Subcommand)]
 pub enum SinkCommand {
@@ -104,75 +82,47 @@ pub(super) async fn call(
     Ok(value)
 }
 
-pub(super) async fn dlq(target: &Target, command: DlqCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        DlqCommand::List { all, json } => {
-            let value = call(target, reqwest::Method::GET, &format!("/v1/admin/dlq?all={all}"), None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&value)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let entries = value["dead_letters"].as_array().cloned().unwrap_or_default();
-            if entries.is_empty() {
-                println!("no dead letters");
-            }
-            for e in entries {
-                println!(
-                    "#{:<6} {}  event {}  {} → {}  {}@{}  attempts {}{}\n        {}",
-                    e["id"],
-                    e["failed_at"].as_str().unwrap_or(""),
-                    e["event_id"].as_str().unwrap_or(""),
-                    e["route"].as_str().unwrap_or(""),
-                    e["sink"].as_str().unwrap_or("(transform)"),
-                    e["plugin"].as_str().unwrap_or(""),
-                    e["plugin_version"].as_str().unwrap_or(""),
-                    e["attempts"],
-                    if e["replayed_at"].is_null() {
-                        String::new()
-                    } else {
-                        format!("  replayed {}", e["replayed_at"])
-                    },
-                    e["error"].as_str().unwrap_or(""),
-                );
-            }
-        }
-        DlqCommand::Replay { ids, since } => {
-            let body = match since {
-                Some(since) => serde_json::json!({ "since": since }),
-                None if ids.is_empty() => {
-                    anyhow::bail!("name entry ids to replay, or --since TIME")
-                }
-                None => serde_json::json!({ "ids": ids }),
-            };
-            let value = call(target, reqwest::Method::POST, "/v1/admin/dlq/replay", Some(body)).await?;
-            let replayed = value["replayed"].as_array().map(Vec::len).unwrap_or(0);
-            println!("replayed {replayed} dead letter(s): {}", value["replayed"]);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub(super) async fn sink(target: &Target, command: SinkCommand) -> anyhow::Result<ExitCode> {
     match command {
         SinkCommand::List => {
             let value = call(target, reqwest::Method::GET, "/v1/admin/sinks", None).await?;
             println!(
-                "{:<24} {:<8} {:>10} {:>10} {:>12}",
-                "SINK", "STATE", "OPEN", "PARKED", "IN MEMORY"
+                "{:<20} {:<8} {:>8} {:>8} {:>12} {:>11} {:>10}",
+                "SINK", "STATE", "OPEN", "PARKED", "OLDEST OPEN", "ERRORS 5m", "IN MEMORY"
             );
-            for s in value["sinks"].as_array().cloned().unwrap_or_default() {
-                let state = if s["paused"].as_bool().unwrap_or(false) {
-                    "paused"
-                } else {
-                    "running"
+            let sinks = value["sinks"].as_array().cloned().unwrap_or_default();
+            for s in &sinks {
+                let oldest = s["oldest_open_age_secs"]
+                    .as_i64()
+                    .map(|secs| format!("{secs} s"))
+                    .unwrap_or_else(|| "-".into());
+                let recent = &s["recent"];
+                let errors = match recent["failed"].as_u64().unwrap_or(0) + recent["delivered"].as_u64().unwrap_or(0) {
+                    0 => "-".to_owned(),
+                    _ => format!("{:.0}%", recent["error_rate"].as_f64().unwrap_or(0.0) * 100.0),
                 };
                 println!(
-                    "{:<24} {state:<8} {:>10} {:>10} {:>12}",
+                    "{:<20} {:<8} {:>8} {:>8} {:>12} {:>11} {:>10}",
                     s["name"].as_str().unwrap_or(""),
+                    s["state"].as_str().unwrap_or(""),
                     s["open"],
                     s["parked"],
+                    oldest,
+                    errors,
                     format!("{}/{}", s["in_memory"], s["window"]),
                 );
+            }
+            for s in &sinks {
+                let f = &s["last_failure"];
+                if f.is_object() {
+                    println!(
+                        "{} last error at {}{}: {}",
+                        s["name"].as_str().unwrap_or(""),
+                        f["at"].as_str().unwrap_or(""),
+                        f["destination"].as_str().map(|d| format!(" ({d})")).unwrap_or_default(),
+                        f["error"].as_str().unwrap_or("")
+                    );
+                }
             }
         }
         SinkCommand::Pause { name } => {
@@ -212,71 +162,158 @@ pub(super) async fn sink(target: &Target, command: SinkCommand) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn stats(target: &Target) -> anyhow::Result<ExitCode> {
-    let value = call(target, reqwest::Method::GET, "/v1/admin/stats", None).await?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(ExitCode::SUCCESS)
+/// A configuration diff: each changed field on its own line, then the summary by section.
+fn print_changes(changes: &Value) -> anyhow::Result<()> {
+    for field in changes["fields"].as_array().into_iter().flatten() {
+        println!("change  {}", field.as_str().unwrap_or(""));
+    }
+    let mut summary = changes.clone();
+    if let Some(map) = summary.as_object_mut() {
+        map.remove("fields");
+    }
+    println!("changes: {}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
-/// `kaunter event show ID`: the event, then one line per sink (state, attempts, when delivered,
-/// the remote id and note the connector reported) and its last error, if any.
-pub(super) async fn event_show(
-    target: &Target,
-    id: &str,
-    source: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut path = format!("/v1/events/{}", urlencode(id));
-    if let Some(source) = source {
-        path.push_str(&format!("?source={}", urlencode(source)));
-    }
+/// `kaunter verify [--since T]`: the verdict, its per-sink tally and up to 20 missing
+/// deliveries; exit 1 when any is missing.
+pub(super) async fn verify(target: &Target, since: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let path = match since {
+        Some(since) => format!("/v1/admin/verify?since={}", urlencode(since)),
+        None => "/v1/admin/verify".to_owned(),
+    };
     let value = call(target, reqwest::Method::GET, &path, None).await?;
+    let v = &value["verdict"];
+    let missing = v["missing"].as_u64().unwrap_or(0);
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{} event(s) since {}: {} delivered everywhere, {} in flight, {} dead-lettered, {} waiting to be routed, {} not sent by any route (dropped by a transform or matched by none), {} MISSING a delivery",
+            v["events"],
+            since.unwrap_or("the start of the log"),
+            v["complete"],
+            v["in_flight"],
+            v["dead_lettered"],
+            v["waiting"],
+            v["not_sent"],
+            missing
+        );
+        for (sink, t) in v["sinks"].as_object().into_iter().flatten() {
+            println!(
+                "  {sink:<16} delivered {}  in flight {}  dead-lettered {}  missing {}",
+                t["delivered"], t["in_flight"], t["dead_lettered"], t["missing"]
+            );
+        }
+        for m in v["missing_examples"].as_array().into_iter().flatten() {
+            println!(
+                "  missing: event {} from {} at {}",
+                m["id"].as_str().unwrap_or(""),
+                m["source"].as_str().unwrap_or(""),
+                m["sink"].as_str().unwrap_or("")
+            );
+        }
+        if missing == 0 {
+            println!("ok: nothing acknowledged is missing");
+        }
+    }
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `kaunter stats`: counters since the host started, then the state now, each under its own
+/// heading so the two are never confused.
+pub(super) async fn stats(target: &Target, json: bool) -> anyhow::Result<ExitCode> {
+    let v = call(target, reqwest::Method::GET, "/v1/admin/stats", None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let event = &value["event"];
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let n = |key: &str| v[key].as_i64().unwrap_or(0);
+    let ms = |key: &str| v[key].as_f64().unwrap_or(0.0) / 1000.0;
     println!(
-        "event {}  {}  from {}  received {}",
-        text(&event["id"]),
-        text(&event["type"]),
-        text(&event["source"]),
-        text(&value["received_at"])
+        "since this host started ({}, {} s ago):",
+        v["started_at"].as_str().unwrap_or("-"),
+        n("uptime_secs")
     );
-    let sinks = value["sinks"].as_array().cloned().unwrap_or_default();
-    if sinks.is_empty() {
-        println!("  no deliveries: no route sent it anywhere");
+    println!(
+        "  accepted {}  duplicates {}  conflicts {}  derived {}",
+        n("accepted"),
+        n("duplicates"),
+        n("conflicts"),
+        n("derived")
+    );
+    println!(
+        "  delivered {}  retried {}  dead-lettered {}  pruned {}",
+        n("delivered"),
+        n("retried"),
+        n("dead_lettered"),
+        n("pruned")
+    );
+    println!(
+        "  ingest → delivered p50 {:.1} ms, p99 {:.1} ms (live events; replays apart: p50 {:.1} ms, p99 {:.1} ms)",
+        ms("p50_us"),
+        ms("p99_us"),
+        ms("replay_p50_us"),
+        ms("replay_p99_us")
+    );
+    let nested = |key: &str| -> Vec<String> {
+        v[key]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(who, kinds)| {
+                let kinds: Vec<String> = kinds
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(kind, count)| format!("{kind} {count}"))
+                    .collect();
+                format!("{who}: {}", kinds.join(", "))
+            })
+            .collect()
+    };
+    for (title, key) in [
+        ("plugin faults", "plugin_failures"),
+        ("undelivered attempts (the target's trouble)", "delivery_outcomes"),
+    ] {
+        let lines = nested(key);
+        if lines.is_empty() {
+            println!("  {title}: none");
+        } else {
+            println!("  {title}: {}", lines.join("; "));
+        }
     }
-    for sink in &sinks {
-        let mut line = format!(
-            "  {:<16} {:<13} attempts {}",
-            text(&sink["sink"]),
-            text(&sink["state"]),
-            sink["attempts"]
+    println!("  log lines dropped {}", n("log_lines_dropped"));
+    println!("now:");
+    println!(
+        "  waiting to be routed {}  open deliveries {}  parked {}  quarantined rows {}",
+        n("pending"),
+        n("open_deliveries"),
+        n("parked_deliveries"),
+        n("quarantined")
+    );
+    println!(
+        "  disk: database {} bytes, write-ahead log {} bytes",
+        v["disk"]["database_bytes"], v["disk"]["wal_bytes"]
+    );
+    for s in v["sinks"].as_array().into_iter().flatten() {
+        println!(
+            "  sink {:<16} {:<8} open {}  parked {}",
+            s["name"].as_str().unwrap_or(""),
+            s["state"].as_str().unwrap_or(""),
+            s["open"],
+            s["parked"]
         );
-        if let Some(at) = sink["delivered_at"].as_str() {
-            line.push_str(&format!("  delivered {at}"));
-        }
-        if let Some(version) = sink["connector_version"].as_str() {
-            line.push_str(&format!("  by {version}"));
-        }
-        if let Some(remote) = sink["remote_id"].as_str() {
-            line.push_str(&format!("  remote id {remote}"));
-        }
-        println!("{line}");
-        if let Some(note) = sink["note"].as_str() {
-            println!("      note: {note}");
-        }
-        if let Some(error) = sink["last_error"].as_str() {
-            println!("      last error: {error}");
-        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Percent-encodes a path segment or query value.
-fn urlencode(text: &str) -> String {
+pub(super) fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -309,7 +346,14 @@ pub(super) async fn config(target: &Target, command: ConfigCommand) -> anyhow::R
                     e["message"].as_str().unwrap_or("")
                 );
             }
-            println!("changes: {}", serde_json::to_string_pretty(&value["changes"])?);
+            for w in value["warnings"].as_array().into_iter().flatten() {
+                println!(
+                    "warning  {}: {}",
+                    w["field"].as_str().unwrap_or(""),
+                    w["message"].as_str().unwrap_or("")
+                );
+            }
+            print_changes(&value["changes"])?;
             if !valid {
                 println!("invalid: nothing was applied");
                 return Ok(ExitCode::FAILURE);
@@ -319,7 +363,7 @@ pub(super) async fn config(target: &Target, command: ConfigCommand) -> anyhow::R
         ConfigCommand::Reload => {
             let value = call(target, reqwest::Method::POST, "/v1/admin/config/reload", None).await?;
             println!("reloaded {}", value["reloaded"].as_str().unwrap_or(""));
-            println!("changes: {}", serde_json::to_string_pretty(&value["changes"])?);
+            print_changes(&value["changes"])?;
             for w in value["warnings"].as_array().into_iter().flatten() {
                 println!("warning: {}", w.as_str().unwrap_or(""));
             }
@@ -355,13 +399,14 @@ pub(super) async fn shadow_report(target: &Target, plugin: Option<String>, json:
             r["different"],
             r["shadow_failed"],
         );
-        for d in r["recent_differences"].as_array().into_iter().flatten() {
+        // The same difference on many events is printed once, with its count.
+        for g in r["groups"].as_array().into_iter().flatten() {
             println!(
-                "  event {} (live {}):",
-                d["event_id"].as_str().unwrap_or(""),
-                d["live_version"].as_str().unwrap_or("")
+                "  {} event(s), e.g. {}:",
+                g["events"],
+                g["example_event_id"].as_str().unwrap_or("")
             );
-            for line in d["differences"].as_array().into_iter().flatten() {
+            for line in g["differences"].as_array().into_iter().flatten() {
                 println!("    {}", line.as_str().unwrap_or(""));
             }
         }

@@ -7,6 +7,8 @@
 mod audit;
 pub mod audit_report;
 mod client;
+mod dlq;
+mod event;
 mod new;
 mod plugin;
 mod run;
@@ -52,7 +54,7 @@ enum Command {
     /// Dead-letter queue of a running host.
     Dlq {
         #[command(subcommand)]
-        command: client::DlqCommand,
+        command: dlq::DlqCommand,
         #[command(flatten)]
         target: client::Target,
     },
@@ -114,8 +116,23 @@ enum Command {
         #[command(flatten)]
         target: client::Target,
     },
-    /// Live counters of a running host.
+    /// Did every event received since a time reach every sink its routes name, or is it
+    /// dead-lettered? Exits 1 when a delivery is missing.
+    Verify {
+        /// RFC 3339 time (default: the whole log).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the host's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// A running host's counters since it started, then its state now.
     Stats {
+        /// Print the host's JSON answer.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: client::Target,
     },
@@ -123,25 +140,9 @@ enum Command {
     /// and what the target answered (its remote id, a note).
     Event {
         #[command(subcommand)]
-        command: EventCommand,
+        command: event::EventCommand,
         #[command(flatten)]
         target: client::Target,
-    },
-}
-
-/// `kaunter event …`.
-#[derive(Subcommand)]
-enum EventCommand {
-    /// Show an event and its deliveries.
-    Show {
-        /// The event id.
-        id: String,
-        /// The event's source, when several stores used the same id.
-        #[arg(long)]
-        source: Option<String>,
-        /// Print the host's JSON answer.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -225,7 +226,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&config)?;
             // The files too: every component must exist (relative paths are relative to the
             // config file's directory) and its manifest must be satisfied by the grants.
-            let problems = crate::lifecycle::plugin_problems(&config);
+            let findings = crate::lifecycle::plugin_findings(&config);
+            for w in &findings.warnings {
+                eprintln!("warning: {}: {}", w.field, w.message);
+            }
+            let problems = findings.errors;
             if !problems.is_empty() {
                 for p in &problems {
                     eprintln!("error: {}: {}", p.field, p.message);
@@ -242,13 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq { command, target } => client::dlq(&target, command).await,
+        Command::Dlq { command, target } => dlq::run(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
-        Command::Stats { target } => client::stats(&target).await,
-        Command::Event {
-            command: EventCommand::Show { id, source, json },
-            target,
-        } => client::event_show(&target, &id, source.as_deref(), json).await,
+        Command::Stats { json, target } => client::stats(&target, json).await,
+        Command::Verify { since, json, target } => client::verify(&target, since.as_deref(), json).await,
+        Command::Event { command, target } => event::run(&target, command).await,
         Command::Plugin { command, target } => plugin::run(command, &target).await,
         Command::Shadow {
             command: ShadowCommand::Report { plugin, json },

@@ -84,7 +84,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             "connector",
             CONNECTOR,
             "POSTs each event as JSON to one URL with its idempotency key.",
-            "# The URL is chosen by the operator: grant exactly the one in the config.\nhttp = [\"operator-chosen\"]\n# Retry-After may be an HTTP date, read against the clock.\nclock = true\nevent_types = [\"*\"]\n\n[requests.config]\nurl = \"where to POST (also granted in grants.http)\"",
+            "# The URL is chosen by the operator: grant exactly the one in the config.\nhttp = [\"operator-chosen\"]\n# Retry-After may be an HTTP date, read against the clock.\nclock = true\nevent_types = [\"*\"]\n\n[requests.config]\nurl = \"where to POST (also granted in grants.http)\"\n\n[requests.limits]\n# The deadline covers every outbound request for one event, answers included. Unset, a host gives a\n# connector limits.http_timeout_ms (10 s) x max_http_calls, capped at 30 s. Size it from\n# `kaunter plugin run --live` (it prints the share of the deadline a call used) with room for a\n# slow vendor: a call that runs out is retried, and after max_attempts dead-lettered.\ndeadline_ms = 10000\nmax_http_calls = 2",
             "--event samples/sale.json --config config.json --allow \"POST http://erp.example/orders\"",
             "[plugins.config]\nurl = \"https://erp.example/orders\"\n[plugins.grants]\nhttp = [\"POST https://erp.example/orders\"]\nclock = true",
         ),

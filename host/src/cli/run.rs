@@ -15,7 +15,7 @@ use crate::egress::{CannedResponses, Egress, HttpGrant};
 use crate::engine::bindings::{DeliveryContext, DeliveryError, WebhookRequest};
 use crate::engine::emits;
 use crate::engine::{CallReport, Runtime};
-use crate::plugins::manifest::{self, OPERATOR_CHOSEN};
+use crate::plugins::manifest::{self, is_operator_chosen};
 use crate::plugins::registry::Registry;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -111,7 +111,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let plugin = if args.live {
-        registry.instantiate(&config, &version, false)?
+        let plugin = registry.instantiate(&config, &version, false)?;
+        // Sent for real, and kept (with the answer's status) to be shown like captured ones.
+        plugin
+            .context()
+            .egress
+            .record
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        plugin
     } else {
         let canned = match &args.responses {
             Some(path) => CannedResponses::parse(
@@ -289,8 +296,14 @@ fn read_webhooks(path: &std::path::Path) -> anyhow::Result<Vec<WebhookRequest>> 
 }
 
 fn stats(report: &CallReport) -> Value {
+    let deadline_ms = report.deadline.as_millis() as u64;
     json!({
         "time_ms": report.elapsed.as_secs_f64() * 1000.0,
+        "deadline_ms": deadline_ms,
+        // How much of its deadline the call used: a connector near 100% under a quiet vendor
+        // dead-letters under load (raise `limits.deadline_ms`, or make fewer calls).
+        "deadline_used_percent": (report.elapsed.as_secs_f64() * 1000.0 * 100.0 / deadline_ms.max(1) as f64).round(),
+        "http_calls": report.http_calls,
         "fuel": report.fuel_used,
         "memory_bytes": report.peak_memory_bytes,
     })
@@ -347,11 +360,20 @@ fn print_run(r: &Value) {
     }
     let s = &r["stats"];
     println!(
-        "  time {:.2} ms  fuel {}  memory {:.1} MiB",
+        "  time {:.2} ms ({}% of the {} ms deadline)  fuel {}  memory {:.1} MiB",
         s["time_ms"].as_f64().unwrap_or(0.0),
+        s["deadline_used_percent"],
+        s["deadline_ms"],
         s["fuel"].as_u64().map(|f| f.to_string()).unwrap_or_else(|| "-".into()),
         s["memory_bytes"].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0)
     );
+    if s["deadline_used_percent"].as_f64().unwrap_or(0.0) >= 50.0 {
+        println!(
+            "  this call used {}% of its deadline with an idle target: under load it may be stopped and retried; \
+             raise limits.deadline_ms (or make fewer outbound calls)",
+            s["deadline_used_percent"]
+        );
+    }
 }
 
 fn read_events(path: &std::path::Path) -> anyhow::Result<Vec<Event>> {
@@ -410,7 +432,7 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
     let mut http: Vec<HttpGrant> = r
         .http
         .iter()
-        .filter(|h| *h != OPERATOR_CHOSEN)
+        .filter(|h| !is_operator_chosen(h))
         .map(|h| h.parse())
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("the manifest's http request: {e}"))?;
@@ -438,7 +460,7 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
         };
         secrets.insert(name.to_owned(), secret);
     }
-    for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
+    for want in r.secrets.iter().filter(|s| !is_operator_chosen(s)) {
         secrets
             .entry(want.clone())
             .or_insert_with(|| SecretRef::Value(format!("sandbox-secret-{want}")).into());
@@ -448,6 +470,10 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
     limits.memory_mib = limits.memory_mib.max(r.limits.memory_mib.unwrap_or(0));
     limits.kv_quota_bytes = limits.kv_quota_bytes.max(r.limits.kv_quota_bytes.unwrap_or(0));
     limits.max_http_calls = limits.max_http_calls.max(r.limits.max_http_calls.unwrap_or(0));
+    if kind == PluginKind::Connector && r.limits.deadline_ms.is_none() {
+        // What a host gives a connector whose operator leaves `deadline_ms` unset.
+        limits.deadline_ms = crate::config::connector_deadline_ms(&limits);
+    }
     let plugin = PluginConfig {
         name,
         kind,

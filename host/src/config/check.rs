@@ -179,6 +179,15 @@ impl Config {
                     ),
                 );
             }
+            if !(1..=300_000).contains(&plugin.limits.http_timeout_ms) {
+                add(
+                    at("limits.http_timeout_ms"),
+                    format!(
+                        "plugin `{}`: limits.http_timeout_ms is {}; give each outbound request between 1 and 300000 ms",
+                        plugin.name, plugin.limits.http_timeout_ms
+                    ),
+                );
+            }
             for credential in &plugin.grants.credentials {
                 if !self.credentials.contains_key(credential) {
                     add(

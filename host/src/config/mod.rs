@@ -6,6 +6,7 @@
 
 mod audit;
 mod check;
+mod limits;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -13,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 pub use audit::AuditConfig;
 pub use check::{ConfigError, FieldProblem};
+pub use limits::{
+    CONNECTOR_DEADLINE_CAP_MS, DEFAULT_DEADLINE_MS, DEFAULT_HTTP_TIMEOUT_MS, LimitsConfig, connector_deadline_ms,
+};
 pub mod redact;
 
 /// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
@@ -351,7 +355,7 @@ impl PluginKind {
 }
 
 /// `[[plugins]]`: one Wasm component and its configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Name routes and sinks refer to.
@@ -467,7 +471,7 @@ fn default_assertion_lifetime() -> u64 {
 }
 
 /// `[plugins.grants]`: capabilities the operator grants a plugin. Nothing is granted by default.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantsConfig {
     /// Outbound HTTP destinations, e.g. `"POST https://api.xero.com/api.xro/2.0/"`.
@@ -489,41 +493,26 @@ pub struct GrantsConfig {
     pub sources: Vec<String>,
 }
 
-/// `[plugins.limits]`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Wall-clock deadline for one call, in milliseconds.
-    pub deadline_ms: u64,
-    /// Linear memory cap, in MiB.
-    pub memory_mib: u32,
-    /// Most kv bytes the plugin may store.
-    pub kv_quota_bytes: u64,
-    /// Most events a transform may return for one event.
-    pub max_output_events: usize,
-    /// Most bytes (as stored JSON) a transform may return for one event.
-    pub max_output_bytes: usize,
-    /// Most outbound HTTP requests while handling one event.
-    pub max_http_calls: u32,
-    /// Optional instruction budget per call (wasmtime fuel); unset means no fuel accounting.
-    pub fuel: Option<u64>,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            deadline_ms: 2000,
-            memory_mib: 64,
-            kv_quota_bytes: 16 * 1024 * 1024,
-            max_output_events: 100,
-            max_output_bytes: 1024 * 1024,
-            max_http_calls: 16,
-            fuel: None,
-        }
-    }
-}
-
 impl Config {
+    /// Reads a configuration's TOML (no checks), with the defaults that depend on more than
+    /// one key settled: a connector without `limits.deadline_ms` gets [`connector_deadline_ms`].
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        let mut config = toml::from_str::<Config>(text)?;
+        let raw = toml::from_str::<toml::Table>(text)?;
+        let entries = raw.get("plugins").and_then(toml::Value::as_array);
+        for (i, plugin) in config.plugins.iter_mut().enumerate() {
+            let deadline_set = entries
+                .and_then(|e| e.get(i))
+                .and_then(|p| p.get("limits"))
+                .and_then(|l| l.get("deadline_ms"))
+                .is_some();
+            if plugin.kind == PluginKind::Connector && !deadline_set {
+                plugin.limits.deadline_ms = connector_deadline_ms(&plugin.limits);
+            }
+        }
+        Ok(config)
+    }
+
     /// Whether any plugin sets a fuel budget (the engine then counts fuel for all of them).
     pub fn uses_fuel(&self) -> bool {
         self.plugins.iter().any(|p| p.limits.fuel.is_some())
@@ -531,7 +520,7 @@ impl Config {
 }
 
 /// `[[sinks]]`: a destination fed by a connector plugin.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// Name routes refer to; part of every idempotency key.
@@ -587,7 +576,7 @@ fn default_backoff_max() -> u64 {
 }
 
 /// `[[routes]]`: which events flow through which transforms to which sinks.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Name, for logs and `GET /v1/events/{id}`.
@@ -631,7 +620,7 @@ impl Config {
     ///
     /// Errors never carry a secret value written in `text` (see [`redact`]).
     pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
-        let parsed = toml::from_str::<Config>(text)
+        let parsed = Config::from_toml(text)
             .map_err(|e| check::parse_error(origin, text, e))
             .and_then(|mut config| {
                 config.base_dir = base_dir;

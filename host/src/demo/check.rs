@@ -1,13 +1,14 @@
 //! The demo's closing check: was anything the tills were told was accepted lost?
 //!
 //! The simulated tills keep the `(source, id)` of every event whose `202` they received. Each of
-//! those must be in the log and delivered to head office (the sink every till event is routed
-//! to); an acknowledged event the log never stored counts as lost as well, which a count taken
-//! from the log alone could not see. Events the chain derived point at the one they came from:
-//! every delivery made for a derived event must have been made.
+//! those must be in the log and have reached every sink its routes name (judged as `kaunter
+//! verify` judges, by [`crate::pipeline::verify`]); an acknowledged event the log never stored
+//! counts as lost as well, which a count taken from the log alone could not see. Events the chain
+//! derived are judged the same way. A dead letter replayed and delivered since is delivered.
 
-use crate::store::sqlite::open_read_only;
-use rusqlite::OptionalExtension as _;
+use crate::config::RouteConfig;
+use crate::pipeline::verify::Verdict;
+use crate::store::sqlite::{event_outcome, event_outcomes, open_read_only};
 use std::path::Path;
 
 /// What the log says at the end of a run.
@@ -23,45 +24,51 @@ pub struct Log {
     pub derived_by_type: String,
     /// Events the tills received a `202` for.
     pub acknowledged: u64,
-    /// Acknowledged events the log does not hold at all.
-    pub acknowledged_not_stored: u64,
-    /// Acknowledged events in the log without a delivered head-office delivery.
-    pub acknowledged_not_delivered: u64,
-    /// Deliveries of derived events in any state but delivered.
-    pub derived_undelivered: u64,
-    /// Dead letters (deliveries and route runs).
+    /// The acknowledged events, judged against the routes (one not in the log is missing).
+    pub verdict: Verdict,
+    /// The derived events, judged the same way.
+    pub derived_verdict: Verdict,
+    /// Dead letters not replayed (deliveries and route runs).
     pub dead_lettered: u64,
-    /// Up to five dead letters: sink or route, and the error.
+    /// Up to five of them: sink or route, and the error.
     pub dead_letters: Vec<String>,
     /// Delivered/all deliveries per sink.
     pub by_sink: String,
 }
 
 impl Log {
-    /// Acknowledged events lost: not stored, or stored and not delivered to head office.
+    /// Acknowledged or derived events that did not reach a sink their routes name and are not
+    /// dead-lettered either: missing, or still in flight when the run ended.
     pub fn lost(&self) -> u64 {
-        self.acknowledged_not_stored + self.acknowledged_not_delivered
+        self.verdict.missing + self.verdict.in_flight + self.verdict.waiting
+    }
+
+    /// Derived events whose deliveries are missing or unfinished.
+    pub fn derived_unfinished(&self) -> u64 {
+        self.derived_verdict.missing + self.derived_verdict.in_flight + self.derived_verdict.waiting
     }
 
     /// Reads the log in `dir` (the host's data directory), checking every event in
-    /// `acknowledged` (`(source, id)` of each `202` a till received).
-    pub fn read(dir: &Path, acknowledged: &[(String, String)]) -> anyhow::Result<Log> {
+    /// `acknowledged` (`(source, id)` of each `202` a till received) against `routes`.
+    pub fn read(dir: &Path, acknowledged: &[(String, String)], routes: &[RouteConfig]) -> anyhow::Result<Log> {
         let conn = open_read_only(dir)?;
-        let (mut not_stored, mut not_delivered) = (0, 0);
-        {
-            let mut stored = conn.prepare("SELECT seq FROM events WHERE source = ?1 AND id = ?2")?;
-            let mut delivered = conn.prepare(
-                "SELECT 1 FROM deliveries WHERE event_seq = ?1 AND sink = 'head-office' AND state = 'delivered'",
-            )?;
-            for (source, id) in acknowledged {
-                let seq: Option<i64> = stored
-                    .query_row(rusqlite::params![source, id], |r| r.get(0))
-                    .optional()?;
-                match seq {
-                    None => not_stored += 1,
-                    Some(seq) if !delivered.exists([seq])? => not_delivered += 1,
-                    Some(_) => {}
-                }
+        let mut verdict = Verdict::default();
+        for (source, id) in acknowledged {
+            match event_outcome(&conn, source, id)? {
+                Some(outcome) => verdict.add(&outcome, routes),
+                None => verdict.add_not_stored(source, id),
+            }
+        }
+        let mut derived_verdict = Verdict::default();
+        let mut after = 0;
+        loop {
+            let page = event_outcomes(&conn, 0, after, 5000)?;
+            for outcome in page.iter().filter(|o| o.derived) {
+                derived_verdict.add(outcome, routes);
+            }
+            match page.last() {
+                Some(last) if page.len() == 5000 => after = last.seq,
+                _ => break,
             }
         }
         let count = |sql: &str| -> anyhow::Result<u64> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
@@ -87,8 +94,9 @@ impl Log {
                 .join(" · "))
         };
         let mut dead_letters = Vec::new();
-        let mut statement =
-            conn.prepare("SELECT COALESCE(sink, 'route ' || route), error FROM dead_letters ORDER BY id LIMIT 5")?;
+        let mut statement = conn.prepare(
+            "SELECT COALESCE(sink, 'route ' || route), error FROM dead_letters WHERE replayed_at_ms IS NULL ORDER BY id LIMIT 5",
+        )?;
         for row in statement.query_map([], |r| {
             Ok(format!("{}: {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })? {
@@ -104,13 +112,9 @@ impl Log {
                 "SELECT type, COUNT(*), -1 FROM events WHERE parent_seq IS NOT NULL GROUP BY type ORDER BY COUNT(*) DESC",
             )?,
             acknowledged: acknowledged.len() as u64,
-            acknowledged_not_stored: not_stored,
-            acknowledged_not_delivered: not_delivered,
-            derived_undelivered: count(
-                "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE e.parent_seq IS NOT NULL AND d.state <> 'delivered'",
-            )?,
-            dead_lettered: count("SELECT COUNT(*) FROM dead_letters")?,
+            verdict,
+            derived_verdict,
+            dead_lettered: count("SELECT COUNT(*) FROM dead_letters WHERE replayed_at_ms IS NULL")?,
             dead_letters,
             by_sink: grouped(
                 "SELECT sink, SUM(state = 'delivered'), COUNT(*) FROM deliveries GROUP BY sink ORDER BY MIN(id)",
@@ -161,6 +165,7 @@ mod tests {
                     max_backlog: 0,
                 }],
                 dead_letters: vec![],
+                dropped_routes: vec![],
                 redeliver: false,
             }]))
             .await
@@ -179,6 +184,16 @@ mod tests {
         }
     }
 
+    fn routes() -> Vec<RouteConfig> {
+        vec![RouteConfig {
+            name: "sales".into(),
+            types: vec!["x.*".into()],
+            stores: vec!["*".into()],
+            transforms: vec![],
+            sinks: vec!["head-office".into()],
+        }]
+    }
+
     fn acked(ids: &[&str]) -> Vec<(String, String)> {
         ids.iter().map(|id| (TILL.to_owned(), (*id).to_owned())).collect()
     }
@@ -189,7 +204,7 @@ mod tests {
         let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
         stored(&store, "a", true).await;
         stored(&store, "b", true).await;
-        let log = Log::read(dir.path(), &acked(&["a", "b"])).unwrap();
+        let log = Log::read(dir.path(), &acked(&["a", "b"]), &routes()).unwrap();
         assert_eq!((log.acknowledged, log.lost()), (2, 0));
         assert_eq!(log.received, 2);
     }
@@ -200,22 +215,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
         stored(&store, "a", true).await;
-        let log = Log::read(dir.path(), &acked(&["a", "never-stored"])).unwrap();
-        assert_eq!(log.acknowledged_not_stored, 1);
-        assert_eq!(log.acknowledged_not_delivered, 0);
-        assert_eq!(log.lost(), 1);
+        let log = Log::read(dir.path(), &acked(&["a", "never-stored"]), &routes()).unwrap();
+        assert_eq!(log.verdict.missing_examples[0].sink, "(not in the log)");
+        assert_eq!((log.verdict.complete, log.lost()), (1, 1));
     }
 
     #[tokio::test]
-    async fn an_acknowledged_event_not_delivered_to_head_office_is_lost() {
+    async fn an_acknowledged_event_not_delivered_everywhere_is_lost() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), std::time::Duration::from_micros(200), 64).unwrap();
         stored(&store, "a", true).await;
         stored(&store, "stuck", false).await;
-        let log = Log::read(dir.path(), &acked(&["a", "stuck"])).unwrap();
-        assert_eq!((log.acknowledged_not_stored, log.acknowledged_not_delivered), (0, 1));
+        let log = Log::read(dir.path(), &acked(&["a", "stuck"]), &routes()).unwrap();
+        assert_eq!((log.verdict.in_flight, log.lost()), (1, 1));
         // An event of the same id from another till is a different event.
         let other = vec![("/t/acme/s/hk-002/p/till-1".to_owned(), "a".to_owned())];
-        assert_eq!(Log::read(dir.path(), &other).unwrap().acknowledged_not_stored, 1);
+        let log = Log::read(dir.path(), &other, &routes()).unwrap();
+        assert_eq!(log.verdict.missing_examples[0].sink, "(not in the log)");
     }
 }

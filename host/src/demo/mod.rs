@@ -168,7 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let log = server
         .db_path
         .parent()
-        .map(|dir| check::Log::read(dir, &stores.acknowledged()))
+        .map(|dir| check::Log::read(dir, &stores.acknowledged(), &config.routes))
         .transpose()?
         .unwrap_or_default();
     println!(
@@ -212,13 +212,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for letter in &log.dead_letters {
         println!("  dead letter  {letter}");
     }
+    for (sink, t) in &log.verdict.sinks {
+        println!(
+            "  {sink:<12} {} of the tills' events delivered, {} in flight, {} dead-lettered, {} missing",
+            thousands(t.delivered),
+            thousands(t.in_flight),
+            thousands(t.dead_lettered),
+            thousands(t.missing)
+        );
+    }
+    for m in &log.verdict.missing_examples {
+        println!("  missing      event {} from {} at {}", m.id, m.source, m.sink);
+    }
     println!(
-        "check: {} acknowledged by the tills, {} lost ({} not in the log, {} not delivered to head office), {} derived-event deliveries not made, {} dead-lettered, {} store errors",
+        "check: {} acknowledged by the tills, {} lost ({} missing a delivery, {} still in flight), {} reached every sink their routes name; derived events: {} unfinished; {} dead letters outstanding, {} store errors",
         thousands(log.acknowledged),
         log.lost(),
-        log.acknowledged_not_stored,
-        log.acknowledged_not_delivered,
-        log.derived_undelivered,
+        log.verdict.missing,
+        log.verdict.in_flight + log.verdict.waiting,
+        thousands(log.verdict.complete),
+        log.derived_unfinished(),
         log.dead_lettered,
         stores.errors()
     );
@@ -240,7 +253,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let audit = audit_check(&config, &args.data)?;
     println!("the log is {} (open it with sqlite3)", server.db_path.display());
-    let ok = bad == 0 && log.lost() == 0 && log.derived_undelivered == 0 && stores.errors() == 0 && audit;
+    let ok = bad == 0
+        && log.lost() == 0
+        && log.derived_unfinished() == 0
+        && log.dead_lettered == 0
+        && stores.errors() == 0
+        && audit;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

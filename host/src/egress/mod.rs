@@ -134,7 +134,7 @@ impl Egress {
         // verifies the certificate against the name.
         let scrubber = sent.scrubber();
         let result = tokio::time::timeout(
-            self.timeout,
+            who.timeout.unwrap_or(self.timeout),
             self.send_inner(request, who, problems, &destination, scrubber.as_deref()),
         )
         .await;
@@ -351,6 +351,9 @@ pub struct PluginEgress {
     /// Granted secrets that may travel in requests, with the destinations each may go to, for
     /// `$SECRET(name)` in request URLs and headers (see [`fill_secrets`]).
     secrets: Arc<BTreeMap<String, SendableSecret>>,
+    /// This plugin's per-request timeout (`limits.http_timeout_ms`); the checkpoint's own when
+    /// `None`.
+    timeout: Option<Duration>,
 }
 
 impl PluginEgress {
@@ -369,7 +372,14 @@ impl PluginEgress {
             mode: EgressMode::Send,
             record: AtomicBool::new(false),
             secrets: Arc::default(),
+            timeout: None,
         }
+    }
+
+    /// The same identity, each request timing out after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The same identity, with the plugin's granted secrets available as `$SECRET(name)` in
@@ -395,6 +405,9 @@ pub struct EgressHooks {
     captured: Arc<Mutex<Vec<CapturedRequest>>>,
     problems: Arc<CallProblems>,
     sent: Arc<CallSecrets>,
+    /// `scheme://host:port` of the last request of the current call, for operators reading
+    /// where a failing delivery was going.
+    last_destination: Arc<Mutex<Option<String>>>,
 }
 
 impl EgressHooks {
@@ -408,7 +421,18 @@ impl EgressHooks {
             captured: Arc::default(),
             problems: Arc::default(),
             sent: Arc::default(),
+            last_destination: Arc::default(),
         }
+    }
+
+    /// Outbound requests the current call has asked for so far (refused ones included).
+    pub fn calls_made(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// `scheme://host:port` of the current call's last request, if it made one.
+    pub fn last_destination(&self) -> Option<String> {
+        self.last_destination.lock().ok().and_then(|d| d.clone())
     }
 
     /// Where this instance's calls record their problems (host imports report there too).
@@ -427,6 +451,9 @@ impl EgressHooks {
     /// Starts counting outbound calls afresh for a new event.
     pub fn begin_call(&self) {
         self.calls.store(0, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_destination.lock() {
+            *last = None;
+        }
         self.take_problems();
         self.take_captured();
         self.sent.clear();
@@ -468,6 +495,10 @@ impl WasiHttpHooks for EgressHooks {
         let captured = self.captured.clone();
         let problems = self.problems.clone();
         let sent = self.sent.clone();
+        if let (Ok(mut last), Some(authority)) = (self.last_destination.lock(), request.uri().authority()) {
+            let scheme = request.uri().scheme_str().unwrap_or("http");
+            *last = Some(format!("{scheme}://{authority}"));
+        }
         let keep = move |c: CapturedRequest| {
             if let Ok(mut list) = captured.lock() {
                 list.push(c);

@@ -186,6 +186,11 @@ impl HostState {
         self.hooks.take_captured()
     }
 
+    /// Outbound requests the current call asked for, and where the last one went.
+    pub fn egress_summary(&self) -> (u32, Option<String>) {
+        (self.hooks.calls_made(), self.hooks.last_destination())
+    }
+
     /// A scrubber for the secret texts and OAuth tokens the egress checkpoint put into the
     /// current call's requests; `None` when it put in none.
     pub fn scrubber(&self) -> Option<Arc<crate::scrub::Scrubber>> {

@@ -148,11 +148,23 @@ impl CallError {
             CallError::Credential(_) => "credential",
             CallError::Limit(_) => "limit",
             CallError::Plugin(_) => "plugin_error",
-            CallError::Delivery(_) => "delivery_error",
+            CallError::Delivery(DeliveryError::Retry(_)) => "retry",
+            CallError::Delivery(DeliveryError::Throttled(_)) => "throttled",
+            CallError::Delivery(DeliveryError::Rejected(_)) => "rejected",
+            CallError::Delivery(DeliveryError::ConflictIsSuccess(_)) => "already_delivered",
+            CallError::Delivery(DeliveryError::Disable(_)) => "disabled",
             CallError::Decode(DecodeError::Unauthorized(_)) => "unauthorized",
             CallError::Decode(DecodeError::Malformed(_)) => "malformed",
             CallError::Decode(DecodeError::Unavailable(_)) => "unavailable",
         }
+    }
+
+    /// Whether the failure is the plugin's own fault (a trap, a deadline, a limit, a denied
+    /// capability, its own error) rather than an outcome it reported about the system it talks
+    /// to: a connector's `retry`, `throttled`, `rejected` or `disable`, or an authorization server
+    /// refusing a credential. A vendor outage is the latter and must not look like a plugin bug.
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(self, CallError::Delivery(_) | CallError::Credential(_))
     }
 
     /// Takes every value `scrubber` knows out of the error's text.
@@ -235,6 +247,12 @@ pub struct CallReport {
     pub elapsed: Duration,
     /// The values the plugin read from the wall clock (`kaunter:plugin/clock`), in order.
     pub clock_reads: Vec<i64>,
+    /// Outbound requests the call asked for (sent, captured or refused).
+    pub http_calls: u32,
+    /// `scheme://host:port` of its last outbound request.
+    pub last_destination: Option<String>,
+    /// The call's deadline (`limits.deadline_ms`), to set `elapsed` against.
+    pub deadline: Duration,
 }
 
 /// What a plugin may emit, from its grants. The engine only carries it: the router checks what a
@@ -569,12 +587,16 @@ impl LoadedPlugin {
         } else {
             None
         };
+        let (http_calls, last_destination) = store.data().egress_summary();
         CallReport {
             requests: store.data_mut().take_captured(),
             fuel_used,
             peak_memory_bytes: store.data().limits.peak_memory,
             elapsed: started.elapsed(),
             clock_reads: store.data_mut().take_clock_reads(),
+            http_calls,
+            last_destination,
+            deadline: self.deadline(),
         }
     }
 

@@ -124,15 +124,89 @@ pub async fn get_event(
     if !key.admin && !key.may_send_for(stored.event.store().unwrap_or("")) {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     }
-    let sinks: Vec<Value> = deliveries.iter().map(delivery_json).collect();
-    Ok(Json(json!({
+    Ok(Json(event_report(&state, &stored, &deliveries).await?).into_response())
+}
+
+/// `GET /v1/events?order=…&store=…`.
+#[derive(serde::Deserialize)]
+pub struct OrderQuery {
+    /// The order id (a sale's `order_id`, a refund's `original_order_id`, …).
+    order: String,
+    /// Only this store's events about it.
+    store: Option<String>,
+}
+
+/// Events listed for one order at most.
+const MAX_ORDER_EVENTS: usize = 100;
+
+/// Every event about an order (its sale, refunds, voids, payments), each as `GET
+/// /v1/events/{id}` shows it: what happened to order X in one answer.
+pub async fn events_of_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<OrderQuery>,
+) -> Result<Response, ApiError> {
+    let key = state.authenticate(&headers)?;
+    let store = state.pipeline.store();
+    let refs = store
+        .events_of_order(&query.order, query.store.as_deref(), MAX_ORDER_EVENTS)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut events = Vec::new();
+    for r in refs {
+        if !key.admin && !key.may_send_for(kaunter_model::store_of(&r.source).unwrap_or("")) {
+            continue;
+        }
+        if let Some((stored, deliveries)) = store.event(&r.id, Some(&r.source)).await.map_err(ApiError::internal)? {
+            events.push(event_report(&state, &stored, &deliveries).await?);
+        }
+    }
+    Ok(Json(json!({ "order": query.order, "store": query.store, "events": events })).into_response())
+}
+
+/// One event with its timeline: per sink the delivery's state and every failed attempt, the
+/// dead letters with who replayed them, the event it was derived from and those derived from it.
+async fn event_report(
+    state: &AppState,
+    stored: &crate::store::StoredEvent,
+    deliveries: &[Delivery],
+) -> Result<Value, ApiError> {
+    let history = state
+        .pipeline
+        .store()
+        .history(stored.seq)
+        .await
+        .map_err(ApiError::internal)?;
+    let sinks: Vec<Value> = deliveries
+        .iter()
+        .map(|d| {
+            let mut entry = delivery_json(d);
+            entry["failures"] = history
+                .failures
+                .iter()
+                .filter(|f| f.delivery_id == d.id)
+                .map(|f| {
+                    json!({
+                        "attempt": f.attempt, "at": rfc3339(Some(f.at_ms)), "outcome": f.failure.outcome,
+                        "error": f.failure.error, "destination": f.failure.destination,
+                        "connector_version": f.connector_version,
+                        "next_attempt_at": rfc3339(f.retry_at_ms),
+                    })
+                })
+                .collect();
+            entry
+        })
+        .collect();
+    Ok(json!({
         "seq": stored.seq,
         "received_at": rfc3339(Some(stored.received_at_us / 1000)),
         "parent_seq": stored.parent_seq,
+        "derived_from": history.parent,
+        "derived": history.derived,
         "event": stored.event.to_json(),
         "sinks": sinks,
+        "dead_letters": history.dead_letters.iter().map(crate::admin::letter_json).collect::<Vec<_>>(),
     }))
-    .into_response())
 }
 
 fn delivery_json(d: &Delivery) -> Value {
@@ -150,5 +224,6 @@ fn delivery_json(d: &Delivery) -> Value {
         "connector_version": d.connector_version,
         "remote_id": d.remote_id,
         "note": d.note,
+        "replayed_at": rfc3339(d.replayed_at_ms),
     })
 }

@@ -163,7 +163,7 @@ pub fn router() -> Router<AppState> {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/v1/events", post(events::post_events))
+        .route("/v1/events", post(events::post_events).get(events::events_of_order))
         .route("/v1/events/{id}", get(events::get_event))
         .route("/v1/webhooks/{source}", post(webhooks::post_webhook))
 }

@@ -6,8 +6,11 @@
 //! watch ([`watch`]) all call it. Changes are serialised by one lock. A change that fails
 //! validation leaves everything as it was.
 
+pub mod plugin_checks;
 pub mod retention;
 pub mod watch;
+
+pub use plugin_checks::{PluginFindings, plugin_findings};
 
 /// The hot-load path of the directory watch.
 impl Lifecycle {
@@ -30,8 +33,8 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::replay::ReplaySpec;
 use crate::pipeline::routing::Routing;
 use crate::plugins::deploy::{DeployError, Deployments, PluginDeployment, SETTING, Scope};
+use crate::plugins::guard;
 use crate::plugins::registry::{Registry, VersionInfo};
-use crate::plugins::{guard, manifest};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use arc_swap::ArcSwap;
@@ -425,7 +428,7 @@ impl Lifecycle {
     /// what applying it would change.
     pub fn validate(&self, text: &str) -> Value {
         let current = self.config();
-        let candidate = match toml::from_str::<Config>(text) {
+        let candidate = match Config::from_toml(text) {
             Ok(mut c) => {
                 c.base_dir = current.base_dir.clone();
                 c
@@ -439,10 +442,12 @@ impl Lifecycle {
             }
         };
         let mut errors = candidate.problems();
-        errors.extend(plugin_problems(&candidate));
+        let plugins = plugin_findings(&candidate);
+        errors.extend(plugins.errors);
         json!({
             "valid": errors.is_empty(),
             "errors": errors,
+            "warnings": plugins.warnings,
             "changes": config_diff(&current, &candidate),
         })
     }
@@ -456,7 +461,7 @@ impl Lifecycle {
             )
         })?;
         let mut candidate = Config::load(&path).map_err(|e| ChangeError::Invalid(e.to_string()))?;
-        if let Some(problem) = plugin_problems(&candidate).into_iter().next() {
+        if let Some(problem) = plugin_findings(&candidate).errors.into_iter().next() {
             return Err(ChangeError::Invalid(format!("{}: {}", problem.field, problem.message)));
         }
         let mut deployments = self.deployments.lock().await;
@@ -557,41 +562,6 @@ impl Lifecycle {
     }
 }
 
-/// Problems only visible with the plugin files: a missing component, or a manifest asking for
-/// more than the candidate grants.
-pub fn plugin_problems(config: &Config) -> Vec<FieldProblem> {
-    let mut out = Vec::new();
-    for plugin in &config.plugins {
-        let path = config.plugin_path(plugin);
-        let field = format!("plugins.{}.path", plugin.name);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(FieldProblem {
-                    field,
-                    message: format!("cannot read component {}: {e}", path.display()),
-                });
-                continue;
-            }
-        };
-        match manifest::read(&path, &bytes) {
-            Err(e) => out.push(FieldProblem {
-                field,
-                message: format!("plugin `{}`: its manifest is invalid: {e}", plugin.name),
-            }),
-            Ok(m) => {
-                if let Err(message) = manifest::check(plugin, &m.unwrap_or_default()) {
-                    out.push(FieldProblem {
-                        field: format!("plugins.{}.grants", plugin.name),
-                        message,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
 /// What applying `new` over `old` changes, by section; `needs_restart` lists what only a
 /// restart applies.
 pub fn config_diff(old: &Config, new: &Config) -> Value {
@@ -627,7 +597,34 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
     if old.audit != new.audit {
         needs_restart.push("audit");
     }
+    // Field by field, for what carries no secret values: "plugins.xero.config.base_url: A → B".
+    let mut fields = Vec::new();
+    field_changes(
+        "plugins",
+        &by_name(&old.plugins, |p| &p.name),
+        &by_name(&new.plugins, |p| &p.name),
+        &mut fields,
+    );
+    field_changes(
+        "sinks",
+        &by_name(&old.sinks, |s| &s.name),
+        &by_name(&new.sinks, |s| &s.name),
+        &mut fields,
+    );
+    field_changes(
+        "routes",
+        &by_name(&old.routes, |r| &r.name),
+        &by_name(&new.routes, |r| &r.name),
+        &mut fields,
+    );
+    field_changes(
+        "store_groups",
+        &json!(old.store_groups),
+        &json!(new.store_groups),
+        &mut fields,
+    );
     json!({
+        "fields": fields,
         "plugins": named(old.plugins.iter().map(|p| (&p.name, p)), new.plugins.iter().map(|p| (&p.name, p))),
         "sinks": named(old.sinks.iter().map(|s| (&s.name, s)), new.sinks.iter().map(|s| (&s.name, s))),
         "routes": named(old.routes.iter().map(|r| (&r.name, r)), new.routes.iter().map(|r| (&r.name, r))),
@@ -638,6 +635,40 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
         "credentials": named(old.credentials.iter(), new.credentials.iter()),
         "needs_restart": needs_restart,
     })
+}
+
+/// `items` as a JSON object keyed by name.
+fn by_name<T: serde::Serialize>(items: &[T], name: impl Fn(&T) -> &String) -> Value {
+    Value::Object(items.iter().map(|i| (name(i).clone(), json!(i))).collect())
+}
+
+/// Appends `path: old → new` for every leaf that differs between `old` and `new` (added and
+/// removed keys included; a whole entry added or removed is one line).
+fn field_changes(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    fn shown(v: &Value) -> String {
+        let text = v.to_string();
+        if text.chars().count() > 80 {
+            format!("{}…", text.chars().take(80).collect::<String>())
+        } else {
+            text
+        }
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let at = format!("{path}.{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => field_changes(&at, x, y, out),
+                    (None, Some(y)) => out.push(format!("{at}: added {}", shown(y))),
+                    (Some(x), None) => out.push(format!("{at}: removed (was {})", shown(x))),
+                    (None, None) => {}
+                }
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {} → {}", shown(a), shown(b))),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -658,5 +689,44 @@ mod diff_tests {
         assert_eq!(diff["secrets"]["removed"], json!([name]));
         assert_eq!(diff["credentials"]["removed"], json!([credential]));
         assert_eq!(diff["secrets"]["changed"], json!([]));
+    }
+
+    #[test]
+    fn a_changed_field_is_named_with_its_old_and_new_value() {
+        let old = Config::demo().unwrap();
+        let mut new = old.clone();
+        let plugin = new.plugins.iter_mut().find(|p| p.name == "xero").unwrap();
+        plugin.config.insert(
+            "base_url".into(),
+            toml::Value::String("https://example.test/api".into()),
+        );
+        new.sinks[0].max_attempts += 1;
+        let diff = config_diff(&old, &new);
+        let fields: Vec<&str> = diff["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.starts_with("plugins.xero.config.base_url: \"")
+                    && f.ends_with("→ \"https://example.test/api\"")),
+            "{fields:?}"
+        );
+        let sink = &new.sinks[0];
+        assert!(
+            fields.contains(
+                &format!(
+                    "sinks.{}.max_attempts: {} → {}",
+                    sink.name,
+                    sink.max_attempts - 1,
+                    sink.max_attempts
+                )
+                .as_str()
+            ),
+            "{fields:?}"
+        );
     }
 }

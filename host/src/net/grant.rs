@@ -179,6 +179,12 @@ impl FromStr for HttpGrant {
     }
 }
 
+impl serde::Serialize for HttpGrant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 impl<'de> Deserialize<'de> for HttpGrant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;

@@ -23,7 +23,7 @@ use super::shadow::{Observed, ShadowLog};
 use crate::config::SinkConfig;
 use crate::engine::bindings::{DeliveryContext, DeliveryError};
 use crate::engine::{CallError, LoadedPlugin};
-use crate::store::{Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, Store, now_ms, now_us};
+use crate::store::{AttemptFailure, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, Store, now_ms, now_us};
 use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use rand::Rng as _;
@@ -521,10 +521,14 @@ impl Attempt {
             return self.not_loaded(key, attempts);
         };
         let shadow = slot.and_then(|s| s.shadow.clone());
+        // How many outbound requests the attempt made, and where the last went: what an
+        // operator needs to read a deadline or a failure.
+        let mut egress_seen: (u32, Option<String>) = (0, None);
         let result = match event {
             Ok(event) => {
                 let input = event.into();
                 let (result, report) = plugin.deliver_reported(&input, &context).await;
+                egress_seen = (report.http_calls, report.last_destination.clone());
                 if let Some(shadow) = shadow
                     && let Some(permit) = self.shadows.permit(&plugin, &shadow)
                 {
@@ -544,11 +548,17 @@ impl Attempt {
                 "stored event unreadable: {e}"
             )))),
         };
-        if let Err(e) = &result
-            && !matches!(e, CallError::Delivery(DeliveryError::ConflictIsSuccess(_)))
-        {
-            self.metrics.count_failure(&plugin.label(), e.kind());
+        let delivered = matches!(
+            &result,
+            Ok(_) | Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_)))
+        );
+        self.metrics.count_attempt(&self.sink.name, delivered);
+        match &result {
+            Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) | Ok(_) => {}
+            Err(e) if e.is_plugin_fault() => self.metrics.count_failure(&plugin.label(), e.kind()),
+            Err(e) => self.metrics.count_delivery_outcome(&self.sink.name, e.kind()),
         }
+        let failed_as = result.as_ref().err().map(CallError::kind).unwrap_or("");
         let mut throttle_until = None;
         let mut disable = false;
         let now = now_ms();
@@ -587,10 +597,14 @@ impl Attempt {
                 (Some(None), format!("sink disabled: {reason}"))
             }
             // Waiting on the target can outlast the deadline; that is worth another attempt.
-            Err(e @ (CallError::Instantiate(_) | CallError::Deadline(_) | CallError::NoTurn(_))) => {
-                (Some(None), e.to_string())
-            }
+            Err(e @ CallError::Deadline(_)) => (Some(None), deadline_error(&e, &plugin, &egress_seen)),
+            Err(e @ (CallError::Instantiate(_) | CallError::NoTurn(_))) => (Some(None), e.to_string()),
             Err(e) => (None, e.to_string()),
+        };
+        let failure = AttemptFailure {
+            outcome: failed_as.to_owned(),
+            error: error.clone(),
+            destination: egress_seen.1.clone(),
         };
         let age_secs = ((now_us() - d.received_at_us).max(0) / 1_000_000) as u64;
         let give_up = match retry_hint {
@@ -616,7 +630,12 @@ impl Attempt {
                     attempts,
                 };
                 tracing::warn!(sink = %self.sink.name, event = %d.event_id, error = %letter.error, "delivery dead-lettered");
-                self.persist(DeliveryUpdate::DeadLetter { id: d.id, letter }).await;
+                self.persist(DeliveryUpdate::DeadLetter {
+                    id: d.id,
+                    letter,
+                    failure: Some(failure),
+                })
+                .await;
                 self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 Outcome::Done
             }
@@ -635,6 +654,7 @@ impl Attempt {
                     next_attempt_at_ms: at,
                     error,
                     connector_version: plugin.version.clone(),
+                    failure,
                 })
                 .await;
                 self.metrics.retried.fetch_add(1, Ordering::Relaxed);
@@ -680,8 +700,14 @@ impl Attempt {
         })
         .await;
         self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .record_latency_us((now_us() - d.received_at_us).max(0) as u64);
+        match d.replayed_at_ms {
+            None => self
+                .metrics
+                .record_latency_us((now_us() - d.received_at_us).max(0) as u64),
+            Some(replayed_ms) => self
+                .metrics
+                .record_replay_latency_us((now_us() - replayed_ms * 1000).max(0) as u64),
+        }
         Finished {
             key,
             outcome: Outcome::Done,
@@ -704,6 +730,21 @@ impl Attempt {
             }
         }
     }
+}
+
+/// A deadline's error, saying what the attempt was doing and which setting to change, so a dead
+/// letter caused by deadlines reads as such and not as a broken plugin.
+fn deadline_error(e: &CallError, plugin: &LoadedPlugin, (calls, last): &(u32, Option<String>)) -> String {
+    let to = last
+        .as_deref()
+        .map(|d| format!(", the last to {d}"))
+        .unwrap_or_default();
+    format!(
+        "{e} after {calls} outbound request(s){to}; if the target is slow rather than down, raise limits.deadline_ms \
+         for plugin `{}` (each request may take up to limits.http_timeout_ms = {} ms)",
+        plugin.name,
+        plugin.limits().http_timeout_ms
+    )
 }
 
 /// A delivery result as JSON, for shadow comparisons.

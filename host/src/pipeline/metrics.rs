@@ -28,8 +28,52 @@ pub struct Metrics {
     /// Finished events pruned by `[retention]`.
     pub pruned: Arc<AtomicU64>,
     latency_us: Mutex<Option<Histogram<u64>>>,
-    /// Failed plugin calls by `plugin@version`, then by kind (`trap`, `deadline`, `limit`, ...).
+    /// Replayed deliveries, from the replay to delivered: kept apart, so a replay of old events
+    /// does not make live traffic look late.
+    replay_latency_us: Mutex<Option<Histogram<u64>>>,
+    /// Failed plugin calls by `plugin@version`, then by kind (`trap`, `deadline`, `limit`, ...):
+    /// the plugin's own faults only.
     plugin_failures: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// Undelivered attempts a connector reported about its target, by sink, then by outcome
+    /// (`retry`, `throttled`, `rejected`, `disabled`, `credential`): a vendor's trouble, not the
+    /// plugin's.
+    delivery_outcomes: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// Per sink, delivered and failed attempts over the last [`SINK_WINDOW_SECS`].
+    sink_windows: Mutex<BTreeMap<String, SinkWindow>>,
+    /// When the counters started (ms since the epoch): they count since this host started.
+    pub started_at_ms: std::sync::OnceLock<i64>,
+}
+
+/// How far back a sink's error rate looks.
+pub const SINK_WINDOW_SECS: u64 = 300;
+const BUCKET_SECS: u64 = 10;
+const BUCKETS: usize = (SINK_WINDOW_SECS / BUCKET_SECS) as usize;
+
+/// One sink's recent attempts, in 10-second buckets (a ring), and how the last one went.
+#[derive(Debug, Clone, Default)]
+struct SinkWindow {
+    /// `(bucket start in seconds, delivered, failed)`.
+    buckets: Vec<(u64, u64, u64)>,
+    last_failed: bool,
+}
+
+/// A sink's attempts over the last [`SINK_WINDOW_SECS`] (since start, if that is more recent).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SinkRecent {
+    /// Attempts that delivered.
+    pub delivered: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Whether the latest attempt failed.
+    pub last_failed: bool,
+}
+
+impl SinkRecent {
+    /// Failed attempts as a share of all attempts (0 when there were none).
+    pub fn error_rate(&self) -> f64 {
+        let all = self.delivered + self.failed;
+        if all == 0 { 0.0 } else { self.failed as f64 / all as f64 }
+    }
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -57,32 +101,49 @@ pub struct Snapshot {
     pub p50_us: u64,
     /// Ingest → delivered, 99th percentile, microseconds.
     pub p99_us: u64,
+    /// Replayed deliveries, replay → delivered, 50th percentile, microseconds.
+    pub replay_p50_us: u64,
+    /// Replayed deliveries, replay → delivered, 99th percentile, microseconds.
+    pub replay_p99_us: u64,
+}
+
+fn record_into(histogram: &Mutex<Option<Histogram<u64>>>, us: u64) {
+    if let Ok(mut h) = histogram.lock() {
+        if h.is_none() {
+            *h = Histogram::new(3).ok();
+        }
+        if let Some(h) = h.as_mut() {
+            let _ = h.record(us.max(1));
+        }
+    }
+}
+
+fn percentiles(histogram: &Mutex<Option<Histogram<u64>>>) -> (u64, u64) {
+    histogram
+        .lock()
+        .ok()
+        .and_then(|h| {
+            h.as_ref()
+                .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+        })
+        .unwrap_or((0, 0))
 }
 
 impl Metrics {
-    /// Records one ingest → delivered latency.
+    /// Records one ingest → delivered latency of live traffic.
     pub fn record_latency_us(&self, us: u64) {
-        if let Ok(mut h) = self.latency_us.lock() {
-            if h.is_none() {
-                *h = Histogram::new(3).ok();
-            }
-            if let Some(h) = h.as_mut() {
-                let _ = h.record(us.max(1));
-            }
-        }
+        record_into(&self.latency_us, us);
+    }
+
+    /// Records one replay → delivered latency of a replayed delivery.
+    pub fn record_replay_latency_us(&self, us: u64) {
+        record_into(&self.replay_latency_us, us);
     }
 
     /// Copies the counters (and the latency percentiles since the last reset).
     pub fn snapshot(&self) -> Snapshot {
-        let (p50_us, p99_us) = self
-            .latency_us
-            .lock()
-            .ok()
-            .and_then(|h| {
-                h.as_ref()
-                    .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
-            })
-            .unwrap_or((0, 0));
+        let (p50_us, p99_us) = percentiles(&self.latency_us);
+        let (replay_p50_us, replay_p99_us) = percentiles(&self.replay_latency_us);
         Snapshot {
             accepted: self.accepted.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
@@ -95,6 +156,8 @@ impl Metrics {
             pruned: self.pruned.load(Ordering::Relaxed),
             p50_us,
             p99_us,
+            replay_p50_us,
+            replay_p99_us,
         }
     }
 
@@ -105,6 +168,69 @@ impl Metrics {
         }
     }
 
+    /// Counts one attempt at `sink` in its recent window.
+    pub fn count_attempt(&self, sink: &str, delivered: bool) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let start = now - now % BUCKET_SECS;
+        if let Ok(mut map) = self.sink_windows.lock() {
+            let window = map.entry(sink.to_owned()).or_default();
+            if window.buckets.len() < BUCKETS {
+                window.buckets.resize(BUCKETS, (0, 0, 0));
+            }
+            let slot = &mut window.buckets[((start / BUCKET_SECS) as usize) % BUCKETS];
+            if slot.0 != start {
+                *slot = (start, 0, 0);
+            }
+            if delivered {
+                slot.1 += 1;
+            } else {
+                slot.2 += 1;
+            }
+            window.last_failed = !delivered;
+        }
+    }
+
+    /// A sink's attempts over the last [`SINK_WINDOW_SECS`].
+    pub fn sink_recent(&self, sink: &str) -> SinkRecent {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let oldest = now.saturating_sub(SINK_WINDOW_SECS);
+        let Ok(map) = self.sink_windows.lock() else {
+            return SinkRecent::default();
+        };
+        let Some(window) = map.get(sink) else {
+            return SinkRecent::default();
+        };
+        let mut recent = SinkRecent {
+            last_failed: window.last_failed,
+            ..SinkRecent::default()
+        };
+        for (start, delivered, failed) in &window.buckets {
+            if *start + BUCKET_SECS > oldest {
+                recent.delivered += delivered;
+                recent.failed += failed;
+            }
+        }
+        recent
+    }
+
+    /// Counts one attempt a connector reported as not delivered (its target's trouble).
+    pub fn count_delivery_outcome(&self, sink: &str, outcome: &'static str) {
+        if let Ok(mut map) = self.delivery_outcomes.lock() {
+            *map.entry(sink.to_owned()).or_default().entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// Undelivered attempts per sink and outcome.
+    pub fn delivery_outcomes(&self) -> BTreeMap<String, BTreeMap<&'static str, u64>> {
+        self.delivery_outcomes.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
     /// Failed calls per plugin and kind.
     pub fn plugin_failures(&self) -> BTreeMap<String, BTreeMap<&'static str, u64>> {
         self.plugin_failures.lock().map(|m| m.clone()).unwrap_or_default()
@@ -112,10 +238,12 @@ impl Metrics {
 
     /// Clears the latency histogram (each progress interval reports its own percentiles).
     pub fn reset_latency(&self) {
-        if let Ok(mut h) = self.latency_us.lock()
-            && let Some(h) = h.as_mut()
-        {
-            h.reset();
+        for histogram in [&self.latency_us, &self.replay_latency_us] {
+            if let Ok(mut h) = histogram.lock()
+                && let Some(h) = h.as_mut()
+            {
+                h.reset();
+            }
         }
     }
 }

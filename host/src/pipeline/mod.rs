@@ -12,6 +12,7 @@ pub mod replay;
 mod router;
 pub mod routing;
 pub mod shadow;
+pub mod verify;
 
 use crate::config::Config;
 use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
@@ -74,6 +75,7 @@ impl Pipeline {
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Arc<Pipeline>> {
         let metrics = Arc::new(Metrics::default());
+        metrics.started_at_ms.get_or_init(crate::store::now_ms);
         let shadows = Arc::new(ShadowLog::default());
         let routing = Arc::new(ArcSwap::from_pointee(Routing {
             routes: Vec::new(),

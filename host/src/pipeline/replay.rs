@@ -221,6 +221,7 @@ impl Pipeline {
                 derived: routed.derived,
                 deliveries: routed.deliveries,
                 dead_letters: routed.dead_letters,
+                dropped_routes: routed.dropped_routes,
                 redeliver: true,
             });
             depths.push(*depth);

@@ -107,6 +107,9 @@ pub(crate) struct Routed {
     pub(crate) deliveries: Vec<NewDelivery>,
     pub(crate) derived: Vec<NewEvent>,
     pub(crate) dead_letters: Vec<NewDeadLetter>,
+    /// Routes whose transforms passed the event on to no sink (a filter): recorded, so that
+    /// `kaunter verify` can tell a deliberate drop from a loss.
+    pub(crate) dropped_routes: Vec<String>,
 }
 
 impl Lane {
@@ -145,6 +148,7 @@ impl Lane {
                 derived: routed.derived,
                 deliveries: routed.deliveries,
                 dead_letters: routed.dead_letters,
+                dropped_routes: routed.dropped_routes,
                 redeliver: false,
             });
         }
@@ -250,6 +254,7 @@ impl Chains<'_> {
             deliveries: Vec::new(),
             derived: Vec::new(),
             dead_letters: Vec::new(),
+            dropped_routes: Vec::new(),
         };
         for route in &self.routing.routes {
             if only_route.is_some_and(|only| only != route.name) {
@@ -364,7 +369,10 @@ impl Chains<'_> {
             }
         }
         let body = match mapped {
-            None => None,
+            None => {
+                out.dropped_routes.push(route.name.clone());
+                None
+            }
             Some(mapped) => match kaunter_model::validate(&mapped) {
                 Ok(()) => Some(mapped.to_json_bytes()),
                 Err(errors) => {

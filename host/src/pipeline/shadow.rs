@@ -18,6 +18,8 @@ const KEPT_DIFFERENCES: usize = 20;
 const MAX_SHADOW_CALLS: usize = 64;
 /// Paths listed per difference.
 const MAX_PATHS: usize = 40;
+/// Groups of identical differences kept per plugin.
+const MAX_GROUPS: usize = 20;
 
 /// What one version did with one event: its outcome and the requests it made.
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +101,20 @@ pub struct ShadowReport {
     pub skipped_busy: u64,
     /// The most recent differences, newest last.
     pub recent_differences: VecDeque<ShadowDifference>,
+    /// Every difference seen, grouped by what differed (numbers folded, so the same change on
+    /// many events is one group), largest first; at most 20 groups.
+    pub groups: Vec<DifferenceGroup>,
+}
+
+/// Events on which the shadow differed in the same way.
+#[derive(Debug, Clone, Serialize)]
+pub struct DifferenceGroup {
+    /// What differed, `path: live → shadow`, digits folded to `#`.
+    pub differences: Vec<String>,
+    /// How many events.
+    pub events: u64,
+    /// The latest of them.
+    pub example_event_id: String,
 }
 
 /// Comparisons of every shadowed plugin.
@@ -148,6 +164,7 @@ impl ShadowLog {
                 shadow_failed: 0,
                 skipped_busy: 0,
                 recent_differences: VecDeque::new(),
+                groups: Vec::new(),
             })
     }
 
@@ -169,6 +186,21 @@ impl ShadowLog {
         if b.outcome.get("error").is_some() && a.outcome.get("error").is_none() {
             report.shadow_failed += 1;
         }
+        let folded: Vec<String> = differences.iter().map(|d| crate::text::fold_digits(d)).collect();
+        let full = report.groups.len() >= MAX_GROUPS;
+        match report.groups.iter_mut().find(|g| g.differences == folded) {
+            Some(group) => {
+                group.events += 1;
+                group.example_event_id = event_id.to_owned();
+            }
+            None if !full => report.groups.push(DifferenceGroup {
+                differences: folded,
+                events: 1,
+                example_event_id: event_id.to_owned(),
+            }),
+            None => {}
+        }
+        report.groups.sort_by_key(|g| std::cmp::Reverse(g.events));
         if report.recent_differences.len() == KEPT_DIFFERENCES {
             report.recent_differences.pop_front();
         }

@@ -17,6 +17,15 @@ use std::path::Path;
 pub const SECTION: &str = "kaunter-manifest";
 /// A request whose value the operator chooses (the destination in the plugin's own config).
 pub const OPERATOR_CHOSEN: &str = "operator-chosen";
+/// Like [`OPERATOR_CHOSEN`], for a plugin that works without it in some configurations (Slack's
+/// chat.postMessage needs a credential and no secret, its incoming webhook a secret and no
+/// credential): the operator may grant values of their choosing, and none is required.
+pub const OPERATOR_CHOSEN_OPTIONAL: &str = "operator-chosen-optional";
+
+/// Whether a requested value is left to the operator (required or optional).
+pub fn is_operator_chosen(value: &str) -> bool {
+    value == OPERATOR_CHOSEN || value == OPERATOR_CHOSEN_OPTIONAL
+}
 
 /// A plugin manifest.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -73,13 +82,14 @@ pub struct Requests {
     /// Destinations (grant syntax), or `operator-chosen`.
     #[serde(default)]
     pub http: Vec<String>,
-    /// Secret names, or `operator-chosen`.
+    /// Secret names, or `operator-chosen` (`operator-chosen-optional` when none is required).
     #[serde(default)]
     pub secrets: Vec<String>,
     /// Whether the plugin reads the wall clock.
     #[serde(default)]
     pub clock: bool,
-    /// OAuth credential names, or `operator-chosen`.
+    /// OAuth credential names, or `operator-chosen` (`operator-chosen-optional` when none is
+    /// required).
     #[serde(default)]
     pub credentials: Vec<String>,
     /// Event types the plugin handles (globs), for operators and auditors.
@@ -166,8 +176,8 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
         ));
     }
     let mut over = Vec::new();
-    let operator_http = r.http.iter().any(|h| h == OPERATOR_CHOSEN);
-    if operator_http && plugin.grants.http.is_empty() {
+    let operator_http = r.http.iter().any(|h| is_operator_chosen(h));
+    if r.http.iter().any(|h| h == OPERATOR_CHOSEN) && plugin.grants.http.is_empty() {
         return Err(format!(
             "plugin `{name}` requests outbound HTTP to destinations you choose, but none is granted; \
              add grants.http = [\"POST https://host/path\"] (the destination in its config) to its [[plugins]] entry"
@@ -176,7 +186,7 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
     let requested: Vec<HttpGrant> = r
         .http
         .iter()
-        .filter(|h| *h != OPERATOR_CHOSEN)
+        .filter(|h| !is_operator_chosen(h))
         .map(|h| {
             h.parse::<HttpGrant>()
                 .map_err(|e| format!("plugin `{name}`'s manifest: {e}"))
@@ -197,13 +207,13 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
             }
         }
     }
-    let operator_secrets = r.secrets.iter().any(|s| s == OPERATOR_CHOSEN);
-    if operator_secrets && plugin.secrets.is_empty() {
+    let operator_secrets = r.secrets.iter().any(|s| is_operator_chosen(s));
+    if r.secrets.iter().any(|s| s == OPERATOR_CHOSEN) && plugin.secrets.is_empty() {
         return Err(format!(
             "plugin `{name}` requests a secret you name in its config, but none is granted; add secrets = [\"NAME\"] to its [[plugins]] entry"
         ));
     }
-    for want in r.secrets.iter().filter(|s| *s != OPERATOR_CHOSEN) {
+    for want in r.secrets.iter().filter(|s| !is_operator_chosen(s)) {
         if !plugin.secrets.contains(want) {
             return Err(format!(
                 "plugin `{name}` requests secret `{want}`, which is not granted; add \"{want}\" to secrets in its [[plugins]] entry"
@@ -219,13 +229,12 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
                 .map(|s| format!("secret {s} (not requested)")),
         );
     }
-    let operator_credentials = r.credentials.iter().any(|c| c == OPERATOR_CHOSEN);
-    if operator_credentials && plugin.grants.credentials.is_empty() {
+    if r.credentials.iter().any(|c| c == OPERATOR_CHOSEN) && plugin.grants.credentials.is_empty() {
         return Err(format!(
             "plugin `{name}` requests an OAuth credential you choose, but none is granted; add credentials = [\"NAME\"] to its [plugins.grants]"
         ));
     }
-    for want in r.credentials.iter().filter(|c| *c != OPERATOR_CHOSEN) {
+    for want in r.credentials.iter().filter(|c| !is_operator_chosen(c)) {
         if !plugin.grants.credentials.contains(want) {
             return Err(format!(
                 "plugin `{name}` requests credential `{want}`, which is not granted; add \"{want}\" to credentials in its [plugins.grants]"

@@ -392,7 +392,8 @@ impl Registry {
             self.credentials.clone(),
             plugin.grants.credentials.clone().into(),
         )
-        .with_secrets(Arc::new(sendable));
+        .with_secrets(Arc::new(sendable))
+        .with_timeout(std::time::Duration::from_millis(plugin.limits.http_timeout_ms));
         if let Some(canned) = canned {
             egress = egress.capturing(canned);
         }

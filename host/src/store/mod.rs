@@ -227,6 +227,8 @@ pub struct Delivery {
     pub remote_id: Option<String>,
     /// What the connector said on success, e.g. that the target already had it.
     pub note: Option<String>,
+    /// When a replay last put it back to work (ms); `None` for live traffic.
+    pub replayed_at_ms: Option<i64>,
     /// The event body to deliver (not serialised in API answers).
     #[serde(skip)]
     pub body: Vec<u8>,
@@ -281,6 +283,56 @@ pub struct DeadLetter {
     pub failed_at_ms: i64,
     /// When it was replayed (ms), if it was.
     pub replayed_at_ms: Option<i64>,
+    /// Who replayed it (`api-key:NAME`).
+    pub replayed_by: Option<String>,
+    /// The event's source (which store and till it came from).
+    pub event_source: String,
+    /// The state of its delivery now (`delivered`, `retrying`, `dead_lettered`, ...): after a
+    /// replay, how the replay went. `None` for a transform failure.
+    pub delivery_state: Option<String>,
+}
+
+/// Which dead letters to list or replay. Every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DeadLetterQuery {
+    /// Also those already replayed (listing only: a replay takes only those not yet replayed).
+    pub include_replayed: bool,
+    /// Only this sink's (`transform` for the route failures, which have no sink).
+    pub sink: Option<String>,
+    /// Only events of this store.
+    pub store: Option<String>,
+    /// Only errors containing this text.
+    pub error: Option<String>,
+    /// Only those dead-lettered at or after this time (ms).
+    pub since_ms: Option<i64>,
+    /// Only those dead-lettered before this time (ms).
+    pub until_ms: Option<i64>,
+    /// Only those of the event at this log position.
+    pub event_seq: Option<i64>,
+}
+
+/// One page of dead letters, with the count and grouping of all that match.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeadLetterPage {
+    /// The entries on this page, newest first.
+    pub entries: Vec<DeadLetter>,
+    /// How many match in all.
+    pub total: u64,
+    /// All that match, counted by sink and error (digits folded, so "HTTP 503 after 2 s" and
+    /// "HTTP 503 after 5 s" group together), largest group first.
+    pub groups: Vec<DeadLetterGroup>,
+}
+
+/// Dead letters of one sink with one kind of error.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterGroup {
+    /// The sink (`None`: a transform on the route failed).
+    pub sink: Option<String>,
+    /// The error, digits folded to `#`.
+    pub error: String,
+    /// How many.
+    pub count: u64,
 }
 
 /// The outcome of routing one event, written atomically.
@@ -298,6 +350,8 @@ pub struct RouteCommit {
     pub deliveries: Vec<NewDelivery>,
     /// Transform failures.
     pub dead_letters: Vec<NewDeadLetter>,
+    /// Routes whose transforms passed the event on to no sink (kept on the event).
+    pub dropped_routes: Vec<String>,
     /// A replay of an event routed before: a sink that already holds the event (delivered or
     /// dead-lettered) gets its delivery reset to pending with the new body; open ones are left.
     pub redeliver: bool,
@@ -340,6 +394,8 @@ pub enum DeliveryUpdate {
         error: String,
         /// Connector version.
         connector_version: String,
+        /// The attempt, for the delivery's history.
+        failure: AttemptFailure,
     },
     /// Given up: dead-letter it.
     DeadLetter {
@@ -347,7 +403,42 @@ pub enum DeliveryUpdate {
         id: i64,
         /// The dead letter to record.
         letter: NewDeadLetter,
+        /// The attempt that ended it, for the delivery's history (`None` when no attempt ran).
+        failure: Option<AttemptFailure>,
     },
+}
+
+/// One failed delivery attempt, kept in the delivery's history (`delivery_failures`): what an
+/// event's timeline and a sink's health read. Replays and later successes do not erase it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptFailure {
+    /// How it failed: a connector's outcome (`retry`, `throttled`, `rejected`, `disabled`,
+    /// `credential`) or a plugin fault (`trap`, `deadline`, `limit`, `denied`, ...).
+    pub outcome: String,
+    /// The error, as the operator should read it.
+    pub error: String,
+    /// `scheme://host:port` of the attempt's last outbound request, if it made one.
+    pub destination: Option<String>,
+}
+
+/// A failed attempt as read back from a delivery's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedAttempt {
+    /// The delivery row.
+    pub delivery_id: i64,
+    /// The sink.
+    pub sink: String,
+    /// Which attempt (1 is the first; counting restarts after a replay).
+    pub attempt: u32,
+    /// When it failed (ms).
+    pub at_ms: i64,
+    /// The connector version that made it.
+    pub connector_version: Option<String>,
+    /// When the next attempt was scheduled (ms); `None` when this one was dead-lettered.
+    pub retry_at_ms: Option<i64>,
+    /// What happened.
+    #[serde(flatten)]
+    pub failure: AttemptFailure,
 }
 
 /// Which dead letters to replay.
@@ -355,8 +446,8 @@ pub enum DeliveryUpdate {
 pub enum ReplaySelector {
     /// These entry ids.
     Ids(Vec<i64>),
-    /// Every entry not yet replayed that failed at or after this time (ms).
-    Since(i64),
+    /// Every entry not yet replayed that the query matches.
+    Matching(DeadLetterQuery),
 }
 
 /// What a replay put back to work.
@@ -388,14 +479,25 @@ pub trait Store: Send + Sync + 'static {
     async fn open_deliveries_of_key(&self, sink: &str, key: &str, limit: usize) -> StoreResult<Vec<Delivery>>;
     /// Open and parked deliveries of every sink that has any.
     async fn backlogs(&self) -> StoreResult<Vec<SinkBacklog>>;
+    /// For each of `sinks`: the age of its oldest open delivery and its latest failed attempt.
+    async fn sink_health(&self, sinks: Vec<String>) -> StoreResult<Vec<SinkHealth>>;
+    /// Where the work of up to `limit` events received at or after `since_us`, after log position
+    /// `after_seq`, stands: oldest first.
+    async fn event_outcomes(&self, since_us: i64, after_seq: i64, limit: usize) -> StoreResult<Vec<EventOutcome>>;
+    /// The history of the event at log position `event_seq`.
+    async fn history(&self, event_seq: i64) -> StoreResult<EventHistory>;
+    /// Up to `limit` events about an order (sales, refunds, voids, payments), oldest first;
+    /// with `store`, only that store's.
+    async fn events_of_order(&self, order: &str, store: Option<&str>, limit: usize) -> StoreResult<Vec<EventRef>>;
     /// Makes a sink's parked deliveries pending again, in order; returns how many.
     async fn unpark(&self, sink: &str) -> StoreResult<usize>;
     /// An event by id, with its deliveries.
     /// Ids are unique per source; `source` picks one when several sources used the same id
     /// (without it, the first logged wins).
     async fn event(&self, id: &str, source: Option<&str>) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
-    /// Dead letters, newest first; `include_replayed` also lists those already replayed.
-    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    /// Dead letters the query matches, newest first, `limit` from `offset`; with their count and
+    /// grouping.
+    async fn dead_letters(&self, query: DeadLetterQuery, limit: usize, offset: usize) -> StoreResult<DeadLetterPage>;
     /// Marks dead letters replayed and resets their deliveries to pending; with `record`, appends
     /// it to the audit log in the same transaction, its detail's `entries` set to the entries
     /// replayed.
@@ -488,6 +590,84 @@ pub struct SinkBacklog {
     pub open: u64,
     /// Deliveries parked past the sink's `max_backlog`.
     pub parked: u64,
+}
+
+/// What the log says about one sink's health (the recent error rate is in memory, in
+/// [`crate::pipeline::metrics::Metrics::sink_recent`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SinkHealth {
+    /// The sink.
+    pub sink: String,
+    /// When the event of its oldest open delivery was received (µs), if it has any.
+    pub oldest_open_received_us: Option<i64>,
+    /// Its latest failed attempt.
+    pub last_failure: Option<FailedAttempt>,
+}
+
+/// An event by its log position, id, source and type.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRef {
+    /// Log position.
+    pub seq: i64,
+    /// Id (unique per source).
+    pub id: String,
+    /// Source.
+    pub source: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+}
+
+/// What happened to one event besides its deliveries' current state: every failed attempt, its
+/// dead letters (with who replayed them and when), the event it was derived from and the
+/// events derived from it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventHistory {
+    /// Failed delivery attempts, oldest first.
+    pub failures: Vec<FailedAttempt>,
+    /// Dead letters, replayed or not, newest first.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The event a transform derived this one from.
+    pub parent: Option<EventRef>,
+    /// Events transforms derived from this one.
+    pub derived: Vec<EventRef>,
+}
+
+/// Where one event's work stands, for `kaunter verify` and the demo's closing check.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventOutcome {
+    /// Log position.
+    pub seq: i64,
+    /// Id.
+    pub id: String,
+    /// Source.
+    pub source: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Whether a transform derived it.
+    pub derived: bool,
+    /// Whether its routes have run.
+    pub routed: bool,
+    /// Each delivery: sink and state.
+    pub deliveries: Vec<(String, DeliveryState)>,
+    /// Routes whose transform failed on it, dead-lettered and not replayed.
+    pub failed_routes: Vec<String>,
+    /// Routes whose transforms passed it on to no sink.
+    pub dropped_routes: Vec<String>,
+}
+
+/// The order a sale, refund, void or payment is about; `None` for other events (a stock count or
+/// a restock suggestion names a SKU, not an order).
+pub fn order_of(event: &Event) -> Option<&str> {
+    use kaunter_model::Payload;
+    match &event.payload {
+        Payload::Sale(s) => Some(&s.order_id),
+        Payload::Refund(r) => Some(&r.original_order_id),
+        Payload::VoidSale(v) => Some(&v.order_id),
+        Payload::PaymentSettled(p) => Some(&p.order_id),
+        _ => None,
+    }
 }
 
 /// The space a store takes on disk, in bytes.

@@ -13,7 +13,18 @@ pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("deliveries", "chain_id", "INTEGER REFERENCES chains(id)"),
     ("deliveries", "remote_id", "TEXT"),
     ("deliveries", "note", "TEXT"),
+    ("deliveries", "replayed_at_ms", "INTEGER"),
+    ("events", "order_id", "TEXT"),
+    ("events", "dropped_routes", "TEXT"),
+    ("dead_letters", "replayed_by", "TEXT"),
 ];
+
+/// Applied on open after [`ADDED_COLUMNS`]: indexes over columns a log written by an earlier
+/// version gains only then.
+pub const LATE_SCHEMA: &str = r#"
+-- "What happened to order X": sales, refunds, voids and payments by the order they are about.
+CREATE INDEX IF NOT EXISTS events_by_order ON events (order_id) WHERE order_id IS NOT NULL;
+"#;
 
 /// Applied on open; every statement is idempotent.
 pub const SCHEMA: &str = r#"
@@ -27,6 +38,10 @@ CREATE TABLE IF NOT EXISTS events (
     parent_seq     INTEGER REFERENCES events(seq),
     routed         INTEGER NOT NULL DEFAULT 0,
     body           BLOB    NOT NULL,
+    -- The order a sale, refund, void or payment is about (what `kaunter event show --order` finds).
+    order_id       TEXT,
+    -- Routes whose transforms passed it on to no sink, comma-separated (a filter, not a loss).
+    dropped_routes TEXT,
     UNIQUE (source, id)
 );
 CREATE INDEX IF NOT EXISTS events_by_id ON events (id);
@@ -73,8 +88,31 @@ CREATE TABLE IF NOT EXISTS deliveries (
     -- booked" when the target had it).
     remote_id          TEXT,
     note               TEXT,
+    -- When a replay (of its dead letter, or of history) last put it back to work: its delivery
+    -- latency then counts from there, apart from live traffic.
+    replayed_at_ms     INTEGER,
     UNIQUE (sink, event_seq)
 );
+
+-- Every failed delivery attempt: an event's timeline and a sink's health (error rate, last
+-- error and where it was going) read it. A later success clears the delivery's last_error; a
+-- replay resets its attempt count; neither erases these rows. Pruned with their event.
+CREATE TABLE IF NOT EXISTS delivery_failures (
+    id                INTEGER PRIMARY KEY,
+    delivery_id       INTEGER NOT NULL,
+    event_seq         INTEGER NOT NULL,
+    sink              TEXT    NOT NULL,
+    attempt           INTEGER NOT NULL,
+    at_ms             INTEGER NOT NULL,
+    outcome           TEXT    NOT NULL,
+    error             TEXT    NOT NULL,
+    destination       TEXT,
+    connector_version TEXT,
+    -- When the next attempt was scheduled; NULL when this one ended in the dead-letter queue.
+    retry_at_ms       INTEGER
+);
+CREATE INDEX IF NOT EXISTS delivery_failures_by_event ON delivery_failures (event_seq);
+CREATE INDEX IF NOT EXISTS delivery_failures_by_sink ON delivery_failures (sink, at_ms);
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (sink, id)
     WHERE state IN ('pending', 'retrying');
 -- A key's open deliveries in order, for a sink worker catching up on one busy key. Open rows
@@ -140,7 +178,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error          TEXT    NOT NULL,
     attempts       INTEGER NOT NULL,
     failed_at_ms   INTEGER NOT NULL,
-    replayed_at_ms INTEGER
+    replayed_at_ms INTEGER,
+    -- Who replayed it (`api-key:NAME`), as in the audit record of the replay.
+    replayed_by    TEXT
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_event ON dead_letters (event_seq);
 

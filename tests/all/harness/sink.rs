@@ -229,6 +229,11 @@ impl Sink {
         *self.responder.lock().unwrap() = Some(Box::new(f));
     }
 
+    /// Drops the responder: unscripted requests get 204 again.
+    pub fn clear_responder(&self) {
+        *self.responder.lock().unwrap() = None;
+    }
+
     /// The webhook deliveries (`POST /hooks`) received, in order.
     pub fn requests(&self) -> Vec<Received> {
         self.received

@@ -5,17 +5,20 @@
 
 mod chain;
 mod compress;
+mod dead_letters;
+mod history;
 mod prune;
 mod replay;
 mod writer;
 
 pub use super::schema::{AUDIT_GUARDS, GuardProblem, audit_guard_problems};
 use super::{
-    Appended, DeadLetter, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed, RouteCommit,
-    RouteCommitted, Store, StoreError, StoreResult, StoredEvent,
+    Appended, Delivery, DeliveryState, DeliveryUpdate, NewEvent, ReplaySelector, Replayed, RouteCommit, RouteCommitted,
+    Store, StoreError, StoreResult, StoredEvent,
     audit::{AuditHead, ChainKey},
-    schema::{ADDED_COLUMNS, SCHEMA},
+    schema::{ADDED_COLUMNS, LATE_SCHEMA, SCHEMA},
 };
+pub use history::{event_outcome, event_outcomes};
 use kaunter_model::Event;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, params};
 use std::path::{Path, PathBuf};
@@ -76,6 +79,7 @@ impl SqliteStore {
         )?;
         conn.execute_batch(SCHEMA)?;
         add_missing_columns(&conn)?;
+        conn.execute_batch(LATE_SCHEMA)?;
         prepare_backlog(&conn)?;
         let head = chain::prepare(&mut conn, audit_key.as_ref(), audit_existed)?;
         let (head_tx, audit_head) = watch::channel(head);
@@ -331,7 +335,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route,
     d.connector_version,
     CASE WHEN d.body_id IS NOT NULL THEN (SELECT b.body FROM bodies b WHERE b.id = d.body_id)
          WHEN length(d.body) > 0 THEN d.body END,
-    e.received_at_us, e.body, d.remote_id, d.note";
+    e.received_at_us, e.body, d.remote_id, d.note, d.replayed_at_ms";
 
 /// A row that could not be read, to set aside (see the `quarantine` table).
 #[derive(Debug, Clone)]
@@ -391,6 +395,7 @@ pub(crate) fn read_deliveries_lenient(
                     connector_version: r.get(14)?,
                     remote_id: r.get(18)?,
                     note: r.get(19)?,
+                    replayed_at_ms: r.get(20)?,
                     body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
                     received_at_us: r.get(16)?,
                 },
@@ -606,33 +611,43 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn dead_letters(&self, include_replayed: bool, limit: usize) -> StoreResult<Vec<DeadLetter>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT l.id, l.event_seq, e.id, e.type, l.sink, l.route, l.plugin, l.plugin_version, l.error,
-                        l.attempts, l.failed_at_ms, l.replayed_at_ms
-                 FROM dead_letters l JOIN events e ON e.seq = l.event_seq
-                 WHERE ?1 OR l.replayed_at_ms IS NULL ORDER BY l.id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![include_replayed, limit as i64], |r| {
-                Ok(DeadLetter {
-                    id: r.get(0)?,
-                    event_seq: r.get(1)?,
-                    event_id: r.get(2)?,
-                    event_type: r.get(3)?,
-                    sink: r.get(4)?,
-                    route: r.get(5)?,
-                    plugin: r.get(6)?,
-                    plugin_version: r.get(7)?,
-                    error: r.get(8)?,
-                    attempts: r.get(9)?,
-                    failed_at_ms: r.get(10)?,
-                    replayed_at_ms: r.get(11)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
+    async fn sink_health(&self, sinks: Vec<String>) -> StoreResult<Vec<super::SinkHealth>> {
+        self.read(move |conn| history::sink_health(conn, &sinks)).await
+    }
+
+    async fn event_outcomes(
+        &self,
+        since_us: i64,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<super::EventOutcome>> {
+        self.read(move |conn| history::event_outcomes(conn, since_us, after_seq, limit))
+            .await
+    }
+
+    async fn history(&self, event_seq: i64) -> StoreResult<super::EventHistory> {
+        self.read(move |conn| history::history(conn, event_seq)).await
+    }
+
+    async fn events_of_order(
+        &self,
+        order: &str,
+        store: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<super::EventRef>> {
+        let (order, store) = (order.to_owned(), store.map(str::to_owned));
+        self.read(move |conn| history::events_of_order(conn, &order, store.as_deref(), limit))
+            .await
+    }
+
+    async fn dead_letters(
+        &self,
+        query: super::DeadLetterQuery,
+        limit: usize,
+        offset: usize,
+    ) -> StoreResult<super::DeadLetterPage> {
+        self.read(move |conn| dead_letters::page(conn, &query, limit, offset))
+            .await
     }
 
     async fn replay(

@@ -63,6 +63,7 @@ pub(super) fn prune(tx: &Connection, policy: PrunePolicy) -> StoreResult<Pruned>
         }
         for sql in [
             "DELETE FROM dead_letters WHERE event_seq = ?1",
+            "DELETE FROM delivery_failures WHERE event_seq = ?1",
             "DELETE FROM deliveries WHERE event_seq = ?1",
             "DELETE FROM bodies WHERE event_seq = ?1",
             "DELETE FROM events WHERE seq = ?1",

@@ -1,7 +1,7 @@
 //! Store tests on a real SQLite file.
 
 use super::*;
-use crate::store::{NewDeadLetter, NewDelivery};
+use crate::store::{DeadLetterQuery, NewDeadLetter, NewDelivery};
 use kaunter_model::{Defaults, Dialect};
 
 fn event(id: &str, key: &str) -> NewEvent {
@@ -46,6 +46,7 @@ async fn route_one(store: &SqliteStore, id: &str, key: &str, deliveries: Vec<New
             derived: vec![],
             deliveries,
             dead_letters: vec![],
+            dropped_routes: vec![],
             redeliver: false,
         }]))
         .await
@@ -202,6 +203,7 @@ async fn routing_dead_lettering_and_replay() {
             derived: vec![],
             deliveries: vec![delivery("s1", "k"), delivery("s2", "k")],
             dead_letters: vec![],
+            dropped_routes: vec![],
             redeliver: false,
         }]))
         .await
@@ -221,10 +223,15 @@ async fn routing_dead_lettering_and_replay() {
                 error: "rejected: 400".into(),
                 attempts: 1,
             },
+            failure: None,
         }])
         .await
         .unwrap();
-    let letters = store.dead_letters(false, 10).await.unwrap();
+    let letters = store
+        .dead_letters(DeadLetterQuery::default(), 10, 0)
+        .await
+        .unwrap()
+        .entries;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].error, "rejected: 400");
     assert_eq!(store.open_deliveries("s1", 0, 10).await.unwrap().len(), 0);
@@ -238,7 +245,14 @@ async fn routing_dead_lettering_and_replay() {
     assert_eq!(reopened.len(), 1);
     // Finished rows drop a key that is the event's; reopened, the key is back (for reads by key).
     assert_eq!(store.open_deliveries_of_key("s1", "k", 10).await.unwrap().len(), 1);
-    assert!(store.dead_letters(false, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .dead_letters(DeadLetterQuery::default(), 10, 0)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -304,6 +318,7 @@ async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
                     error: "rejected".into(),
                     attempts: 1,
                 },
+                failure: None,
             },
         ])
         .await
@@ -341,7 +356,11 @@ async fn pruning_takes_finished_events_only_and_remembers_them_for_dedupe() {
     assert!(conflict[0].duplicate && conflict[0].conflict.is_some(), "{conflict:?}");
     // Once its dead letter is replayed and delivered, the failed one goes too; the remembered
     // id is forgotten past the dedupe window.
-    let letters = store.dead_letters(false, 10).await.unwrap();
+    let letters = store
+        .dead_letters(DeadLetterQuery::default(), 10, 0)
+        .await
+        .unwrap()
+        .entries;
     let replayed = store
         .replay(ReplaySelector::Ids(vec![letters[0].id]), None)
         .await

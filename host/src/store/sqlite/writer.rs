@@ -10,8 +10,8 @@
 
 use super::super::audit::{AuditHead, ChainKey};
 use super::super::{
-    Appended, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, NewDelivery, NewEvent, RouteCommit,
-    RouteCommitted, StoreError, StoreResult, now_ms,
+    Appended, AttemptFailure, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, NewDelivery, NewEvent,
+    RouteCommit, RouteCommitted, StoreError, StoreResult, now_ms,
 };
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -233,10 +233,16 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
         WriteOp::Replay(selector, record, reply) => Reply::Replay(
             reply,
             scoped(tx, |t| {
-                let replayed = super::replay::replay(t, selector)?;
+                let by_ids = matches!(selector, super::super::ReplaySelector::Ids(_));
+                let replayed = super::replay::replay(t, selector, record.as_ref().map(|r| r.actor.as_str()))?;
                 // Recorded in the same transaction: a replay without its record does not happen.
+                // Named entries are listed; a filtered replay records its filter (in the detail
+                // already) and the count, not thousands of ids.
                 if let Some(mut record) = record {
-                    record.detail["entries"] = serde_json::json!(replayed.entries);
+                    if by_ids {
+                        record.detail["entries"] = serde_json::json!(replayed.entries);
+                    }
+                    record.detail["count"] = serde_json::json!(replayed.entries.len());
                     let new = super::chain::append(t, chain.key.as_ref(), &[record])?;
                     let operator_seq = head.as_ref().map_or(0, |h| h.operator_seq).max(new.operator_seq);
                     *head = Some(AuditHead { operator_seq, ..new });
@@ -311,8 +317,8 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
 /// Appends `events`, whose stored bodies are `packed` (see [`super::compress::pack`]), in order.
 pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -> StoreResult<Vec<Appended>> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, id) DO NOTHING",
+        "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body, order_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (source, id) DO NOTHING",
     )?;
     let mut existing = tx.prepare_cached("SELECT seq, body FROM events WHERE source = ?1 AND id = ?2")?;
     let mut pruned = tx.prepare_cached("SELECT content_sha256 FROM pruned_events WHERE source = ?1 AND id = ?2")?;
@@ -342,7 +348,8 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -
             e.partition_key,
             new.received_at_us,
             new.parent_seq,
-            packed
+            packed,
+            super::super::order_of(e)
         ])?;
         if changed == 1 {
             out.push(Appended {
@@ -379,13 +386,14 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (event_seq, sink, route, partition_key, state, attempts,
-                     next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, chain_id, body, body_id)
-                 VALUES (?1, ?2, ?3, ?4, ?8, 0, CASE WHEN ?8 = 'pending' THEN ?5 END, ?5, ?5, '', ?6, X'', ?7)
+                     next_attempt_at_ms, created_at_ms, updated_at_ms, handled_by, chain_id, body, body_id, replayed_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?8, 0, CASE WHEN ?8 = 'pending' THEN ?5 END, ?5, ?5, '', ?6, X'', ?7,
+                     CASE WHEN ?9 THEN ?5 END)
                  ON CONFLICT (sink, event_seq) DO NOTHING",
             )?;
             let mut reopen = tx.prepare_cached(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?3,
-                     updated_at_ms = ?3, last_error = NULL, delivered_at_ms = NULL, route = ?4,
+                     updated_at_ms = ?3, replayed_at_ms = ?3, last_error = NULL, delivered_at_ms = NULL, route = ?4,
                      handled_by = '', chain_id = ?5, body = X'', body_id = ?6, partition_key = ?7
                  WHERE event_seq = ?1 AND sink = ?2 AND state IN ('delivered', 'dead_lettered')
                  RETURNING id",
@@ -412,6 +420,7 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
                     } else {
                         "pending"
                     },
+                    commit.redeliver,
                 ])?;
                 if changed == 1 {
                     deliveries.push(created_delivery(tx.last_insert_rowid(), commit, d, now, state));
@@ -438,7 +447,9 @@ fn route(tx: &Connection, commits: &[RouteCommit]) -> StoreResult<Vec<RouteCommi
         for letter in &commit.dead_letters {
             insert_dead_letter(tx, letter, now)?;
         }
-        tx.execute("UPDATE events SET routed = 1 WHERE seq = ?1", params![commit.event_seq])?;
+        let dropped = (!commit.dropped_routes.is_empty()).then(|| commit.dropped_routes.join(","));
+        tx.prepare_cached("UPDATE events SET routed = 1, dropped_routes = ?2 WHERE seq = ?1")?
+            .execute(params![commit.event_seq, dropped])?;
         out.push(RouteCommitted { derived, deliveries });
     }
     Ok(out)
@@ -534,6 +545,7 @@ fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64,
         connector_version: None,
         remote_id: None,
         note: None,
+        replayed_at_ms: commit.redeliver.then_some(now_ms),
         body: d.body.clone(),
         received_at_us: commit.received_at_us,
     }
@@ -627,8 +639,9 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 remote_id,
                 note,
             } => {
+                // Earlier failures stay in `delivery_failures`; the row no longer shows them.
                 tx.prepare_cached(concat!(
-                    "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL,
+                    "UPDATE deliveries SET state = 'delivered', attempts = ?2, next_attempt_at_ms = NULL, last_error = NULL,
                          updated_at_ms = ?3, delivered_at_ms = ?3, connector_version = ?4, remote_id = ?5, note = ?6, partition_key = ",
                     compact_key!(),
                     " WHERE id = ?1"
@@ -641,15 +654,37 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 next_attempt_at_ms,
                 error,
                 connector_version,
+                failure,
             } => {
-                tx.prepare_cached(
-                    "UPDATE deliveries SET state = 'retrying', attempts = ?2, next_attempt_at_ms = ?3,
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET state = 'retrying', attempts = ?2, next_attempt_at_ms = ?3,
                          last_error = ?4, updated_at_ms = ?5, connector_version = ?6
                      WHERE id = ?1 AND state IN ('pending', 'retrying')",
-                )?
-                .execute(params![id, attempts, next_attempt_at_ms, error, now, connector_version])?;
+                    )?
+                    .execute(params![id, attempts, next_attempt_at_ms, error, now, connector_version])?;
+                if changed > 0 {
+                    let attempt = Attempt {
+                        id,
+                        number: attempts,
+                        at_ms: now,
+                        retry_at_ms: Some(next_attempt_at_ms),
+                        connector_version: &connector_version,
+                    };
+                    record_failure(tx, &attempt, &failure)?;
+                }
             }
-            DeliveryUpdate::DeadLetter { id, letter } => {
+            DeliveryUpdate::DeadLetter { id, letter, failure } => {
+                if let Some(failure) = &failure {
+                    let attempt = Attempt {
+                        id,
+                        number: letter.attempts,
+                        at_ms: now,
+                        retry_at_ms: None,
+                        connector_version: &letter.plugin_version,
+                    };
+                    record_failure(tx, &attempt, failure)?;
+                }
                 tx.prepare_cached(concat!(
                     "UPDATE deliveries SET state = 'dead_lettered', attempts = ?2, next_attempt_at_ms = NULL,
                          last_error = ?3, updated_at_ms = ?4, connector_version = ?5, partition_key = ",
@@ -661,6 +696,35 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Which attempt of which delivery failed, when, and when the next is due.
+struct Attempt<'a> {
+    id: i64,
+    number: u32,
+    at_ms: i64,
+    retry_at_ms: Option<i64>,
+    connector_version: &'a str,
+}
+
+/// Adds one failed attempt to its delivery's history.
+fn record_failure(tx: &Connection, attempt: &Attempt<'_>, failure: &AttemptFailure) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO delivery_failures (delivery_id, event_seq, sink, attempt, at_ms, outcome, error, destination,
+             connector_version, retry_at_ms)
+         SELECT id, event_seq, sink, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1",
+    )?
+    .execute(params![
+        attempt.id,
+        attempt.number,
+        attempt.at_ms,
+        failure.outcome,
+        failure.error,
+        failure.destination,
+        attempt.connector_version,
+        attempt.retry_at_ms
+    ])?;
     Ok(())
 }
 
