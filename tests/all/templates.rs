@@ -120,3 +120,176 @@ fn new_projects_test_build_and_run_in_the_sandbox() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("use lower-case letters, digits and dashes"));
 }
+
+/// kaunter's repository root.
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// Runs `program` in `dir`; returns stdout and stderr together, failing the test with both.
+fn run_in(dir: &Path, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{}: cannot run it ({e}); scripts/test installs it", program.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{} {args:?} in {} failed:\n{text}",
+        program.display(),
+        dir.display()
+    );
+    text
+}
+
+#[test]
+fn the_python_connector_template_passes_pytest_builds_and_delivers_in_the_sandbox() {
+    let repo = repo();
+    let sdk = repo.join("sdk");
+    // The toolchain scripts/test installs: componentize-py and pytest, pinned.
+    let bin = repo.join("plugins/python-big-sales/.venv/bin");
+    let dir = tempfile::tempdir().unwrap();
+    let created = kaunter(dir.path(), &["new", "connector", "--lang", "python", "py-hook"]);
+    assert!(created.starts_with("created connector `py-hook`"), "{created}");
+    let project = dir.path().join("py-hook");
+    let wit = sdk.join("wit");
+    let componentize = bin.join("componentize-py");
+    run_in(
+        &project,
+        &componentize,
+        &["-d", wit.to_str().unwrap(), "-w", "connector", "bindings", "."],
+        &[],
+    );
+    let python_sdk = sdk.join("python");
+    let tested = run_in(
+        &project,
+        &bin.join("python"),
+        &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        &[("PYTHONPATH", &python_sdk)],
+    );
+    assert!(tested.contains("3 passed"), "{tested}");
+    run_in(
+        &project,
+        &componentize,
+        &[
+            "-d",
+            wit.to_str().unwrap(),
+            "-w",
+            "connector",
+            "componentize",
+            "app",
+            "-p",
+            ".",
+            "-p",
+            python_sdk.to_str().unwrap(),
+            "-o",
+            "py_hook.wasm",
+        ],
+        &[],
+    );
+    std::fs::copy(
+        project.join("kaunter-plugin.toml"),
+        project.join("py_hook.manifest.toml"),
+    )
+    .unwrap();
+    let ran = kaunter(
+        &project,
+        &[
+            "plugin",
+            "run",
+            "py_hook.wasm",
+            "--event",
+            "samples/sale.json",
+            "--config",
+            "config.json",
+            "--allow",
+            "POST http://erp.example/orders",
+        ],
+    );
+    assert!(
+        ran.contains("manifest sample: sample 0 (01JDEMO0SALE000000000000001): delivered"),
+        "{ran}"
+    );
+    assert!(ran.contains("POST http://erp.example/orders → 200"), "{ran}");
+    assert!(
+        ran.contains("idempotency-key: 01JDEMO0SALE000000000000001:sandbox:"),
+        "{ran}"
+    );
+    assert!(ran.contains("\"order_id\":\"HK001-000123\""), "{ran}");
+}
+
+#[test]
+fn the_javascript_connector_template_passes_node_test_builds_and_delivers_in_the_sandbox() {
+    let repo = repo();
+    let sdk = repo.join("sdk/js");
+    assert!(
+        sdk.join("node_modules/@bytecodealliance/componentize-js").exists(),
+        "componentize-js is missing: run scripts/test (it runs npm ci in sdk/js)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let created = kaunter(dir.path(), &["new", "connector", "--lang", "js", "js-hook"]);
+    assert!(created.starts_with("created connector `js-hook`"), "{created}");
+    let project = dir.path().join("js-hook");
+    // What `npm install` would give it, from the toolchain scripts/test installed (pinned to the
+    // same versions as the template's package.json), without going to the registry again.
+    let modules = project.join("node_modules");
+    std::fs::create_dir(&modules).unwrap();
+    for entry in std::fs::read_dir(sdk.join("node_modules")).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), modules.join(entry.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(&sdk, modules.join("kaunter-sdk")).unwrap();
+    let node = Path::new("node");
+    let tested = run_in(&project, node, &["--test"], &[]);
+    assert!(tested.contains("# pass 3") && tested.contains("# fail 0"), "{tested}");
+    let built = run_in(&project, node, &["build.mjs"], &[]);
+    assert!(built.contains("built js_hook.wasm"), "{built}");
+    std::fs::copy(
+        project.join("kaunter-plugin.toml"),
+        project.join("js_hook.manifest.toml"),
+    )
+    .unwrap();
+    let ran = kaunter(
+        &project,
+        &[
+            "plugin",
+            "run",
+            "js_hook.wasm",
+            "--event",
+            "samples/sale.json",
+            "--config",
+            "config.json",
+            "--allow",
+            "POST http://erp.example/orders",
+        ],
+    );
+    assert!(
+        ran.contains("manifest sample: sample 0 (01JDEMO0SALE000000000000001): delivered"),
+        "{ran}"
+    );
+    assert!(ran.contains("POST http://erp.example/orders → 200"), "{ran}");
+    assert!(
+        ran.contains("idempotency-key: 01JDEMO0SALE000000000000001:sandbox:"),
+        "{ran}"
+    );
+    // A template that is not a connector is not offered in JavaScript: the refusal says what to do.
+    let refused = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+        .args(["new", "transform", "--lang", "js", "js-transform"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Python and JavaScript templates exist for connectors"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -20,6 +20,21 @@ pub struct NewArgs {
     /// Path of kaunter's `sdk/` directory (default: the one this binary was built from).
     #[arg(long)]
     sdk: Option<PathBuf>,
+    /// The language: Rust (`kaunter-sdk`), Python (`sdk/python`, componentize-py) or
+    /// JavaScript (`sdk/js`, componentize-js). Python and JavaScript have a connector template.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+}
+
+/// The language of a template.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Lang {
+    /// Rust, with `kaunter-sdk`.
+    Rust,
+    /// Python, with `sdk/python` and componentize-py.
+    Python,
+    /// JavaScript, with `sdk/js` and componentize-js.
+    Js,
 }
 
 /// The kind of plugin.
@@ -42,6 +57,20 @@ const SOURCE_SAMPLE_SECRET: &str = "demo-secret";
 const MANIFEST: &str = include_str!("templates/manifest.toml.tmpl");
 const README: &str = include_str!("templates/README.md.tmpl");
 const SAMPLE: &str = include_str!("../../../samples/sale.json");
+/// The sample sale as the typed event a Python plugin receives, as plain data.
+const PY_EVENT: &str = include_str!("templates/python/event.json");
+const PY_APP: &str = include_str!("templates/python/app.py.tmpl");
+const PY_TEST: &str = include_str!("templates/python/test_app.py.tmpl");
+const PY_README: &str = include_str!("templates/python/README.md.tmpl");
+const PY_REQUIREMENTS: &str = include_str!("templates/python/requirements.txt.tmpl");
+/// The sample sale as the event a JavaScript plugin receives, as plain JSON.
+const JS_EVENT: &str = include_str!("templates/js/event.json");
+const JS_APP: &str = include_str!("templates/js/app.js.tmpl");
+const JS_COMPONENT: &str = include_str!("templates/js/component.js.tmpl");
+const JS_BUILD: &str = include_str!("templates/js/build.mjs.tmpl");
+const JS_PACKAGE: &str = include_str!("templates/js/package.json.tmpl");
+const JS_TEST: &str = include_str!("templates/js/app.test.js.tmpl");
+const JS_README: &str = include_str!("templates/js/README.md.tmpl");
 
 /// Writes the project.
 pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
@@ -115,6 +144,61 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         Kind::Connector => "{\"url\": \"http://erp.example/orders\"}\n",
         Kind::Source => "{\"secret\": \"vendor-signing\", \"store\": \"online\"}\n",
     };
+    if args.lang != Lang::Rust {
+        if !matches!(args.kind, Kind::Connector) {
+            anyhow::bail!(
+                "Python and JavaScript templates exist for connectors; write a transform or source in Rust (`kaunter new {} {name}`), or start from plugins/python-big-sales or plugins/js-big-sales",
+                kind
+            );
+        }
+        let files = match args.lang {
+            Lang::Python => vec![
+                ("app.py", fill(PY_APP)),
+                ("test_app.py", fill(PY_TEST)),
+                ("README.md", fill(PY_README)),
+                ("requirements.txt", PY_REQUIREMENTS.to_owned()),
+                ("samples/event.json", PY_EVENT.to_owned()),
+                (
+                    ".gitignore",
+                    "/.venv\n/wit_world\n/componentize_py_*\n/poll_loop.py\n/__pycache__\n*.wasm\n*.manifest.toml\n"
+                        .into(),
+                ),
+            ],
+            Lang::Js => js_files(&fill)?,
+            Lang::Rust => Vec::new(),
+        };
+        std::fs::create_dir_all(root.join("samples"))?;
+        for (file, text) in files {
+            std::fs::write(root.join(file), text)?;
+        }
+        // The manifest travels beside the component, and the language's runtime needs memory.
+        let manifest = fill(MANIFEST)
+            .replace(
+                "embedded in the component by `kaunter_sdk::manifest!`",
+                "copy it beside the component as NAME.manifest.toml",
+            )
+            .replace(
+                "[requests.limits]\n",
+                "[requests.limits]\n# The component embeds its language's runtime.\nmemory_mib = 128\n",
+            );
+        std::fs::write(root.join("kaunter-plugin.toml"), manifest)?;
+        std::fs::write(root.join("samples/sale.json"), SAMPLE)?;
+        std::fs::write(root.join("config.json"), config_json)?;
+        println!(
+            "created {kind} `{name}` in {} ({})",
+            root.display(),
+            if args.lang == Lang::Python {
+                "Python"
+            } else {
+                "JavaScript"
+            }
+        );
+        println!(
+            "  cd {}  # then follow README.md: install, test, build, run",
+            root.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     std::fs::create_dir_all(root.join("src"))?;
     std::fs::create_dir_all(root.join("samples"))?;
     std::fs::write(root.join("Cargo.toml"), fill(CARGO))?;
@@ -150,4 +234,18 @@ fn sample_webhook(name: &str) -> anyhow::Result<String> {
         "body": body,
     });
     Ok(format!("{}\n", serde_json::to_string_pretty(&request)?))
+}
+
+/// The JavaScript connector template's files.
+fn js_files(fill: &dyn Fn(&str) -> String) -> anyhow::Result<Vec<(&'static str, String)>> {
+    Ok(vec![
+        ("app.js", fill(JS_APP)),
+        ("component.js", fill(JS_COMPONENT)),
+        ("build.mjs", fill(JS_BUILD)),
+        ("package.json", fill(JS_PACKAGE)),
+        ("app.test.js", fill(JS_TEST)),
+        ("README.md", fill(JS_README)),
+        ("samples/event.json", JS_EVENT.to_owned()),
+        (".gitignore", "/node_modules\n/dist\n*.wasm\n*.manifest.toml\n".into()),
+    ])
 }

@@ -107,7 +107,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         work.path().to_path_buf(),
     );
     let version = registry
-        .register(&config, &name, bytes, None, "sandbox")
+        // A manifest beside the component (not embedded) travels with it, samples included.
+        .register(
+            &config,
+            &name,
+            bytes,
+            std::fs::read_to_string(args.file.with_extension("manifest.toml")).ok(),
+            "sandbox",
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let plugin = if args.live {
