@@ -150,6 +150,44 @@ fn run_in(dir: &Path, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> S
     text
 }
 
+/// `kaunter plugin run` arguments for a connector template's component.
+fn sandbox_args(wasm: &str) -> Vec<&str> {
+    vec![
+        "plugin",
+        "run",
+        wasm,
+        "--event",
+        "samples/sale.json",
+        "--config",
+        "config.json",
+        "--allow",
+        "POST http://erp.example/orders",
+    ]
+}
+
+/// The connector template's component `{stem}.wasm`, with its manifest beside it, delivers the
+/// sample sale in the sandbox, manifest sample first, with the idempotency key; returns what
+/// `kaunter plugin run` printed.
+fn runs_in_the_sandbox(project: &Path, stem: &str) -> String {
+    std::fs::copy(
+        project.join("kaunter-plugin.toml"),
+        project.join(format!("{stem}.manifest.toml")),
+    )
+    .unwrap();
+    let wasm = format!("{stem}.wasm");
+    let ran = kaunter(project, &sandbox_args(&wasm));
+    assert!(
+        ran.contains("manifest sample: sample 0 (01JDEMO0SALE000000000000001): delivered"),
+        "{ran}"
+    );
+    assert!(ran.contains("POST http://erp.example/orders → 200"), "{ran}");
+    assert!(
+        ran.contains("idempotency-key: 01JDEMO0SALE000000000000001:sandbox:"),
+        "{ran}"
+    );
+    ran
+}
+
 #[test]
 fn the_python_connector_template_passes_pytest_builds_and_delivers_in_the_sandbox() {
     let repo = repo();
@@ -195,34 +233,7 @@ fn the_python_connector_template_passes_pytest_builds_and_delivers_in_the_sandbo
         ],
         &[],
     );
-    std::fs::copy(
-        project.join("kaunter-plugin.toml"),
-        project.join("py_hook.manifest.toml"),
-    )
-    .unwrap();
-    let ran = kaunter(
-        &project,
-        &[
-            "plugin",
-            "run",
-            "py_hook.wasm",
-            "--event",
-            "samples/sale.json",
-            "--config",
-            "config.json",
-            "--allow",
-            "POST http://erp.example/orders",
-        ],
-    );
-    assert!(
-        ran.contains("manifest sample: sample 0 (01JDEMO0SALE000000000000001): delivered"),
-        "{ran}"
-    );
-    assert!(ran.contains("POST http://erp.example/orders → 200"), "{ran}");
-    assert!(
-        ran.contains("idempotency-key: 01JDEMO0SALE000000000000001:sandbox:"),
-        "{ran}"
-    );
+    let ran = runs_in_the_sandbox(&project, "py_hook");
     assert!(ran.contains("\"order_id\":\"HK001-000123\""), "{ran}");
 }
 
@@ -252,34 +263,7 @@ fn the_javascript_connector_template_passes_node_test_builds_and_delivers_in_the
     assert!(tested.contains("# pass 3") && tested.contains("# fail 0"), "{tested}");
     let built = run_in(&project, node, &["build.mjs"], &[]);
     assert!(built.contains("built js_hook.wasm"), "{built}");
-    std::fs::copy(
-        project.join("kaunter-plugin.toml"),
-        project.join("js_hook.manifest.toml"),
-    )
-    .unwrap();
-    let ran = kaunter(
-        &project,
-        &[
-            "plugin",
-            "run",
-            "js_hook.wasm",
-            "--event",
-            "samples/sale.json",
-            "--config",
-            "config.json",
-            "--allow",
-            "POST http://erp.example/orders",
-        ],
-    );
-    assert!(
-        ran.contains("manifest sample: sample 0 (01JDEMO0SALE000000000000001): delivered"),
-        "{ran}"
-    );
-    assert!(ran.contains("POST http://erp.example/orders → 200"), "{ran}");
-    assert!(
-        ran.contains("idempotency-key: 01JDEMO0SALE000000000000001:sandbox:"),
-        "{ran}"
-    );
+    runs_in_the_sandbox(&project, "js_hook");
     // A template that is not a connector is not offered in JavaScript: the refusal says what to do.
     let refused = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
         .args(["new", "transform", "--lang", "js", "js-transform"])

@@ -5,7 +5,7 @@
 use crate::ingress::AppState;
 use crate::ingress::error::ApiError;
 use crate::store::audit::AuditEntry;
-use crate::store::{DeadLetter, DeadLetterQuery, ReplaySelector, rfc3339};
+use crate::store::{DeadLetter, DeadLetterQuery, ReplaySelector};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -98,19 +98,6 @@ fn default_limit() -> usize {
     100
 }
 
-/// One dead letter as the API shows it.
-pub(crate) fn letter_json(l: &DeadLetter) -> Value {
-    json!({
-        "id": l.id, "event_id": l.event_id, "event_type": l.event_type, "source": l.event_source,
-        "sink": l.sink, "route": l.route, "plugin": l.plugin, "plugin_version": l.plugin_version,
-        "error": l.error, "attempts": l.attempts,
-        "failed_at": rfc3339(Some(l.failed_at_ms)),
-        "replayed_at": rfc3339(l.replayed_at_ms),
-        "replayed_by": l.replayed_by,
-        "delivery_state": l.delivery_state,
-    })
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -126,7 +113,7 @@ pub(super) async fn list(
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(json!({
-        "dead_letters": page.entries.iter().map(letter_json).collect::<Vec<_>>(),
+        "dead_letters": page.entries.iter().map(DeadLetter::to_json).collect::<Vec<_>>(),
         "total": page.total,
         "offset": q.offset,
         "limit": limit,

@@ -3,8 +3,6 @@
 //! Every call that changes something is recorded in the audit log, refused ones included.
 
 mod dlq;
-
-pub(crate) use dlq::letter_json;
 mod plugins;
 mod verify;
 

@@ -93,7 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "  chain: sku-map → loyalty → restock → anomaly → head office, Xero, Shopify, HubSpot; derived alerts → redact → Slack, DingTalk"
     );
     println!(
-        "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; kaunter plugin list (docs/operators.md)",
+        "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; then kaunter sink list · kaunter stats · kaunter event show --order hk-001-0000001 · kaunter dlq list · kaunter verify (docs/operators.md)",
         server.url()
     );
     let unlocated = config

@@ -205,7 +205,7 @@ async fn event_report(
         "derived": history.derived,
         "event": stored.event.to_json(),
         "sinks": sinks,
-        "dead_letters": history.dead_letters.iter().map(crate::admin::letter_json).collect::<Vec<_>>(),
+        "dead_letters": history.dead_letters.iter().map(crate::store::DeadLetter::to_json).collect::<Vec<_>>(),
     }))
 }
 

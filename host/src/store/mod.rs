@@ -292,6 +292,21 @@ pub struct DeadLetter {
     pub delivery_state: Option<String>,
 }
 
+impl DeadLetter {
+    /// The entry as the API shows it (`GET /v1/admin/dlq`, and an event's `dead_letters`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id, "event_id": self.event_id, "event_type": self.event_type, "source": self.event_source,
+            "sink": self.sink, "route": self.route, "plugin": self.plugin, "plugin_version": self.plugin_version,
+            "error": self.error, "attempts": self.attempts,
+            "failed_at": rfc3339(Some(self.failed_at_ms)),
+            "replayed_at": rfc3339(self.replayed_at_ms),
+            "replayed_by": self.replayed_by,
+            "delivery_state": self.delivery_state,
+        })
+    }
+}
+
 /// Which dead letters to list or replay. Every filter given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(default)]

@@ -70,6 +70,26 @@ pub(super) fn history(conn: &Connection, event_seq: i64) -> StoreResult<EventHis
     })
 }
 
+/// The columns of `events` an [`EventOutcome`] starts from, in [`outcome_of`]'s order.
+const OUTCOME_COLUMNS: &str = "seq, id, source, type, parent_seq IS NOT NULL, routed, dropped_routes";
+
+/// An [`EventOutcome`] from a row of [`OUTCOME_COLUMNS`], its deliveries not yet filled in.
+fn outcome_of(r: &Row<'_>) -> rusqlite::Result<EventOutcome> {
+    Ok(EventOutcome {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        source: r.get(2)?,
+        event_type: r.get(3)?,
+        derived: r.get(4)?,
+        routed: r.get::<_, i64>(5)? != 0,
+        dropped_routes: r
+            .get::<_, Option<String>>(6)?
+            .map(|routes| routes.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        ..EventOutcome::default()
+    })
+}
+
 /// Where the work of events received at or after `since_us` (after `after_seq`) stands.
 pub fn event_outcomes(
     conn: &Connection,
@@ -77,26 +97,11 @@ pub fn event_outcomes(
     after_seq: i64,
     limit: usize,
 ) -> StoreResult<Vec<EventOutcome>> {
+    let sql =
+        format!("SELECT {OUTCOME_COLUMNS} FROM events WHERE seq > ?1 AND received_at_us >= ?2 ORDER BY seq LIMIT ?3");
     let mut events = conn
-        .prepare_cached(
-            "SELECT seq, id, source, type, parent_seq IS NOT NULL, routed, dropped_routes FROM events
-             WHERE seq > ?1 AND received_at_us >= ?2 ORDER BY seq LIMIT ?3",
-        )?
-        .query_map(params![after_seq, since_us, limit as i64], |r| {
-            Ok(EventOutcome {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                source: r.get(2)?,
-                event_type: r.get(3)?,
-                derived: r.get(4)?,
-                routed: r.get::<_, i64>(5)? != 0,
-                dropped_routes: r
-                    .get::<_, Option<String>>(6)?
-                    .map(|routes| routes.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default(),
-                ..EventOutcome::default()
-            })
-        })?
+        .prepare_cached(&sql)?
+        .query_map(params![after_seq, since_us, limit as i64], outcome_of)?
         .collect::<Result<Vec<_>, _>>()?;
     fill_outcomes(conn, &mut events)?;
     Ok(events)
@@ -104,25 +109,10 @@ pub fn event_outcomes(
 
 /// The outcome of the event `(source, id)`, if the log holds it.
 pub fn event_outcome(conn: &Connection, source: &str, id: &str) -> StoreResult<Option<EventOutcome>> {
+    let sql = format!("SELECT {OUTCOME_COLUMNS} FROM events WHERE source = ?1 AND id = ?2");
     let found = conn
-        .prepare_cached(
-            "SELECT seq, id, source, type, parent_seq IS NOT NULL, routed, dropped_routes FROM events WHERE source = ?1 AND id = ?2",
-        )?
-        .query_row(params![source, id], |r| {
-            Ok(EventOutcome {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                source: r.get(2)?,
-                event_type: r.get(3)?,
-                derived: r.get(4)?,
-                routed: r.get::<_, i64>(5)? != 0,
-                dropped_routes: r
-                    .get::<_, Option<String>>(6)?
-                    .map(|routes| routes.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default(),
-                ..EventOutcome::default()
-            })
-        })
+        .prepare_cached(&sql)?
+        .query_row(params![source, id], outcome_of)
         .optional()?;
     let mut found: Vec<EventOutcome> = found.into_iter().collect();
     fill_outcomes(conn, &mut found)?;
