@@ -438,7 +438,7 @@ async fn a_config_reload_applies_what_changed_and_keeps_the_old_config_when_inva
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f.as_str().unwrap().starts_with("sinks.crm: added {")),
+            .any(|f| f.as_str().unwrap().starts_with("sinks.crm: (absent) → {")),
         "{detail}"
     );
     // The host runs with --listen and --data overrides; an unchanged [server] is not a change.

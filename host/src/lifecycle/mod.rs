@@ -599,25 +599,25 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
     }
     // Field by field, for what carries no secret values: "plugins.xero.config.base_url: A → B".
     let mut fields = Vec::new();
-    field_changes(
+    crate::pipeline::shadow::diff(
         "plugins",
         &by_name(&old.plugins, |p| &p.name),
         &by_name(&new.plugins, |p| &p.name),
         &mut fields,
     );
-    field_changes(
+    crate::pipeline::shadow::diff(
         "sinks",
         &by_name(&old.sinks, |s| &s.name),
         &by_name(&new.sinks, |s| &s.name),
         &mut fields,
     );
-    field_changes(
+    crate::pipeline::shadow::diff(
         "routes",
         &by_name(&old.routes, |r| &r.name),
         &by_name(&new.routes, |r| &r.name),
         &mut fields,
     );
-    field_changes(
+    crate::pipeline::shadow::diff(
         "store_groups",
         &json!(old.store_groups),
         &json!(new.store_groups),
@@ -640,35 +640,6 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
 /// `items` as a JSON object keyed by name.
 fn by_name<T: serde::Serialize>(items: &[T], name: impl Fn(&T) -> &String) -> Value {
     Value::Object(items.iter().map(|i| (name(i).clone(), json!(i))).collect())
-}
-
-/// Appends `path: old → new` for every leaf that differs between `old` and `new` (added and
-/// removed keys included; a whole entry added or removed is one line).
-fn field_changes(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    fn shown(v: &Value) -> String {
-        let text = v.to_string();
-        if text.chars().count() > 80 {
-            format!("{}…", text.chars().take(80).collect::<String>())
-        } else {
-            text
-        }
-    }
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                let at = format!("{path}.{key}");
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => field_changes(&at, x, y, out),
-                    (None, Some(y)) => out.push(format!("{at}: added {}", shown(y))),
-                    (Some(x), None) => out.push(format!("{at}: removed (was {})", shown(x))),
-                    (None, None) => {}
-                }
-            }
-        }
-        (a, b) if a != b => out.push(format!("{path}: {} → {}", shown(a), shown(b))),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

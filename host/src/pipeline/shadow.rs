@@ -234,7 +234,8 @@ impl ShadowLog {
     }
 }
 
-/// Lists the paths where `a` and `b` differ, as `path: a → b`.
+/// Lists the paths where `a` and `b` differ, as `path: a → b` (`(absent)` for a side without
+/// it), at most 40: shadow comparisons and configuration diffs.
 pub fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     if out.len() >= MAX_PATHS {
         return;

@@ -66,8 +66,6 @@ def _from(hint: Any, data: Any, where: str) -> Any:
                 return _from(cls, value, f"{where}.{case}")
         raise ValueError(f"{where}: `{case}` is not one of {[_case_name(a) for a in args]}")
     if origin in (list, typing.List):
-        if hint is bytes or args == (int,) and isinstance(data, (bytes, bytearray)):
-            return bytes(data)
         return [_from(args[0], v, f"{where}[{i}]") for i, v in enumerate(data)]
     if origin in (tuple, typing.Tuple):
         return tuple(_from(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
