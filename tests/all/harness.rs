@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 pub const POS_KEY: &str = "test-pos-key-0001";
 pub const HK_ONLY_KEY: &str = "test-hk-only-key";
 pub const ADMIN_KEY: &str = "test-admin-key-01";
+/// Role `metrics`: scrapes `/metrics`, nothing else.
+pub const METRICS_KEY: &str = "test-metrics-key-01";
+/// Role `viewer`: reads the operator views, changes nothing.
+pub const VIEWER_KEY: &str = "test-viewer-key-01";
 /// Set in the host's environment; no plugin may read it.
 pub const SNOOP_SECRET: &str = "hunter2-from-the-host-environment";
 /// The Standard Webhooks secret the test config gives the webhook connector.
@@ -75,6 +79,16 @@ stores = ["hk-*"]
 name = "ops"
 key = {{ value = "{ADMIN_KEY}" }}
 admin = true
+
+[[api_keys]]
+name = "prometheus"
+key = {{ value = "{METRICS_KEY}" }}
+role = "metrics"
+
+[[api_keys]]
+name = "shift-lead"
+key = {{ value = "{VIEWER_KEY}" }}
+role = "viewer"
 
 [secrets]
 erp-signing = {{ value = "{WEBHOOK_SECRET}" }}
@@ -432,6 +446,19 @@ impl Host {
 }
 
 impl Host {
+    /// Runs the `kaunter` CLI against this host with the admin key; returns its exit code and
+    /// stdout, whatever the code.
+    pub fn cli_code(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+            .args(args)
+            .env("KAUNTER_URL", &self.url)
+            .env("KAUNTER_API_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code().unwrap_or(-1), stdout)
+    }
+
     /// Runs the `kaunter` CLI against this host, expecting it to fail; returns stderr.
     pub fn cli_fails(&self, args: &[&str]) -> String {
         let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
@@ -499,7 +526,7 @@ where
 
 /// Waits until the event's delivery to `sink` reaches `state`; returns the sink entry.
 pub async fn wait_for_state(host: &Host, id: &str, sink: &str, state: &str) -> Value {
-    wait_for(&format!("event {id} to be {state} at {sink}"), 30, || async {
+    wait_for(&format!("event {id} to be {state} at {sink}"), 90, || async {
         let (status, body) = host.get(&format!("/v1/events/{id}"), ADMIN_KEY).await;
         if status != 200 {
             return None;

@@ -26,6 +26,7 @@ mod incidents;
 mod ingest;
 mod languages;
 mod lifecycle;
+mod observability;
 mod plugin_run;
 mod recovery;
 mod reload;

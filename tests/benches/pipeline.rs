@@ -11,7 +11,8 @@
 //! 5. the same latency while the connector is swapped between two versions twice a second, vs the
 //!    same run without swaps;
 //! 6. start-up of a host with 20 plugins from the compile cache (on a new data directory, and
-//!    restarting on existing data) vs compiling them.
+//!    restarting on existing data) vs compiling them;
+//! 7. delivered events/s with metrics recording on vs off ([`observability`]).
 //!
 //! Baseline and measured runs alternate, the same number of each, and each figure is a median.
 //! Results print as a Markdown table for `docs/benchmarks.md`.
@@ -38,6 +39,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "pipeline/observability.rs"]
+mod observability;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -49,19 +53,42 @@ struct Row {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only NAME`: one section (transform, store, ingest, latency, swap, startup, observability).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let mut rows = Vec::new();
     rt.block_on(async {
-        rows.extend(transform_cost(quick).await);
-        rows.extend(store_throughput(quick).await);
-        rows.extend(ingest_throughput(quick).await);
-        rows.extend(end_to_end_latency(quick).await);
-        rows.extend(swap_latency(quick).await);
-        rows.extend(startup(quick).await);
+        if run("transform") {
+            rows.extend(transform_cost(quick).await);
+        }
+        if run("store") {
+            rows.extend(store_throughput(quick).await);
+        }
+        if run("ingest") {
+            rows.extend(ingest_throughput(quick).await);
+        }
+        if run("latency") {
+            rows.extend(end_to_end_latency(quick).await);
+        }
+        if run("swap") {
+            rows.extend(swap_latency(quick).await);
+        }
+        if run("startup") {
+            rows.extend(startup(quick).await);
+        }
+        if run("observability") {
+            rows.extend(observability::metrics_cost(quick).await);
+        }
     });
     println!("\n| measurement | kaunter | baseline | ratio |\n|---|---|---|---|");
     for r in rows {

@@ -103,7 +103,7 @@ pub(super) async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     let query = q.filter.query(q.all)?;
     let limit = q.limit.min(10_000);
     let page = state

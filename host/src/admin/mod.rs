@@ -1,8 +1,9 @@
-//! Operator endpoints (admin scope): dead letters, replay, sink state, live counters, and (in
+//! Operator endpoints (reads for viewer and admin keys, changes for admin keys only): dead letters, replay, sink state, live counters, and (in
 //! [`plugins`]) plugin versions, deployments, shadows, config reload and historic replay.
 //! Every call that changes something is recorded in the audit log, refused ones included.
 
 mod dlq;
+mod observe;
 mod plugins;
 mod verify;
 
@@ -15,6 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+pub use observe::open_metrics_router;
+
 /// Admin routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/sinks/{name}/unpark", post(unpark_sink))
         .route("/v1/admin/stats", get(stats))
         .route("/v1/admin/verify", get(verify::verify))
+        .merge(observe::router())
         .merge(plugins::router())
 }
 
@@ -34,63 +38,59 @@ pub fn router() -> Router<AppState> {
 pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     Ok(Json(json!({ "sinks": sink_report(&state).await? })))
 }
 
-/// Every configured sink: paused or not, its backlog in the log (open and parked deliveries) and
-/// the deliveries its worker holds in memory.
-/// Each sink's state and health: `running`, `failing` (its latest attempt failed) or `paused`;
-/// its backlog and the age of its oldest open delivery; its error rate over the last five
+/// Each sink's state and health: `running`, `failing` (its latest attempt failed), `delayed`
+/// (its freshness is over its threshold) or `paused`; its backlog, the deliveries its worker
+/// holds in memory, and the age of its oldest open delivery; its error rate over the last five
 /// minutes (since start, if more recent); and its latest failure with time and destination.
 async fn sink_report(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    let store = state.pipeline.store();
-    let backlogs = store.backlogs().await.map_err(ApiError::internal)?;
-    let sinks = state.pipeline.sink_states();
-    let health = store
-        .sink_health(sinks.iter().map(|s| s.name.clone()).collect())
+    let health = health(state).await?;
+    Ok(health.sinks.into_iter().map(sink_json).collect())
+}
+
+/// The host's health now (see [`crate::pipeline::health`]).
+pub(crate) async fn health(state: &AppState) -> Result<crate::pipeline::health::HealthReport, ApiError> {
+    let config = state.config();
+    state
+        .pipeline
+        .health(
+            &config.resolve(&config.server.data_dir),
+            config.server.disk_low_mib.saturating_mul(1024 * 1024),
+        )
         .await
-        .map_err(ApiError::internal)?;
-    let metrics = state.pipeline.metrics();
-    let now_us = crate::store::now_us();
-    Ok(sinks
-        .into_iter()
-        .map(|s| {
-            let backlog = backlogs.iter().find(|b| b.sink == s.name).cloned().unwrap_or_default();
-            let health = health.iter().find(|h| h.sink == s.name).cloned().unwrap_or_default();
-            let recent = metrics.sink_recent(&s.name);
-            let condition = if s.paused {
-                "paused"
-            } else if recent.last_failed {
-                "failing"
-            } else {
-                "running"
-            };
-            json!({
-                "name": s.name,
-                "state": condition,
-                "paused": s.paused,
-                "open": backlog.open,
-                "parked": backlog.parked,
-                "oldest_open_age_secs": health.oldest_open_received_us.map(|at| (now_us - at).max(0) / 1_000_000),
-                "recent": {
-                    "window_secs": crate::pipeline::metrics::SINK_WINDOW_SECS,
-                    "delivered": recent.delivered,
-                    "failed": recent.failed,
-                    "error_rate": recent.error_rate(),
-                },
-                "last_failure": health.last_failure.map(|f| json!({
-                    "at": crate::store::rfc3339(Some(f.at_ms)),
-                    "outcome": f.failure.outcome,
-                    "error": f.failure.error,
-                    "destination": f.failure.destination,
-                    "delivery_id": f.delivery_id,
-                })),
-                "in_memory": s.in_memory,
-                "window": s.window,
-            })
-        })
-        .collect())
+        .map_err(ApiError::internal)
+}
+
+/// One sink as `GET /v1/admin/sinks` and `kaunter status` show it.
+pub(crate) fn sink_json(s: crate::pipeline::health::SinkView) -> Value {
+    json!({
+        "name": s.name,
+        "state": s.state,
+        "paused": s.paused,
+        "open": s.open,
+        "parked": s.parked,
+        "oldest_open_age_secs": s.oldest_undelivered_age_secs.map(|age| age.floor() as u64),
+        "freshness_threshold_secs": s.freshness_threshold_secs,
+        "dead_letters": s.dead_letters,
+        "recent": {
+            "window_secs": crate::pipeline::metrics::SINK_WINDOW_SECS,
+            "delivered": s.recent.delivered,
+            "failed": s.recent.failed,
+            "error_rate": s.recent.error_rate(),
+        },
+        "last_failure": s.last_failure.map(|f| json!({
+            "at": crate::store::rfc3339(Some(f.at_ms)),
+            "outcome": f.failure.outcome,
+            "error": f.failure.error,
+            "destination": f.failure.destination,
+            "delivery_id": f.delivery_id,
+        })),
+        "in_memory": s.in_memory,
+        "window": s.window,
+    })
 }
 
 /// The sink named `name`, or 404.
@@ -183,7 +183,7 @@ pub(crate) async fn record(
 }
 
 async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     let metrics = state.pipeline.metrics();
     let mut body = json!(metrics.snapshot());
     let started = *metrics.started_at_ms.get_or_init(crate::store::now_ms);
@@ -197,6 +197,8 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     let sinks = sink_report(&state).await?;
     body["open_deliveries"] = json!(sinks.iter().map(|s| s["open"].as_u64().unwrap_or(0)).sum::<u64>());
     body["parked_deliveries"] = json!(sinks.iter().map(|s| s["parked"].as_u64().unwrap_or(0)).sum::<u64>());
+    // Latency percentiles count deliveries made; freshness counts what is still waiting.
+    body["oldest_undelivered_age_secs"] = json!(sinks.iter().filter_map(|s| s["oldest_open_age_secs"].as_u64()).max());
     body["sinks"] = json!(sinks);
     Ok(Json(body))
 }

@@ -71,7 +71,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, 
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     Ok(Json(state.lifecycle.list().await))
 }
 
@@ -273,7 +273,7 @@ async fn shadow_report(
     headers: HeaderMap,
     Query(q): Query<ShadowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     let reports = state.pipeline.shadows().reports(q.plugin.as_deref());
     Ok(Json(json!({ "shadows": reports })))
 }
@@ -359,7 +359,7 @@ async fn start_replay(
 }
 
 async fn list_replays(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     Ok(Json(json!({ "replays": state.pipeline.replays().list() })))
 }
 
@@ -368,7 +368,7 @@ async fn replay_progress(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.authenticate_admin(&headers)?;
+    state.authenticate_viewer(&headers)?;
     let progress = state
         .pipeline
         .replays()

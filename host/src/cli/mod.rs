@@ -12,6 +12,7 @@ mod event;
 mod new;
 mod plugin;
 mod run;
+mod status;
 
 use crate::config::Config;
 use crate::server::Server;
@@ -122,6 +123,15 @@ enum Command {
         /// RFC 3339 time (default: the whole log).
         #[arg(long)]
         since: Option<String>,
+        /// Print the host's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: client::Target,
+    },
+    /// A running host's health on one screen: sinks with freshness, dead letters, paused and
+    /// failing, plugin faults, disk. Exits 0 ok, 1 degraded, 2 not accepting events, 3 unknown.
+    Status {
         /// Print the host's JSON answer.
         #[arg(long)]
         json: bool,
@@ -249,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dlq { command, target } => dlq::run(&target, command).await,
         Command::Sink { command, target } => client::sink(&target, command).await,
+        Command::Status { json, target } => status::run(&target, json).await,
         Command::Stats { json, target } => client::stats(&target, json).await,
         Command::Verify { since, json, target } => client::verify(&target, since.as_deref(), json).await,
         Command::Event { command, target } => event::run(&target, command).await,

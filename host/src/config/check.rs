@@ -1,6 +1,6 @@
 //! Checks that span the whole file: unique names, references that resolve, numbers in range.
 
-use super::{Config, PluginKind};
+use super::{Config, PluginKind, Role};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -354,6 +354,11 @@ impl Config {
                 }
             }
         }
+        for (id, store) in &self.stores {
+            for (field, message) in store.problems(id) {
+                add(field, message);
+            }
+        }
         for (group, globs) in &self.store_groups {
             if globs.is_empty() {
                 add(
@@ -363,11 +368,21 @@ impl Config {
             }
         }
         for key in &self.api_keys {
-            if key.stores.is_empty() && !key.admin {
+            if key.admin && key.role.is_some_and(|role| role != Role::Admin) {
+                add(
+                    format!("api_keys.{}.role", key.name),
+                    format!(
+                        "api key `{}` sets both `admin = true` and role = \"{}\"; keep one (`admin = true` is the old spelling of role = \"admin\")",
+                        key.name,
+                        key.role.map(Role::as_str).unwrap_or_default()
+                    ),
+                );
+            }
+            if key.stores.is_empty() && key.effective_role() == Role::Ingest {
                 add(
                     format!("api_keys.{}.stores", key.name),
                     format!(
-                        "api key `{}` has no `stores` and is not admin, so it could do nothing; add stores = [\"*\"] or a glob",
+                        "api key `{}` has the ingest role and no `stores`, so it could do nothing; add stores = [\"*\"] or a glob, or give it another role",
                         key.name
                     ),
                 );

@@ -7,6 +7,7 @@
 mod audit;
 mod check;
 mod limits;
+mod stores;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use limits::{
     CONNECTOR_DEADLINE_CAP_MS, DEFAULT_DEADLINE_MS, DEFAULT_HTTP_TIMEOUT_MS, LimitsConfig, connector_deadline_ms,
 };
 pub mod redact;
+pub use stores::{QuietHours, StoreConfig};
 
 /// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
@@ -50,6 +52,9 @@ pub struct Config {
     /// Named groups of stores (globs), for staged rollout: `pilot = ["hk-001", "hk-002"]`.
     #[serde(default)]
     pub store_groups: BTreeMap<String, Vec<String>>,
+    /// `[stores.ID]`: the store registry (group, time zone, quiet hours).
+    #[serde(default)]
+    pub stores: BTreeMap<String, StoreConfig>,
     /// How the audit chain is sealed (HMAC key) and anchored (signed checkpoints elsewhere).
     #[serde(default)]
     pub audit: AuditConfig,
@@ -154,6 +159,12 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The write-ahead log is checkpointed in full and truncated once it passes this many MiB.
     pub wal_truncate_mib: u64,
+    /// Also serve `GET /metrics`, without an API key, on this address (e.g. a port only the
+    /// monitoring network reaches). Unset: only on `listen`, to metrics and admin keys.
+    pub metrics_listen: Option<String>,
+    /// Free space on the data directory's file system below which the host reports itself
+    /// degraded (`disk-low`), in MiB.
+    pub disk_low_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -178,6 +189,8 @@ impl Default for ServerConfig {
             keep_alive_idle_secs: 60,
             max_connections: 4096,
             wal_truncate_mib: 16,
+            metrics_listen: None,
+            disk_low_mib: 1024,
         }
     }
 }
@@ -193,9 +206,50 @@ pub struct ApiKeyConfig {
     /// Store globs this key may send events for (`hk-*`); `["*"]` for all.
     #[serde(default)]
     pub stores: Vec<String>,
-    /// Whether this key may use the admin API (DLQ, replay).
+    /// What the key may do: `ingest` (the default), `metrics`, `viewer` or `admin`.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The older spelling of `role = "admin"`, kept as an alias.
     #[serde(default)]
     pub admin: bool,
+}
+
+impl ApiKeyConfig {
+    /// The key's role: `role` if set, `admin` when `admin = true`, else `ingest`.
+    pub fn effective_role(&self) -> Role {
+        match (self.role, self.admin) {
+            (Some(role), _) => role,
+            (None, true) => Role::Admin,
+            (None, false) => Role::Ingest,
+        }
+    }
+}
+
+/// What an API key may do. Each role is one capability set, not a rank, except that `admin`
+/// may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Send events and read back its own stores' events (`stores` says which).
+    Ingest,
+    /// Scrape `GET /metrics`; nothing else.
+    Metrics,
+    /// Read the operator views (sinks, dead letters, stats, plugins, any event); change nothing.
+    Viewer,
+    /// Everything: the operator API, every store's events, metrics.
+    Admin,
+}
+
+impl Role {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Metrics => "metrics",
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 /// A secret value: inline (demo only), from an environment variable, or from a file.
@@ -550,6 +604,14 @@ pub struct SinkConfig {
     /// not attempted) until an operator unparks the sink. 0: no limit.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: u64,
+    /// Freshness objective: once its oldest undelivered event is older than this many seconds,
+    /// the sink counts as delayed (`sync-delayed`, and the host reports itself degraded).
+    #[serde(default = "default_freshness_threshold")]
+    pub freshness_threshold_secs: u64,
+}
+
+fn default_freshness_threshold() -> u64 {
+    60
 }
 
 fn default_window() -> usize {
@@ -598,6 +660,28 @@ fn all() -> Vec<String> {
 }
 
 impl Config {
+    /// Store groups as routing and rollout use them: each `[store_groups]` entry's globs, plus
+    /// the registered stores that name the group.
+    pub fn resolved_store_groups(&self) -> BTreeMap<String, Vec<String>> {
+        let mut groups = self.store_groups.clone();
+        for (id, store) in &self.stores {
+            if let Some(group) = &store.group {
+                groups.entry(group.clone()).or_default().push(id.clone());
+            }
+        }
+        groups
+    }
+
+    /// The `store` label metrics use for `store`: its id when registered, else `other`, so label
+    /// cardinality stays bounded by the registry.
+    pub fn store_label<'a>(&'a self, store: &'a str) -> &'a str {
+        if self.stores.contains_key(store) {
+            store
+        } else {
+            "other"
+        }
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {

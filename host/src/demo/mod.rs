@@ -93,7 +93,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "  chain: sku-map → loyalty → restock → anomaly → head office, Xero, Shopify, HubSpot; derived alerts → redact → Slack, DingTalk"
     );
     println!(
-        "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; then kaunter sink list · kaunter stats · kaunter event show --order hk-001-0000001 · kaunter dlq list · kaunter verify (docs/operators.md)",
+        "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; then kaunter status · kaunter sink list · kaunter stats · kaunter event show --order hk-001-0000001 · kaunter dlq list · kaunter verify (docs/operators.md)",
+        server.url()
+    );
+    println!(
+        "  scrape it: curl -H 'Authorization: Bearer demo-metrics-key' {}/metrics (docs/observability.md; readiness at {}/readyz)",
+        server.url(),
         server.url()
     );
     let unlocated = config
@@ -235,6 +240,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         log.dead_lettered,
         stores.errors()
     );
+    print_health(&server, &config).await;
     let disk = server.pipeline.store().disk_usage();
     server.stop("host").await?;
     // Checkpointed in full, the database alone holds everything: what a till event costs.
@@ -328,4 +334,33 @@ fn progress(
         let _ = writeln!(out, "{systems}");
     }
     let _ = out.flush();
+}
+
+/// The host's health as `kaunter status` judges it, and what `/metrics` counted per sink.
+async fn print_health(server: &Server, config: &Config) {
+    let data_dir = config.resolve(&config.server.data_dir);
+    match server
+        .pipeline
+        .health(&data_dir, config.server.disk_low_mib * 1024 * 1024)
+        .await
+    {
+        Ok(report) => {
+            let reasons: Vec<String> = report.reasons.iter().map(|r| r.message.clone()).collect();
+            println!(
+                "  health       {}{} (kaunter status; GET /readyz)",
+                match report.status {
+                    crate::pipeline::health::Status::Ok => "ok",
+                    crate::pipeline::health::Status::Degraded => "degraded: ",
+                },
+                reasons.join("; ")
+            );
+        }
+        Err(e) => println!("  health       could not be read: {e}"),
+    }
+    let exposition = crate::telemetry::prom::metrics().encode();
+    let delivered: Vec<&str> = exposition
+        .lines()
+        .filter(|l| l.starts_with("kaunter_sink_delivered_total{"))
+        .collect();
+    println!("  /metrics     {}", delivered.join(" · "));
 }

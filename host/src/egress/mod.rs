@@ -89,15 +89,18 @@ impl Egress {
             }
             Err(reason) => {
                 tracing::warn!(plugin, %reason, "outbound request denied");
+                count_denied(plugin, "not_granted");
                 problems.report(Problem::Denied(reason));
                 return Err(HttpError::HttpRequestDenied);
             }
         };
         if let Err(reason) = secrets::put_secrets_in(&mut request, who, &destination, sent) {
             tracing::warn!(plugin, %reason, "outbound request denied");
+            count_denied(plugin, "secret");
             problems.report(Problem::Denied(reason));
             return Err(HttpError::HttpRequestDenied);
         }
+        let host = request.uri().host().unwrap_or_default().to_owned();
         let mut injected = None;
         match who.credentials.bearer_for(&who.credential_grants, &destination).await {
             Ok(Some(token)) => {
@@ -121,6 +124,7 @@ impl Egress {
             Ok(None) => {}
             Err(e @ CredentialError::Refused { .. }) => {
                 tracing::error!(plugin, error = %e, "OAuth credential refused; the event fails until an operator acts");
+                count_denied(plugin, "credential");
                 problems.report(Problem::Credential(e.to_string()));
                 return Err(HttpError::HttpRequestDenied);
             }
@@ -142,6 +146,13 @@ impl Egress {
             Ok(r) => r,
             Err(_) => Err(HttpError::ConnectionTimeout),
         };
+        let status = match &result {
+            Ok(response) => response.status().as_str().to_owned(),
+            Err(HttpError::ConnectionTimeout) => "timeout".into(),
+            Err(HttpError::HttpRequestDenied) => "denied".into(),
+            Err(_) => "error".into(),
+        };
+        crate::telemetry::prom::metrics().count_egress(plugin, &host, &status);
         let unauthorized = match &result {
             Err(e) => {
                 tracing::debug!(plugin, error = %e, "outbound call failed");
@@ -239,6 +250,11 @@ async fn authorize(
     Ok((destination, normal))
 }
 
+/// Counts a request the checkpoint refused, by a fixed `reason` word.
+fn count_denied(plugin: &str, reason: &str) {
+    crate::telemetry::prom::metrics().count_egress_denied(plugin, reason);
+}
+
 /// The wasi-http error code for a failed call; TLS failures keep their kind (the operator log has
 /// the detail: which certificate, which alert).
 fn classify(
@@ -256,6 +272,7 @@ fn classify(
             // `tls::CheckedResolver`: the name now points inside the network.
             let reason = format!("plugin `{plugin}` tried {destination}, but {io}; refused at connect time");
             tracing::warn!(plugin, %reason, "outbound request denied");
+            count_denied(plugin, "internal_address");
             problems.report(Problem::Denied(reason));
             return HttpError::HttpRequestDenied;
         }
@@ -374,6 +391,11 @@ impl PluginEgress {
             secrets: Arc::default(),
             timeout: None,
         }
+    }
+
+    /// Whether requests are answered from canned responses (a sandbox run), not sent.
+    pub fn is_capturing(&self) -> bool {
+        matches!(self.mode, EgressMode::Capture(_))
     }
 
     /// The same identity, each request timing out after `timeout`.
@@ -506,6 +528,7 @@ impl WasiHttpHooks for EgressHooks {
         };
         Box::new(async move {
             if made > max_calls {
+                count_denied(&who.plugin, "call_budget");
                 problems.report(Problem::Denied(format!(
                     "plugin `{}` made more than {max_calls} outbound requests for one event (limits.max_http_calls)",
                     who.plugin

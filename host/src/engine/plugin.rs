@@ -475,7 +475,7 @@ impl LoadedPlugin {
             return (Err(e), CallReport::default());
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_handle(&mut *store, event)).await;
-        let report = self.report(&mut warm.store, started);
+        let report = self.report(&mut warm.store, started, "handle");
         let problems = warm.store.data_mut().take_problems();
         let scrubber = warm.store.data().scrubber();
         let result = self
@@ -539,7 +539,7 @@ impl LoadedPlugin {
             return (Err(e), CallReport::default());
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_deliver(&mut *store, event, context)).await;
-        let report = self.report(&mut warm.store, started);
+        let report = self.report(&mut warm.store, started, "deliver");
         let problems = warm.store.data_mut().take_problems();
         let scrubber = warm.store.data().scrubber();
         let result = self
@@ -570,7 +570,7 @@ impl LoadedPlugin {
             return (Err(e), CallReport::default());
         };
         let outcome = tokio::time::timeout(self.deadline(), b.call_decode(&mut *store, request)).await;
-        let report = self.report(&mut warm.store, started);
+        let report = self.report(&mut warm.store, started, "decode");
         let problems = warm.store.data_mut().take_problems();
         let scrubber = warm.store.data().scrubber();
         let result = self
@@ -580,7 +580,9 @@ impl LoadedPlugin {
         (scrubbed(result, scrubber.as_deref()), report)
     }
 
-    fn report(&self, store: &mut Store<HostState>, started: std::time::Instant) -> CallReport {
+    /// What the call cost, also recorded in the process's metrics under `call` (`handle`,
+    /// `deliver`, `decode`).
+    fn report(&self, store: &mut Store<HostState>, started: std::time::Instant, call: &str) -> CallReport {
         let fuel_used = if self.runtime.fuel() {
             let budget = self.limits.fuel.unwrap_or(u64::MAX);
             store.get_fuel().ok().map(|left| budget.saturating_sub(left))
@@ -588,11 +590,25 @@ impl LoadedPlugin {
             None
         };
         let (http_calls, last_destination) = store.data().egress_summary();
+        let elapsed = started.elapsed();
+        let peak_memory_bytes = store.data().limits.peak_memory;
+        // Sandbox runs (load-time smoke calls, `kaunter plugin run`) answer from canned responses
+        // and stay out of the metrics: they are not the live traffic operators watch.
+        if !self.ctx.egress.is_capturing() {
+            crate::telemetry::prom::metrics().observe_call(
+                &self.name,
+                &self.version,
+                call,
+                elapsed,
+                fuel_used,
+                peak_memory_bytes,
+            );
+        }
         CallReport {
             requests: store.data_mut().take_captured(),
             fuel_used,
-            peak_memory_bytes: store.data().limits.peak_memory,
-            elapsed: started.elapsed(),
+            peak_memory_bytes,
+            elapsed,
             clock_reads: store.data_mut().take_clock_reads(),
             http_calls,
             last_destination,

@@ -44,6 +44,11 @@ struct Inner<'a> {
 pub const MAX_LISTED_ERRORS: usize = 100;
 
 impl ApiError {
+    /// The machine-readable code answered (`invalid_event`, `unauthorized`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// A client error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::decode::decode;
 use super::error::ApiError;
+use crate::config::Role;
 use crate::store::Delivery;
 use crate::store::rfc3339;
 use axum::Json;
@@ -12,9 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// Accepts one event or a batch; answers after the events are durable.
-pub async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let key = state.authenticate(&headers)?;
+/// Accepts one event or a batch; answers after the events are durable. Refusals are counted
+/// by reason in the metrics.
+pub async fn post_events(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    super::count_rejected("events", accept_events(state, headers, body).await)
+}
+
+async fn accept_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let key = state.authenticate_ingest(&headers)?;
     let limit = state.max_body_bytes();
     if let Some(length) = headers
         .get("content-length")
@@ -101,31 +107,35 @@ pub async fn get_event(
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
-    let key = state.authenticate(&headers)?;
+    let key = state.authenticate_role(&headers, &READERS, READERS_HINT)?;
     let store = state.pipeline.store();
     // A store-scoped key naming no source looks inside its own stores: another store's event
     // with the same id is neither shown nor allowed to hide the caller's own.
     let source = match query.source {
-        None if !key.admin => store
+        None if !key.sees_every_store() => store
             .sources_of(&id)
             .await
             .map_err(ApiError::internal)?
             .into_iter()
-            .find(|source| key.may_send_for(kaunter_model::store_of(source).unwrap_or(""))),
+            .find(|source| key.may_read(kaunter_model::store_of(source).unwrap_or(""))),
         source => source,
     };
-    if source.is_none() && !key.admin {
+    if source.is_none() && !key.sees_every_store() {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     }
     let found = store.event(&id, source.as_deref()).await.map_err(ApiError::internal)?;
     let Some((stored, deliveries)) = found else {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     };
-    if !key.admin && !key.may_send_for(stored.event.store().unwrap_or("")) {
+    if !key.may_read(stored.event.store().unwrap_or("")) {
         return Err(ApiError::not_found(format!("no event with id `{id}`")));
     }
     Ok(Json(event_report(&state, &stored, &deliveries).await?).into_response())
 }
+
+/// Roles that read events back: ingest keys their own stores', viewers and admins every store's.
+const READERS: [Role; 3] = [Role::Ingest, Role::Viewer, Role::Admin];
+const READERS_HINT: &str = "an ingest, viewer or admin key";
 
 /// `GET /v1/events?order=…&store=…`.
 #[derive(serde::Deserialize)]
@@ -146,7 +156,7 @@ pub async fn events_of_order(
     headers: HeaderMap,
     Query(query): Query<OrderQuery>,
 ) -> Result<Response, ApiError> {
-    let key = state.authenticate(&headers)?;
+    let key = state.authenticate_role(&headers, &READERS, READERS_HINT)?;
     let store = state.pipeline.store();
     let refs = store
         .events_of_order(&query.order, query.store.as_deref(), MAX_ORDER_EVENTS)
@@ -154,7 +164,7 @@ pub async fn events_of_order(
         .map_err(ApiError::internal)?;
     let mut events = Vec::new();
     for r in refs {
-        if !key.admin && !key.may_send_for(kaunter_model::store_of(&r.source).unwrap_or("")) {
+        if !key.may_read(kaunter_model::store_of(&r.source).unwrap_or("")) {
             continue;
         }
         if let Some((stored, deliveries)) = store.event(&r.id, Some(&r.source)).await.map_err(ApiError::internal)? {

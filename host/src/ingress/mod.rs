@@ -14,7 +14,7 @@ pub use crate::store::rfc3339;
 pub use body::{BodyTooSlow, read_body};
 pub use webhooks::webhook_request_from_json;
 
-use crate::config::{Config, glob_match};
+use crate::config::{Config, Role, glob_match};
 use crate::lifecycle::Lifecycle;
 use crate::pipeline::Pipeline;
 use arc_swap::ArcSwap;
@@ -33,14 +33,29 @@ pub struct ApiKey {
     digest: [u8; 32],
     /// Store globs.
     pub stores: Vec<String>,
-    /// Admin scope.
-    pub admin: bool,
+    /// What the key may do.
+    pub role: Role,
 }
 
 impl ApiKey {
-    /// Whether this key may act for a store (`""` for events with no store in their source).
+    /// Whether this key may send events for a store (`""` for events with no store in their
+    /// source): an ingest key for the stores its globs match, an admin key for all.
     pub fn may_send_for(&self, store: &str) -> bool {
-        self.stores.iter().any(|g| glob_match(g, store))
+        match self.role {
+            Role::Admin => true,
+            Role::Ingest => self.stores.iter().any(|g| glob_match(g, store)),
+            Role::Metrics | Role::Viewer => false,
+        }
+    }
+
+    /// Whether this key may read a store's events: as it may send for them, and a viewer for all.
+    pub fn may_read(&self, store: &str) -> bool {
+        self.sees_every_store() || self.may_send_for(store)
+    }
+
+    /// Whether this key reads every store's events (admin and viewer).
+    pub fn sees_every_store(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Viewer)
     }
 }
 
@@ -110,7 +125,7 @@ fn resolve_keys(config: &Config) -> anyhow::Result<Vec<ApiKey>> {
                 name: k.name.clone(),
                 digest: Sha256::digest(value.as_bytes()).into(),
                 stores: k.stores.clone(),
-                admin: k.admin,
+                role: k.effective_role(),
             });
         }
         Ok(keys)
@@ -142,15 +157,45 @@ impl AppState {
             .ok_or_else(|| ApiError::unauthorized("unknown API key"))
     }
 
-    /// Like [`AppState::authenticate`], and the key must have the admin scope.
+    /// Like [`AppState::authenticate`], and the key must have the admin role.
     pub fn authenticate_admin(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+        self.authenticate_role(headers, &[Role::Admin], "an admin key (role = \"admin\")")
+    }
+
+    /// Like [`AppState::authenticate`], for read-only operator views: a viewer or admin key.
+    pub fn authenticate_viewer(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+        self.authenticate_role(headers, &[Role::Viewer, Role::Admin], "a viewer or admin key")
+    }
+
+    /// Like [`AppState::authenticate`], for `GET /metrics`: a metrics or admin key.
+    pub fn authenticate_metrics(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+        self.authenticate_role(headers, &[Role::Metrics, Role::Admin], "a metrics or admin key")
+    }
+
+    /// Like [`AppState::authenticate`], for sending events: an ingest or admin key.
+    pub fn authenticate_ingest(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+        self.authenticate_role(
+            headers,
+            &[Role::Ingest, Role::Admin],
+            "an ingest key (with `stores`) or an admin key",
+        )
+    }
+
+    /// Like [`AppState::authenticate`], and the key's role must be one of `allowed`.
+    pub fn authenticate_role(
+        &self,
+        headers: &HeaderMap,
+        allowed: &[Role],
+        use_instead: &str,
+    ) -> Result<ApiKey, ApiError> {
         let key = self.authenticate(headers)?;
-        if key.admin {
+        if allowed.contains(&key.role) {
             Ok(key)
         } else {
             Err(ApiError::forbidden(format!(
-                "API key `{}` lacks the admin scope; use an admin key (admin = true)",
-                key.name
+                "API key `{}` has the {} role, which may not do this; use {use_instead}",
+                key.name,
+                key.role.as_str()
             )))
         }
     }
@@ -166,6 +211,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events", post(events::post_events).get(events::events_of_order))
         .route("/v1/events/{id}", get(events::get_event))
         .route("/v1/webhooks/{source}", post(webhooks::post_webhook))
+}
+
+/// Counts a refused ingest request under `endpoint` and passes the answer on.
+fn count_rejected<T>(endpoint: &str, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(e) = &answer {
+        crate::telemetry::prom::metrics().count_rejected(endpoint, e.code());
+    }
+    answer
 }
 
 impl AppState {

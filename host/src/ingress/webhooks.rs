@@ -28,8 +28,20 @@ use axum::response::{IntoResponse, Response};
 use kaunter_model::Event;
 use serde_json::{Value, json};
 
-/// Decodes one webhook with the named source plugin and stores its events.
+/// Decodes one webhook with the named source plugin and stores its events. Refusals are
+/// counted by reason in the metrics.
 pub async fn post_webhook(
+    state: State<AppState>,
+    name: Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    super::count_rejected("webhook", decode_webhook(state, name, method, uri, headers, body).await)
+}
+
+async fn decode_webhook(
     State(state): State<AppState>,
     Path(name): Path<String>,
     method: Method,

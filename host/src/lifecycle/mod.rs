@@ -236,11 +236,11 @@ impl Lifecycle {
             )));
         }
         if let Some(group) = &scope.group
-            && !config.store_groups.contains_key(group)
+            && !config.resolved_store_groups().contains_key(group)
         {
-            let known: Vec<&String> = config.store_groups.keys().collect();
+            let known: Vec<String> = config.resolved_store_groups().into_keys().collect();
             return Err(ChangeError::Invalid(format!(
-                "no store group `{group}` (defined: {known:?}); add `{group} = [\"hk-001\", ...]` under [store_groups] and reload the config"
+                "no store group `{group}` (defined: {known:?}); add `{group} = [\"hk-001\", ...]` under [store_groups] or `group = \"{group}\"` under a [stores.ID] entry, and reload the config"
             )));
         }
         if let Some(route) = &scope.route
@@ -421,7 +421,7 @@ impl Lifecycle {
                 })
             })
             .collect();
-        json!({ "plugins": plugins, "store_groups": config.store_groups })
+        json!({ "plugins": plugins, "store_groups": config.resolved_store_groups() })
     }
 
     /// Checks a candidate configuration without applying it: every problem with its field, and
@@ -623,12 +623,14 @@ pub fn config_diff(old: &Config, new: &Config) -> Value {
         &json!(new.store_groups),
         &mut fields,
     );
+    crate::pipeline::shadow::diff("stores", &json!(old.stores), &json!(new.stores), &mut fields);
     json!({
         "fields": fields,
         "plugins": named(old.plugins.iter().map(|p| (&p.name, p)), new.plugins.iter().map(|p| (&p.name, p))),
         "sinks": named(old.sinks.iter().map(|s| (&s.name, s)), new.sinks.iter().map(|s| (&s.name, s))),
         "routes": named(old.routes.iter().map(|r| (&r.name, r)), new.routes.iter().map(|r| (&r.name, r))),
         "store_groups": named(old.store_groups.iter(), new.store_groups.iter()),
+        "stores": named(old.stores.iter(), new.stores.iter()),
         "api_keys": named(old.api_keys.iter().map(|k| (&k.name, k)), new.api_keys.iter().map(|k| (&k.name, k))),
         // Names only: a secret's value never appears in a diff.
         "secrets": named(old.secrets.iter(), new.secrets.iter()),

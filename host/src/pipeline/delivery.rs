@@ -24,6 +24,7 @@ use crate::config::SinkConfig;
 use crate::engine::bindings::{DeliveryContext, DeliveryError};
 use crate::engine::{CallError, LoadedPlugin};
 use crate::store::{AttemptFailure, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, Store, now_ms, now_us};
+use crate::telemetry::prom::{SinkOutcome, metrics as prom};
 use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use rand::Rng as _;
@@ -196,6 +197,7 @@ pub(crate) fn spawn(
             backoff_max_ms: 1,
             window,
             max_backlog: 0,
+            freshness_threshold_secs: 60,
         }),
         window,
         key_window: (window / 4).clamp(1, KEY_WINDOW),
@@ -637,6 +639,7 @@ impl Attempt {
                 })
                 .await;
                 self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                prom().count_sink(&self.sink.name, SinkOutcome::DeadLettered);
                 Outcome::Done
             }
             None => {
@@ -658,6 +661,7 @@ impl Attempt {
                 })
                 .await;
                 self.metrics.retried.fetch_add(1, Ordering::Relaxed);
+                prom().count_sink(&self.sink.name, SinkOutcome::Retried);
                 Outcome::RetryAt(at)
             }
         };
@@ -700,10 +704,13 @@ impl Attempt {
         })
         .await;
         self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+        prom().count_sink(&self.sink.name, SinkOutcome::Delivered);
         match d.replayed_at_ms {
-            None => self
-                .metrics
-                .record_latency_us((now_us() - d.received_at_us).max(0) as u64),
+            None => {
+                let latency_us = (now_us() - d.received_at_us).max(0) as u64;
+                self.metrics.record_latency_us(latency_us);
+                prom().observe_delivery(&self.sink.name, std::time::Duration::from_micros(latency_us));
+            }
             Some(replayed_ms) => self
                 .metrics
                 .record_replay_latency_us((now_us() - replayed_ms * 1000).max(0) as u64),

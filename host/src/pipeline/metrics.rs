@@ -163,6 +163,7 @@ impl Metrics {
 
     /// Counts one failed call of a plugin.
     pub fn count_failure(&self, plugin: &str, kind: &'static str) {
+        crate::telemetry::prom::metrics().count_plugin_failure(plugin, kind);
         if let Ok(mut map) = self.plugin_failures.lock() {
             *map.entry(plugin.to_owned()).or_default().entry(kind).or_default() += 1;
         }

@@ -7,6 +7,7 @@
 //! change it. This module never parses HTTP and never touches SQLite directly.
 
 mod delivery;
+pub mod health;
 pub mod metrics;
 pub mod replay;
 mod router;
@@ -140,11 +141,12 @@ impl Pipeline {
         // their handle is dropped); their open deliveries are the lifecycle's to dead-letter.
         handles.retain(|name, _| config.sinks.iter().any(|s| &s.name == name));
         crate::pipeline::routing::mark_recording(&plugins);
+        crate::telemetry::prom::metrics().set_known_stores(config.stores.keys().cloned().collect());
         self.routing.store(Arc::new(Routing {
             routes: config.routes.clone(),
             sinks,
             plugins,
-            groups: config.store_groups.clone(),
+            groups: config.resolved_store_groups(),
         }));
     }
 
@@ -249,16 +251,21 @@ impl Pipeline {
         let new: Vec<NewEvent> = events.into_iter().map(|e| NewEvent::new(e, None, received)).collect();
         let jobs: Vec<(Event, i64)> = new.iter().map(|n| (n.event.clone(), n.received_at_us)).collect();
         let appended = self.store.append(new).await?;
+        let prom = crate::telemetry::prom::metrics();
         for ((event, received_at_us), outcome) in jobs.into_iter().zip(&appended) {
+            let store = event.store().unwrap_or("");
             if outcome.conflict.is_some() {
                 self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
+                prom.count_ingest("conflict", store);
                 continue;
             }
             if outcome.duplicate {
                 self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                prom.count_ingest("duplicate", store);
                 continue;
             }
             self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+            prom.count_ingest("accepted", store);
             self.metrics.pending.fetch_add(1, Ordering::Relaxed);
             let stored = StoredEvent {
                 seq: outcome.seq,

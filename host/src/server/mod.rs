@@ -99,6 +99,19 @@ impl Server {
             .await
             .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(listen) = &config.server.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen} (server.metrics_listen)"))?;
+            let app = crate::admin::open_metrics_router().with_state(state.clone());
+            let limits = conn::ConnLimits::of(&config.server);
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics without a key (server.metrics_listen)");
+            tokio::spawn(async move {
+                if let Err(e) = conn::serve(listener, app, limits).await {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                }
+            });
+        }
         let app = router(state);
         let limits = conn::ConnLimits::of(&config.server);
         let task = tokio::spawn(async move {

@@ -5,20 +5,34 @@
 //! inside a record are escaped (`\n`, `\x1b`), so nobody can forge a second line or repaint the
 //! terminal. Colour codes are written only when standard error is a terminal.
 
+pub mod prom;
+
 use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the global subscriber. `default` applies when `KAUNTER_LOG` is unset
 /// (e.g. `info`, or `warn` for the demo so its progress line stays readable).
+/// `KAUNTER_LOG_FORMAT=json` writes one JSON object per line (`timestamp`, `level`, `target`,
+/// `fields`) for log collectors; anything else, or unset, writes text.
 pub fn init(default: &str) {
     let filter = EnvFilter::try_from_env("KAUNTER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::stderr().is_terminal();
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("KAUNTER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let ansi = !json && std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(OneLinePerRecord { ansi })
-        .try_init();
+        .with_writer(OneLinePerRecord { ansi });
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(false)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Standard error, one line per record (see the module docs).

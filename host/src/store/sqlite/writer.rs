@@ -168,7 +168,9 @@ pub(crate) fn run(
                 }
             }
         }
+        let started = Instant::now();
         commit_batch(&mut conn, batch, &chain);
+        crate::telemetry::prom::metrics().observe_commit(started.elapsed());
         // A burst can write megabytes a second: look at the WAL every tenth of a second between
         // commits (a size check; it is truncated only when past its threshold).
         if wal_checked.elapsed() >= Duration::from_millis(100) {

@@ -1,0 +1,125 @@
+//! What watching costs, end to end: the process CPU time per event delivered through ingest →
+//! sku-map → signed webhook → a local sink, with metrics recording on against off, in one host.
+//!
+//! Events are sent one per request at a steady rate the host keeps up with (no backlog), so
+//! what is measured is the live path. CPU per event is what bounds throughput on a saturated
+//! two-core machine, and it stays measurable below saturation. On and off alternate round by round
+//! on the same host (same log, same warm plugins), so the machine's drift is shared; each figure
+//! is the median of its rounds. The load generator and the sink run in the same process and do
+//! the same work in both modes.
+
+use super::{Row, bench_config, events, paced};
+use kaunter::server::Server;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A sink that reads each body, counts it and answers 204 (answering before the body is read
+/// would cost the client its keep-alive connection).
+async fn counting_sink() -> (String, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let c = count.clone();
+    let app = axum::Router::new().route(
+        "/v1/events",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), count)
+}
+
+/// User plus system CPU time of this process so far, in seconds (Linux `/proc/self/stat`, in
+/// clock ticks of 10 ms).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().unwrap();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Sends `n` fresh events at `RATE` a second and waits until the sink has `expected` in all;
+/// returns CPU µs per event.
+async fn cpu_per_event(url: &str, seed: u64, n: usize, count: &AtomicU64, expected: u64) -> f64 {
+    let (start, cpu) = (Instant::now(), cpu_secs());
+    paced(url, events(n, seed), RATE).await;
+    let deadline = start + Duration::from_secs(300);
+    while count.load(Ordering::Relaxed) < expected {
+        assert!(
+            Instant::now() < deadline,
+            "the sink got {} of {expected}",
+            count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (cpu_secs() - cpu) * 1e6 / n as f64
+}
+
+/// The steady rate: well inside what the host sustains on two cores.
+const RATE: u64 = 1_000;
+
+/// CPU per delivered event with metrics on, against the same host with metrics off.
+pub async fn metrics_cost(quick: bool) -> Vec<Row> {
+    let (n, rounds) = if quick { (5_000, 3) } else { (15_000, 5) };
+    let (sink_url, count) = counting_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        r#"
+[[plugins]]
+name = "webhook"
+kind = "connector"
+path = {webhook:?}
+secrets = ["sig"]
+[plugins.config]
+url = "{sink_url}/v1/events"
+secret = "sig"
+[plugins.grants]
+http = ["POST {sink_url}/v1/events"]
+clock = true
+[[sinks]]
+name = "local"
+connector = "webhook"
+concurrency = 64
+[[routes]]
+name = "all"
+types = ["pos.*"]
+transforms = ["sku-map"]
+sinks = ["local"]
+"#,
+        webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
+    );
+    let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
+    let metrics = kaunter::telemetry::prom::metrics();
+    // One warm-up round, not counted: plugin instances, connections, the log's first pages.
+    let mut expected = 2_000;
+    cpu_per_event(&server.url(), 900, 2_000, &count, expected).await;
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..rounds * 2 {
+        let metrics_on = round % 2 == 0;
+        metrics.set_enabled(metrics_on);
+        expected += n as u64;
+        let cpu = cpu_per_event(&server.url(), 901 + round as u64, n, &count, expected).await;
+        if metrics_on { on.push(cpu) } else { off.push(cpu) }
+    }
+    metrics.set_enabled(true);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (on, off) = (median(on), median(off));
+    vec![Row {
+        what: format!("metrics always on: CPU µs per event at {RATE}/s, ingest → sku-map → signed webhook → sink"),
+        kaunter: format!("{on:.0}"),
+        baseline: format!("{off:.0} (metrics off, same host; median of {rounds} alternating rounds of {n})"),
+        ratio: format!("{:.3}× (cost {:+.1}%)", on / off, (on / off - 1.0) * 100.0),
+    }]
+}
