@@ -426,14 +426,19 @@ impl Host {
         body
     }
 
-    /// Runs the `kaunter` CLI against this host with the admin key; returns stdout.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
+    /// Runs the `kaunter` CLI against this host with the admin key.
+    fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
             .args(args)
             .env("KAUNTER_URL", &self.url)
             .env("KAUNTER_API_KEY", ADMIN_KEY)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs the `kaunter` CLI against this host with the admin key; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = self.run_cli(args);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
@@ -443,30 +448,20 @@ impl Host {
         );
         stdout
     }
-}
 
-impl Host {
     /// Runs the `kaunter` CLI against this host with the admin key; returns its exit code and
     /// stdout, whatever the code.
     pub fn cli_code(&self, args: &[&str]) -> (i32, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
-            .args(args)
-            .env("KAUNTER_URL", &self.url)
-            .env("KAUNTER_API_KEY", ADMIN_KEY)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        (output.status.code().unwrap_or(-1), stdout)
+        let output = self.run_cli(args);
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     }
 
     /// Runs the `kaunter` CLI against this host, expecting it to fail; returns stderr.
     pub fn cli_fails(&self, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"))
-            .args(args)
-            .env("KAUNTER_URL", &self.url)
-            .env("KAUNTER_API_KEY", ADMIN_KEY)
-            .output()
-            .unwrap();
+        let output = self.run_cli(args);
         assert!(!output.status.success(), "kaunter {args:?} should have failed");
         String::from_utf8_lossy(&output.stderr).into_owned()
     }

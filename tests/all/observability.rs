@@ -276,6 +276,8 @@ async fn metrics_listen_serves_metrics_without_a_key_and_json_logs_are_one_objec
     let mut o = ConfigOptions::new(&sink.url);
     o.server_extra = format!("metrics_listen = \"127.0.0.1:{port}\"");
     let host = Host::start_under(&config(&o), &["env", "KAUNTER_LOG_FORMAT=json"]);
+    // Refused by the target: the dead letter is logged, naming the event's id and source.
+    sink.script(&[400]);
     let (status, _) = host
         .post_json(&sale("j-1", "hk-001", "O-1", &[("4891234500017", 1, 100)]))
         .await;
@@ -296,10 +298,7 @@ async fn metrics_listen_serves_metrics_without_a_key_and_json_logs_are_one_objec
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
-    wait_for("the delivery", 60, || async {
-        (!sink.accepted_ids().is_empty()).then_some(())
-    })
-    .await;
+    wait_for_state(&host, "j-1", "erp", "dead_lettered").await;
     let log = host.log();
     let lines: Vec<Value> = log
         .lines()
@@ -315,6 +314,13 @@ async fn metrics_listen_serves_metrics_without_a_key_and_json_logs_are_one_objec
             .all(|l| l["level"].is_string() && l["timestamp"].is_string()),
         "{log}"
     );
+    let dead = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "delivery dead-lettered")
+        .unwrap_or_else(|| panic!("no dead-letter line: {log}"));
+    assert_eq!(dead["fields"]["event"], "j-1", "{dead}");
+    assert_eq!(dead["fields"]["source"], "/t/acme/s/hk-001/p/till-1", "{dead}");
+    assert_eq!(dead["level"], "WARN", "{dead}");
 }
 
 /// Every metric served is in docs/observability.md (the reverse, and the dashboard, are checked

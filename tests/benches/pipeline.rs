@@ -524,18 +524,10 @@ async fn paced(url: &str, events: Vec<Value>, rate: u64) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// One run: a fresh host delivering `n` paced events to a fresh sink; returns (p50, p99) in µs.
-async fn one_latency_run(n: usize, rate: u64) -> (u64, u64) {
-    let (p50, p99, _, _) = latency_run(n, rate, None).await;
-    (p50, p99)
-}
-
-/// Like [`one_latency_run`]; with `swap_every`, the connector is redeployed alternately as
-/// itself and as another build at that interval while events flow. Returns (p50, p99, max, swaps).
-async fn latency_run(n: usize, rate: u64, swap_every: Option<Duration>) -> (u64, u64, u64, usize) {
-    let (sink_url, hist, count) = latency_sink().await;
-    let dir = tempfile::tempdir().unwrap();
-    let routes = format!(
+/// The simple chain's plugins, sink and route for [`bench_config`]: every event through sku-map
+/// to the signed webhook connector posting to `{sink_url}/v1/events`.
+fn chain_routes(sink_url: &str) -> String {
+    format!(
         r#"
 [[plugins]]
 name = "webhook"
@@ -559,7 +551,21 @@ transforms = ["sku-map"]
 sinks = ["local"]
 "#,
         webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
-    );
+    )
+}
+
+/// One run: a fresh host delivering `n` paced events to a fresh sink; returns (p50, p99) in µs.
+async fn one_latency_run(n: usize, rate: u64) -> (u64, u64) {
+    let (p50, p99, _, _) = latency_run(n, rate, None).await;
+    (p50, p99)
+}
+
+/// Like [`one_latency_run`]; with `swap_every`, the connector is redeployed alternately as
+/// itself and as another build at that interval while events flow. Returns (p50, p99, max, swaps).
+async fn latency_run(n: usize, rate: u64, swap_every: Option<Duration>) -> (u64, u64, u64, usize) {
+    let (sink_url, hist, count) = latency_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = chain_routes(&sink_url);
     let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
     // The other build is uploaded (compiled, validated) before traffic starts: what is measured
     // is the swap itself.

@@ -118,6 +118,8 @@ pub struct HostState {
     pub(crate) plugin: Arc<PluginContext>,
     /// Id of the event being handled, for log lines.
     pub(crate) event_id: String,
+    /// Its source (ids are unique per source), for the same log lines.
+    pub(crate) event_source: String,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -142,6 +144,7 @@ impl HostState {
         Self {
             plugin,
             event_id: String::new(),
+            event_source: String::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -163,8 +166,9 @@ impl HostState {
 
 impl HostState {
     /// Resets per-call state before a call for `event_id`.
-    pub fn begin_call(&mut self, event_id: &str, clock_script: Vec<i64>) {
+    pub fn begin_call(&mut self, event_id: &str, source: &str, clock_script: Vec<i64>) {
         self.event_id = event_id.to_owned();
+        self.event_source = source.to_owned();
         self.hooks.begin_call();
         self.clock_reads.clear();
         self.log_lines = 0;
@@ -226,7 +230,7 @@ impl log::Host for HostState {
         if self.log_lines > MAX_LOG_LINES_PER_CALL || !self.plugin.log_budget.take() {
             LOG_LINES_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if self.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
-                tracing::warn!(target: "plugin", plugin = %self.plugin.name, event = %self.event_id,
+                tracing::warn!(target: "plugin", plugin = %self.plugin.name, event = %self.event_id, source = %self.event_source,
                     "plugin log capped at {MAX_LOG_LINES_PER_CALL} lines per call and {MAX_LOG_LINES_PER_SECOND} per second; further lines are dropped and counted (log_lines_dropped in stats)");
             }
             return Ok(());
@@ -245,22 +249,27 @@ impl log::Host for HostState {
         } else {
             message
         };
-        let (plugin, version, event) = (&self.plugin.name, &self.plugin.version, &self.event_id);
+        let (plugin, version, event, source) = (
+            &self.plugin.name,
+            &self.plugin.version,
+            &self.event_id,
+            &self.event_source,
+        );
         match level {
             log::Level::Trace => {
-                tracing::trace!(target: "plugin", plugin, version, event, "{message}")
+                tracing::trace!(target: "plugin", plugin, version, event, source, "{message}")
             }
             log::Level::Debug => {
-                tracing::debug!(target: "plugin", plugin, version, event, "{message}")
+                tracing::debug!(target: "plugin", plugin, version, event, source, "{message}")
             }
             log::Level::Info => {
-                tracing::info!(target: "plugin", plugin, version, event, "{message}")
+                tracing::info!(target: "plugin", plugin, version, event, source, "{message}")
             }
             log::Level::Warn => {
-                tracing::warn!(target: "plugin", plugin, version, event, "{message}")
+                tracing::warn!(target: "plugin", plugin, version, event, source, "{message}")
             }
             log::Level::Error => {
-                tracing::error!(target: "plugin", plugin, version, event, "{message}")
+                tracing::error!(target: "plugin", plugin, version, event, source, "{message}")
             }
         }
         Ok(())

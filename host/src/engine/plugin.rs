@@ -392,7 +392,7 @@ impl LoadedPlugin {
         Duration::from_millis(self.limits.deadline_ms)
     }
 
-    async fn checkout(&self, event_id: &str, clock_script: Vec<i64>) -> Result<Warm, CallError> {
+    async fn checkout(&self, event_id: &str, source: &str, clock_script: Vec<i64>) -> Result<Warm, CallError> {
         let pooled = self.warm.lock().ok().and_then(|mut pool| pool.pop());
         let mut warm = match pooled {
             Some(warm) => warm,
@@ -406,7 +406,7 @@ impl LoadedPlugin {
                 .set_fuel(fuel)
                 .map_err(|e| CallError::Instantiate(e.to_string()))?;
         }
-        warm.store.data_mut().begin_call(event_id, clock_script);
+        warm.store.data_mut().begin_call(event_id, source, clock_script);
         Ok(warm)
     }
 
@@ -465,7 +465,7 @@ impl LoadedPlugin {
             Err(e) => return (Err(e), CallReport::default()),
         };
         let started = std::time::Instant::now();
-        let mut warm = match self.checkout(&event.id, clock).await {
+        let mut warm = match self.checkout(&event.id, &event.source, clock).await {
             Ok(warm) => warm,
             Err(e) => return (Err(e), CallReport::default()),
         };
@@ -529,7 +529,7 @@ impl LoadedPlugin {
             Err(e) => return (Err(e), CallReport::default()),
         };
         let started = std::time::Instant::now();
-        let mut warm = match self.checkout(&event.id, clock).await {
+        let mut warm = match self.checkout(&event.id, &event.source, clock).await {
             Ok(warm) => warm,
             Err(e) => return (Err(e), CallReport::default()),
         };
@@ -560,7 +560,7 @@ impl LoadedPlugin {
             Err(e) => return (Err(e), CallReport::default()),
         };
         let started = std::time::Instant::now();
-        let mut warm = match self.checkout(label, Vec::new()).await {
+        let mut warm = match self.checkout(label, "", Vec::new()).await {
             Ok(warm) => warm,
             Err(e) => return (Err(e), CallReport::default()),
         };

@@ -517,6 +517,8 @@ impl Attempt {
             attempt: attempts,
         };
         let store_name = event.as_ref().ok().and_then(Event::store).unwrap_or("");
+        // Every log line about the event names its id and source (ids are unique per source).
+        let source = event.as_ref().map(|e| e.source.clone()).unwrap_or_default();
         let slot = self.routing.plugins.get(&self.sink.connector);
         let Some(plugin) = slot.map(|s| s.pick(&self.routing.groups, &d.route, store_name).clone()) else {
             tracing::error!(sink = %self.sink.name, connector = %self.sink.connector, "the sink's connector is not loaded; retrying later");
@@ -631,7 +633,7 @@ impl Attempt {
                     error: reason,
                     attempts,
                 };
-                tracing::warn!(sink = %self.sink.name, event = %d.event_id, error = %letter.error, "delivery dead-lettered");
+                tracing::warn!(sink = %self.sink.name, event = %d.event_id, %source, error = %letter.error, "delivery dead-lettered");
                 self.persist(DeliveryUpdate::DeadLetter {
                     id: d.id,
                     letter,
@@ -650,7 +652,7 @@ impl Attempt {
                     backoff(&self.sink, attempts).max(hinted)
                 };
                 let at = now + wait as i64;
-                tracing::debug!(sink = %self.sink.name, event = %d.event_id, attempts, wait_ms = wait, %error, "delivery failed; retry scheduled");
+                tracing::debug!(sink = %self.sink.name, event = %d.event_id, %source, attempts, wait_ms = wait, %error, "delivery failed; retry scheduled");
                 self.persist(DeliveryUpdate::Retry {
                     id: d.id,
                     attempts,

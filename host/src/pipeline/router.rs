@@ -334,7 +334,7 @@ impl Chains<'_> {
                             .await;
                         }
                         let error = format!("{failure} ({})", plugin.label());
-                        tracing::warn!(route = %route.name, plugin = %plugin.label(), event = %original.id, %error, "transform failed; dead-lettered");
+                        tracing::warn!(route = %route.name, plugin = %plugin.label(), event = %original.id, source = %original.source, %error, "transform failed; dead-lettered");
                         out.dead_letters.push(NewDeadLetter {
                             event_seq: stored.seq,
                             sink: None,
@@ -437,7 +437,7 @@ impl Chains<'_> {
             self.metrics.count_failure(&plugin.label(), "denied");
             crate::store::audit::audit_denial(self.store, &plugin.label(), &stored.event.id, route, &reason).await;
         }
-        tracing::warn!(route = %route, plugin = %plugin.label(), event = %stored.event.id, %reason, "transform emitted events it may not; refused");
+        tracing::warn!(route = %route, plugin = %plugin.label(), event = %stored.event.id, source = %stored.event.source, %reason, "transform emitted events it may not; refused");
         out.dead_letters.push(NewDeadLetter {
             event_seq: stored.seq,
             sink: None,

@@ -8,7 +8,7 @@
 //! is the median of its rounds. The load generator and the sink run in the same process and do
 //! the same work in both modes.
 
-use super::{Row, bench_config, events, paced};
+use super::{Row, bench_config, chain_routes, events, paced};
 use kaunter::server::Server;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,31 +72,7 @@ pub async fn metrics_cost(quick: bool) -> Vec<Row> {
     let (n, rounds) = if quick { (5_000, 3) } else { (15_000, 5) };
     let (sink_url, count) = counting_sink().await;
     let dir = tempfile::tempdir().unwrap();
-    let routes = format!(
-        r#"
-[[plugins]]
-name = "webhook"
-kind = "connector"
-path = {webhook:?}
-secrets = ["sig"]
-[plugins.config]
-url = "{sink_url}/v1/events"
-secret = "sig"
-[plugins.grants]
-http = ["POST {sink_url}/v1/events"]
-clock = true
-[[sinks]]
-name = "local"
-connector = "webhook"
-concurrency = 64
-[[routes]]
-name = "all"
-types = ["pos.*"]
-transforms = ["sku-map"]
-sinks = ["local"]
-"#,
-        webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
-    );
+    let routes = chain_routes(&sink_url);
     let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
     let metrics = kaunter::telemetry::prom::metrics();
     // One warm-up round, not counted: plugin instances, connections, the log's first pages.
