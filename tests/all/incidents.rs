@@ -66,7 +66,11 @@ async fn sink_list_tells_a_failing_sink_from_a_running_one_with_its_last_error()
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_s_history_keeps_every_failure_and_who_replayed_it() {
     let sink = Sink::start().await;
-    sink.script(&[400]);
+    // The two events go out in parallel: the refusal is tied to hist-1, not to whichever arrives first.
+    sink.respond_with(|body| match body["id"] == "hist-1" {
+        true => (400, vec![]),
+        false => (204, vec![]),
+    });
     let host = Host::start(&config(&ConfigOptions::new(&sink.url)));
     host.post_json(&sale("hist-1", "hk-003", "ORD-HIST", &[("1", 1, 100)]))
         .await;
@@ -74,6 +78,7 @@ async fn an_order_s_history_keeps_every_failure_and_who_replayed_it() {
         .await;
     wait_for_state(&host, "hist-1", "erp", "dead_lettered").await;
     wait_for_state(&host, "other-1", "erp", "delivered").await;
+    sink.clear_responder();
 
     let listed = host.cli(&["dlq", "list", "--store", "hk-003"]);
     assert!(listed.starts_with("1–1 of 1 dead letter(s)"), "{listed}");

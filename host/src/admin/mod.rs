@@ -47,18 +47,22 @@ async fn sinks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
 /// holds in memory, and the age of its oldest open delivery; its error rate over the last five
 /// minutes (since start, if more recent); and its latest failure with time and destination.
 async fn sink_report(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    let health = health(state).await?;
+    let health = health(state, crate::pipeline::health::Detail::Full).await?;
     Ok(health.sinks.into_iter().map(sink_json).collect())
 }
 
 /// The host's health now (see [`crate::pipeline::health`]).
-pub(crate) async fn health(state: &AppState) -> Result<crate::pipeline::health::HealthReport, ApiError> {
+pub(crate) async fn health(
+    state: &AppState,
+    detail: crate::pipeline::health::Detail,
+) -> Result<crate::pipeline::health::HealthReport, ApiError> {
     let config = state.config();
     state
         .pipeline
         .health(
             &config.resolve(&config.server.data_dir),
             config.server.disk_low_mib.saturating_mul(1024 * 1024),
+            detail,
         )
         .await
         .map_err(ApiError::internal)

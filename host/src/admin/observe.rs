@@ -5,7 +5,7 @@
 use super::{health, sink_json};
 use crate::ingress::AppState;
 use crate::ingress::error::ApiError;
-use crate::pipeline::health::Status;
+use crate::pipeline::health::{Detail, Status};
 use crate::telemetry::prom;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -37,7 +37,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 
 /// Sets the state gauges from the health report, then encodes every instrument.
 async fn exposition(state: &AppState) -> Result<Response, ApiError> {
-    let report = health(state).await?;
+    let report = health(state, Detail::Full).await?;
     let m = prom::metrics();
     for gauge in [
         &m.sink_pending,
@@ -72,7 +72,7 @@ async fn exposition(state: &AppState) -> Result<Response, ApiError> {
 /// Ready to take traffic: 200 while ingest accepts events (with `degraded` and its reasons when
 /// something needs an operator), 503 while it refuses them (over `max_pending` or the log budget).
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let report = health(&state).await?;
+    let report = health(&state, Detail::Probe).await?;
     let code = if report.accepting {
         StatusCode::OK
     } else {
@@ -94,7 +94,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
     state.authenticate_viewer(&headers)?;
-    let report = health(&state).await?;
+    let report = health(&state, Detail::Full).await?;
     let mut body = json!(report);
     body["sinks"] = json!(report.sinks.into_iter().map(sink_json).collect::<Vec<_>>());
     let metrics = state.pipeline.metrics().snapshot();

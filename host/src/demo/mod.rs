@@ -341,7 +341,11 @@ async fn print_health(server: &Server, config: &Config) {
     let data_dir = config.resolve(&config.server.data_dir);
     match server
         .pipeline
-        .health(&data_dir, config.server.disk_low_mib * 1024 * 1024)
+        .health(
+            &data_dir,
+            config.server.disk_low_mib * 1024 * 1024,
+            crate::pipeline::health::Detail::Full,
+        )
         .await
     {
         Ok(report) => {

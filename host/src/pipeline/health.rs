@@ -98,17 +98,30 @@ pub struct HealthReport {
     pub disk_low_bytes: u64,
 }
 
+/// How much [`Pipeline::health`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, dead-letter counts included (status, metrics, the sink list).
+    Full,
+    /// What readiness needs, without counting dead letters: `/readyz` answers anyone, often,
+    /// so it must stay cheap however long the dead-letter queue grows. Dead letters read 0.
+    Probe,
+}
+
 impl Pipeline {
     /// Reads the host's health now. `data_dir` is where the log lives (for free space) and
     /// `disk_low_bytes` the free space below which the host is degraded.
-    pub async fn health(&self, data_dir: &Path, disk_low_bytes: u64) -> StoreResult<HealthReport> {
+    pub async fn health(&self, data_dir: &Path, disk_low_bytes: u64, detail: Detail) -> StoreResult<HealthReport> {
         let store = self.store();
         let backlogs = store.backlogs().await?;
         let states = self.sink_states();
         let health = store
             .sink_health(states.iter().map(|s| s.name.clone()).collect())
             .await?;
-        let letters = store.dead_letters(DeadLetterQuery::default(), 0, 0).await?;
+        let letters = match detail {
+            Detail::Full => store.dead_letters(DeadLetterQuery::default(), 0, 0).await?,
+            Detail::Probe => crate::store::DeadLetterPage::default(),
+        };
         let routing = self.routing();
         let now_us = crate::store::now_us();
         let mut reasons = Vec::new();
