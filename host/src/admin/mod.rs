@@ -1,5 +1,6 @@
-//! Operator endpoints (reads for viewer and admin keys, changes for admin keys only): dead letters, replay, sink state, live counters, and (in
-//! [`plugins`]) plugin versions, deployments, shadows, config reload and historic replay.
+//! Operator endpoints (reads for viewer and admin keys, changes for admin keys only): dead
+//! letters, replay, sink state, live counters, `/metrics`, `/readyz` and status (in [`observe`]),
+//! and (in [`plugins`]) plugin versions, deployments, shadows, config reload and historic replay.
 //! Every call that changes something is recorded in the audit log, refused ones included.
 
 mod dlq;

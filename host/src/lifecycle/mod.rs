@@ -235,10 +235,11 @@ impl Lifecycle {
                 "no plugin `{name}` in the configuration"
             )));
         }
+        let groups = config.resolved_store_groups();
         if let Some(group) = &scope.group
-            && !config.resolved_store_groups().contains_key(group)
+            && !groups.contains_key(group)
         {
-            let known: Vec<String> = config.resolved_store_groups().into_keys().collect();
+            let known: Vec<&String> = groups.keys().collect();
             return Err(ChangeError::Invalid(format!(
                 "no store group `{group}` (defined: {known:?}); add `{group} = [\"hk-001\", ...]` under [store_groups] or `group = \"{group}\"` under a [stores.ID] entry, and reload the config"
             )));
