@@ -165,9 +165,16 @@ macro_rules! wit_conversions {
                 kind: id,
                 severity: into,
                 title: id,
-                message: id
+                message: id,
+                state: into,
+                dedup_key: id,
+                target: id,
+                since: id,
+                evidence: vec,
+                runbook: id
             }
         );
+        $crate::__wit_record!($b, Evidence { name: id, value: id });
         $crate::__wit_variant!(
             $b,
             TaxMode {
@@ -179,6 +186,13 @@ macro_rules! wit_conversions {
             $b,
             StockReason {
                 units: [Receipt, Count, Shrinkage, TransferOut, TransferIn, Other],
+                cases: []
+            }
+        );
+        $crate::__wit_variant!(
+            $b,
+            AlertState {
+                units: [Firing, Resolved],
                 cases: []
             }
         );

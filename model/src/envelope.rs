@@ -466,6 +466,31 @@ pub fn derived_source(parent: &str, plugin: &str) -> String {
     format!("{parent}{pad}/{DERIVED_KEY}/{plugin}")
 }
 
+/// How the ids of the host's own alerts (`kaunter.alert.v1` raised by the monitor) begin. No till,
+/// source or plugin may use it ([`crate::validate`] refuses it), so work on a host alert is told
+/// apart by its id alone.
+pub const HOST_ALERT_ID_PREFIX: &str = "kaunter-alert:";
+
+/// The source of the host's own alerts.
+pub const HOST_ALERT_SOURCE: &str = "/kaunter/host";
+
+/// Why an event from outside the host (a till, a source plugin) may not be taken: its source is
+/// the host's own ([`HOST_ALERT_SOURCE`], where only the host's alerts come from).
+pub fn reserved_for_host(event: &Event) -> Option<String> {
+    let own = event.source == HOST_ALERT_SOURCE || event.source.starts_with(&format!("{HOST_ALERT_SOURCE}/"));
+    own.then(|| {
+        format!(
+            "`{}` is reserved for the host's own alerts; events from tills and sources name their store (/t/{{tenant}}/s/{{store}}/p/{{terminal}})",
+            event.source
+        )
+    })
+}
+
+/// Whether `event_id` is one of the host's own alerts.
+pub fn is_host_alert(event_id: &str) -> bool {
+    event_id.starts_with(HOST_ALERT_ID_PREFIX)
+}
+
 /// The plugin named by the last `/x/{plugin}` pair of `source`, if any. A source whose last
 /// segment is a lone `x` key counts too (as the empty name): it is in the derived namespace.
 pub fn derived_by(source: &str) -> Option<&str> {

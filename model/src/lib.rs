@@ -15,8 +15,8 @@ mod payload;
 mod validate;
 
 pub use envelope::{
-    DERIVED_KEY, Defaults, Dialect, Event, EventError, SPEC_VERSION, derived_by, derived_source, is_json_content_type,
-    store_of,
+    DERIVED_KEY, Defaults, Dialect, Event, EventError, HOST_ALERT_ID_PREFIX, HOST_ALERT_SOURCE, SPEC_VERSION,
+    derived_by, derived_source, is_host_alert, is_json_content_type, reserved_for_host, store_of,
 };
 pub use payload::*;
 pub use validate::{MAX_IDENTIFIER_BYTES, validate};

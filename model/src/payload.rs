@@ -375,7 +375,38 @@ pub struct AnomalyDetected {
     pub related_event_id: Option<String>,
 }
 
-/// `kaunter.alert.v1`.
+/// Whether an alert's condition has begun or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The condition holds.
+    #[default]
+    Firing,
+    /// The condition has ended.
+    Resolved,
+}
+
+/// One fact behind an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// What the fact is (kebab-case).
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl Evidence {
+    /// A fact named `name` with the text of `value`.
+    pub fn new(name: &str, value: impl ToString) -> Evidence {
+        Evidence {
+            name: name.to_owned(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// `kaunter.alert.v1`. The fields after `message` came in WIT 0.2.0 and may be absent in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
@@ -387,6 +418,24 @@ pub struct Alert {
     pub title: String,
     /// Details.
     pub message: String,
+    /// Firing or resolved.
+    #[serde(default)]
+    pub state: AlertState,
+    /// The condition's identity.
+    #[serde(default)]
+    pub dedup_key: String,
+    /// What it is about.
+    #[serde(default)]
+    pub target: String,
+    /// When the condition started (RFC 3339).
+    #[serde(default)]
+    pub since: String,
+    /// The facts behind it.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    /// Link to its SOP.
+    #[serde(default)]
+    pub runbook: String,
 }
 
 /// The typed body of an event; which case applies follows from the event type.

@@ -103,6 +103,15 @@ impl Errors {
             self.push("id", "is required: a non-empty string");
         }
         self.identifier("id", &event.id);
+        if crate::is_host_alert(&event.id) && event.source != crate::HOST_ALERT_SOURCE {
+            self.push(
+                "id",
+                format!(
+                    "must not begin with `{}`: that prefix is reserved for the host's own alerts",
+                    crate::HOST_ALERT_ID_PREFIX
+                ),
+            );
+        }
         self.identifier("source", &event.source);
         self.identifier("partitionkey", &event.partition_key);
         if let Some(subject) = &event.subject {

@@ -1,5 +1,5 @@
 // big-sales, in JavaScript: marks sales whose total reaches `threshold_minor` with `bigsale = true`.
-import { get } from 'kaunter:plugin/config@0.1.0';
+import { get } from 'kaunter:plugin/config@0.2.0';
 
 export function handle(event) {
   const threshold = JSON.parse(get()).threshold_minor;

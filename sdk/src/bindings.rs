@@ -25,12 +25,12 @@ pub mod connector {
         export_macro_name: "__export_connector_world",
         default_bindings_module: "kaunter_sdk::bindings::connector",
         with: {
-            "kaunter:plugin/types@0.1.0": crate::bindings::transform::kaunter::plugin::types,
-            "kaunter:plugin/log@0.1.0": crate::bindings::transform::kaunter::plugin::log,
-            "kaunter:plugin/config@0.1.0": crate::bindings::transform::kaunter::plugin::config,
-            "kaunter:plugin/kv@0.1.0": crate::bindings::transform::kaunter::plugin::kv,
-            "kaunter:plugin/clock@0.1.0": crate::bindings::transform::kaunter::plugin::clock,
-            "kaunter:plugin/crypto@0.1.0": crate::bindings::transform::kaunter::plugin::crypto,
+            "kaunter:plugin/types@0.2.0": crate::bindings::transform::kaunter::plugin::types,
+            "kaunter:plugin/log@0.2.0": crate::bindings::transform::kaunter::plugin::log,
+            "kaunter:plugin/config@0.2.0": crate::bindings::transform::kaunter::plugin::config,
+            "kaunter:plugin/kv@0.2.0": crate::bindings::transform::kaunter::plugin::kv,
+            "kaunter:plugin/clock@0.2.0": crate::bindings::transform::kaunter::plugin::clock,
+            "kaunter:plugin/crypto@0.2.0": crate::bindings::transform::kaunter::plugin::crypto,
         },
     });
 }
@@ -44,12 +44,12 @@ pub mod source {
         export_macro_name: "__export_source_world",
         default_bindings_module: "kaunter_sdk::bindings::source",
         with: {
-            "kaunter:plugin/types@0.1.0": crate::bindings::transform::kaunter::plugin::types,
-            "kaunter:plugin/log@0.1.0": crate::bindings::transform::kaunter::plugin::log,
-            "kaunter:plugin/config@0.1.0": crate::bindings::transform::kaunter::plugin::config,
-            "kaunter:plugin/kv@0.1.0": crate::bindings::transform::kaunter::plugin::kv,
-            "kaunter:plugin/clock@0.1.0": crate::bindings::transform::kaunter::plugin::clock,
-            "kaunter:plugin/crypto@0.1.0": crate::bindings::transform::kaunter::plugin::crypto,
+            "kaunter:plugin/types@0.2.0": crate::bindings::transform::kaunter::plugin::types,
+            "kaunter:plugin/log@0.2.0": crate::bindings::transform::kaunter::plugin::log,
+            "kaunter:plugin/config@0.2.0": crate::bindings::transform::kaunter::plugin::config,
+            "kaunter:plugin/kv@0.2.0": crate::bindings::transform::kaunter::plugin::kv,
+            "kaunter:plugin/clock@0.2.0": crate::bindings::transform::kaunter::plugin::clock,
+            "kaunter:plugin/crypto@0.2.0": crate::bindings::transform::kaunter::plugin::crypto,
         },
     });
 }

@@ -660,6 +660,27 @@ async fn a_till_cannot_send_in_the_namespace_of_derived_events() {
     // A store called `x` is no such segment.
     claim["source"] = json!("/t/acme/s/x/p/till-1");
     assert_eq!(host.post_json(&claim).await.0, 202);
+
+    // Nor may a till speak as the host: its alerts' source and id prefix are the host's own.
+    let mut forged = claim.clone();
+    forged["source"] = json!("/kaunter/host");
+    forged["id"] = json!("kaunter-alert:sink-failing:erp:1:resolved");
+    let (status, answer) = host.post_json(&forged).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["error"]["errors"][0]["rule"],
+        "`/kaunter/host` is reserved for the host's own alerts; events from tills and sources name their store (/t/{tenant}/s/{store}/p/{terminal})"
+    );
+    forged["source"] = json!("/t/acme/s/hk-001/p/till-1");
+    let (status, answer) = host.post_json(&forged).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("must not begin with `kaunter-alert:`"),
+        "{answer}"
+    );
 }
 
 /// The same source and id with other content is not a duplicate to drop silently: 409 with both

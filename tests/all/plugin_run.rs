@@ -141,3 +141,39 @@ async fn plugin_run_live_sends_through_the_checkpoint_and_shows_what_it_sent() {
     assert_eq!(run["stats"]["deadline_ms"], 30000, "{run}");
     assert!(run["stats"]["deadline_used_percent"].is_number(), "{run}");
 }
+
+/// The sku-map component with every `kaunter:plugin/…@0.2.0` name rewritten to `@0.1.0` (same
+/// length, so the binary stays valid): a build against the previous contract.
+fn built_against_0_1_0(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(plugins::TRANSFORM_SKU_MAP).unwrap();
+    let (from, to) = (b"@0.2.0".as_slice(), b"@0.1.0".as_slice());
+    let mut replaced = 0;
+    for i in from.len()..bytes.len().saturating_sub(from.len()) {
+        let names_the_contract = bytes[i.saturating_sub(40)..i]
+            .windows(15)
+            .any(|w| w == b"kaunter:plugin/");
+        if &bytes[i..i + from.len()] == from && names_the_contract {
+            bytes[i..i + to.len()].copy_from_slice(to);
+            replaced += 1;
+        }
+    }
+    assert!(replaced > 0, "the component names no kaunter:plugin interface");
+    let path = dir.join("sku-map-0.1.0.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_component_built_against_another_contract_version_is_refused_with_the_rebuild_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = built_against_0_1_0(dir.path());
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/sale.json");
+    let (ok, out, err) = sandbox(&[old.to_str().unwrap(), "--event", sample, "--kind", "transform"]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("built against kaunter:plugin@0.1.0")
+            && err.contains("implements kaunter:plugin@0.2.0")
+            && err.contains("cargo build --release --target wasm32-wasip2"),
+        "{err}"
+    );
+}

@@ -18,7 +18,7 @@ fn the_contract_resolves_and_every_item_is_documented() {
     let mut resolve = Resolve::default();
     let (package, _) = resolve.push_dir(wit_dir()).expect("wit/ must parse and resolve");
     let p = &resolve.packages[package];
-    assert_eq!(p.name.to_string(), "kaunter:plugin@0.1.0");
+    assert_eq!(p.name.to_string(), "kaunter:plugin@0.2.0");
     for world in ["transform", "connector", "source", "host-services"] {
         assert!(p.worlds.contains_key(world), "world `{world}` is missing");
     }

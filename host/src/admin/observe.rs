@@ -92,6 +92,28 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok((code, Json(json!({ "status": status, "reasons": reasons }))).into_response())
 }
 
+/// The open alerts and how many were raised, as status shows them.
+fn alerts_json(state: &AppState) -> serde_json::Value {
+    let open: Vec<serde_json::Value> = state
+        .alerts
+        .open_alerts()
+        .into_iter()
+        .map(|a| {
+            json!({
+                "key": a.condition.key,
+                "kind": a.condition.kind,
+                "severity": a.condition.severity,
+                "title": a.condition.title,
+                "target": a.condition.target,
+                "since": crate::audit::anchor::rfc3339(a.since_ms),
+                "clearing": a.clear_since_ms.is_some(),
+            })
+        })
+        .collect();
+    let (firing, resolved) = state.alerts.raised();
+    json!({ "open": open, "raised": { "firing": firing, "resolved": resolved } })
+}
+
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
     state.authenticate_viewer(&headers)?;
     let report = health(&state, Detail::Full).await?;
@@ -99,5 +121,6 @@ async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Jso
     body["sinks"] = json!(report.sinks.into_iter().map(sink_json).collect::<Vec<_>>());
     let metrics = state.pipeline.metrics().snapshot();
     body["latency"] = json!({ "p50_us": metrics.p50_us, "p99_us": metrics.p99_us });
+    body["alerts"] = alerts_json(&state);
     Ok(Json(body))
 }

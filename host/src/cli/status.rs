@@ -31,9 +31,12 @@ pub(super) async fn run(target: &Target, json: bool) -> anyhow::Result<ExitCode>
     Ok(ExitCode::from(code))
 }
 
+/// Open alerts count as degraded too (a silent store, a failing plugin are not sink states).
 fn exit_code(v: &Value) -> u8 {
+    let alerts_open = v["alerts"]["open"].as_array().is_some_and(|a| !a.is_empty());
     match (v["accepting"].as_bool(), v["status"].as_str()) {
         (Some(false), _) => NOT_ACCEPTING,
+        (_, Some("ok")) if alerts_open => DEGRADED,
         (_, Some("ok")) => OK,
         (_, Some("degraded")) => DEGRADED,
         _ => UNKNOWN,
@@ -58,6 +61,22 @@ fn render(v: &Value) -> String {
             r["kind"].as_str().unwrap_or(""),
             r["message"].as_str().unwrap_or("")
         );
+    }
+    let open = v["alerts"]["open"].as_array().cloned().unwrap_or_default();
+    if open.is_empty() {
+        out.push_str("open alerts: none\n");
+    } else {
+        let _ = writeln!(out, "open alerts: {}", open.len());
+        for a in &open {
+            let _ = writeln!(
+                out,
+                "  * {:<8} {:<30} since {}  {}",
+                a["severity"].as_str().unwrap_or(""),
+                a["key"].as_str().unwrap_or(""),
+                a["since"].as_str().unwrap_or(""),
+                a["title"].as_str().unwrap_or("")
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -146,6 +165,17 @@ mod tests {
             NOT_ACCEPTING
         );
         assert_eq!(exit_code(&json!({})), UNKNOWN);
+        let silent_store = json!({"status": "ok", "accepting": true, "alerts": {"open": [
+            {"key": "store-silent:hk-003", "severity": "warning", "since": "2026-12-07T10:00:00.000Z",
+             "title": "Store hk-003 is silent"}]}});
+        assert_eq!(exit_code(&silent_store), DEGRADED, "an open alert is degraded");
+        assert!(
+            render(&silent_store).contains(
+                "open alerts: 1\n  * warning  store-silent:hk-003            since 2026-12-07T10:00:00.000Z  Store hk-003 is silent\n"
+            ),
+            "{}",
+            render(&silent_store)
+        );
         let screen = render(&json!({
             "status": "degraded", "accepting": true,
             "reasons": [{"kind": "sync-delayed", "sink": "xero", "message": "sink `xero`: its oldest undelivered event is 75 s old"}],

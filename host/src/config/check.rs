@@ -359,6 +359,9 @@ impl Config {
                 add(field, message);
             }
         }
+        for (field, message) in self.alerts.problems() {
+            add(field, message);
+        }
         for (group, globs) in &self.store_groups {
             if globs.is_empty() {
                 add(

@@ -4,6 +4,7 @@
 //! errors that name the key and its line, and cross-references (a route naming a sink that does not
 //! exist) are caught here, before anything starts. It never touches the network, the store or Wasm.
 
+mod alerts;
 mod audit;
 mod check;
 mod limits;
@@ -20,6 +21,7 @@ pub use limits::{
     CONNECTOR_DEADLINE_CAP_MS, DEFAULT_DEADLINE_MS, DEFAULT_HTTP_TIMEOUT_MS, LimitsConfig, connector_deadline_ms,
 };
 pub mod redact;
+pub use alerts::AlertsConfig;
 pub use secrets::{NamedSecret, SecretEncoding, SecretRef, decode_secret};
 pub use stores::{QuietHours, StoreConfig};
 
@@ -63,6 +65,9 @@ pub struct Config {
     /// `[retention]`: how long finished events stay in the log.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[alerts]`: the host's own SOP alerts.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// Directory the config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -94,6 +94,27 @@ impl StoreConfig {
         quiet.contains(local.hour() * 60 + local.minute())
     }
 
+    /// Seconds from `from` to `to` that fall outside the quiet hours, counted back from `to` and
+    /// stopping once `cap` is reached (so a store silent for weeks costs a bounded walk): how long
+    /// a store has been silent when it should have been selling.
+    pub fn open_secs_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, cap: u64) -> u64 {
+        if self.quiet_hours.is_none() {
+            return (to - from).num_seconds().max(0) as u64;
+        }
+        let (mut open_ms, cap_ms, mut t) = (0i64, i64::try_from(cap.saturating_mul(1000)).unwrap_or(i64::MAX), to);
+        // Minute by minute backwards: quiet hours are whole local minutes.
+        while t > from && open_ms < cap_ms {
+            let into_minute = i64::from(t.second()) * 1000 + i64::from(t.timestamp_subsec_millis());
+            let step = if into_minute == 0 { 60_000 } else { into_minute };
+            let start = (t - chrono::Duration::milliseconds(step)).max(from);
+            if !self.is_quiet_at(start) {
+                open_ms += (t - start).num_milliseconds();
+            }
+            t = start;
+        }
+        (open_ms / 1000) as u64
+    }
+
     /// What is wrong with this entry, as `(field, message)` pairs.
     pub fn problems(&self, id: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -160,6 +181,32 @@ mod tests {
         let lunch = store("13:00-14:00");
         assert!(lunch.is_quiet_at(at(5, 30)));
         assert!(!lunch.is_quiet_at(at(6, 0)));
+    }
+
+    #[test]
+    fn silence_counts_only_the_hours_a_store_is_open() {
+        let overnight = store("23:00-07:00");
+        let hk = |d, h, m| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, d)
+                .unwrap()
+                .and_hms_opt(h, m, 0)
+                .unwrap()
+                .and_local_timezone(chrono_tz::Asia::Hong_Kong)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Last sale 22:50, now 07:10 next morning: 10 minutes before closing, 10 after opening.
+        assert_eq!(overnight.open_secs_between(hk(7, 22, 50), hk(8, 7, 10), u64::MAX), 1200);
+        // Capped: the walk stops once the threshold is passed.
+        assert_eq!(overnight.open_secs_between(hk(1, 12, 0), hk(8, 12, 0), 1800), 1800);
+        let always_open = StoreConfig {
+            quiet_hours: None,
+            ..store("23:00-07:00")
+        };
+        assert_eq!(
+            always_open.open_secs_between(hk(7, 22, 50), hk(8, 7, 10), u64::MAX),
+            8 * 3600 + 1200
+        );
     }
 
     #[test]

@@ -80,6 +80,22 @@ struct Credential {
     cache: tokio::sync::Mutex<Option<Cached>>,
     /// When a token of this credential was last dropped on a 401.
     dropped_at: std::sync::Mutex<Option<Instant>>,
+    /// The authorization server's latest refusal, until a token request succeeds again.
+    refused: std::sync::Mutex<Option<Refusal>>,
+}
+
+/// A credential the authorization server refuses (`invalid_grant`, ...): what the
+/// `credential-failing` alert reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    /// The credential.
+    pub credential: String,
+    /// The refusal, with what to do.
+    pub error: String,
+    /// Refused token requests since the last success.
+    pub count: u64,
+    /// When the first of them was refused (ms since the epoch).
+    pub since_ms: i64,
 }
 
 /// How the client proves who it is to the token endpoint.
@@ -149,6 +165,7 @@ impl Credentials {
                     first_refresh_token: c.refresh_token.as_ref().map(|r| read("refresh_token", r)).transpose()?,
                     cache: tokio::sync::Mutex::new(None),
                     dropped_at: std::sync::Mutex::new(None),
+                    refused: std::sync::Mutex::new(None),
                 }),
             );
         }
@@ -198,6 +215,14 @@ impl Credentials {
         Ok(None)
     }
 
+    /// The credentials whose authorization server refuses them now (until a request succeeds).
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.entries
+            .values()
+            .filter_map(|c| c.refused.lock().ok().and_then(|r| r.clone()))
+            .collect()
+    }
+
     /// Forgets the cached access token of credential `name` if it is still `token`: the
     /// destination answered 401 with it (revoked, or expired early), so the next request fetches a
     /// new one instead of failing until the cached one would have expired.
@@ -233,7 +258,23 @@ impl Credentials {
         let fetch = tokio::spawn(fetch(c.clone(), self.store.clone(), self.client.clone()));
         let fresh = fetch
             .await
-            .map_err(|e| CredentialError::Transient(c.name.clone(), format!("the token request failed: {e}")))??;
+            .map_err(|e| CredentialError::Transient(c.name.clone(), format!("the token request failed: {e}")))?;
+        if let Ok(mut refused) = c.refused.lock() {
+            match &fresh {
+                Ok(_) => *refused = None,
+                Err(e @ CredentialError::Refused { .. }) => {
+                    let earlier = refused.take();
+                    *refused = Some(Refusal {
+                        credential: c.name.clone(),
+                        error: e.to_string(),
+                        count: earlier.as_ref().map_or(0, |r| r.count) + 1,
+                        since_ms: earlier.map_or_else(crate::store::now_ms, |r| r.since_ms),
+                    });
+                }
+                Err(CredentialError::Transient(..)) => {}
+            }
+        }
+        let fresh = fresh?;
         let token = fresh.token.clone();
         *cache = Some(fresh);
         Ok(token)

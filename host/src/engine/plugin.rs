@@ -286,6 +286,21 @@ pub struct LoadedPlugin {
     emits: EmitGrants,
 }
 
+/// The version of the `kaunter:plugin` WIT package this host implements (`wit/worlds.wit`).
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// The `kaunter:plugin` version a component was built against, read from the names of the
+/// interfaces it imports or exports (`kaunter:plugin/types@0.1.0`); `None` when it names none.
+pub fn contract_version_of(component: &Component, engine: &wasmtime::Engine) -> Option<String> {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name.to_owned());
+    let exports = ty.exports(engine).map(|(name, _)| name.to_owned());
+    imports.chain(exports).find_map(|name| {
+        let (_, version) = name.strip_prefix("kaunter:plugin/")?.split_once('@')?;
+        Some(version.to_owned())
+    })
+}
+
 impl LoadedPlugin {
     /// Checks the component against its declared world and prepares it for instantiation.
     pub fn new(
@@ -297,6 +312,13 @@ impl LoadedPlugin {
         limits: LimitsConfig,
         version: String,
     ) -> anyhow::Result<LoadedPlugin> {
+        if let Some(built_against) = contract_version_of(&component, runtime.engine()).filter(|v| v != CONTRACT_VERSION)
+        {
+            anyhow::bail!(
+                "plugin `{}` was built against kaunter:plugin@{built_against}, and this host implements kaunter:plugin@{CONTRACT_VERSION}; rebuild it with the current SDK (Rust: `cargo build --release --target wasm32-wasip2`; Python and JavaScript: `npm run build` or `componentize-py` as in docs/plugin-guide.md#versioning), then load the new build",
+                ctx.name
+            );
+        }
         let instance_pre = runtime
             .linker()
             .instantiate_pre(&component)

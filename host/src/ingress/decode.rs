@@ -127,6 +127,9 @@ fn check_rules(events: &[Event], batch: bool) -> Result<(), ApiError> {
         if let Err(broken) = kaunter_model::validate(event) {
             errors.extend(broken.into_iter().map(|e| (index, e)));
         }
+        if let Some(rule) = kaunter_model::reserved_for_host(event) {
+            errors.push((index, EventError::new("source", rule)));
+        }
         if event.derived_by().is_some() {
             errors.push((
                 index,

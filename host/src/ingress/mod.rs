@@ -66,16 +66,24 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Deploy, roll back, reload.
     pub lifecycle: Arc<Lifecycle>,
+    /// The SOP alert monitor (open alerts).
+    pub alerts: Arc<crate::lifecycle::alerts::Monitor>,
     keys: Arc<ArcSwap<Vec<ApiKey>>>,
     max_body_bytes: usize,
 }
 
 impl AppState {
     /// Resolves the configured API keys (reading env vars and files).
-    pub fn new(config: &Config, pipeline: Arc<Pipeline>, lifecycle: Arc<Lifecycle>) -> anyhow::Result<AppState> {
+    pub fn new(
+        config: &Config,
+        pipeline: Arc<Pipeline>,
+        lifecycle: Arc<Lifecycle>,
+        alerts: Arc<crate::lifecycle::alerts::Monitor>,
+    ) -> anyhow::Result<AppState> {
         Ok(AppState {
             pipeline,
             lifecycle,
+            alerts,
             keys: Arc::new(ArcSwap::from_pointee(resolve_keys(config)?)),
             max_body_bytes: config.server.max_body_bytes,
         })

@@ -121,6 +121,10 @@ async fn decode_webhook(
             event.partition_key = event.default_partition_key();
         }
         event.scope_partition_key();
+        if let Some(rule) = kaunter_model::reserved_for_host(&event) {
+            problems.push((Some(i), kaunter_model::EventError::new("source", rule)));
+            continue;
+        }
         match kaunter_model::validate(&event) {
             Ok(()) => checked.push(event),
             Err(broken) => problems.extend(broken.into_iter().map(|e| (Some(i), e))),
@@ -155,7 +159,7 @@ async fn decode_webhook(
     if let Some((first, _)) = refused.first() {
         let reasons: Vec<String> = refused.iter().map(|(_, r)| r.clone()).collect();
         let detail = emits::describe_refused(&plugin.name, &reasons, emits::SOURCE_REST);
-        state.pipeline.metrics().count_failure(&plugin.label(), "denied");
+        state.pipeline.metrics().count_failure(&plugin.label(), "denied", first);
         audit_denial(state.pipeline.store(), &plugin.label(), first, &label, &detail).await;
         return Err(source_failed(
             &name,

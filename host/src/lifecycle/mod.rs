@@ -6,6 +6,7 @@
 //! watch ([`watch`]) all call it. Changes are serialised by one lock. A change that fails
 //! validation leaves everything as it was.
 
+pub mod alerts;
 pub mod plugin_checks;
 pub mod retention;
 pub mod watch;

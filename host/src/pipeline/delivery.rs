@@ -559,7 +559,7 @@ impl Attempt {
         self.metrics.count_attempt(&self.sink.name, delivered);
         match &result {
             Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(_))) | Ok(_) => {}
-            Err(e) if e.is_plugin_fault() => self.metrics.count_failure(&plugin.label(), e.kind()),
+            Err(e) if e.is_plugin_fault() => self.metrics.count_failure(&plugin.label(), e.kind(), &d.event_id),
             Err(e) => self.metrics.count_delivery_outcome(&self.sink.name, e.kind()),
         }
         let failed_as = result.as_ref().err().map(CallError::kind).unwrap_or("");
@@ -640,7 +640,7 @@ impl Attempt {
                     failure: Some(failure),
                 })
                 .await;
-                self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                self.metrics.count_dead_letter(Some(&self.sink.name), &d.event_id);
                 prom().count_sink(&self.sink.name, SinkOutcome::DeadLettered);
                 Outcome::Done
             }

@@ -40,6 +40,12 @@ pub struct Metrics {
     delivery_outcomes: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     /// Per sink, delivered and failed attempts over the last [`SINK_WINDOW_SECS`].
     sink_windows: Mutex<BTreeMap<String, SinkWindow>>,
+    /// Dead letters of the last hour by sink (`""`: a failed route), alert events not counted.
+    recent_dead_letters: Mutex<BTreeMap<String, Ring>>,
+    /// Failed plugin calls of the last hour by `plugin@version`, calls on alert events not counted.
+    recent_plugin_failures: Mutex<BTreeMap<String, Ring>>,
+    /// When each store last sent an accepted event (ms since the epoch), since this host started.
+    store_last_seen_ms: Mutex<BTreeMap<String, i64>>,
     /// When the counters started (ms since the epoch): they count since this host started.
     pub started_at_ms: std::sync::OnceLock<i64>,
 }
@@ -49,12 +55,59 @@ pub const SINK_WINDOW_SECS: u64 = 300;
 const BUCKET_SECS: u64 = 10;
 const BUCKETS: usize = (SINK_WINDOW_SECS / BUCKET_SECS) as usize;
 
-/// One sink's recent attempts, in 10-second buckets (a ring), and how the last one went.
+/// One sink's recent attempts, in 10-second buckets (a ring), and how the last ones went.
 #[derive(Debug, Clone, Default)]
 struct SinkWindow {
     /// `(bucket start in seconds, delivered, failed)`.
     buckets: Vec<(u64, u64, u64)>,
     last_failed: bool,
+    /// Failed attempts since the last delivered one.
+    consecutive_failed: u64,
+    /// When the first of those failed (ms since the epoch).
+    failing_since_ms: Option<i64>,
+}
+
+/// How far back [`Metrics::recent_dead_letters`] and [`Metrics::recent_plugin_failures`] look at
+/// most.
+pub const RECENT_MAX_SECS: u64 = 3600;
+
+/// Counts in 10-second buckets over the last [`RECENT_MAX_SECS`] (a ring).
+#[derive(Debug, Clone, Default)]
+struct Ring {
+    /// `(bucket start in seconds, count)`.
+    buckets: Vec<(u64, u64)>,
+}
+
+impl Ring {
+    const LEN: usize = (RECENT_MAX_SECS / BUCKET_SECS) as usize;
+
+    fn add(&mut self, now_secs: u64, n: u64) {
+        if self.buckets.len() < Self::LEN {
+            self.buckets.resize(Self::LEN, (0, 0));
+        }
+        let start = now_secs - now_secs % BUCKET_SECS;
+        let slot = &mut self.buckets[((start / BUCKET_SECS) as usize) % Self::LEN];
+        if slot.0 != start {
+            *slot = (start, 0);
+        }
+        slot.1 += n;
+    }
+
+    fn sum(&self, now_secs: u64, window_secs: u64) -> u64 {
+        let oldest = now_secs.saturating_sub(window_secs.min(RECENT_MAX_SECS));
+        self.buckets
+            .iter()
+            .filter(|(start, _)| *start + BUCKET_SECS > oldest)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A sink's attempts over the last [`SINK_WINDOW_SECS`] (since start, if that is more recent).
@@ -66,6 +119,10 @@ pub struct SinkRecent {
     pub failed: u64,
     /// Whether the latest attempt failed.
     pub last_failed: bool,
+    /// Failed attempts since the last delivered one.
+    pub consecutive_failures: u64,
+    /// When the first of those failed (ms since the epoch).
+    pub failing_since_ms: Option<i64>,
 }
 
 impl SinkRecent {
@@ -161,12 +218,61 @@ impl Metrics {
         }
     }
 
-    /// Counts one failed call of a plugin.
-    pub fn count_failure(&self, plugin: &str, kind: &'static str) {
+    /// Counts one failed call of a plugin on the event `event_id` (a failure on a host alert
+    /// counts since start, never towards the `plugin-failing` alert: see [`Metrics::recent_plugin_failures`]).
+    pub fn count_failure(&self, plugin: &str, kind: &'static str, event_id: &str) {
         crate::telemetry::prom::metrics().count_plugin_failure(plugin, kind);
         if let Ok(mut map) = self.plugin_failures.lock() {
             *map.entry(plugin.to_owned()).or_default().entry(kind).or_default() += 1;
         }
+        if !kaunter_model::is_host_alert(event_id)
+            && let Ok(mut map) = self.recent_plugin_failures.lock()
+        {
+            map.entry(plugin.to_owned()).or_default().add(now_secs(), 1);
+        }
+    }
+
+    /// Counts a dead letter of `sink` (`None`: a failed route) for the event `event_id`.
+    pub fn count_dead_letter(&self, sink: Option<&str>, event_id: &str) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        if !kaunter_model::is_host_alert(event_id)
+            && let Ok(mut map) = self.recent_dead_letters.lock()
+        {
+            map.entry(sink.unwrap_or_default().to_owned())
+                .or_default()
+                .add(now_secs(), 1);
+        }
+    }
+
+    /// Dead letters over the last `window_secs` (at most [`RECENT_MAX_SECS`]) by sink (`""`: failed
+    /// routes). Those of alert events are not counted: an alert sink that is down must not
+    /// raise alerts about the alerts it could not take.
+    pub fn recent_dead_letters(&self, window_secs: u64) -> BTreeMap<String, u64> {
+        sums(&self.recent_dead_letters, window_secs)
+    }
+
+    /// Failed calls over the last `window_secs` (at most [`RECENT_MAX_SECS`]) by `plugin@version`,
+    /// calls on alert events not counted.
+    pub fn recent_plugin_failures(&self, window_secs: u64) -> BTreeMap<String, u64> {
+        sums(&self.recent_plugin_failures, window_secs)
+    }
+
+    /// Notes that `store` sent an accepted event now.
+    pub fn saw_store(&self, store: &str) {
+        if let Ok(mut map) = self.store_last_seen_ms.lock() {
+            let now = crate::store::now_ms();
+            match map.get_mut(store) {
+                Some(at) => *at = now,
+                None => {
+                    map.insert(store.to_owned(), now);
+                }
+            }
+        }
+    }
+
+    /// When `store` last sent an accepted event (ms since the epoch), since this host started.
+    pub fn store_last_seen_ms(&self, store: &str) -> Option<i64> {
+        self.store_last_seen_ms.lock().ok()?.get(store).copied()
     }
 
     /// Counts one attempt at `sink` in its recent window.
@@ -191,6 +297,13 @@ impl Metrics {
                 slot.2 += 1;
             }
             window.last_failed = !delivered;
+            if delivered {
+                window.consecutive_failed = 0;
+                window.failing_since_ms = None;
+            } else {
+                window.consecutive_failed += 1;
+                window.failing_since_ms.get_or_insert_with(crate::store::now_ms);
+            }
         }
     }
 
@@ -209,6 +322,8 @@ impl Metrics {
         };
         let mut recent = SinkRecent {
             last_failed: window.last_failed,
+            consecutive_failures: window.consecutive_failed,
+            failing_since_ms: window.failing_since_ms,
             ..SinkRecent::default()
         };
         for (start, delivered, failed) in &window.buckets {
@@ -219,7 +334,20 @@ impl Metrics {
         }
         recent
     }
+}
 
+fn sums(rings: &Mutex<BTreeMap<String, Ring>>, window_secs: u64) -> BTreeMap<String, u64> {
+    let now = now_secs();
+    let Ok(map) = rings.lock() else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .map(|(key, ring)| (key.clone(), ring.sum(now, window_secs)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+impl Metrics {
     /// Counts one attempt a connector reported as not delivered (its target's trouble).
     pub fn count_delivery_outcome(&self, sink: &str, outcome: &'static str) {
         if let Ok(mut map) = self.delivery_outcomes.lock() {

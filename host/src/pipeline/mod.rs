@@ -266,16 +266,40 @@ impl Pipeline {
             }
             self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
             prom.count_ingest("accepted", store);
-            self.metrics.pending.fetch_add(1, Ordering::Relaxed);
-            let stored = StoredEvent {
-                seq: outcome.seq,
-                event,
-                received_at_us,
-                parent_seq: None,
-            };
-            self.router.dispatch(RouteJob::from_stored(stored, None));
+            if !store.is_empty() {
+                self.metrics.saw_store(store);
+            }
+            self.route_new(event, outcome.seq, received_at_us);
         }
         Ok(appended)
+    }
+
+    /// Appends events the host raises itself (its SOP alerts) and queues the new ones for
+    /// routing, like [`Pipeline::ingest`], except that it never refuses for capacity (an alert
+    /// about a full log must get through) and is not counted as ingest.
+    pub async fn raise(&self, events: Vec<Event>) -> StoreResult<Vec<Appended>> {
+        let received = now_us();
+        let new: Vec<NewEvent> = events.into_iter().map(|e| NewEvent::new(e, None, received)).collect();
+        let events: Vec<Event> = new.iter().map(|n| n.event.clone()).collect();
+        let appended = self.store.append(new).await?;
+        for (event, outcome) in events.into_iter().zip(&appended) {
+            if outcome.conflict.is_none() && !outcome.duplicate {
+                self.route_new(event, outcome.seq, received);
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Queues a newly appended event for routing.
+    fn route_new(&self, event: Event, seq: i64, received_at_us: i64) {
+        self.metrics.pending.fetch_add(1, Ordering::Relaxed);
+        let stored = StoredEvent {
+            seq,
+            event,
+            received_at_us,
+            parent_seq: None,
+        };
+        self.router.dispatch(RouteJob::from_stored(stored, None));
     }
 
     /// Replays dead letters: deliveries go back to their sink, failed routes run again. `record`

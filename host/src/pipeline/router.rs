@@ -181,7 +181,6 @@ pub(crate) async fn commit_and_hand_off(
     depths: &[u8],
     mut replayed: Option<&mut Vec<(StoredEvent, u8)>>,
 ) {
-    let dead: u64 = commits.iter().map(|c| c.dead_letters.len() as u64).sum();
     // Shared, not copied: a failed commit is retried with the same batch.
     let commits = Arc::new(commits);
     let committed = loop {
@@ -193,7 +192,11 @@ pub(crate) async fn commit_and_hand_off(
             }
         }
     };
-    metrics.dead_lettered.fetch_add(dead, Ordering::Relaxed);
+    for commit in commits.iter() {
+        for letter in &commit.dead_letters {
+            metrics.count_dead_letter(letter.sink.as_deref(), &commit.event_id);
+        }
+    }
     for ((depth, commit), result) in depths.iter().zip(commits.iter()).zip(committed) {
         // New rows go to their workers with their bodies; reopened ones (a replay) are older than
         // what a worker has read, so it reads the log again from there. Parked ones wait for an
@@ -319,7 +322,8 @@ impl Chains<'_> {
                     }
                     Err(failure) => {
                         if !self.dry_run {
-                            self.metrics.count_failure(&plugin.label(), failure.kind());
+                            self.metrics
+                                .count_failure(&plugin.label(), failure.kind(), &original.id);
                         }
                         if let CallError::Denied(reason) = &failure
                             && !self.dry_run
@@ -434,7 +438,7 @@ impl Chains<'_> {
     ) {
         let reason = emits::describe_refused(&plugin.name, refused, emits::TRANSFORM_REST);
         if !self.dry_run {
-            self.metrics.count_failure(&plugin.label(), "denied");
+            self.metrics.count_failure(&plugin.label(), "denied", &stored.event.id);
             crate::store::audit::audit_denial(self.store, &plugin.label(), &stored.event.id, route, &reason).await;
         }
         tracing::warn!(route = %route, plugin = %plugin.label(), event = %stored.event.id, source = %stored.event.source, %reason, "transform emitted events it may not; refused");

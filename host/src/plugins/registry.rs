@@ -130,6 +130,11 @@ impl Registry {
         })
     }
 
+    /// The host's OAuth credentials (one set per host; a reload that changes them needs a restart).
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.credentials
+    }
+
     /// The gate shared by every live version of `name`, when `serial` (captured instances keep kv
     /// in memory, so they need none).
     fn serial_gate(&self, name: &str, serial: bool) -> Option<Arc<crate::engine::SerialGate>> {

@@ -32,6 +32,8 @@ pub struct Server {
     pub pipeline: Arc<Pipeline>,
     /// Deploy, roll back, reload.
     pub lifecycle: Arc<Lifecycle>,
+    /// The SOP alert monitor.
+    pub alerts: Arc<crate::lifecycle::alerts::Monitor>,
     /// The database file.
     pub db_path: PathBuf,
     anchorer: Option<Arc<Anchorer>>,
@@ -93,7 +95,10 @@ impl Server {
             anchorer.clone(),
         );
         crate::lifecycle::watch::spawn(lifecycle.clone());
-        let state = AppState::new(config, pipeline.clone(), lifecycle.clone())?;
+        let alerts = crate::lifecycle::alerts::Monitor::spawn(lifecycle.clone(), pipeline.clone())
+            .await
+            .context("starting the alert monitor")?;
+        let state = AppState::new(config, pipeline.clone(), lifecycle.clone(), alerts.clone())?;
         spawn_reload_on_hangup(state.clone());
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
@@ -128,6 +133,7 @@ impl Server {
             addr,
             pipeline,
             lifecycle,
+            alerts,
             db_path,
             anchorer,
             task,

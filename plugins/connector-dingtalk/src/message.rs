@@ -27,6 +27,10 @@ pub struct Alert {
     pub event_id: String,
     /// When it happened (RFC 3339).
     pub time: String,
+    /// A `kaunter.alert.v1` whose condition has ended.
+    pub resolved: bool,
+    /// The alert's SOP link (`kaunter.alert.v1` only), shown as text.
+    pub runbook: Option<String>,
 }
 
 impl Alert {
@@ -49,20 +53,27 @@ impl Alert {
             Payload::Alert(a) => (a.severity, false, a.title.clone(), a.message.clone()),
             _ => return None,
         };
+        let (resolved, runbook, evidence) = alert_parts(event);
+        let headline = if resolved { format!("Resolved: {headline}") } else { headline };
         Some(Alert {
             severity,
             restock,
             headline,
             detail,
             store: event.store().map(str::to_owned),
-            evidence: event.extension("evidence").map(evidence).unwrap_or_default(),
+            evidence,
             event_id: event.id.clone(),
             time: event.time.clone(),
+            resolved,
+            runbook,
         })
     }
 
     /// The severity emoji.
     pub fn emoji(&self) -> &'static str {
+        if self.resolved {
+            return "✅";
+        }
         match self.severity {
             Severity::Critical => "🚨",
             Severity::Warning => "⚠️",
@@ -99,6 +110,9 @@ impl Alert {
             }
             text.push('\n');
         }
+        if let Some(runbook) = &self.runbook {
+            text.push_str(&format!("SOP: {runbook}\n\n"));
+        }
         text.push_str(&format!(
             "> {} · {} · event {}",
             severity_name(self.severity),
@@ -119,6 +133,9 @@ impl Alert {
                 .collect();
             content.push_str(&format!("\nEvidence: {}", pairs.join(", ")));
         }
+        if let Some(runbook) = &self.runbook {
+            content.push_str(&format!("\nSOP: {runbook}"));
+        }
         content.push_str(&format!(
             "\n{} · {} · event {}",
             severity_name(self.severity),
@@ -127,6 +144,29 @@ impl Alert {
         ));
         json!({ "msgtype": "text", "text": { "content": content } })
     }
+}
+
+/// What only `kaunter.alert.v1` has: whether it is resolved, its SOP link, and its evidence (the
+/// alert's own `evidence` list, the target and since when; for other types, the `evidence`
+/// extension).
+fn alert_parts(event: &Event) -> (bool, Option<String>, Vec<(String, String)>) {
+    let from_extension = || event.extension("evidence").map(evidence).unwrap_or_default();
+    let Payload::Alert(a) = &event.payload else {
+        return (false, None, from_extension());
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !a.target.is_empty() {
+        pairs.push(("target".into(), a.target.clone()));
+    }
+    if !a.since.is_empty() {
+        pairs.push(("since".into(), a.since.clone()));
+    }
+    pairs.extend(a.evidence.iter().map(|e| (e.name.clone(), e.value.clone())));
+    if a.evidence.is_empty() {
+        pairs.extend(from_extension());
+    }
+    let resolved = matches!(a.state, kaunter_sdk::AlertState::Resolved);
+    (resolved, Some(a.runbook.clone()).filter(|r| !r.is_empty()), pairs)
 }
 
 /// The lower-case name of a severity.

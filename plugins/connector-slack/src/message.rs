@@ -5,7 +5,7 @@
 //! store and evidence. [`Alert::text`] and [`Alert::blocks`] render it as Slack `mrkdwn`: a severity
 //! emoji, the store, what happened and the evidence. Everything taken from the event is escaped
 //! (`&`, `<`, `>`), so an event cannot smuggle a link, a mention (`<!channel>`) or a user ping into
-//! the channel; the message itself carries no links.
+//! the channel; the message adds no links of its own (an alert's SOP link is shown as text).
 
 use kaunter_sdk::{Event, Payload, Severity};
 use serde_json::{Value, json};
@@ -27,6 +27,10 @@ pub struct Alert {
     pub event_id: String,
     /// When it happened (RFC 3339, as the event has it).
     pub time: String,
+    /// A `kaunter.alert.v1` whose condition has ended.
+    pub resolved: bool,
+    /// The alert's SOP link (`kaunter.alert.v1` only), shown as text.
+    pub runbook: Option<String>,
 }
 
 impl Alert {
@@ -48,19 +52,26 @@ impl Alert {
             Payload::Alert(a) => (a.severity, a.title.clone(), a.message.clone()),
             _ => return None,
         };
+        let (resolved, runbook, evidence) = alert_parts(event);
+        let headline = if resolved { format!("Resolved: {headline}") } else { headline };
         Some(Alert {
             severity,
             headline,
             detail,
             store: event.store().map(str::to_owned),
-            evidence: event.extension("evidence").map(evidence).unwrap_or_default(),
+            evidence,
             event_id: event.id.clone(),
             time: event.time.clone(),
+            resolved,
+            runbook,
         })
     }
 
     /// The Slack emoji shortcode for the severity.
     pub fn emoji(&self) -> &'static str {
+        if self.resolved {
+            return ":white_check_mark:";
+        }
         match self.severity {
             Severity::Critical => ":rotating_light:",
             Severity::Warning => ":warning:",
@@ -79,6 +90,9 @@ impl Alert {
         text.push_str(&format!(": {}", escape(&self.detail)));
         if !self.evidence.is_empty() {
             text.push_str(&format!(" (evidence: {})", escape(&self.evidence_line())));
+        }
+        if let Some(runbook) = &self.runbook {
+            text.push_str(&format!(" SOP: {}", escape(runbook)));
         }
         text
     }
@@ -113,6 +127,9 @@ impl Alert {
         }
         context.push(escape(&self.time));
         context.push(format!("Event {}", escape(&self.event_id)));
+        if let Some(runbook) = &self.runbook {
+            context.push(format!("SOP {}", escape(runbook)));
+        }
         blocks.push(json!({
             "type": "context",
             "elements": [{ "type": "mrkdwn", "text": context.join(" · ") }]
@@ -127,6 +144,29 @@ impl Alert {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// What only `kaunter.alert.v1` has: whether it is resolved, its SOP link, and its evidence (the
+/// alert's own `evidence` list, the target and since when; for other types, the `evidence`
+/// extension).
+fn alert_parts(event: &Event) -> (bool, Option<String>, Vec<(String, String)>) {
+    let from_extension = || event.extension("evidence").map(evidence).unwrap_or_default();
+    let Payload::Alert(a) = &event.payload else {
+        return (false, None, from_extension());
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !a.target.is_empty() {
+        pairs.push(("target".into(), a.target.clone()));
+    }
+    if !a.since.is_empty() {
+        pairs.push(("since".into(), a.since.clone()));
+    }
+    pairs.extend(a.evidence.iter().map(|e| (e.name.clone(), e.value.clone())));
+    if a.evidence.is_empty() {
+        pairs.extend(from_extension());
+    }
+    let resolved = matches!(a.state, kaunter_sdk::AlertState::Resolved);
+    (resolved, Some(a.runbook.clone()).filter(|r| !r.is_empty()), pairs)
 }
 
 /// The lower-case name of a severity (as the event JSON spells it).

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+mod alerts;
 mod anomaly;
 mod chain;
 mod dingtalk;
@@ -106,6 +107,7 @@ pub struct VendorFake {
     pub url: String,
     calls: Arc<Mutex<Vec<Call>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl VendorFake {
@@ -133,6 +135,7 @@ impl VendorFake {
             url: format!("{scheme}://{addr}"),
             calls: Arc::default(),
             script: Arc::default(),
+            down: Arc::default(),
         };
         let handler: Handler = Arc::new(handler);
         let state = fake.clone();
@@ -167,6 +170,12 @@ impl VendorFake {
     }
 
     async fn handle(&self, request: axum::extract::Request, handler: &Handler) -> axum::response::Response {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return axum::http::Response::builder()
+                .status(503)
+                .body(axum::body::Body::from("service unavailable"))
+                .unwrap();
+        }
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
         let call = Call {
@@ -188,6 +197,13 @@ impl VendorFake {
             builder = builder.header(k.as_str(), v.as_str());
         }
         builder.body(axum::body::Body::from(reply.body)).unwrap()
+    }
+
+    /// Takes the vendor down (`true`): every call is answered `503` without reaching the vendor,
+    /// as a load balancer answers for a stopped service, and is not recorded. `false` brings it
+    /// back with its state as it was.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Queues answers for the next calls, ahead of the handler.

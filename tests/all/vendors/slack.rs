@@ -10,7 +10,7 @@ use super::{Call, Reply, VendorFake, host_config};
 use crate::harness::*;
 use serde_json::{Value, json};
 
-const HOOK: &str = "/services/T0KAUNTER/B0ALERTS/q8ZyV3nKp2sX7wR1mT4cL9dA";
+pub(super) const HOOK: &str = "/services/T0KAUNTER/B0ALERTS/q8ZyV3nKp2sX7wR1mT4cL9dA";
 
 /// Answers like Slack's incoming webhooks (one live webhook at [`HOOK`]) and `chat.postMessage`
 /// (one channel, `C0ALERTS`).
@@ -43,7 +43,7 @@ pub(super) fn slack(call: &Call) -> Reply {
     }
 }
 
-fn anomaly(id: &str) -> Value {
+pub(super) fn anomaly(id: &str) -> Value {
     json!({
         "id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "pos.anomaly.detected.v1",
         "time": "2026-11-25T10:15:00+08:00", "causationid": "sl-sale-1",

@@ -338,7 +338,7 @@ fn key(id: &str) -> String {
 }
 
 /// Two Panadol (HK$7.98 off) and one Vitamin C, paid HK$100 by Octopus and HK$100 in cash.
-fn sale_event(id: &str, order: &str) -> Value {
+pub(super) fn sale_event(id: &str, order: &str) -> Value {
     json!({
         "id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "pos.sale.completed.v1",
         "time": "2026-11-25T10:15:00+08:00",

@@ -155,11 +155,14 @@ pub(super) fn events_of_order(
     Ok(rows)
 }
 
-/// Each sink's oldest open delivery (by its event's receive time) and latest failure.
+/// Each sink's oldest open delivery (by its event's receive time) and latest failure. The host's
+/// own alerts do not count towards the oldest: an alert sink that is down would otherwise find
+/// its own undelivered alerts late and raise `sync-delayed` about them, again and again.
 pub(super) fn sink_health(conn: &Connection, sinks: &[String]) -> StoreResult<Vec<SinkHealth>> {
     let mut oldest = conn.prepare_cached(
         "SELECT e.received_at_us FROM deliveries d JOIN events e ON e.seq = d.event_seq
-         WHERE d.sink = ?1 AND d.state IN ('pending', 'retrying') ORDER BY d.id LIMIT 1",
+         WHERE d.sink = ?1 AND d.state IN ('pending', 'retrying') AND e.id NOT LIKE 'kaunter-alert:%'
+         ORDER BY d.id LIMIT 1",
     )?;
     let sql =
         format!("SELECT {FAILURE_COLUMNS} FROM delivery_failures WHERE sink = ?1 ORDER BY at_ms DESC, id DESC LIMIT 1");
