@@ -129,8 +129,9 @@ enum Command {
         #[command(flatten)]
         target: client::Target,
     },
-    /// A running host's health on one screen: sinks with freshness, dead letters, paused and
-    /// failing, plugin faults, disk. Exits 0 ok, 1 degraded, 2 not accepting events, 3 unknown.
+    /// A running host's health on one screen: open alerts, sinks with freshness, dead letters,
+    /// paused and failing, plugin faults, disk. Exits 0 ok, 1 degraded (or an alert open), 2 not
+    /// accepting events, 3 unknown.
     Status {
         /// Print the host's JSON answer.
         #[arg(long)]

@@ -103,9 +103,9 @@ impl Log {
             dead_letters.push(row?);
         }
         Ok(Log {
-            received: count("SELECT COUNT(*) FROM events WHERE parent_seq IS NULL")?,
+            received: count("SELECT COUNT(*) FROM events WHERE parent_seq IS NULL AND source != '/kaunter/host'")?,
             received_by_type: grouped(
-                "SELECT type, COUNT(*), -1 FROM events WHERE parent_seq IS NULL GROUP BY type ORDER BY COUNT(*) DESC",
+                "SELECT type, COUNT(*), -1 FROM events WHERE parent_seq IS NULL AND source != '/kaunter/host' GROUP BY type ORDER BY COUNT(*) DESC",
             )?,
             derived: count("SELECT COUNT(*) FROM events WHERE parent_seq IS NOT NULL")?,
             derived_by_type: grouped(

@@ -56,6 +56,11 @@ pub struct DemoArgs {
     /// Print the bundled demo configuration and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Take the Xero simulator down for this many seconds, 5 s into the run, to show the SOP
+    /// alerts (`sink-failing`, `sync-delayed`, then `resolved`) and the backlog draining in
+    /// order; 0: no outage.
+    #[arg(long, default_value_t = 8)]
+    pub outage: u64,
 }
 
 /// Runs the demo until Ctrl-C or `--duration`.
@@ -90,7 +95,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.rate
     );
     println!(
-        "  chain: sku-map → loyalty → restock → anomaly → head office, Xero, Shopify, HubSpot; derived alerts → redact → Slack, DingTalk"
+        "  chain: sku-map → loyalty → restock → anomaly → head office, Xero, Shopify, HubSpot; derived alerts → redact → Slack, DingTalk; the host's SOP alerts → Slack, DingTalk"
     );
     println!(
         "  operate it from another terminal: export KAUNTER_URL={} KAUNTER_API_KEY=demo-admin-key; then kaunter status · kaunter sink list · kaunter stats · kaunter event show --order hk-001-0000001 · kaunter dlq list · kaunter verify (docs/operators.md)",
@@ -117,6 +122,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "  note: {unlocated} of the stores have no Shopify location in the config (plugins.config.locations); their inventory deliveries will dead-letter"
         );
     }
+    let outage = vendors.as_ref().filter(|_| args.outage > 0).map(|v| {
+        let (vendors, secs, tty) = (v.clone(), args.outage, std::io::stdout().is_terminal());
+        tokio::spawn(async move {
+            let note = |text: String| if tty { println!("\n{text}") } else { println!("{text}") };
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            vendors.xero_down.store(true, Ordering::Relaxed);
+            note(format!("  ▼ Xero is down for {secs} s (--outage): its deliveries wait in the log; SOP alerts go to Slack and DingTalk (kaunter status shows them)"));
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            vendors.xero_down.store(false, Ordering::Relaxed);
+            note("  ▲ Xero is back: the backlog drains in order, and the alerts resolve".to_owned());
+        })
+    });
     let stores = stores::start(server.url(), args.stores, args.rate);
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
@@ -150,7 +167,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     stores.stop();
-    println!("stopping the stores; waiting for in-flight deliveries…");
+    if let Some(outage) = outage {
+        outage.abort();
+        if let Some(v) = &vendors {
+            v.xero_down.store(false, Ordering::Relaxed);
+        }
+    }
+    println!("stopping the stores; waiting for in-flight deliveries and open alerts…");
     // Requests the tills had in flight are answered within moments; then the work drains.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -162,7 +185,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await
             .map(|b| b.iter().map(|s| s.open).sum())
             .unwrap_or(0);
-        if open == 0 && server.pipeline.metrics().pending.load(Ordering::Relaxed) == 0 {
+        if open == 0
+            && server.pipeline.metrics().pending.load(Ordering::Relaxed) == 0
+            && server.alerts.open_alerts().is_empty()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -202,10 +228,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("  shopify      {} inventory adjustments", n(&c.adjustments));
         println!("  hubspot      {} contacts ({} upserts)", n(&c.contacts), n(&c.upserts));
         println!(
-            "  slack        {} alerts · dingtalk {} alerts",
+            "  slack        {} messages · dingtalk {} messages (anomalies, restock suggestions and SOP alerts)",
             n(&c.slack),
             n(&c.dingtalk)
         );
+        if c.unavailable.load(Ordering::Relaxed) > 0 {
+            println!(
+                "  xero         {} requests answered 503 while it was down (--outage), retried until it came back",
+                n(&c.unavailable)
+            );
+        }
         println!(
             "  vendors      {} OAuth tokens issued, {} repeated requests answered idempotently, {} refused for auth",
             n(&c.tokens),
@@ -239,6 +271,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         log.derived_unfinished(),
         log.dead_lettered,
         stores.errors()
+    );
+    let (firing, resolved) = server.alerts.raised();
+    let still_open: Vec<String> = server.alerts.open_alerts().into_iter().map(|a| a.condition.key).collect();
+    println!(
+        "  sop alerts   {firing} raised, {resolved} resolved{} (kaunter.alert.v1, routed to Slack and DingTalk; docs/observability.md#alerts)",
+        if still_open.is_empty() {
+            String::new()
+        } else {
+            format!(", still open: {}", still_open.join(", "))
+        }
     );
     print_health(&server, &config).await;
     let disk = server.pipeline.store().disk_usage();

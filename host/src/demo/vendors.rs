@@ -60,6 +60,8 @@ pub struct Counts {
     pub duplicates: AtomicU64,
     /// Requests refused for a missing, unknown or expired token, a bad client secret or signature.
     pub bad_auth: AtomicU64,
+    /// Xero requests answered `503` while it was down (`--outage`).
+    pub unavailable: AtomicU64,
 }
 
 /// The running simulator.
@@ -68,6 +70,8 @@ pub struct Vendors {
     pub url: String,
     /// What was received.
     pub counts: Counts,
+    /// While set, Xero answers every request `503` (the demo's `--outage`).
+    pub xero_down: std::sync::atomic::AtomicBool,
     clients: Vec<Client>,
     robot: Option<Robot>,
     state: Mutex<Books>,
@@ -180,6 +184,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Option<Arc<Vendors>>> {
     let vendors = Arc::new(Vendors {
         url: format!("http://{authority}"),
         counts: Counts::default(),
+        xero_down: std::sync::atomic::AtomicBool::new(false),
         clients,
         robot,
         state: Mutex::default(),
@@ -216,6 +221,10 @@ impl Vendors {
 
     fn answer(&self, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if path.starts_with("/xero/") && self.xero_down.load(Ordering::Relaxed) {
+            self.counts.unavailable.fetch_add(1, Ordering::Relaxed);
+            return (503, json!({"Type": "ServiceUnavailable", "Message": "The Xero API is down (the demo's --outage)"}));
+        }
         let mut books = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if path == "/oauth/token" && method == "POST" {
             return self.token(&mut books, header("authorization"), body);

@@ -301,3 +301,27 @@ fn base64_matches_the_standard_alphabet_with_padding() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
 }
+
+/// A host SOP alert that has resolved: a check mark, the condition's evidence (target and since
+/// first) and its SOP link as text.
+#[test]
+fn a_resolved_host_alert_shows_its_evidence_and_sop() {
+    let fake = host().respond(200, &[], OK).install();
+    let resolved = event(json!({
+        "id": "kaunter-alert:sink-failing:xero:1764036900000:resolved",
+        "source": "/kaunter/host",
+        "type": "kaunter.alert.v1",
+        "time": "2026-11-25T10:25:00Z",
+        "data": {"kind": "sink-failing", "severity": "critical", "title": "Sink xero is failing",
+                 "message": "Clear for 60 s now.", "state": "resolved", "dedup_key": "sink-failing:xero",
+                 "target": "sink xero", "since": "2026-11-25T10:15:00Z",
+                 "evidence": [{"name": "lasted", "value": "600 s"}, {"name": "last-error", "value": "HTTP 503"}],
+                 "runbook": "docs/operators.md#sop-sink-failing"}
+    }));
+    deliver(resolved, context()).unwrap();
+    let text = body(&fake.requests()[0])["markdown"]["text"].as_str().unwrap().to_owned();
+    assert_eq!(
+        text,
+        "### ✅ Resolved: Sink xero is failing\n\nClear for 60 s now.\n\n**Evidence**\n\n- target: sink xero\n- since: 2026-11-25T10:15:00Z\n- lasted: 600 s\n- last-error: HTTP 503\n\nSOP: docs/operators.md#sop-sink-failing\n\n> critical · 2026-11-25T10:25:00Z · event kaunter-alert:sink-failing:xero:1764036900000:resolved"
+    );
+}
