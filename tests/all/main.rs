@@ -35,6 +35,7 @@ mod sandbox;
 mod server;
 mod sources;
 mod templates;
+mod traces;
 mod vendors;
 mod wit;
 

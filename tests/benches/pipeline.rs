@@ -257,6 +257,7 @@ async fn store_throughput(quick: bool) -> Vec<Row> {
         let commits = chunk
             .iter()
             .map(|seq| RouteCommit {
+                trace: None,
                 event_seq: *seq,
                 event_id: String::new(),
                 received_at_us: 1,

@@ -504,6 +504,7 @@ fn standalone_config(args: &RunArgs, manifest: &manifest::Manifest) -> anyhow::R
             } else {
                 Vec::new()
             },
+            no_traceparent: Vec::new(),
         },
         limits,
     };

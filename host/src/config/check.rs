@@ -359,7 +359,7 @@ impl Config {
                 add(field, message);
             }
         }
-        for (field, message) in self.alerts.problems() {
+        for (field, message) in self.alerts.problems().into_iter().chain(self.telemetry.problems()) {
             add(field, message);
         }
         for (group, globs) in &self.store_groups {

@@ -10,6 +10,7 @@ mod check;
 mod limits;
 mod secrets;
 mod stores;
+mod telemetry;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub mod redact;
 pub use alerts::AlertsConfig;
 pub use secrets::{NamedSecret, SecretEncoding, SecretRef, decode_secret};
 pub use stores::{QuietHours, StoreConfig};
+pub use telemetry::TelemetryConfig;
 
 /// The demo configuration used by `kaunter serve` and `kaunter demo` without `--config`.
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
@@ -68,6 +70,9 @@ pub struct Config {
     /// `[alerts]`: the host's own SOP alerts.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[telemetry]`: OpenTelemetry traces (off unless an endpoint is given).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// Directory the config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -419,6 +424,10 @@ pub struct GrantsConfig {
     /// `"/t/acme/s/web/p/shopify"`. Others are refused, so a source cannot speak for a till.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Destinations (grant syntax) whose requests get no W3C `traceparent` header from the egress
+    /// checkpoint (a vendor that refuses unknown headers, or one that must not see trace ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_traceparent: Vec<crate::net::HttpGrant>,
 }
 
 impl Config {

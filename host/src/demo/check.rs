@@ -152,6 +152,7 @@ mod tests {
         let seq = store.append(vec![event(id)]).await.unwrap()[0].seq;
         let committed = store
             .commit_routes(std::sync::Arc::new(vec![RouteCommit {
+                trace: None,
                 event_seq: seq,
                 event_id: id.into(),
                 received_at_us: 1,

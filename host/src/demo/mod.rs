@@ -273,7 +273,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         stores.errors()
     );
     let (firing, resolved) = server.alerts.raised();
-    let still_open: Vec<String> = server.alerts.open_alerts().into_iter().map(|a| a.condition.key).collect();
+    let still_open: Vec<String> = server
+        .alerts
+        .open_alerts()
+        .into_iter()
+        .map(|a| a.condition.key)
+        .collect();
     println!(
         "  sop alerts   {firing} raised, {resolved} resolved{} (kaunter.alert.v1, routed to Slack and DingTalk; docs/observability.md#alerts)",
         if still_open.is_empty() {

@@ -223,7 +223,10 @@ impl Vendors {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
         if path.starts_with("/xero/") && self.xero_down.load(Ordering::Relaxed) {
             self.counts.unavailable.fetch_add(1, Ordering::Relaxed);
-            return (503, json!({"Type": "ServiceUnavailable", "Message": "The Xero API is down (the demo's --outage)"}));
+            return (
+                503,
+                json!({"Type": "ServiceUnavailable", "Message": "The Xero API is down (the demo's --outage)"}),
+            );
         }
         let mut books = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if path == "/oauth/token" && method == "POST" {
@@ -689,6 +692,7 @@ mod tests {
         Vendors {
             url: "http://127.0.0.1:0".into(),
             counts: Counts::default(),
+            xero_down: std::sync::atomic::AtomicBool::new(false),
             clients: vec![Client {
                 id: "app".into(),
                 secret: "s3cret".into(),

@@ -25,6 +25,7 @@ pub use secrets::{CallSecrets, SECRET_MARKER, SendableSecret, check_secret_marke
 
 use crate::credentials::{CredentialError, Credentials};
 use crate::scrub::{Kind, Scrubber};
+use crate::telemetry::trace::{CallTrace, EgressSpan};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -371,6 +372,8 @@ pub struct PluginEgress {
     /// This plugin's per-request timeout (`limits.http_timeout_ms`); the checkpoint's own when
     /// `None`.
     timeout: Option<Duration>,
+    /// Destinations whose requests get no `traceparent` (`grants.no_traceparent`).
+    untraced: Arc<[HttpGrant]>,
 }
 
 impl PluginEgress {
@@ -390,6 +393,21 @@ impl PluginEgress {
             record: AtomicBool::new(false),
             secrets: Arc::default(),
             timeout: None,
+            untraced: Arc::from([]),
+        }
+    }
+
+    /// The same identity, adding no `traceparent` to requests to these destinations.
+    pub fn without_traceparent(mut self, untraced: Arc<[HttpGrant]>) -> Self {
+        self.untraced = untraced;
+        self
+    }
+
+    /// Whether a request to `uri` with `method` may carry the call's `traceparent`.
+    fn traces_to(&self, method: &http::Method, uri: &http::Uri) -> bool {
+        match Destination::of_request(method, uri) {
+            Ok((destination, _)) => !self.untraced.iter().any(|g| g.allows(&destination)),
+            Err(_) => false,
         }
     }
 
@@ -430,6 +448,10 @@ pub struct EgressHooks {
     /// `scheme://host:port` of the last request of the current call, for operators reading
     /// where a failing delivery was going.
     last_destination: Arc<Mutex<Option<String>>>,
+    /// The trace of the current call (see [`crate::telemetry::trace::CALL_TRACE`]), if traced.
+    trace: Arc<Mutex<Option<CallTrace>>>,
+    /// The spans of the current call's requests.
+    spans: Arc<Mutex<Vec<EgressSpan>>>,
 }
 
 impl EgressHooks {
@@ -444,7 +466,17 @@ impl EgressHooks {
             problems: Arc::default(),
             sent: Arc::default(),
             last_destination: Arc::default(),
+            trace: Arc::default(),
+            spans: Arc::default(),
         }
+    }
+
+    /// The spans of the requests the current call made (when it is traced), emptied.
+    pub fn take_spans(&self) -> Vec<EgressSpan> {
+        self.spans
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
     }
 
     /// Outbound requests the current call has asked for so far (refused ones included).
@@ -473,6 +505,10 @@ impl EgressHooks {
     /// Starts counting outbound calls afresh for a new event.
     pub fn begin_call(&self) {
         self.calls.store(0, Ordering::Relaxed);
+        if let Ok(mut trace) = self.trace.lock() {
+            *trace = crate::telemetry::trace::current_call();
+        }
+        self.take_spans();
         if let Ok(mut last) = self.last_destination.lock() {
             *last = None;
         }
@@ -521,6 +557,8 @@ impl WasiHttpHooks for EgressHooks {
             let scheme = request.uri().scheme_str().unwrap_or("http");
             *last = Some(format!("{scheme}://{authority}"));
         }
+        let trace = self.trace.lock().ok().and_then(|t| t.clone());
+        let spans = self.spans.clone();
         let keep = move |c: CapturedRequest| {
             if let Ok(mut list) = captured.lock() {
                 list.push(c);
@@ -541,14 +579,58 @@ impl WasiHttpHooks for EgressHooks {
                     keep(c);
                     response
                 }
-                EgressMode::Send if who.record.load(Ordering::Relaxed) => {
-                    let (mut c, request) = capture::snapshot(request).await?;
-                    let response = egress.send(&who, &problems, &sent, request).await;
-                    c.status = response.as_ref().ok().map(|r| r.status().as_u16());
-                    keep(c);
+                EgressMode::Send => {
+                    let mut request = request;
+                    let traced = trace.map(|t| (t, crate::telemetry::trace::new_span_id()));
+                    if let Some((t, span_id)) = &traced
+                        && who.traces_to(request.method(), request.uri())
+                    {
+                        let context = t.parent.child(*span_id);
+                        if let Ok(value) = http::HeaderValue::from_str(&context.traceparent()) {
+                            request.headers_mut().insert("traceparent", value);
+                        }
+                        if let Some(state) = context
+                            .state
+                            .as_deref()
+                            .and_then(|s| http::HeaderValue::from_str(s).ok())
+                        {
+                            request.headers_mut().insert("tracestate", state);
+                        }
+                    }
+                    // What the span may show: method, origin and the path as the plugin wrote it
+                    // (secrets are filled in later, by `send`); never the query.
+                    let described = traced.as_ref().map(|(_, span_id)| {
+                        let uri = request.uri();
+                        let origin = format!(
+                            "{}://{}",
+                            uri.scheme_str().unwrap_or("http"),
+                            uri.authority().map(|a| a.as_str()).unwrap_or("")
+                        );
+                        (*span_id, request.method().to_string(), origin, uri.path().to_owned())
+                    });
+                    let started = std::time::SystemTime::now();
+                    let response = if who.record.load(Ordering::Relaxed) {
+                        let (mut c, request) = capture::snapshot(request).await?;
+                        let response = egress.send(&who, &problems, &sent, request).await;
+                        c.status = response.as_ref().ok().map(|r| r.status().as_u16());
+                        keep(c);
+                        response
+                    } else {
+                        egress.send(&who, &problems, &sent, request).await
+                    };
+                    if let (Some((span_id, method, origin, path)), Ok(mut list)) = (described, spans.lock()) {
+                        list.push(EgressSpan {
+                            span_id,
+                            method,
+                            origin,
+                            path,
+                            status: response.as_ref().ok().map(|r| r.status().as_u16()),
+                            start: started,
+                            end: std::time::SystemTime::now(),
+                        });
+                    }
                     response?
                 }
-                EgressMode::Send => egress.send(&who, &problems, &sent, request).await?,
             };
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))

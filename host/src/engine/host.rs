@@ -190,6 +190,11 @@ impl HostState {
         self.hooks.take_captured()
     }
 
+    /// The spans of the requests the last call made, when it was traced, emptied.
+    pub fn take_egress_spans(&mut self) -> Vec<crate::telemetry::trace::EgressSpan> {
+        self.hooks.take_spans()
+    }
+
     /// Outbound requests the current call asked for, and where the last one went.
     pub fn egress_summary(&self) -> (u32, Option<String>) {
         (self.hooks.calls_made(), self.hooks.last_destination())

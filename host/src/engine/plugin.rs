@@ -253,6 +253,8 @@ pub struct CallReport {
     pub last_destination: Option<String>,
     /// The call's deadline (`limits.deadline_ms`), to set `elapsed` against.
     pub deadline: Duration,
+    /// The spans of its outbound requests, when the call was traced.
+    pub egress: Vec<crate::telemetry::trace::EgressSpan>,
 }
 
 /// What a plugin may emit, from its grants. The engine only carries it: the router checks what a
@@ -635,6 +637,7 @@ impl LoadedPlugin {
             http_calls,
             last_destination,
             deadline: self.deadline(),
+            egress: store.data_mut().take_egress_spans(),
         }
     }
 

@@ -20,6 +20,7 @@ pub async fn post_events(state: State<AppState>, headers: HeaderMap, body: Body)
 }
 
 async fn accept_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = std::time::SystemTime::now();
     let key = state.authenticate_ingest(&headers)?;
     let limit = state.max_body_bytes();
     if let Some(length) = headers
@@ -45,12 +46,15 @@ async fn accept_events(State(state): State<AppState>, headers: HeaderMap, body: 
         }
     }
     let ids: Vec<String> = decoded.events.iter().map(|e| e.id.clone()).collect();
+    let traces = super::tracing::begin_events(&headers, &decoded.events);
+    let described = super::tracing::describe(&decoded.events);
     // An empty batch is a valid batch (CloudEvents JSON batch format): nothing to store.
     let appended = if decoded.events.is_empty() {
         Vec::new()
     } else {
-        state.pipeline.ingest(decoded.events).await?
+        state.pipeline.ingest_traced(decoded.events, traces.0.clone()).await?
     };
+    super::tracing::record_ingest("ingest", started, &traces, &described, &appended, &key.name);
     let result = |id: &String, a: &crate::store::Appended| match &a.conflict {
         Some(c) => json!({
             "id": id, "status": "conflict",

@@ -8,6 +8,7 @@ pub mod body;
 pub mod decode;
 pub mod error;
 mod events;
+mod tracing;
 mod webhooks;
 
 pub use crate::store::rfc3339;

@@ -49,6 +49,7 @@ async fn decode_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = std::time::SystemTime::now();
     let routing = state.pipeline.routing();
     // One answer for unknown names and other kinds: callers are not authenticated here, so they
     // learn nothing about which plugins exist. The log says which it was.
@@ -168,11 +169,21 @@ async fn decode_webhook(
         ));
     }
     let ids: Vec<String> = checked.iter().map(|e| e.id.clone()).collect();
+    let traces = super::tracing::begin_events(&headers, &checked);
+    let described = super::tracing::describe(&checked);
     let appended = if checked.is_empty() {
         Vec::new()
     } else {
-        state.pipeline.ingest(checked).await?
+        state.pipeline.ingest_traced(checked, traces.0.clone()).await?
     };
+    super::tracing::record_ingest(
+        &format!("source {}", plugin.label()),
+        started,
+        &traces,
+        &described,
+        &appended,
+        &format!("webhook:{name}"),
+    );
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     let body: Value = json!({
         "status": "accepted",

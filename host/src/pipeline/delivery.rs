@@ -20,11 +20,13 @@
 use super::metrics::Metrics;
 use super::routing::Routing;
 use super::shadow::{Observed, ShadowLog};
+use super::spans::AttemptSpan;
 use crate::config::SinkConfig;
 use crate::engine::bindings::{DeliveryContext, DeliveryError};
 use crate::engine::{CallError, LoadedPlugin};
 use crate::store::{AttemptFailure, Delivery, DeliveryState, DeliveryUpdate, NewDeadLetter, Store, now_ms, now_us};
 use crate::telemetry::prom::{SinkOutcome, metrics as prom};
+use crate::telemetry::trace;
 use arc_swap::ArcSwap;
 use kaunter_model::Event;
 use rand::Rng as _;
@@ -506,6 +508,20 @@ struct Attempt {
 
 impl Attempt {
     async fn run(self, key: String, d: Delivery) -> Finished {
+        let mut span = AttemptSpan::begin();
+        // Log lines about the attempt carry its trace (`trace_id`, `span_id` in JSON logs).
+        let finished = match d.trace.as_ref().filter(|_| trace::enabled()) {
+            Some(t) => {
+                let logged = tracing::info_span!("deliver", trace_id = %t.trace_id, span_id = %span.span_id());
+                tracing::Instrument::instrument(self.attempt(key, &d, &mut span), logged).await
+            }
+            None => self.attempt(key, &d, &mut span).await,
+        };
+        span.finish(&d, &self.sink.name, d.attempts + 1);
+        finished
+    }
+
+    async fn attempt(&self, key: String, d: &Delivery, span: &mut AttemptSpan) -> Finished {
         let attempts = d.attempts + 1;
         let event = Event::from_stored(&d.body);
         let context = DeliveryContext {
@@ -531,7 +547,13 @@ impl Attempt {
         let result = match event {
             Ok(event) => {
                 let input = event.into();
-                let (result, report) = plugin.deliver_reported(&input, &context).await;
+                let call = plugin.deliver_reported(&input, &context);
+                let (result, mut report) = match span.call_trace(d) {
+                    Some(traced) => trace::CALL_TRACE.scope(traced, call).await,
+                    None => call.await,
+                };
+                span.plugin = Some((plugin.name.clone(), plugin.version.clone()));
+                span.egress = std::mem::take(&mut report.egress);
                 egress_seen = (report.http_calls, report.last_destination.clone());
                 if let Some(shadow) = shadow
                     && let Some(permit) = self.shadows.permit(&plugin, &shadow)
@@ -569,7 +591,7 @@ impl Attempt {
         let (retry_hint, error) = match result {
             Ok(receipt) => {
                 return self
-                    .record_delivered(key, &d, attempts, &plugin, receipt.remote_id, None)
+                    .record_delivered(key, d, attempts, &plugin, receipt.remote_id, None)
                     .await;
             }
             Err(CallError::Delivery(DeliveryError::ConflictIsSuccess(said))) => {
@@ -578,7 +600,7 @@ impl Attempt {
                     said.map(|s| format!(": {s}")).unwrap_or_default()
                 );
                 return self
-                    .record_delivered(key, &d, attempts, &plugin, None, Some(note))
+                    .record_delivered(key, d, attempts, &plugin, None, Some(note))
                     .await;
             }
             Err(CallError::Credential(reason)) => {
@@ -610,6 +632,7 @@ impl Attempt {
             error: error.clone(),
             destination: egress_seen.1.clone(),
         };
+        span.error = Some(error.clone());
         let age_secs = ((now_us() - d.received_at_us).max(0) / 1_000_000) as u64;
         let give_up = match retry_hint {
             None => Some(error.clone()),
@@ -633,6 +656,7 @@ impl Attempt {
                     error: reason,
                     attempts,
                 };
+                span.dead_lettered = true;
                 tracing::warn!(sink = %self.sink.name, event = %d.event_id, %source, error = %letter.error, "delivery dead-lettered");
                 self.persist(DeliveryUpdate::DeadLetter {
                     id: d.id,
@@ -652,6 +676,7 @@ impl Attempt {
                     backoff(&self.sink, attempts).max(hinted)
                 };
                 let at = now + wait as i64;
+                span.retry_in_ms = Some(wait);
                 tracing::debug!(sink = %self.sink.name, event = %d.event_id, %source, attempts, wait_ms = wait, %error, "delivery failed; retry scheduled");
                 self.persist(DeliveryUpdate::Retry {
                     id: d.id,

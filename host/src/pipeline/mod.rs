@@ -13,10 +13,12 @@ pub mod replay;
 mod router;
 pub mod routing;
 pub mod shadow;
+mod spans;
 pub mod verify;
 
 use crate::config::Config;
 use crate::store::{Appended, Delivery, NewEvent, ReplaySelector, Store, StoreResult, StoredEvent, now_us};
+use crate::telemetry::trace::EventTrace;
 use arc_swap::ArcSwap;
 use delivery::SinkHandle;
 use kaunter_model::Event;
@@ -246,13 +248,31 @@ impl Pipeline {
     /// Appends events durably, then queues the new ones for routing. Returns one outcome per
     /// event, in order; duplicates are not routed again.
     pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<Appended>, IngestError> {
+        let untraced = vec![None; events.len()];
+        self.ingest_traced(events, untraced).await
+    }
+
+    /// As [`Pipeline::ingest`], each event with the trace context to keep with it (`traces[i]`
+    /// for `events[i]`).
+    pub async fn ingest_traced(
+        &self,
+        events: Vec<Event>,
+        traces: Vec<Option<EventTrace>>,
+    ) -> Result<Vec<Appended>, IngestError> {
         self.check_capacity()?;
         let received = now_us();
-        let new: Vec<NewEvent> = events.into_iter().map(|e| NewEvent::new(e, None, received)).collect();
-        let jobs: Vec<(Event, i64)> = new.iter().map(|n| (n.event.clone(), n.received_at_us)).collect();
+        let new: Vec<NewEvent> = events
+            .into_iter()
+            .zip(traces.into_iter().chain(std::iter::repeat(None)))
+            .map(|(e, trace)| NewEvent::new(e, None, received).traced(trace))
+            .collect();
+        let jobs: Vec<(Event, i64, Option<EventTrace>)> = new
+            .iter()
+            .map(|n| (n.event.clone(), n.received_at_us, n.trace.clone()))
+            .collect();
         let appended = self.store.append(new).await?;
         let prom = crate::telemetry::prom::metrics();
-        for ((event, received_at_us), outcome) in jobs.into_iter().zip(&appended) {
+        for ((event, received_at_us, trace), outcome) in jobs.into_iter().zip(&appended) {
             let store = event.store().unwrap_or("");
             if outcome.conflict.is_some() {
                 self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -269,7 +289,7 @@ impl Pipeline {
             if !store.is_empty() {
                 self.metrics.saw_store(store);
             }
-            self.route_new(event, outcome.seq, received_at_us);
+            self.route_new(event, outcome.seq, received_at_us, trace);
         }
         Ok(appended)
     }
@@ -284,20 +304,21 @@ impl Pipeline {
         let appended = self.store.append(new).await?;
         for (event, outcome) in events.into_iter().zip(&appended) {
             if outcome.conflict.is_none() && !outcome.duplicate {
-                self.route_new(event, outcome.seq, received);
+                self.route_new(event, outcome.seq, received, None);
             }
         }
         Ok(appended)
     }
 
     /// Queues a newly appended event for routing.
-    fn route_new(&self, event: Event, seq: i64, received_at_us: i64) {
+    fn route_new(&self, event: Event, seq: i64, received_at_us: i64, trace: Option<EventTrace>) {
         self.metrics.pending.fetch_add(1, Ordering::Relaxed);
         let stored = StoredEvent {
             seq,
             event,
             received_at_us,
             parent_seq: None,
+            trace,
         };
         self.router.dispatch(RouteJob::from_stored(stored, None));
     }

@@ -215,6 +215,7 @@ impl Pipeline {
                 p.elapsed_ms = started.elapsed().as_millis() as u64;
             }
             commits.push(RouteCommit {
+                trace: stored.trace.clone(),
                 event_seq: stored.seq,
                 event_id: stored.event.id.clone(),
                 received_at_us: stored.received_at_us,

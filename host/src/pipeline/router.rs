@@ -12,8 +12,10 @@ use crate::config::{RouteConfig, glob_match};
 use crate::engine::emits::{self, Parent};
 use crate::engine::{CallError, LoadedPlugin, bindings::PluginError, bindings::wit};
 use crate::store::{DeliveryState, NewDeadLetter, NewDelivery, NewEvent, RouteCommit, Store, StoredEvent, now_us};
+use crate::telemetry::trace::{self, EventTrace, Step};
 use arc_swap::ArcSwap;
 use kaunter_model::Event;
+use opentelemetry::trace::SpanKind;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -142,6 +144,7 @@ impl Lane {
                 .route_one(&job.stored, job.depth, job.only_route.as_deref())
                 .await;
             commits.push(RouteCommit {
+                trace: job.stored.trace.clone(),
                 event_seq: job.stored.seq,
                 event_id: job.stored.event.id.clone(),
                 received_at_us: job.stored.received_at_us,
@@ -217,6 +220,7 @@ pub(crate) async fn commit_and_hand_off(
                 event: new.event.clone(),
                 received_at_us: new.received_at_us,
                 parent_seq: new.parent_seq,
+                trace: new.trace.clone(),
             };
             if let Some(replayed) = replayed.as_deref_mut() {
                 replayed.push((stored, depth + 1));
@@ -301,6 +305,9 @@ impl Chains<'_> {
         };
         let mut current = vec![original.clone()];
         let mut handled_by = Vec::new();
+        // The event's trace (none on a dry run), and the span its derived events hang under.
+        let trace = stored.trace.as_ref().filter(|_| !self.dry_run);
+        let mut derived_under = None;
         for plugin in &transforms {
             let shadow = self.shadows.and_then(|log| {
                 let slot = self.routing.plugins.get(&plugin.name)?;
@@ -309,7 +316,10 @@ impl Chains<'_> {
             let mut next = Vec::new();
             for event in current {
                 let parent = Parent::of(&event);
-                let result = call_transform(plugin, event, shadow.clone()).await.and_then(|events| {
+                let traced = trace.map(|t| (t, original.id.as_str(), route.name.as_str()));
+                let (result, span) = call_transform(plugin, event, shadow.clone(), traced).await;
+                derived_under = span.or(derived_under);
+                let result = result.and_then(|events| {
                     emits::check_transform_outputs(&plugin.name, plugin.emit_grants(), &parent, events)
                         .map_err(CallError::Denied)
                 });
@@ -369,7 +379,11 @@ impl Chains<'_> {
                 .iter()
                 .any(|d| d.event.source == event.source && d.event.id == event.id)
             {
-                out.derived.push(NewEvent::new(event, Some(stored.seq), now_us()));
+                let context = derived_under
+                    .clone()
+                    .or_else(|| trace.map(|t| t.child(crate::telemetry::trace::new_span_id())));
+                out.derived
+                    .push(NewEvent::new(event, Some(stored.seq), now_us()).traced(context));
             }
         }
         let body = match mapped {
@@ -478,15 +492,43 @@ fn chain_output_letter(
 /// Runs one transform on one event, retrying transient failures a few times in line. With a
 /// shadow, the shadow version then gets the same input (in its own task, side effects captured)
 /// and the two results are compared.
+/// Calls a transform (retrying a transient failure in line). With `trace` (the event's context,
+/// its id and the route), records the call's span; returns the span's context when it was
+/// recorded.
 async fn call_transform(
     plugin: &Arc<LoadedPlugin>,
     event: Event,
     shadow: Option<(Arc<LoadedPlugin>, Arc<ShadowLog>)>,
-) -> Result<Vec<Event>, CallError> {
+    trace: Option<(&EventTrace, &str, &str)>,
+) -> (Result<Vec<Event>, CallError>, Option<EventTrace>) {
     let input: wit::Event = event.into();
     let mut attempt = 0;
     loop {
+        let started = std::time::SystemTime::now();
         let (result, report) = plugin.handle_reported(&input).await;
+        let span = trace.and_then(|(context, event_id, route)| {
+            let mut step = Step::new(format!("transform {}", plugin.label()), SpanKind::Internal, started)
+                .attr("kaunter.route", route.to_owned())
+                .attr("kaunter.plugin", plugin.name.clone())
+                .attr("kaunter.plugin.version", plugin.version.clone())
+                .attr("kaunter.call.peak_memory_bytes", report.peak_memory_bytes as i64)
+                .attr("kaunter.call.attempt", attempt as i64 + 1);
+            if let Some(fuel) = report.fuel_used {
+                step = step.attr("kaunter.call.fuel", fuel as i64);
+            }
+            match &result {
+                Ok(events) => {
+                    step = step
+                        .attr("kaunter.call.outcome", if events.is_empty() { "dropped" } else { "ok" })
+                        .attr("kaunter.call.output_events", events.len() as i64);
+                }
+                Err(e) => {
+                    step = step.attr("kaunter.call.outcome", e.kind());
+                    step.error = Some(e.to_string());
+                }
+            }
+            trace::record(context, event_id, step)
+        });
         match result {
             Err(CallError::Plugin(PluginError::Transient(m))) if attempt < TRANSIENT_RETRIES.len() => {
                 tracing::debug!(plugin = %plugin.label(), reason = %m, "transient transform failure; retrying in line");
@@ -509,7 +551,7 @@ async fn call_transform(
                         log.record(&plugin, &shadow, &input.id, live, Observed::of(result, report.requests));
                     });
                 }
-                return result;
+                return (result, span);
             }
         }
     }

@@ -398,6 +398,7 @@ impl Registry {
             plugin.grants.credentials.clone().into(),
         )
         .with_secrets(Arc::new(sendable))
+        .without_traceparent(plugin.grants.no_traceparent.clone().into())
         .with_timeout(std::time::Duration::from_millis(plugin.limits.http_timeout_ms));
         if let Some(canned) = canned {
             egress = egress.capturing(canned);

@@ -62,8 +62,21 @@ impl Server {
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let runtime = Runtime::new(cache_dir, config.uses_fuel())?;
         let tls = crate::net::tls::client_config(&config.server.extra_ca_files, &config.base_dir)?;
-        let egress = Egress::new(Duration::from_secs(10), tls);
+        let egress = Egress::new(Duration::from_secs(10), tls.clone());
         let credentials = crate::credentials::Credentials::new(config, store.clone())?;
+        let tracing = config
+            .telemetry
+            .settings(&config.base_dir, |name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!("[telemetry]: {e}"))?;
+        match &tracing {
+            Some(settings) => {
+                let client =
+                    crate::telemetry::trace::HttpClient::new(tokio::runtime::Handle::current(), (*tls).clone());
+                crate::telemetry::trace::install(settings, client).context("starting the OTLP trace exporter")?;
+                tracing::info!(endpoint = %settings.endpoint, ratio = settings.sampler.ratio, "exporting traces over OTLP/HTTP");
+            }
+            None => crate::telemetry::trace::shutdown(),
+        }
         store
             .audit(vec![AuditEntry::new(
                 "host",
@@ -180,6 +193,7 @@ impl Server {
         if let Some(anchorer) = &self.anchorer {
             anchorer.anchor_head().await.context("writing the last checkpoint")?;
         }
+        let _ = tokio::task::spawn_blocking(crate::telemetry::trace::flush).await;
         self.task.abort();
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod audit;
 mod schema;
 pub mod sqlite;
 
+use crate::telemetry::trace::EventTrace;
 use kaunter_model::Event;
 use serde::Serialize;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct NewEvent {
     pub parent_seq: Option<i64>,
     /// Receive time, µs since the epoch.
     pub received_at_us: i64,
+    /// Its trace context (kept in the log, so every later step joins its trace).
+    pub trace: Option<EventTrace>,
 }
 
 impl NewEvent {
@@ -73,7 +76,14 @@ impl NewEvent {
             body,
             parent_seq,
             received_at_us,
+            trace: None,
         }
+    }
+
+    /// The same, with its trace context.
+    pub fn traced(mut self, trace: Option<EventTrace>) -> Self {
+        self.trace = trace;
+        self
     }
 }
 
@@ -118,6 +128,8 @@ pub struct StoredEvent {
     pub received_at_us: i64,
     /// The event it was derived from.
     pub parent_seq: Option<i64>,
+    /// Its trace context, when it was traced.
+    pub trace: Option<EventTrace>,
 }
 
 /// Delivery state of one event at one sink.
@@ -235,6 +247,9 @@ pub struct Delivery {
     /// Receive time of the event (µs), for max-age and latency.
     #[serde(skip)]
     pub received_at_us: i64,
+    /// The event's trace context, when it was traced: each attempt is a span of its trace.
+    #[serde(skip)]
+    pub trace: Option<EventTrace>,
 }
 
 /// A dead letter to record.
@@ -353,6 +368,8 @@ pub struct DeadLetterGroup {
 /// The outcome of routing one event, written atomically.
 #[derive(Debug, Clone)]
 pub struct RouteCommit {
+    /// The routed event's trace context (its deliveries are attempted in its trace).
+    pub trace: Option<EventTrace>,
     /// The routed event.
     pub event_seq: i64,
     /// Its id.

@@ -16,6 +16,8 @@ pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("deliveries", "replayed_at_ms", "INTEGER"),
     ("events", "order_id", "TEXT"),
     ("events", "dropped_routes", "TEXT"),
+    ("events", "trace", "TEXT"),
+    ("events", "trace_state", "TEXT"),
     ("dead_letters", "replayed_by", "TEXT"),
 ];
 

@@ -6,6 +6,7 @@
 //! terminal. Colour codes are written only when standard error is a terminal.
 
 pub mod prom;
+pub mod trace;
 
 use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;

@@ -177,7 +177,10 @@ sinks = ["xero"]
     );
     let (code, text) = host.cli_code(&["status"]);
     assert_eq!(code, 1, "degraded: {text}");
-    assert!(text.contains("open alerts: 2") && text.contains("sink-failing:xero"), "{text}");
+    assert!(
+        text.contains("open alerts: 2") && text.contains("sink-failing:xero"),
+        "{text}"
+    );
 
     // Back up: the backlog drains in order and both conditions resolve.
     erp.set_down(false);

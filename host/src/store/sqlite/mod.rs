@@ -335,7 +335,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_seq, e.id, d.sink, d.route,
     d.connector_version,
     CASE WHEN d.body_id IS NOT NULL THEN (SELECT b.body FROM bodies b WHERE b.id = d.body_id)
          WHEN length(d.body) > 0 THEN d.body END,
-    e.received_at_us, e.body, d.remote_id, d.note, d.replayed_at_ms";
+    e.received_at_us, e.body, d.remote_id, d.note, d.replayed_at_ms, e.trace, e.trace_state";
 
 /// A row that could not be read, to set aside (see the `quarantine` table).
 #[derive(Debug, Clone)]
@@ -398,6 +398,7 @@ pub(crate) fn read_deliveries_lenient(
                     replayed_at_ms: r.get(20)?,
                     body: r.get::<_, Option<Vec<u8>>>(15)?.unwrap_or_default(),
                     received_at_us: r.get(16)?,
+                    trace: stored_trace(r.get(21)?, r.get(22)?),
                 },
                 r.get::<_, String>(6)?,
                 r.get::<_, Vec<u8>>(17)?,
@@ -441,17 +442,29 @@ fn readable<T>(table: &'static str, rows: Vec<(i64, StoreResult<T>)>) -> (Vec<T>
     (good, bad)
 }
 
+/// The columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "seq, body, received_at_us, parent_seq, trace, trace_state";
+
+/// One `events` row as stored: seq, body, receive time, parent, trace context.
+type EventRow = (i64, Vec<u8>, i64, Option<i64>, Option<String>, Option<String>);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+/// The trace context kept in `trace` and `trace_state`.
+fn stored_trace(traceparent: Option<String>, state: Option<String>) -> Option<crate::telemetry::trace::EventTrace> {
+    crate::telemetry::trace::EventTrace::parse(&traceparent?, state.as_deref())
+}
+
 /// One event matching a `WHERE` clause over `events`.
 pub(crate) fn read_event(conn: &Connection, filter: &str, args: impl Params) -> StoreResult<Option<StoredEvent>> {
-    let sql = format!("SELECT seq, body, received_at_us, parent_seq FROM events WHERE {filter} ORDER BY seq LIMIT 1");
-    let row: Option<(i64, Vec<u8>, i64, Option<i64>)> = conn
-        .prepare_cached(&sql)?
-        .query_row(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE {filter} ORDER BY seq LIMIT 1");
+    let row: Option<EventRow> = conn.prepare_cached(&sql)?.query_row(args, event_row).optional()?;
     row.map(decode_event).transpose()
 }
 
-fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Option<i64>)) -> StoreResult<StoredEvent> {
+fn decode_event((seq, body, received_at_us, parent_seq, trace, trace_state): EventRow) -> StoreResult<StoredEvent> {
     let body = compress::unpack(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
     let event = Event::from_stored(&body).map_err(|e| StoreError::Corrupt(format!("event seq {seq}: {e}")))?;
     Ok(StoredEvent {
@@ -459,6 +472,7 @@ fn decode_event((seq, body, received_at_us, parent_seq): (i64, Vec<u8>, i64, Opt
         event,
         received_at_us,
         parent_seq,
+        trace: stored_trace(trace, trace_state),
     })
 }
 
@@ -511,14 +525,12 @@ impl Store for SqliteStore {
     async fn unrouted(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
         let (good, bad) = self
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT seq, body, received_at_us, parent_seq FROM events WHERE routed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
-                )?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE routed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
+                ))?;
                 let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
                     let seq: i64 = r.get(0)?;
-                    let row = (|| -> rusqlite::Result<(i64, Vec<u8>, i64, Option<i64>)> {
-                        Ok((seq, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })();
+                    let row = event_row(r);
                     Ok((seq, row))
                 })?;
                 let mut decoded = Vec::new();
@@ -682,13 +694,11 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredEvent>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, body, received_at_us, parent_seq FROM events
-                 WHERE seq > ?1 AND seq <= ?4 AND received_at_us >= ?2 AND parent_seq IS NULL ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![after_seq, since_us, limit as i64, through_seq], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
+            let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE seq > ?1 AND seq <= ?4 AND received_at_us >= ?2 AND parent_seq IS NULL ORDER BY seq LIMIT ?3"
+                ))?;
+            let rows = stmt.query_map(params![after_seq, since_us, limit as i64, through_seq], event_row)?;
             rows.map(|row| decode_event(row?)).collect()
         })
         .await

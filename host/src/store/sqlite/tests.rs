@@ -40,6 +40,7 @@ async fn route_one(store: &SqliteStore, id: &str, key: &str, deliveries: Vec<New
     let seq = store.append(vec![event(id, key)]).await.unwrap()[0].seq;
     let committed = store
         .commit_routes(std::sync::Arc::new(vec![RouteCommit {
+            trace: None,
             event_seq: seq,
             event_id: id.into(),
             received_at_us: 1,
@@ -197,6 +198,7 @@ async fn routing_dead_lettering_and_replay() {
     let seq = store.append(vec![event("a", "k")]).await.unwrap()[0].seq;
     let committed = store
         .commit_routes(std::sync::Arc::new(vec![RouteCommit {
+            trace: None,
             event_seq: seq,
             event_id: "a".into(),
             received_at_us: 1,

@@ -319,8 +319,8 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: WriteOp, chain: &Chain, head
 /// Appends `events`, whose stored bodies are `packed` (see [`super::compress::pack`]), in order.
 pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -> StoreResult<Vec<Appended>> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body, order_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (source, id) DO NOTHING",
+        "INSERT INTO events (id, source, type, partition_key, received_at_us, parent_seq, body, order_id, trace, trace_state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (source, id) DO NOTHING",
     )?;
     let mut existing = tx.prepare_cached("SELECT seq, body FROM events WHERE source = ?1 AND id = ?2")?;
     let mut pruned = tx.prepare_cached("SELECT content_sha256 FROM pruned_events WHERE source = ?1 AND id = ?2")?;
@@ -351,7 +351,9 @@ pub(super) fn append(tx: &Connection, events: &[NewEvent], packed: &[Vec<u8>]) -
             new.received_at_us,
             new.parent_seq,
             packed,
-            super::super::order_of(e)
+            super::super::order_of(e),
+            new.trace.as_ref().map(|t| t.traceparent()),
+            new.trace.as_ref().and_then(|t| t.state.clone())
         ])?;
         if changed == 1 {
             out.push(Appended {
@@ -550,6 +552,7 @@ fn created_delivery(id: i64, commit: &RouteCommit, d: &NewDelivery, now_ms: i64,
         replayed_at_ms: commit.redeliver.then_some(now_ms),
         body: d.body.clone(),
         received_at_us: commit.received_at_us,
+        trace: commit.trace.clone(),
     }
 }
 
