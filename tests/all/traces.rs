@@ -80,6 +80,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The spans as an indented tree (printed: `--nocapture` shows what a trace UI would).
+fn tree(spans: &[Span], parent: &[u8], depth: usize, out: &mut String) {
+    let mut children: Vec<&Span> = spans.iter().filter(|s| s.parent_span_id == parent).collect();
+    children.sort_by_key(|s| s.start_time_unix_nano);
+    for span in children {
+        let ms = (span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano)) as f64 / 1e6;
+        let keys = [
+            "kaunter.ingest.outcome",
+            "kaunter.call.outcome",
+            "kaunter.delivery.attempt",
+            "kaunter.delivery.outcome",
+            "http.response.status_code",
+        ];
+        let shown: Vec<String> = keys
+            .iter()
+            .filter_map(|k| {
+                Some(format!("{}={}", k.rsplit('.').next()?, attr(span, k))).filter(|_| !attr(span, k).is_empty())
+            })
+            .collect();
+        out.push_str(&format!(
+            "{}{} ({ms:.1} ms) {}\n",
+            "  ".repeat(depth),
+            span.name,
+            shown.join(" ")
+        ));
+        tree(spans, &span.span_id, depth + 1, out);
+    }
+}
+
 fn traced_config(sink: &Sink, collector: &Collector, telemetry: &str) -> String {
     let mut options = ConfigOptions::new(&sink.url);
     options.max_attempts = 3;
@@ -119,8 +148,22 @@ async fn a_sale_is_one_trace_from_the_tills_traceparent_to_the_sinks() {
     })
     .await;
     assert!(collector.services.lock().unwrap().iter().all(|s| s == "kaunter-test"));
+    let mut drawn = String::new();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "ingest")
+        .unwrap()
+        .parent_span_id
+        .clone();
+    tree(&spans, &root, 0, &mut drawn);
+    eprintln!("trace {till_trace}:\n{drawn}");
     let trace = hex(&spans[0].trace_id);
     assert_eq!(trace, till_trace, "the till's trace is the sale's trace");
+    let (_, shown) = host.get("/v1/events/tr-1", ADMIN_KEY).await;
+    assert_eq!(
+        shown["trace"]["trace_id"], till_trace,
+        "the event's page names its trace"
+    );
     assert!(spans.iter().all(|s| hex(&s.trace_id) == till_trace), "one trace");
     let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
     let ingest = named("ingest");
@@ -206,4 +249,73 @@ async fn an_unsampled_sale_exports_only_its_failing_attempt_linked_to_its_contex
         "the vendor is told the sale is not sampled: {stored}"
     );
     assert_eq!(hex(&failed.links[0].trace_id), stored.split('-').nth(1).unwrap());
+}
+
+/// A dead letter replayed later, by another host process, joins the sale's trace: the trace
+/// context is read back from the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_dead_letter_after_a_restart_joins_the_sales_trace() {
+    let collector = Collector::start().await;
+    let sink = Sink::start().await;
+    sink.script(&[500]);
+    let mut options = ConfigOptions::new(&sink.url);
+    options.max_attempts = 1;
+    options.extra = format!("[telemetry]\nendpoint = \"{}\"\n", collector.url);
+    let mut host = Host::start_under(&config(&options), &["env", "KAUNTER_LOG_FORMAT=json"]);
+    assert_eq!(
+        host.post_json(&sale("rp-1", "hk-001", "RP-1", &[("1", 1, 100)]))
+            .await
+            .0,
+        202
+    );
+    wait_for_state(&host, "rp-1", "erp", "dead_lettered").await;
+    // The log line of the dead letter names the trace and the attempt's span.
+    let logged: Vec<serde_json::Value> = host
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let dead = logged
+        .iter()
+        .find(|l| l["fields"]["message"] == "delivery dead-lettered")
+        .expect("the dead-letter line");
+    let logged_trace = dead["span"]["trace_id"]
+        .as_str()
+        .expect("a trace_id on the line")
+        .to_owned();
+    assert_eq!(dead["span"]["span_id"].as_str().map(str::len), Some(16), "{dead}");
+    // Spans leave in batches (every half second): the first attempt's before the restart.
+    wait_for("the first attempt at the collector", 60, || async {
+        collector.spans().iter().any(|s| s.name == "deliver erp").then_some(())
+    })
+    .await;
+    host.restart();
+    host.cli(&["dlq", "replay", "--since", "2000-01-01T00:00:00Z"]);
+    wait_for_state(&host, "rp-1", "erp", "delivered").await;
+    let spans = wait_for("both attempts at the collector", 60, || async {
+        let spans = collector.spans();
+        (spans.iter().filter(|s| s.name == "deliver erp").count() == 2).then_some(spans)
+    })
+    .await;
+    let ingest = spans.iter().find(|s| s.name == "ingest").unwrap();
+    assert_eq!(hex(&ingest.trace_id), logged_trace);
+    let delivers: Vec<&Span> = spans.iter().filter(|s| s.name == "deliver erp").collect();
+    for span in &delivers {
+        assert_eq!(span.trace_id, ingest.trace_id, "the same trace");
+        assert_eq!(span.parent_span_id, ingest.span_id);
+    }
+    let replayed = delivers
+        .iter()
+        .find(|s| attr(s, "kaunter.delivery.outcome") == "delivered")
+        .unwrap();
+    assert_eq!(attr(replayed, "kaunter.delivery.replayed"), "true");
+    let dead = delivers
+        .iter()
+        .find(|s| attr(s, "kaunter.delivery.outcome") == "dead-lettered")
+        .unwrap();
+    assert!(
+        dead.status.as_ref().is_some_and(|s| s.message.contains("500")),
+        "{:?}",
+        dead.status
+    );
 }

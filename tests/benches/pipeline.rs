@@ -12,7 +12,8 @@
 //!    same run without swaps;
 //! 6. start-up of a host with 20 plugins from the compile cache (on a new data directory, and
 //!    restarting on existing data) vs compiling them;
-//! 7. delivered events/s with metrics recording on vs off ([`observability`]).
+//! 7. CPU per delivered event with metrics recording on vs off, and with every event traced vs
+//!    tracing off ([`observability`]).
 //!
 //! Baseline and measured runs alternate, the same number of each, and each figure is a median.
 //! Results print as a Markdown table for `docs/benchmarks.md`.
@@ -88,6 +89,7 @@ fn main() {
         }
         if run("observability") {
             rows.extend(observability::metrics_cost(quick).await);
+            rows.extend(observability::tracing_cost(quick).await);
         }
     });
     println!("\n| measurement | kaunter | baseline | ratio |\n|---|---|---|---|");

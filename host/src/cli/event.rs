@@ -89,6 +89,17 @@ fn print_event(value: &Value) {
         text(&event["source"]),
         text(&value["received_at"])
     );
+    if let Some(trace) = value["trace"]["trace_id"].as_str() {
+        let sampled = value["trace"]["sampled"].as_bool() == Some(true);
+        println!(
+            "  trace {trace}{}",
+            if sampled {
+                ""
+            } else {
+                " (not sampled: only failures were exported)"
+            }
+        );
+    }
     if value["derived_from"].is_object() {
         let p = &value["derived_from"];
         println!(

@@ -122,6 +122,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "  note: {unlocated} of the stores have no Shopify location in the config (plugins.config.locations); their inventory deliveries will dead-letter"
         );
     }
+    if let Some(endpoint) = crate::telemetry::trace::endpoint() {
+        println!("  traces: every event's journey goes to {endpoint} over OTLP/HTTP (docs/observability.md#traces)");
+    }
     let outage = vendors.as_ref().filter(|_| args.outage > 0).map(|v| {
         let (vendors, secs, tty) = (v.clone(), args.outage, std::io::stdout().is_terminal());
         tokio::spawn(async move {

@@ -215,6 +215,9 @@ async fn event_report(
         "seq": stored.seq,
         "received_at": rfc3339(Some(stored.received_at_us / 1000)),
         "parent_seq": stored.parent_seq,
+        "trace": stored.trace.as_ref().map(|t| json!({
+            "trace_id": t.trace_id.to_string(), "span_id": t.span_id.to_string(), "sampled": t.sampled,
+        })),
         "derived_from": history.parent,
         "derived": history.derived,
         "event": stored.event.to_json(),

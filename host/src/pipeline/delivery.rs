@@ -599,9 +599,7 @@ impl Attempt {
                     "the target already had it{}",
                     said.map(|s| format!(": {s}")).unwrap_or_default()
                 );
-                return self
-                    .record_delivered(key, d, attempts, &plugin, None, Some(note))
-                    .await;
+                return self.record_delivered(key, d, attempts, &plugin, None, Some(note)).await;
             }
             Err(CallError::Credential(reason)) => {
                 crate::store::audit::audit_credential(&self.store, &plugin.label(), &d.event_id, &reason).await;

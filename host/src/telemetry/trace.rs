@@ -99,6 +99,7 @@ pub struct Settings {
 
 /// The installed tracer: a batch processor feeding the OTLP exporter.
 struct Tracer {
+    endpoint: String,
     processor: BatchSpanProcessor,
     sampler: Sampler,
     scope: InstrumentationScope,
@@ -137,6 +138,7 @@ pub fn install(settings: &Settings, client: impl opentelemetry_http::HttpClient 
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     let old = TRACER.swap(Some(Arc::new(Tracer {
+        endpoint: settings.endpoint.clone(),
         processor,
         sampler: settings.sampler,
         scope,
@@ -166,6 +168,11 @@ pub fn flush() {
     if let Some(t) = TRACER.load_full() {
         let _ = t.processor.force_flush();
     }
+}
+
+/// Where spans go, when they are exported.
+pub fn endpoint() -> Option<String> {
+    TRACER.load().as_ref().map(|t| t.endpoint.clone())
 }
 
 /// Whether spans are exported at all.

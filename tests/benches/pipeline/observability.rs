@@ -99,3 +99,87 @@ pub async fn metrics_cost(quick: bool) -> Vec<Row> {
         ratio: format!("{:.3}× (cost {:+.1}%)", on / off, (on / off - 1.0) * 100.0),
     }]
 }
+
+/// An OTLP/HTTP receiver that reads each export and answers 200 (a collector's work is not
+/// kaunter's, so it decodes nothing); counts the bytes it took.
+async fn otlp_receiver() -> (String, Arc<AtomicU64>) {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let b = bytes.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let b = b.clone();
+            async move {
+                b.fetch_add(body.len() as u64, Ordering::Relaxed);
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1/traces"), bytes)
+}
+
+/// CPU per delivered event with every event traced (100 % sampling, exported over OTLP/HTTP to
+/// a local receiver), against the same host with tracing off.
+pub async fn tracing_cost(quick: bool) -> Vec<Row> {
+    use kaunter::telemetry::trace;
+    let (n, rounds) = if quick { (5_000, 3) } else { (15_000, 5) };
+    let (sink_url, count) = counting_sink().await;
+    let (collector, exported) = otlp_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = chain_routes(&sink_url);
+    let server = Server::start(&bench_config(dir.path(), &routes)).await.unwrap();
+    let settings = trace::Settings {
+        endpoint: collector,
+        headers: Vec::new(),
+        service_name: "kaunter-bench".into(),
+        sampler: trace::Sampler {
+            parent_based: true,
+            ratio: 1.0,
+        },
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let client = trace::HttpClient::new(tokio::runtime::Handle::current(), tls);
+    let mut expected = 2_000;
+    cpu_per_event(&server.url(), 950, 2_000, &count, expected).await;
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..rounds * 2 {
+        let tracing_on = round % 2 == 0;
+        if tracing_on {
+            trace::install(&settings, client.clone()).unwrap();
+        } else {
+            trace::shutdown();
+        }
+        expected += n as u64;
+        let cpu = cpu_per_event(&server.url(), 951 + round as u64, n, &count, expected).await;
+        if tracing_on {
+            // The export of the round's last spans belongs to the round.
+            let before = cpu_secs();
+            tokio::task::spawn_blocking(trace::flush).await.unwrap();
+            on.push(cpu + (cpu_secs() - before) * 1e6 / n as f64);
+        } else {
+            off.push(cpu);
+        }
+    }
+    trace::shutdown();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (on, off) = (median(on), median(off));
+    let per_event = exported.load(Ordering::Relaxed) as f64 / (rounds * n) as f64;
+    vec![Row {
+        what: format!(
+            "tracing at 100 % sampling (OTLP/HTTP, {per_event:.0} B exported per event): CPU µs per event at {RATE}/s, same chain"
+        ),
+        kaunter: format!("{on:.0}"),
+        baseline: format!("{off:.0} (tracing off, same host; median of {rounds} alternating rounds of {n})"),
+        ratio: format!("{:.3}× (cost {:+.1}%)", on / off, (on / off - 1.0) * 100.0),
+    }]
+}
