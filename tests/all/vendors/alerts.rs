@@ -278,3 +278,39 @@ async fn an_alert_sink_that_is_down_raises_one_bounded_set_of_alerts() {
     );
     assert!(chat.calls().is_empty());
 }
+
+/// A registered store that sends nothing is noticed (freshness cannot see it: nothing waits),
+/// and the alert resolves with its first sale.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_store_raises_store_silent_and_resolves_once_it_sells() {
+    let chat = VendorFake::start(slack).await;
+    let host = Host::start(&host_config(&format!(
+        r#"
+{FAST_ALERTS}
+[stores.hk-009]
+silent_after_secs = 2
+
+[secrets]
+{secret}
+{chat}
+"#,
+        secret = slack_secret(&chat),
+        chat = slack_chat(&chat, 5, r#""kaunter.alert.v1""#),
+    )));
+    let started = Instant::now();
+    let silent_after = wait_for_post(&chat, "Store hk-009 is silent", started).await;
+    eprintln!("measured: store-silent {:.1} s after start (silent_after_secs = 2)", silent_after.as_secs_f64());
+    let text = posted(&chat).join("\n");
+    assert!(text.contains("silent-while-open") && text.contains("none since start"), "{text}");
+    // The store opens: a sale a second, until the alert has resolved.
+    for n in 1.. {
+        let sale = sale(&format!("hk9-{n}"), "hk-009", &format!("HK9-{n}"), &[("1", 1, 100)]);
+        assert_eq!(host.post_json(&sale).await.0, 202);
+        if posted(&chat).iter().any(|t| t.contains("Resolved: Store hk-009 is silent")) {
+            break;
+        }
+        assert!(n < 90, "no resolved alert after {n} sales: {:?}", posted(&chat));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(open_keys(&status(&host).await).is_empty());
+}
