@@ -83,6 +83,10 @@ pub struct HostMetrics {
     pub store_disk_free_bytes: IntGauge,
     /// Events accepted and not yet routed (set at scrape).
     pub events_unrouted: IntGauge,
+    /// SOP alerts firing now, by kind (set by the alert monitor at each check).
+    pub alerts_open: IntGaugeVec,
+    /// SOP alerts raised, by kind and state (`firing`, `resolved`).
+    alerts_raised: IntCounterVec,
     /// Seconds since the host started (set at scrape).
     pub uptime: Gauge,
     started: std::time::Instant,
@@ -255,6 +259,18 @@ impl HostMetrics {
                 "Free space on the data directory's file system, for this process.",
             ),
             events_unrouted: int_gauge("kaunter_events_unrouted", "Events accepted and not yet routed."),
+            alerts_open: gauge(
+                &r,
+                "kaunter_alerts_open",
+                "SOP alerts firing now (raised and not yet resolved), by kind.",
+                &["kind"],
+            ),
+            alerts_raised: counter(
+                &r,
+                "kaunter_alerts_raised_total",
+                "SOP alert events the host raised, by kind and state (firing, resolved).",
+                &["kind", "state"],
+            ),
             uptime,
             started: std::time::Instant::now(),
             registry: r,
@@ -369,6 +385,11 @@ impl HostMetrics {
         if self.on() {
             self.egress_denied.with_label_values(&[plugin, reason]).inc();
         }
+    }
+
+    /// Counts one SOP alert raised.
+    pub fn count_alert(&self, kind: &str, state: &str) {
+        self.alerts_raised.with_label_values(&[kind, state]).inc();
     }
 
     /// Records one group commit.
@@ -488,6 +509,8 @@ mod tests {
         m.count_egress("xero", "api.xero.com", "200");
         m.count_egress_denied("xero", "not_granted");
         m.observe_commit(Duration::from_millis(1));
+        m.count_alert("sink-failing", "firing");
+        m.alerts_open.with_label_values(&["sink-failing"]).set(1);
         m.sink_pending.with_label_values(&["xero"]).set(0);
         m.sink_in_flight.with_label_values(&["xero"]).set(0);
         m.sink_parked.with_label_values(&["xero"]).set(0);
@@ -500,7 +523,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .filter_map(|l| l.split_whitespace().next())
             .collect();
-        assert_eq!(served.len(), 25, "every instrument is touched above: {served:?}");
+        assert_eq!(served.len(), 27, "every instrument is touched above: {served:?}");
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let docs = std::fs::read_to_string(root.join("docs/observability.md")).unwrap();
         let dashboard = std::fs::read_to_string(root.join("docs/grafana-dashboard.json")).unwrap();

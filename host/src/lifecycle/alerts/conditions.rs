@@ -10,6 +10,17 @@ use crate::pipeline::health::HealthReport;
 use kaunter_model::{Evidence, Severity};
 use std::collections::BTreeMap;
 
+/// Every kind of condition the host raises alerts for.
+pub const KINDS: [&str; 7] = [
+    "sink-failing",
+    "sync-delayed",
+    "store-silent",
+    "dlq-growing",
+    "plugin-failing",
+    "credential-failing",
+    "disk-low",
+];
+
 /// One SOP condition that holds now. Its `key` is the alert's dedup key.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Condition {

@@ -163,6 +163,11 @@ impl Monitor {
         if let Ok(mut open) = self.open.lock() {
             *open = state.open.values().cloned().collect();
         }
+        let gauge = &crate::telemetry::prom::metrics().alerts_open;
+        for kind in conditions::KINDS {
+            let n = state.open.values().filter(|a| a.condition.kind == *kind).count();
+            gauge.with_label_values(&[kind]).set(n as i64);
+        }
         Ok(())
     }
 
@@ -174,12 +179,13 @@ impl Monitor {
             if outcome.duplicate {
                 continue;
             }
-            let counter = match pending.state {
-                AlertState::Firing => &self.firing,
-                AlertState::Resolved => &self.resolved,
+            let (counter, state) = match pending.state {
+                AlertState::Firing => (&self.firing, "firing"),
+                AlertState::Resolved => (&self.resolved, "resolved"),
             };
             counter.fetch_add(1, Ordering::Relaxed);
             let c = &pending.alert.condition;
+            crate::telemetry::prom::metrics().count_alert(&c.kind, state);
             match pending.state {
                 AlertState::Firing => {
                     tracing::warn!(alert = %c.key, event = %event.id, source = %event.source, "alert firing: {}", c.title)
