@@ -55,6 +55,7 @@
 //! natively with `cargo test`. (The traits [`Transform`] and [`Connector`] with
 //! [`export_transform!`] and [`export_connector!`] are the same thing spelled out.)
 
+pub mod alerts;
 pub mod bindings;
 pub mod documents;
 pub mod host;

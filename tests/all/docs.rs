@@ -108,6 +108,7 @@ fn the_plugin_guide_has_an_api_reference_naming_real_helpers() {
         ("fail_request", "pub fn fail_request("),
         ("http::delivery_outcome", "pub fn delivery_outcome("),
         ("webhooks::signature_headers", "pub fn signature_headers("),
+        ("alerts::alert_facts", "pub fn alert_facts("),
         ("ConflictIsSuccess", "conflict-is-success"),
         ("Disable(String)", "disable(string)"),
     ] {

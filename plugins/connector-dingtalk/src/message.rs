@@ -53,8 +53,13 @@ impl Alert {
             Payload::Alert(a) => (a.severity, false, a.title.clone(), a.message.clone()),
             _ => return None,
         };
-        let (resolved, runbook, evidence) = alert_parts(event);
-        let headline = if resolved { format!("Resolved: {headline}") } else { headline };
+        let facts = kaunter_sdk::alerts::alert_facts(event);
+        let (resolved, runbook, evidence) = (facts.resolved, facts.runbook, facts.evidence);
+        let headline = if resolved {
+            format!("Resolved: {headline}")
+        } else {
+            headline
+        };
         Some(Alert {
             severity,
             restock,
@@ -146,29 +151,6 @@ impl Alert {
     }
 }
 
-/// What only `kaunter.alert.v1` has: whether it is resolved, its SOP link, and its evidence (the
-/// alert's own `evidence` list, the target and since when; for other types, the `evidence`
-/// extension).
-fn alert_parts(event: &Event) -> (bool, Option<String>, Vec<(String, String)>) {
-    let from_extension = || event.extension("evidence").map(evidence).unwrap_or_default();
-    let Payload::Alert(a) = &event.payload else {
-        return (false, None, from_extension());
-    };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if !a.target.is_empty() {
-        pairs.push(("target".into(), a.target.clone()));
-    }
-    if !a.since.is_empty() {
-        pairs.push(("since".into(), a.since.clone()));
-    }
-    pairs.extend(a.evidence.iter().map(|e| (e.name.clone(), e.value.clone())));
-    if a.evidence.is_empty() {
-        pairs.extend(from_extension());
-    }
-    let resolved = matches!(a.state, kaunter_sdk::AlertState::Resolved);
-    (resolved, Some(a.runbook.clone()).filter(|r| !r.is_empty()), pairs)
-}
-
 /// The lower-case name of a severity.
 pub fn severity_name(severity: Severity) -> &'static str {
     match severity {
@@ -184,24 +166,6 @@ pub fn severity_rank(severity: Severity) -> u8 {
         Severity::Info => 0,
         Severity::Warning => 1,
         Severity::Critical => 2,
-    }
-}
-
-/// The `evidence` extension (compact JSON by contract) as `key: value` pairs; text that is not a
-/// JSON object is kept whole.
-fn evidence(text: &str) -> Vec<(String, String)> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => map
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect(),
-        _ => vec![(String::new(), text.to_owned())],
     }
 }
 

@@ -319,7 +319,10 @@ fn a_resolved_host_alert_shows_its_evidence_and_sop() {
                  "runbook": "docs/operators.md#sop-sink-failing"}
     }));
     deliver(resolved, context()).unwrap();
-    let text = body(&fake.requests()[0])["markdown"]["text"].as_str().unwrap().to_owned();
+    let text = body(&fake.requests()[0])["markdown"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         text,
         "### ✅ Resolved: Sink xero is failing\n\nClear for 60 s now.\n\n**Evidence**\n\n- target: sink xero\n- since: 2026-11-25T10:15:00Z\n- lasted: 600 s\n- last-error: HTTP 503\n\nSOP: docs/operators.md#sop-sink-failing\n\n> critical · 2026-11-25T10:25:00Z · event kaunter-alert:sink-failing:xero:1764036900000:resolved"

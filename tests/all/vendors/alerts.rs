@@ -4,8 +4,8 @@
 //! alerts, never alerts about its own alerts. Thresholds are shortened by `[alerts]` (seconds);
 //! the measured alert latency is printed, never asserted.
 
-use super::slack::{HOOK, anomaly, slack};
-use super::xero::{Books, TENANT, sale_event, xero};
+use super::slack::{HOOK, anomaly, slack, webhook_connector};
+use super::xero::{Books, connector_config, sale_event, xero};
 use super::{VendorFake, host_config};
 use crate::harness::*;
 use serde_json::Value;
@@ -21,22 +21,12 @@ resolve_after_secs = 2
 window_secs = 3
 "#;
 
-/// The Slack connector posting to the fake's incoming webhook, and a route for alerts.
+/// The Slack connector posting to the fake's incoming webhook, a `chat` sink and a route for
+/// alerts.
 fn slack_chat(fake: &VendorFake, max_attempts: u32, alert_types: &str) -> String {
-    let url = &fake.url;
     format!(
         r#"
-[[plugins]]
-name = "slack"
-kind = "connector"
-path = {path:?}
-secrets = ["slack-webhook"]
-[plugins.config]
-webhook_url = "{url}/services/$SECRET(slack-webhook)"
-[plugins.grants]
-http = ["POST {url}/services/"]
-clock = true
-
+{plugin}
 [[sinks]]
 name = "chat"
 connector = "slack"
@@ -49,16 +39,12 @@ name = "alerts"
 types = [{alert_types}]
 sinks = ["chat"]
 "#,
-        path = kaunter_tests::plugins::CONNECTOR_SLACK,
+        plugin = webhook_connector(fake).1,
     )
 }
 
 fn slack_secret(fake: &VendorFake) -> String {
-    let secret_part = HOOK.strip_prefix("/services/").unwrap();
-    format!(
-        "slack-webhook = {{ value = \"{secret_part}\", encoding = \"text\", for = [\"POST {}/services/\"] }}",
-        fake.url
-    )
+    webhook_connector(fake).0
 }
 
 /// The `text` of every message the Slack fake took.
@@ -98,36 +84,13 @@ async fn xero_down_raises_sink_failing_and_sync_delayed_in_slack_then_resolves_a
     let books = Arc::new(Mutex::new(Books::default()));
     let erp = VendorFake::start(xero(books.clone())).await;
     let chat = VendorFake::start(slack).await;
-    let api = format!("{}/api.xro/2.0", erp.url);
     let host = Host::start(&host_config(&format!(
         r#"
 {FAST_ALERTS}
 [secrets]
 {secret}
 
-[credentials.xero]
-grant = "refresh_token"
-token_url = "{token_url}"
-client_id = {{ value = "kaunter-xero-app" }}
-client_secret = {{ value = "xero-client-secret" }}
-refresh_token = {{ value = "xero-first-refresh-token" }}
-for = ["GET,PUT {api}/"]
-
-[[plugins]]
-name = "xero"
-kind = "connector"
-path = {path:?}
-[plugins.config]
-base_url = "{api}"
-tenant_id = "{TENANT}"
-sales_account = "200"
-tax_type = "NONE"
-[plugins.config.payment_accounts]
-cash = "090"
-octopus = "091"
-[plugins.grants]
-http = ["GET,PUT {api}/"]
-credentials = ["xero"]
+{xero}
 
 [[sinks]]
 name = "xero"
@@ -144,8 +107,7 @@ sinks = ["xero"]
 {chat}
 "#,
         secret = slack_secret(&chat),
-        token_url = oauth.token_url,
-        path = kaunter_tests::plugins::CONNECTOR_XERO,
+        xero = connector_config(&erp, &oauth, "200", "090"),
         chat = slack_chat(&chat, 5, r#""kaunter.alert.v1""#),
     )));
 
@@ -299,14 +261,23 @@ silent_after_secs = 2
     )));
     let started = Instant::now();
     let silent_after = wait_for_post(&chat, "Store hk-009 is silent", started).await;
-    eprintln!("measured: store-silent {:.1} s after start (silent_after_secs = 2)", silent_after.as_secs_f64());
+    eprintln!(
+        "measured: store-silent {:.1} s after start (silent_after_secs = 2)",
+        silent_after.as_secs_f64()
+    );
     let text = posted(&chat).join("\n");
-    assert!(text.contains("silent-while-open") && text.contains("none since start"), "{text}");
+    assert!(
+        text.contains("silent-while-open") && text.contains("none since start"),
+        "{text}"
+    );
     // The store opens: a sale a second, until the alert has resolved.
     for n in 1.. {
         let sale = sale(&format!("hk9-{n}"), "hk-009", &format!("HK9-{n}"), &[("1", 1, 100)]);
         assert_eq!(host.post_json(&sale).await.0, 202);
-        if posted(&chat).iter().any(|t| t.contains("Resolved: Store hk-009 is silent")) {
+        if posted(&chat)
+            .iter()
+            .any(|t| t.contains("Resolved: Store hk-009 is silent"))
+        {
             break;
         }
         assert!(n < 90, "no resolved alert after {n} sales: {:?}", posted(&chat));

@@ -43,6 +43,32 @@ pub(super) fn slack(call: &Call) -> Reply {
     }
 }
 
+/// The `[secrets]` line and the `[[plugins]]` table of the connector posting to `fake`'s incoming
+/// webhook. The secret part of the webhook URL stays in the host: the plugin's config holds only
+/// the marker, which the egress checkpoint fills in after the grant check.
+pub(super) fn webhook_connector(fake: &VendorFake) -> (String, String) {
+    let url = &fake.url;
+    let secret_part = HOOK.strip_prefix("/services/").unwrap();
+    let secret =
+        format!(r#"slack-webhook = {{ value = "{secret_part}", encoding = "text", for = ["POST {url}/services/"] }}"#);
+    let plugin = format!(
+        r#"
+[[plugins]]
+name = "slack"
+kind = "connector"
+path = {path:?}
+secrets = ["slack-webhook"]
+[plugins.config]
+webhook_url = "{url}/services/$SECRET(slack-webhook)"
+[plugins.grants]
+http = ["POST {url}/services/"]
+clock = true
+"#,
+        path = kaunter_tests::plugins::CONNECTOR_SLACK,
+    );
+    (secret, plugin)
+}
+
 pub(super) fn anomaly(id: &str) -> Value {
     json!({
         "id": id, "source": "/t/acme/s/hk-001/p/till-1", "type": "pos.anomaly.detected.v1",
@@ -58,25 +84,13 @@ async fn an_anomaly_reaches_the_incoming_webhook_once_through_a_rate_limit_and_s
     let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let fake = VendorFake::start(slack).await;
     fake.script([Reply::text(429, "rate_limited").with_header("Retry-After", "1")]);
-    // The secret part of the webhook URL stays in the host: the plugin's config holds only the
-    // marker, which the egress checkpoint fills in after the grant check.
-    let url = &fake.url;
     let secret_part = HOOK.strip_prefix("/services/").unwrap();
+    let (secret, plugin) = webhook_connector(&fake);
     let host = Host::start(&host_config(&format!(
         r#"
 [secrets]
-slack-webhook = {{ value = "{secret_part}", encoding = "text", for = ["POST {url}/services/"] }}
-
-[[plugins]]
-name = "slack"
-kind = "connector"
-path = {path:?}
-secrets = ["slack-webhook"]
-[plugins.config]
-webhook_url = "{url}/services/$SECRET(slack-webhook)"
-[plugins.grants]
-http = ["POST {url}/services/"]
-clock = true
+{secret}
+{plugin}
 
 [[sinks]]
 name = "chat"
@@ -89,8 +103,7 @@ backoff_max_ms = 400
 name = "alerts"
 types = ["pos.anomaly.*", "pos.sale.*"]
 sinks = ["chat"]
-"#,
-        path = kaunter_tests::plugins::CONNECTOR_SLACK,
+"#
     )));
 
     host.post_json(&anomaly("sl-1")).await;

@@ -284,11 +284,39 @@ fn create_payments(books: &mut Books, body: Value) -> Reply {
     Reply::json(200, &json!({"Status": "OK", "Payments": created}))
 }
 
-/// The host config: `[credentials.xero]` from the OAuth server, the connector granted the fake
-/// and the credential, a sink and a route for sales and refunds.
+/// The host config: the connector (see [`connector_config`]), a sink and a route for sales and
+/// refunds.
 fn config(fake: &VendorFake, oauth: &OAuthServer, sales_account: &str, cash_account: &str) -> String {
-    let api = format!("{}/api.xro/2.0", fake.url);
     host_config(&format!(
+        r#"
+{connector}
+
+[[sinks]]
+name = "xero"
+connector = "xero"
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 400
+
+[[routes]]
+name = "books"
+types = ["pos.sale.*", "pos.refund.*"]
+sinks = ["xero"]
+"#,
+        connector = connector_config(fake, oauth, sales_account, cash_account),
+    ))
+}
+
+/// `[credentials.xero]` from the OAuth server and the `xero` connector granted the fake and the
+/// credential.
+pub(super) fn connector_config(
+    fake: &VendorFake,
+    oauth: &OAuthServer,
+    sales_account: &str,
+    cash_account: &str,
+) -> String {
+    let api = format!("{}/api.xro/2.0", fake.url);
+    format!(
         r#"
 [credentials.xero]
 grant = "refresh_token"
@@ -314,22 +342,10 @@ octopus = "091"
 [plugins.grants]
 http = ["GET,PUT {api}/"]
 credentials = ["xero"]
-
-[[sinks]]
-name = "xero"
-connector = "xero"
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 400
-
-[[routes]]
-name = "books"
-types = ["pos.sale.*", "pos.refund.*"]
-sinks = ["xero"]
 "#,
         token_url = oauth.token_url,
         path = kaunter_tests::plugins::CONNECTOR_XERO,
-    ))
+    )
 }
 
 /// The delivery's idempotency key for a test event from hk-001's till.
