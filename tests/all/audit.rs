@@ -325,8 +325,13 @@ async fn a_version_requesting_more_waits_for_approval() {
         "--data",
         data.to_str().unwrap(),
     ]);
+    // Nobody authenticated it: the record names the uid that ran it and says so, not `$USER`.
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
     assert!(
-        approval.starts_with(&format!("approved sku-map@{version} (operator:")),
+        approval.starts_with(&format!(
+            "approved sku-map@{version} (offline:uid={uid} (unauthenticated: no API key; local account))"
+        )),
         "{approval}"
     );
     host.restart();
@@ -341,7 +346,7 @@ async fn a_version_requesting_more_waits_for_approval() {
     assert!(
         actions
             .iter()
-            .any(|(a, who)| *a == "plugin.approve" && who.starts_with("operator:")),
+            .any(|(a, who)| *a == "plugin.approve" && who.starts_with(&format!("offline:uid={uid} (unauthenticated"))),
         "{actions:?}"
     );
     assert!(
@@ -533,4 +538,160 @@ async fn a_secret_marker_in_a_plugin_config_must_be_granted_sendable_and_request
         "{said}"
     );
     assert!(said.contains("add secrets = [\"operator-chosen\"]"), "{said}");
+}
+
+/// Every OAuth credential a plugin holds is shown with where its tokens go, and grants wider
+/// than the plugin needs are flagged: a credential its manifest does not request, plain http://
+/// beyond loopback, a whole host where its config names one path, a call budget far above the
+/// one requested.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_and_grants_wider_than_needed_are_in_the_report() {
+    let mut options = ConfigOptions::new("http://127.0.0.1:9/hooks");
+    options.extra = format!(
+        r#"
+[[plugins]]
+name = "erp-plain"
+kind = "connector"
+path = {webhook:?}
+secrets = ["erp-signing"]
+[plugins.config]
+url = "http://erp.example.com/hooks/kaunter"
+secret = "erp-signing"
+[plugins.grants]
+http = ["POST http://erp.example.com/"]
+clock = true
+
+[[plugins]]
+name = "xero"
+kind = "connector"
+path = {xero:?}
+[plugins.config]
+base_url = "https://api.xero.com/api.xro/2.0"
+tenant_id = "t-1"
+sales_account = "200"
+[plugins.grants]
+http = ["GET,PUT https://api.xero.com/api.xro/2.0/"]
+credentials = ["xero"]
+
+[credentials.xero]
+grant = "refresh_token"
+token_url = "https://identity.xero.com/connect/token"
+client_id = {{ value = "app" }}
+client_secret = {{ value = "s" }}
+refresh_token = {{ value = "r" }}
+for = ["GET,PUT https://api.xero.com/api.xro/2.0/"]
+"#,
+        webhook = kaunter_tests::plugins::CONNECTOR_WEBHOOK,
+        xero = kaunter_tests::plugins::CONNECTOR_XERO,
+    );
+    // A transform holding the Xero credential: its manifest asks for none.
+    let text = config(&options).replace(
+        "name = \"sku-map\"\nkind = \"transform\"",
+        "name = \"sku-map\"\nkind = \"transform\"\ngrants = { credentials = [\"xero\"] }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaunter.toml");
+    std::fs::write(&path, text).unwrap();
+    let run = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kaunter-e2e"));
+        command.args(["audit", "--config", path.to_str().unwrap()]);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let report: Vec<Value> = serde_json::from_str(&run(true)).unwrap();
+    let plugin = |name: &str| report.iter().find(|p| p["name"] == name).unwrap().clone();
+    let sku = plugin("sku-map");
+    assert_eq!(
+        sku["credential_grants"],
+        serde_json::json!([{"name": "xero", "token_url": "https://identity.xero.com/connect/token",
+            "destinations": ["GET,PUT https://api.xero.com/api.xro/2.0/"], "requested": false}])
+    );
+    let flags = |p: &Value| -> Vec<String> {
+        p["over_grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        flags(&sku)
+            .iter()
+            .any(|f| f.starts_with("credential xero (not requested")),
+        "{:?}",
+        flags(&sku)
+    );
+    let xero = plugin("xero");
+    assert_eq!(xero["credential_grants"][0]["requested"], true);
+    assert!(
+        flags(&xero).contains(&"limits.max_http_calls 16 (requested 3: set limits.max_http_calls = 3)".to_owned()),
+        "{:?}",
+        flags(&xero)
+    );
+    let plain = flags(&plugin("erp-plain"));
+    assert!(
+        plain.iter().any(|f| f.starts_with("http POST http://erp.example.com/ (plain http:// beyond loopback"))
+            && plain
+                .iter()
+                .any(|f| f == "http POST http://erp.example.com/ (the whole host, where only /hooks/kaunter is named: grant that path)"),
+        "{plain:?}"
+    );
+    let text = run(false);
+    assert!(
+        text.contains(
+            "  oauth    xero: tokens from https://identity.xero.com/connect/token, added only to GET,PUT https://api.xero.com/api.xro/2.0/ (NOT requested by its manifest)"
+        ),
+        "{text}"
+    );
+}
+
+/// `host.start` names the configuration it started with (its SHA-256) and what changed in it
+/// since the last start, entry by entry, without keeping the file (or an inline secret) in the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_start_records_the_config_digest_and_what_changed_since_the_last_start() {
+    let sink = Sink::start().await;
+    let mut host = Host::start(&config(&ConfigOptions::new(&sink.url)));
+    // Each `host.start` record's detail, parsed.
+    let starts = |host: &Host| -> Vec<Value> {
+        host.audit_records()
+            .into_iter()
+            .filter(|r| r["action"] == "host.start")
+            .map(|r| serde_json::json!({"details": serde_json::from_str::<Value>(r["detail"].as_str().unwrap()).unwrap()}))
+            .collect()
+    };
+    let first = starts(&host);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0]["details"]["config_sha256"].as_str().map(str::len),
+        Some(64),
+        "{}",
+        first[0]
+    );
+    assert!(
+        first[0]["details"]["config_changed_since_last_start"].is_null(),
+        "a first start: {}",
+        first[0]
+    );
+    host.kill();
+    let path = host.dir.path().join("kaunter.toml");
+    let edited = std::fs::read_to_string(&path).unwrap().replace(
+        "\"4891234500024\" = \"VITC-1000-60\"",
+        "\"4891234500024\" = \"VITC-1000-90\"",
+    );
+    std::fs::write(&path, edited).unwrap();
+    host.restart();
+    let second = starts(&host);
+    assert_eq!(second.len(), 2);
+    assert_eq!(
+        second[1]["details"]["config_changed_since_last_start"],
+        serde_json::json!({"added": [], "removed": [], "changed": ["plugins.sku-map"]})
+    );
+    assert_ne!(
+        second[1]["details"]["config_sha256"],
+        first[0]["details"]["config_sha256"]
+    );
 }

@@ -33,6 +33,9 @@ pub struct PluginAudit {
     pub http_grants: Vec<String>,
     /// Granted secrets (by name).
     pub secret_grants: Vec<String>,
+    /// Granted OAuth credentials: where their tokens come from and the only destinations the
+    /// egress checkpoint adds them to.
+    pub credential_grants: Vec<CredentialGrant>,
     /// Event types (globs) it may emit: what a transform derives, what a source decodes. Other
     /// types are refused (dead-lettered or, for a source, the webhook refused) and audited.
     pub emits_grants: Vec<String>,
@@ -47,6 +50,19 @@ pub struct PluginAudit {
     pub ungranted_imports: Vec<String>,
     /// Grants the component cannot use.
     pub over_grants: Vec<String>,
+}
+
+/// One OAuth credential granted to a plugin.
+#[derive(Debug, Serialize)]
+pub struct CredentialGrant {
+    /// Its name under `[credentials]`.
+    pub name: String,
+    /// Where the host gets its tokens.
+    pub token_url: String,
+    /// The destinations (grant syntax) its tokens may be added to; requests elsewhere never carry it.
+    pub destinations: Vec<String>,
+    /// Whether the plugin's manifest requests it (by name, or as operator-chosen).
+    pub requested: bool,
 }
 
 /// One import.
@@ -280,6 +296,26 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
                     .map(|s| format!("secret {s} (the component does not import crypto)")),
             );
         }
+        let credential_grants: Vec<CredentialGrant> = plugin
+            .grants
+            .credentials
+            .iter()
+            .map(|name| {
+                let defined = config.credentials.get(name);
+                CredentialGrant {
+                    name: name.clone(),
+                    token_url: defined.map(|c| c.token_url.clone()).unwrap_or_default(),
+                    destinations: defined
+                        .map(|c| c.destinations.iter().map(|d| d.text.clone()).collect())
+                        .unwrap_or_default(),
+                    requested: requested.credentials.contains(name)
+                        || requested
+                            .credentials
+                            .iter()
+                            .any(|c| crate::plugins::manifest::is_operator_chosen(c)),
+                }
+            })
+            .collect();
         out.push(PluginAudit {
             name: plugin.name.clone(),
             label: format!("{}@{}", plugin.name, version_of(&digest)),
@@ -290,6 +326,7 @@ pub fn audit_plugins(config: &Config) -> anyhow::Result<Vec<PluginAudit>> {
             requested,
             http_grants: plugin.grants.http.iter().map(|g| g.text.clone()).collect(),
             secret_grants: plugin.secrets.clone(),
+            credential_grants,
             emits_grants: plugin.grants.emits.clone(),
             source_grants: plugin.grants.sources.clone(),
             limits: serde_json::json!(plugin.limits),
@@ -340,6 +377,26 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 a.secret_grants.join(", ")
             }
         );
+        if a.credential_grants.is_empty() {
+            println!("  oauth    none");
+        }
+        for c in &a.credential_grants {
+            println!(
+                "  oauth    {}: tokens from {}, added only to {}{}",
+                c.name,
+                c.token_url,
+                if c.destinations.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    c.destinations.join(", ")
+                },
+                if c.requested {
+                    ""
+                } else {
+                    " (NOT requested by its manifest)"
+                }
+            );
+        }
         if a.kind != "connector" {
             println!("  emits    {}", emits_line(a));
         }

@@ -252,16 +252,25 @@ async fn approve(target: &Target, plugin: &str, config: Option<PathBuf>, data: O
         64,
         audit.key,
     )?);
-    let who = format!(
-        "operator:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
+    // No key authenticates an offline approval: record the account that ran it as the system
+    // knows it (its uid), and say it is unauthenticated, instead of trusting `$USER`.
+    let who = offline_identity();
     let requests = guard::approve_version(&config, &data, &store, name, version, &who).await?;
     println!(
         "approved {name}@{version} ({who}): requests {}",
         serde_json::to_string(&requests)?
     );
     Ok(())
+}
+
+/// Who ran an offline command, as the audit log records it: the process's uid (read from the
+/// kernel, not from the environment), marked unauthenticated.
+fn offline_identity() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("offline:uid={uid} (unauthenticated: no API key; local account)")
 }
 
 fn print_list(value: &Value) {

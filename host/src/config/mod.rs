@@ -7,6 +7,7 @@
 mod alerts;
 mod audit;
 mod check;
+pub mod fingerprint;
 mod limits;
 mod secrets;
 mod stores;

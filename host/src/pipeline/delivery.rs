@@ -680,6 +680,7 @@ impl Attempt {
                     id: d.id,
                     attempts,
                     next_attempt_at_ms: at,
+                    failed_at_ms: now,
                     error,
                     connector_version: plugin.version.clone(),
                     failure,

@@ -241,6 +241,17 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
             ));
         }
     }
+    if !r.credentials.iter().any(|c| is_operator_chosen(c)) {
+        over.extend(
+            plugin
+                .grants
+                .credentials
+                .iter()
+                .filter(|c| !r.credentials.contains(c))
+                .map(|c| format!("credential {c} (not requested: its tokens would ride on this plugin's requests)")),
+        );
+    }
+    over.extend(wider_than_needed(plugin, &requested));
     for want in &r.emits {
         if !plugin.grants.emits.iter().any(|g| glob_match(g, want)) {
             return Err(format!(
@@ -282,7 +293,70 @@ pub fn check(plugin: &PluginConfig, manifest: &Manifest) -> Result<GrantCheck, S
     if let Some(want) = r.limits.max_http_calls.filter(|w| *w > l.max_http_calls) {
         return Err(short("max_http_calls", want.to_string(), l.max_http_calls.to_string()));
     }
+    if let Some(want) = r.limits.max_http_calls
+        && l.max_http_calls > want.saturating_mul(2)
+        && l.max_http_calls - want >= 4
+    {
+        over.push(format!(
+            "limits.max_http_calls {} (requested {want}: set limits.max_http_calls = {want})",
+            l.max_http_calls
+        ));
+    }
     Ok(GrantCheck { over_grants: over })
+}
+
+/// HTTP grants wider than the plugin needs: plain `http://` beyond loopback (requests, tokens and
+/// secrets cross the network unencrypted), and a whole host (`/`) where the manifest or the
+/// plugin's configuration names exact paths on it.
+fn wider_than_needed(plugin: &PluginConfig, requested: &[HttpGrant]) -> Vec<String> {
+    let mut named_paths: Vec<(String, String)> = requested
+        .iter()
+        .filter(|r| r.path_prefix != "/")
+        .map(|r| (r.host.clone(), r.path_prefix.clone()))
+        .collect();
+    collect_urls(&toml::Value::Table(plugin.config.clone()), &mut named_paths);
+    let mut out = Vec::new();
+    for g in &plugin.grants.http {
+        let loopback = g.host == "localhost" || g.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if g.scheme == "http" && !loopback {
+            out.push(format!(
+                "http {} (plain http:// beyond loopback: requests, tokens and secrets cross the network unencrypted)",
+                g.text
+            ));
+        }
+        if g.path_prefix == "/"
+            && let Some((_, path)) = named_paths.iter().find(|(host, _)| *host == g.host)
+        {
+            out.push(format!(
+                "http {} (the whole host, where only {path} is named: grant that path)",
+                g.text
+            ));
+        }
+    }
+    out
+}
+
+/// `(host, path)` of every `http(s)://` URL among a configuration's string values.
+fn collect_urls(value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::String(s) => {
+            let text = s.split_whitespace().last().unwrap_or(s);
+            if let Ok(uri) = text.parse::<http::Uri>()
+                && matches!(uri.scheme_str(), Some("http" | "https"))
+                && let Some(host) = uri.host()
+                && uri.path() != "/"
+                && !uri.path().is_empty()
+            {
+                out.push((
+                    host.trim_matches(['[', ']']).to_ascii_lowercase(),
+                    uri.path().to_owned(),
+                ));
+            }
+        }
+        toml::Value::Array(items) => items.iter().for_each(|v| collect_urls(v, out)),
+        toml::Value::Table(table) => table.values().for_each(|v| collect_urls(v, out)),
+        _ => {}
+    }
 }
 
 fn same_destination(a: &HttpGrant, b: &HttpGrant) -> bool {

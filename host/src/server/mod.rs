@@ -77,6 +77,7 @@ impl Server {
             }
             None => crate::telemetry::trace::shutdown(),
         }
+        let (config_sha256, config_changes) = config_since_last_start(config, &store, audit.key.as_ref()).await?;
         store
             .audit(vec![AuditEntry::new(
                 "host",
@@ -84,6 +85,9 @@ impl Server {
                 config.server.listen.clone(),
                 serde_json::json!({
                     "version": env!("CARGO_PKG_VERSION"),
+                    "config": config.source.as_ref().map_or("the bundled demo configuration".into(), |p| p.display().to_string()),
+                    "config_sha256": config_sha256,
+                    "config_changed_since_last_start": config_changes,
                     "plugins": config.plugins.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
                     "routes": config.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
                     "sinks": config.sinks.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
@@ -197,6 +201,34 @@ impl Server {
         self.task.abort();
         Ok(())
     }
+}
+
+/// The setting the last start's configuration fingerprint is kept under.
+const CONFIG_FINGERPRINT: &str = "host.config_fingerprint";
+
+/// The SHA-256 of the configuration file this host starts with, and what changed in it since the
+/// last start (by entry; `null` on a first start); keeps this start's fingerprint for the next.
+async fn config_since_last_start(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    key: Option<&crate::store::audit::ChainKey>,
+) -> anyhow::Result<(String, serde_json::Value)> {
+    use crate::config::fingerprint::{Fingerprint, changes, fingerprint};
+    use sha2::Digest as _;
+    let text = match &config.source {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => crate::config::DEMO_CONFIG.to_owned(),
+    };
+    let now = fingerprint(&text, key);
+    let before: Option<Fingerprint> = store
+        .setting(CONFIG_FINGERPRINT)
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok());
+    store
+        .put_setting(CONFIG_FINGERPRINT, serde_json::to_string(&now)?)
+        .await?;
+    let changed = before.map_or(serde_json::Value::Null, |before| changes(&before, &now));
+    Ok((crate::store::hex(&sha2::Sha256::digest(text.as_bytes())), changed))
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); says which, as an audit actor.

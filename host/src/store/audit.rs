@@ -134,6 +134,12 @@ impl ChainKey {
         &self.id
     }
 
+    /// A keyed digest (hex) of `data` under this key, for fingerprints that must not let a reader
+    /// of the log guess what was hashed (a configuration entry holding an inline secret).
+    pub fn digest(&self, label: &str, data: &[u8]) -> String {
+        super::hex(&self.sum(&[label.as_bytes(), b"\0", data]))
+    }
+
     fn sum(&self, parts: &[&[u8]]) -> Vec<u8> {
         let mut mac = self.mac.clone();
         for part in parts {

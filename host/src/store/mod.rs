@@ -422,6 +422,9 @@ pub enum DeliveryUpdate {
         attempts: u32,
         /// When to try again (ms).
         next_attempt_at_ms: i64,
+        /// When the attempt failed (ms): the time `next_attempt_at_ms` was set from, so the
+        /// history shows the backoff exactly as it was chosen.
+        failed_at_ms: i64,
         /// What went wrong.
         error: String,
         /// Connector version.

@@ -657,6 +657,7 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                 id,
                 attempts,
                 next_attempt_at_ms,
+                failed_at_ms,
                 error,
                 connector_version,
                 failure,
@@ -672,7 +673,7 @@ fn update(tx: &Connection, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
                     let attempt = Attempt {
                         id,
                         number: attempts,
-                        at_ms: now,
+                        at_ms: failed_at_ms,
                         retry_at_ms: Some(next_attempt_at_ms),
                         connector_version: &connector_version,
                     };
