@@ -217,7 +217,9 @@ async fn an_alert_sink_that_is_down_raises_one_bounded_set_of_alerts() {
         90,
         || async {
             let s = status(&host).await;
-            (s["alerts"]["raised"] == serde_json::json!({"firing": 2, "resolved": 1})).then_some(())
+            let settled = s["alerts"]["raised"] == serde_json::json!({"firing": 2, "resolved": 1})
+                && open_keys(&s) == ["sink-failing:chat"];
+            settled.then_some(())
         },
     )
     .await;

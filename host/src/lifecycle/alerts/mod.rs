@@ -156,10 +156,8 @@ impl Monitor {
         let holding = conditions::conditions(&observations);
         let mut state = self.state.lock().await;
         decide(&mut state, holding, now, config.resolve_after_secs);
-        if !state.outbox.is_empty() {
-            self.save(&state).await?;
-            self.flush(&mut state, config).await?;
-        }
+        // Readers see the open set before the counts of what is raised for it: whoever sees an
+        // alert counted as raised sees the open set it belongs to.
         if let Ok(mut open) = self.open.lock() {
             *open = state.open.values().cloned().collect();
         }
@@ -167,6 +165,10 @@ impl Monitor {
         for kind in conditions::KINDS {
             let n = state.open.values().filter(|a| a.condition.kind == *kind).count();
             gauge.with_label_values(&[kind]).set(n as i64);
+        }
+        if !state.outbox.is_empty() {
+            self.save(&state).await?;
+            self.flush(&mut state, config).await?;
         }
         Ok(())
     }
